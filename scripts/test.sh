@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian machine (system packages, a virtualenv with every
+# package of the repository), then runs ruff, mypy and every package's tests. Exit code 0 only if all pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${AZURAFORGE_VENV:-$ROOT/.venv}
+OUT=$ROOT/test-output
+mkdir -p "$OUT"
+
+# Python packages in dependency order; each is installable on its own.
+mapfile -t PACKAGES < <(ls -d azuraforge-core azuraforge-learner azuraforge-common azuraforge-worker \
+  azuraforge-api azuraforge-app-* 2>/dev/null | awk '!seen[$0]++' | while read -r d; do
+  [ -f "$d/pyproject.toml" ] && echo "$d"; done)
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "system packages"
+bash scripts/install-system-deps.sh
+
+step "virtualenv $VENV"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+editable=()
+for pkg in "${PACKAGES[@]}"; do editable+=(-e "./$pkg[test]"); done
+"$VENV/bin/python" -m pip install -q -r requirements-dev.txt "${editable[@]}"
+export PATH="$VENV/bin:$PATH"
+
+step "ruff"
+ruff check "${PACKAGES[@]}"
+ruff format --check "${PACKAGES[@]}"
+
+step "mypy"
+for pkg in "${PACKAGES[@]}"; do
+  echo "-- $pkg"
+  mypy --config-file mypy.ini "$pkg/src"
+  if [ -d "$pkg/tests" ]; then
+    mypy --config-file mypy.ini --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls "$pkg/tests"
+  fi
+done
+
+step "pytest"
+rm -f "$OUT"/junit-*.xml
+failed=0
+for pkg in "${PACKAGES[@]}"; do
+  echo "-- $pkg"
+  status=0
+  (cd "$pkg" && python -m pytest -q -p no:cacheprovider --junitxml="$OUT/junit-$(basename "$pkg").xml") || status=$?
+  # Exit code 5 means the package collected no tests: that is not a failure of the suite.
+  if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then failed=1; fi
+done
+
+if [ -f azuraforge-dashboard/package.json ]; then
+  step "dashboard"
+  (cd azuraforge-dashboard && npm ci --no-audit --no-fund && npm run lint && npm test && npm run build) || failed=1
+fi
+
+step "summary"
+python scripts/junit_summary.py "$OUT"/junit-*.xml || failed=1
+exit "$failed"
