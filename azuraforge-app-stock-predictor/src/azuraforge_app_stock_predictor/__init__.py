@@ -1,0 +1,1 @@
+"""AzuraForge app: forecasts a ticker's close with an LSTM."""

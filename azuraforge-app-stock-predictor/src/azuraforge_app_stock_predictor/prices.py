@@ -1,0 +1,236 @@
+"""Prices of one ticker: downloaded with yfinance, or read from the S&P 500 sample shipped with the app.
+
+`load_prices` is the one entry point. It says which source it used (and why) in `Prices.source_note`, so the
+log and the report can tell a reader whether a run saw live data or the offline sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from typing import Literal, NoReturn, TypeVar
+
+import pandas as pd
+import yfinance as yf
+from yfinance.exceptions import YFException, YFInvalidPeriodError, YFRateLimitError, YFTickerMissingError
+
+log = logging.getLogger(__name__)
+
+PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
+SAMPLE_FILE = "sp500-daily-1999-2018.csv.gz"
+SAMPLE_TICKER = "^GSPC"
+SAMPLE_INTERVALS = {"1d": None, "1wk": "W-FRI", "1mo": "MS"}
+PERIOD_PATTERN = r"^(\d+(d|wk|mo|y)|ytd|max)$"
+
+Source = Literal["yfinance", "sample"]
+T = TypeVar("T")
+
+# yfinance's error switch is process-wide: one download at a time flips it.
+_yfinance_lock = threading.Lock()
+
+
+class PriceDataError(ValueError):
+    """The request yields no prices (unknown ticker, empty date range); the message says what to change."""
+
+
+class PriceSourceUnavailableError(ConnectionError):
+    """yfinance could not be reached or refused to answer (no network, timeout, rate limit)."""
+
+
+@dataclass(frozen=True)
+class PriceRequest:
+    """What to load. `period` counts back from today (from the sample's last day for the sample) and applies
+    only when `start` is not set."""
+
+    ticker: str
+    interval: str = "1d"
+    period: str | None = "5y"
+    start: date | None = None
+    end: date | None = None
+
+
+@dataclass(frozen=True)
+class Prices:
+    frame: pd.DataFrame  # DatetimeIndex (tz-naive), float columns PRICE_COLUMNS, oldest first
+    source: Source
+    source_note: str  # one sentence for the log and the report
+
+
+def load_prices(
+    request: PriceRequest, source: Source = "yfinance", *, fallback_to_sample: bool = True, timeout_s: float = 10.0
+) -> Prices:
+    """Prices for `request` from `source`. When yfinance is unreachable and `fallback_to_sample` is set, the
+    shipped S&P 500 sample is used instead; an unknown ticker or an empty range is an error either way."""
+    if source == "sample":
+        frame = select_sample(request)
+        return Prices(frame, "sample", f"the shipped sample, {sample_description()}: {_span(frame)}")
+    try:
+        frame = download(request, timeout_s=timeout_s)
+    except PriceSourceUnavailableError as exc:
+        if not fallback_to_sample:
+            raise
+        log.warning("yfinance unavailable (%s); using the shipped %s sample instead", exc, SAMPLE_TICKER)
+        frame = select_sample(request)
+        note = (
+            f"yfinance was unreachable ({exc}), so instead of {request.ticker} the run used the shipped sample, "
+            f"{sample_description()}: {_span(frame)}"
+        )
+        return Prices(frame, "sample", note)
+    note = f"downloaded with yfinance: {request.ticker} at interval {request.interval}, {_span(frame)}"
+    return Prices(frame, "yfinance", note)
+
+
+def download(request: PriceRequest, *, timeout_s: float) -> pd.DataFrame:
+    """OHLCV from Yahoo! Finance through yfinance, split- and dividend-adjusted, within `timeout_s` seconds."""
+    span: dict[str, object] = (
+        {"start": request.start, "end": request.end} if request.start is not None else {"period": request.period}
+    )
+
+    def history() -> pd.DataFrame:
+        with _yfinance_lock, _yfinance_raises():
+            ticker = yf.Ticker(request.ticker)
+            frame: pd.DataFrame = ticker.history(interval=request.interval, timeout=timeout_s, auto_adjust=True, **span)
+            return frame
+
+    try:
+        frame = _call_with_deadline(history, timeout_s)
+    except YFTickerMissingError as exc:
+        raise PriceDataError(
+            f"yfinance has no prices for ticker {request.ticker!r} ({exc}); check the ticker symbol "
+            "(e.g. AAPL, MSFT, ^GSPC) and that the dates fall on trading days"
+        ) from exc
+    except YFInvalidPeriodError as exc:
+        raise PriceDataError(f"yfinance rejected period {request.period!r}: {exc}") from exc
+    except (OSError, YFRateLimitError) as exc:
+        raise PriceSourceUnavailableError(f"could not download {request.ticker!r}: {exc}") from exc
+    except YFException as exc:
+        raise PriceSourceUnavailableError(f"yfinance failed for {request.ticker!r}: {exc}") from exc
+    return clean_prices(frame, request)
+
+
+def clean_prices(frame: pd.DataFrame, request: PriceRequest) -> pd.DataFrame:
+    """Keep OHLCV as floats on a tz-naive index, drop incomplete rows; empty means the request matched nothing."""
+    if frame.empty or not set(PRICE_COLUMNS) <= set(frame.columns):
+        raise PriceDataError(f"no prices for {_describe(request)}; {_empty_hint(request)}")
+    prices = frame.loc[:, list(PRICE_COLUMNS)].astype("float64").dropna()
+    if prices.empty:
+        raise PriceDataError(f"only incomplete price rows for {_describe(request)}; {_empty_hint(request)}")
+    index = pd.DatetimeIndex(prices.index)
+    prices.index = index.tz_localize(None) if index.tz is not None else index
+    prices.index.name = "Date"
+    return prices.sort_index()
+
+
+def read_sample() -> pd.DataFrame:
+    """The whole shipped sample: S&P 500 daily OHLCV, 1999-01-04 to 2018-12-31 (5,031 trading days)."""
+    with (resources.files(__package__) / "sample_data" / SAMPLE_FILE).open("rb") as handle:
+        frame = pd.read_csv(handle, compression="gzip")
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("Date"), format="%m/%d/%Y"), name="Date")
+    return frame.loc[:, list(PRICE_COLUMNS)].astype("float64")
+
+
+def sample_description() -> str:
+    return f"S&P 500 ({SAMPLE_TICKER}) daily OHLCV 1999-01-04..2018-12-31 from Yahoo! Finance"
+
+
+def select_sample(request: PriceRequest) -> pd.DataFrame:
+    """The part of the sample the request asks for; `period` counts back from the sample's last day."""
+    if request.interval not in SAMPLE_INTERVALS:
+        raise PriceDataError(
+            f"the shipped sample is daily data, so interval {request.interval!r} is not available offline; "
+            f"use one of {', '.join(SAMPLE_INTERVALS)}"
+        )
+    frame = read_sample()
+    if request.start is not None or request.end is not None:
+        first = pd.Timestamp(request.start) if request.start is not None else frame.index[0]
+        # yfinance treats `end` as exclusive; the sample does the same.
+        last = pd.Timestamp(request.end) - pd.Timedelta(days=1) if request.end is not None else frame.index[-1]
+        frame = frame.loc[first:last]
+    elif request.period not in (None, "max"):
+        frame = frame.loc[period_start(request.period, frame.index[-1]) :]
+    rule = SAMPLE_INTERVALS[request.interval]
+    if rule is not None and not frame.empty:
+        aggregation = {"Open": "first", "High": "max", "Low": "min", "Close": "last", "Volume": "sum"}
+        frame = frame.resample(rule).agg(aggregation).dropna()
+    return clean_prices(frame, request)
+
+
+def period_start(period: str, last: pd.Timestamp) -> pd.Timestamp:
+    """First day of a yfinance-style period ("5d", "3mo", "2y", "ytd") that ends on `last`."""
+    if period == "ytd":
+        return pd.Timestamp(year=last.year, month=1, day=1)
+    match = re.fullmatch(r"(\d+)(d|wk|mo|y)", period)
+    if match is None:
+        raise PriceDataError(f"period {period!r} is not one of 1d, 5d, 1mo, 3mo, 6mo, 1y, 2y, 5y, 10y, ytd, max")
+    count, unit = int(match.group(1)), match.group(2)
+    offsets = {
+        "d": pd.DateOffset(days=count),
+        "wk": pd.DateOffset(weeks=count),
+        "mo": pd.DateOffset(months=count),
+        "y": pd.DateOffset(years=count),
+    }
+    return last - offsets[unit]
+
+
+def _call_with_deadline(call: Callable[[], T], seconds: float) -> T:
+    """yfinance makes several requests per download (cookie, crumb, timezone, prices), each with its own
+    timeout, so a silent network can stall it for minutes; this bounds the whole download. A call that
+    overruns is left to finish in a daemon thread."""
+    outcome: queue.Queue[Callable[[], T]] = queue.Queue(maxsize=1)
+
+    def target() -> None:
+        try:
+            value = call()
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome.put(functools.partial(_reraise, exc))
+        else:
+            outcome.put(lambda: value)
+
+    threading.Thread(target=target, name="yfinance-download", daemon=True).start()
+    try:
+        result = outcome.get(timeout=seconds)
+    except queue.Empty:
+        raise PriceSourceUnavailableError(f"yfinance did not answer within {seconds:g} s") from None
+    return result()
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    raise exc
+
+
+@contextlib.contextmanager
+def _yfinance_raises() -> Iterator[None]:
+    """yfinance logs and swallows errors by default, which makes a network failure look like an unknown
+    ticker; ask it to raise instead, for the duration of one call."""
+    previous = yf.config.debug.hide_exceptions
+    yf.config.debug.hide_exceptions = False
+    try:
+        yield
+    finally:
+        yf.config.debug.hide_exceptions = previous
+
+
+def _describe(request: PriceRequest) -> str:
+    if request.start is not None or request.end is not None:
+        span = f"from {request.start or 'the beginning'} to {request.end or 'today'}"
+    else:
+        span = f"over period {request.period}"
+    return f"ticker {request.ticker!r} {span} at interval {request.interval}"
+
+
+def _empty_hint(request: PriceRequest) -> str:
+    if request.start is not None or request.end is not None:
+        return "widen the start/end range so that it covers trading days, or check the ticker symbol"
+    return "check the ticker symbol or choose a longer period"
+
+
+def _span(frame: pd.DataFrame) -> str:
+    return f"{frame.index[0].date()}..{frame.index[-1].date()} ({len(frame)} rows)"
