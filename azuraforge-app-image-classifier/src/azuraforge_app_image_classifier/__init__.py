@@ -1,0 +1,1 @@
+"""AzuraForge app: a small CNN image classifier."""

@@ -1,0 +1,1 @@
+"""AzuraForge app: hourly temperature forecasting with an LSTM or GRU."""
