@@ -1,22 +1,25 @@
+# Function.apply returns Any: a Tensor or a tuple of them.
+# mypy: disable-error-code="no-any-return"
 """Tensor, the Function protocol and the reverse-mode backward walk.
 
 Every differentiable operation is a `Function` subclass with a `forward(ctx, *arrays)` that computes
 numpy results and a `backward(ctx, *grads)` that returns one gradient per input. `Function.apply`
 wires the graph; `Tensor.backward` walks it. Broadcasting is undone in exactly one place
-(`_unbroadcast`), so no op has to care about it.
+(`_unbroadcast`), so no op has to care about it. The ops themselves live in `ops.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 Array = NDArray[Any]
+Axis = int | tuple[int, ...] | None
 
 DEFAULT_DTYPE = np.float32
 
@@ -79,6 +82,7 @@ class Function:
     through unchanged) and returns an array, or a tuple of arrays for several outputs.
     `backward(ctx, *grads)` receives one gradient per output and returns one gradient (or None) per
     input; `ctx.needs_input_grad[i]` says whether input i wants one, so work can be skipped.
+    Incoming gradients may be shared or read-only views: read them, never write into them.
     Save what backward needs on `ctx` as attributes; they are dropped once backward has run.
     """
 
@@ -115,7 +119,6 @@ class Function:
             ctx.output_shapes = [o.shape for o in outputs]
             ctx.output_dtypes = [o.dtype for o in outputs]
         else:
-            ctx.parents = ()
             ctx.__dict__.clear()
         return outputs if isinstance(result, tuple) else outputs[0]
 
@@ -131,7 +134,8 @@ class Function:
 class Tensor:
     """An n-dimensional array that records the operations applied to it for reverse-mode autograd."""
 
-    __array_priority__ = 1000  # so numpy_array + tensor calls Tensor.__radd__
+    # numpy defers its binary operators to ours (array + tensor calls Tensor.__radd__).
+    __array_ufunc__ = None
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: DTypeLike | None = None):
         self.data: Array = _as_array(data, dtype)
@@ -176,6 +180,12 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
     def numpy(self) -> Array:
         return self.data
 
@@ -187,9 +197,150 @@ class Tensor:
     def detach(self) -> Tensor:
         return Tensor(self.data)
 
+    def argmax(self, axis: int | None = None) -> Tensor:
+        """Indices of the maxima (no gradient), as int64."""
+        return Tensor(np.argmax(self.data, axis=axis))
+
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({np.array2string(self.data, precision=4, separator=', ')}{grad})"
+
+    # ----- arithmetic -----------------------------------------------------------------------
+    def _operand(self, other: Any) -> Tensor | Array:
+        """A Tensor stays one; anything else becomes a constant array of this tensor's float dtype."""
+        if isinstance(other, Tensor):
+            return other
+        return _as_array(other, self.dtype if self.dtype.kind == "f" else None)
+
+    def __add__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self, self._operand(other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self._operand(other), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self, self._operand(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self._operand(other), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self, self._operand(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self._operand(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self, self._operand(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self._operand(other), self)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return ops.Pow.apply(self, self._operand(exponent))
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return ops.Pow.apply(self._operand(base), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self, self._operand(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self._operand(other), self)
+
+    def __neg__(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    # Comparisons give plain boolean tensors that carry no gradient.
+    def _compare(self, other: Any) -> Array:
+        return other.data if isinstance(other, Tensor) else np.asarray(other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data == self._compare(other))
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data != self._compare(other))
+
+    def __lt__(self, other: Any) -> Tensor:
+        return Tensor(self.data < self._compare(other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor(self.data <= self._compare(other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor(self.data > self._compare(other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor(self.data >= self._compare(other))
+
+    # ----- elementwise functions ------------------------------------------------------------
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.Sqrt.apply(self)
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return ops.Relu.apply(self)
+
+    def abs(self) -> Tensor:
+        return ops.Abs.apply(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        if min is None and max is None:
+            raise ValueError("clip() needs at least one of min= or max=")
+        return ops.Clip.apply(self, low=min, high=max)
+
+    def astype(self, dtype: DTypeLike) -> Tensor:
+        """A copy converted to `dtype`; gradients flow back converted to this tensor's dtype."""
+        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+
+    # ----- reductions -----------------------------------------------------------------------
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Maximum, like torch.amax: tied maxima share the gradient equally."""
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Minimum, like torch.amin: tied minima share the gradient equally."""
+        return ops.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    # ----- shape ----------------------------------------------------------------------------
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        """`reshape(2, 3)` or `reshape((2, 3))`; one dimension may be -1."""
+        target = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], Sequence) else shape
+        return ops.Reshape.apply(self, shape=target)
+
+    def permute(self, *axes: int | Sequence[int]) -> Tensor:
+        order = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], Sequence) else axes
+        return ops.Permute.apply(self, axes=order)
+
+    def transpose(self, axis0: int, axis1: int) -> Tensor:
+        order = list(range(self.ndim))
+        order[axis0], order[axis1] = order[axis1], order[axis0]
+        return ops.Permute.apply(self, axes=tuple(order))
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 (numpy's name)
+        """All axes reversed, as numpy's `.T`."""
+        return ops.Permute.apply(self, axes=tuple(reversed(range(self.ndim))))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.GetItem.apply(self, index=_plain_index(index))
 
     # ----- backward -------------------------------------------------------------------------
     def backward(self, grad: ArrayLike | Tensor | None = None) -> None:
@@ -238,6 +389,17 @@ class Tensor:
         self.grad = np.array(grad, dtype=self.dtype) if self.grad is None else self.grad + grad
 
 
+def _plain_index(index: Any) -> Any:
+    """The index with Tensors and lists turned into numpy arrays, so numpy indexes as usual."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(part) for part in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
 def _topological_order(root: Function) -> list[Function]:
     """Nodes ordered so that each comes before every node that produced its inputs (iterative DFS)."""
     order: list[Function] = []
@@ -260,3 +422,24 @@ def _topological_order(root: Function) -> list[Function]:
             order.append(node)
     order.reverse()
     return order
+
+
+def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis, as numpy.concatenate / torch.cat."""
+    return ops.Concatenate.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis, as numpy.stack / torch.stack."""
+    return ops.Stack.apply(*tensors, axis=axis)
+
+
+def where(condition: Tensor | ArrayLike, x: Tensor | ArrayLike, y: Tensor | ArrayLike) -> Tensor:
+    """Elementwise `x` where `condition` holds, else `y`; gradients flow to the chosen side only."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else Tensor(x)
+    return ops.Where.apply(cond.astype(bool, copy=False), like._operand(x), like._operand(y))
+
+
+# ops subclasses Function from this module, so it can only be imported once the classes above exist.
+from azuraforge_core import ops  # noqa: E402

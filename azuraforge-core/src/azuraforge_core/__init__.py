@@ -1,0 +1,25 @@
+"""AzuraForge core: a numpy deep-learning engine with reverse-mode autograd and a PyTorch-shaped API.
+
+from azuraforge_core import Tensor, nn, optim
+from azuraforge_core import functional as F
+"""
+
+from azuraforge_core import functional, nn, optim
+from azuraforge_core.random import manual_seed
+from azuraforge_core.serialization import load, save
+from azuraforge_core.tensor import Tensor, concatenate, is_grad_enabled, no_grad, stack, where
+
+__all__ = [
+    "Tensor",
+    "concatenate",
+    "functional",
+    "is_grad_enabled",
+    "load",
+    "manual_seed",
+    "nn",
+    "no_grad",
+    "optim",
+    "save",
+    "stack",
+    "where",
+]
