@@ -39,6 +39,16 @@ def test_open_meteo_answer_becomes_a_regular_series(open_meteo):
     assert query["timezone"] == ["UTC"]
 
 
+def test_a_second_identical_request_is_served_from_the_cache(open_meteo):
+    open_meteo.body = _hourly_answer([5.0, 6.0])
+    first = load_temperatures(REQUEST, api_url=open_meteo.url)
+    second = load_temperatures(REQUEST, api_url=open_meteo.url)
+    assert len(open_meteo.queries) == 1
+    assert second.series.equals(first.series)
+    load_temperatures(REQUEST, api_url=open_meteo.url, use_cache=False)
+    assert len(open_meteo.queries) == 2
+
+
 def test_daily_requests_ask_for_the_daily_mean(open_meteo):
     open_meteo.body = {"daily": {"time": ["2023-01-01", "2023-01-02"], "temperature_2m_mean": [3.5, 4.0]}}
     request = TemperatureRequest(47.61, -122.33, date(2023, 1, 1), date(2023, 1, 2), frequency="daily")

@@ -13,14 +13,16 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from importlib import resources
 from typing import Literal, NoReturn, TypeVar
 
 import pandas as pd
 import yfinance as yf
 from yfinance.exceptions import YFException, YFInvalidPeriodError, YFRateLimitError, YFTickerMissingError
+
+from azuraforge_learner.cache import cached
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ SAMPLE_FILE = "sp500-daily-1999-2018.csv.gz"
 SAMPLE_TICKER = "^GSPC"
 SAMPLE_INTERVALS = {"1d": None, "1wk": "W-FRI", "1mo": "MS"}
 PERIOD_PATTERN = r"^(\d+(d|wk|mo|y)|ytd|max)$"
+# Yahoo! re-adjusts past prices after splits and dividends, so even old ranges are refreshed twice a day.
+CACHE_MAX_AGE = timedelta(hours=12)
 
 Source = Literal["yfinance", "sample"]
 T = TypeVar("T")
@@ -65,15 +69,27 @@ class Prices:
 
 
 def load_prices(
-    request: PriceRequest, source: Source = "yfinance", *, fallback_to_sample: bool = True, timeout_s: float = 10.0
+    request: PriceRequest,
+    source: Source = "yfinance",
+    *,
+    fallback_to_sample: bool = True,
+    timeout_s: float = 10.0,
+    use_cache: bool = True,
 ) -> Prices:
-    """Prices for `request` from `source`. When yfinance is unreachable and `fallback_to_sample` is set, the
-    shipped S&P 500 sample is used instead; an unknown ticker or an empty range is an error either way."""
+    """Prices for `request` from `source`. Downloads go through the learner's on-disk cache. When yfinance is
+    unreachable and `fallback_to_sample` is set, the shipped S&P 500 sample is used instead; an unknown ticker
+    or an empty range is an error either way."""
     if source == "sample":
         frame = select_sample(request)
         return Prices(frame, "sample", f"the shipped sample, {sample_description()}: {_span(frame)}")
     try:
-        frame = download(request, timeout_s=timeout_s)
+        frame = cached(
+            "yfinance-prices",
+            asdict(request),
+            functools.partial(download, request, timeout_s=timeout_s),
+            max_age=CACHE_MAX_AGE,
+            enabled=use_cache,
+        )
     except PriceSourceUnavailableError as exc:
         if not fallback_to_sample:
             raise

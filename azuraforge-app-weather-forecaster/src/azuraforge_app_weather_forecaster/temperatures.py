@@ -7,13 +7,15 @@ from the Seattle samples shipped with the app.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from importlib import resources
 from typing import Any, Literal
 
 import httpx
 import pandas as pd
+
+from azuraforge_learner.cache import cached
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,8 @@ OPEN_METEO_VARIABLES = {"hourly": "temperature_2m", "daily": "temperature_2m_mea
 PANDAS_FREQUENCIES = {"hourly": "h", "daily": "D"}
 # Gaps up to this many steps are interpolated; longer ones mean the source is unusable for training.
 MAX_GAP_STEPS = 6
+# The archive revises its last few days, so entries are refreshed daily.
+CACHE_MAX_AGE = timedelta(days=1)
 
 Frequency = Literal["hourly", "daily"]
 Source = Literal["open-meteo", "sample"]
@@ -71,15 +75,23 @@ def load_temperatures(
     fallback_to_sample: bool = True,
     timeout_s: float = 15.0,
     api_url: str = OPEN_METEO_ARCHIVE_URL,
+    use_cache: bool = True,
 ) -> Temperatures:
-    """Temperatures for `request` from `source`. When Open-Meteo is unreachable and `fallback_to_sample` is
-    set, the shipped sample of the same frequency is used (whole: its dates differ from the request's)."""
+    """Temperatures for `request` from `source`. Downloads go through the learner's on-disk cache. When
+    Open-Meteo is unreachable and `fallback_to_sample` is set, the shipped sample of the same frequency is used
+    (whole: its dates differ from the request's)."""
     sample = SAMPLES[request.frequency]
     if source == "sample":
         series = read_sample(request.frequency)
         return Temperatures(series, "sample", f"the shipped sample, {sample.description}: {_span(series)}")
     try:
-        series = fetch_open_meteo(request, api_url=api_url, timeout_s=timeout_s)
+        frame = cached(
+            "open-meteo-temperatures",
+            {**asdict(request), "api_url": api_url},
+            lambda: fetch_open_meteo(request, api_url=api_url, timeout_s=timeout_s).to_frame(),
+            max_age=CACHE_MAX_AGE,
+            enabled=use_cache,
+        )
     except WeatherSourceUnavailableError as exc:
         if not fallback_to_sample:
             raise
@@ -87,6 +99,7 @@ def load_temperatures(
         series = read_sample(request.frequency)
         note = f"Open-Meteo was unreachable ({exc}), so the run used the shipped sample, {sample.description}"
         return Temperatures(series, "sample", f"{note}: {_span(series)}")
+    series = frame["temperature"]
     place = f"latitude {request.latitude}, longitude {request.longitude}"
     return Temperatures(series, "open-meteo", f"Open-Meteo archive, {place}, {request.frequency}: {_span(series)}")
 
