@@ -1,0 +1,42 @@
+// What the compare page shows: the config values that differ, and the metrics side by side.
+import type { Experiment } from "./api/types";
+import { bestIndices, metricDirection, type Direction } from "./metrics";
+
+export interface ConfigDifference {
+  key: string;
+  /** One per experiment; undefined where that experiment's config lacks the key. */
+  values: unknown[];
+}
+
+export function differingConfig(experiments: Experiment[]): ConfigDifference[] {
+  const keys = [...new Set(experiments.flatMap((experiment) => Object.keys(experiment.config)))].sort();
+  return keys
+    .map((key) => ({ key, values: experiments.map((experiment) => experiment.config[key]) }))
+    .filter(({ values }) => new Set(values.map(canonicalJson)).size > 1);
+}
+
+/** JSON with object keys sorted, so {a, b} and {b, a} compare equal. */
+function canonicalJson(value: unknown): string {
+  if (value === undefined) return "undefined";
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => a.localeCompare(b)))
+      : inner,
+  );
+}
+
+export interface MetricRow {
+  name: string;
+  direction: Direction | null;
+  values: (number | undefined)[];
+  best: number[];
+}
+
+export function metricRows(experiments: Experiment[]): MetricRow[] {
+  const names = [...new Set(experiments.flatMap((experiment) => Object.keys(experiment.metrics)))].sort();
+  return names.map((name) => {
+    const values = experiments.map((experiment) => experiment.metrics[name]);
+    const direction = metricDirection(name);
+    return { name, direction, values, best: bestIndices(values, direction) };
+  });
+}

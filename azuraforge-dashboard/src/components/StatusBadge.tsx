@@ -1,0 +1,5 @@
+import type { ExperimentStatus } from "../api/types";
+
+export function StatusBadge({ status }: { status: ExperimentStatus }) {
+  return <span className={`status status-${status}`}>{status}</span>;
+}

@@ -1,0 +1,170 @@
+// One experiment: live charts and progress while it runs, its history, metrics, config and error after.
+import { useEffect, useState } from "react";
+import { Link, useParams } from "react-router";
+import { api } from "../api/client";
+import { isFinished, type Experiment } from "../api/types";
+import { useResource } from "../api/useResource";
+import { LineChart } from "../components/LineChart";
+import { SeriesCharts } from "../components/SeriesCharts";
+import { StatusBadge } from "../components/StatusBadge";
+import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber, formatValue } from "../format";
+import { progressOf, seriesFromHistory } from "../live/series";
+import { useExperimentEvents } from "../live/useExperimentEvents";
+
+export function ExperimentPage() {
+  const { id = "" } = useParams();
+  const experiment = useResource(`experiment:${id}`, () => api.getExperiment(id));
+  if (experiment.error) return <p className="error">Could not load experiment {id}: {experiment.error.message}</p>;
+  if (!experiment.data) return <p className="muted">Loading…</p>;
+  return <ExperimentView key={id} experiment={experiment.data} reload={experiment.reload} />;
+}
+
+function ExperimentView({ experiment, reload }: { experiment: Experiment; reload: () => void }) {
+  const finished = isFinished(experiment.status);
+  const { live, connection } = useExperimentEvents(experiment.id, !finished);
+  const [cancelError, setCancelError] = useState<string>();
+  const [cancelling, setCancelling] = useState(false);
+
+  // Once the live feed says the run is over, load the stored record (metrics, history, artifacts);
+  // again shortly if the record does not say finished yet.
+  useEffect(() => {
+    if (!live.final || finished) return;
+    const timer = setTimeout(reload, 300);
+    return () => clearTimeout(timer);
+  }, [live.final, finished, experiment, reload]);
+
+  const status = finished ? experiment.status : (live.status ?? experiment.status);
+  const series = finished ? seriesFromHistory(experiment.history) : live.series;
+  const progress = finished ? null : progressOf(live);
+  const cancel = () => {
+    setCancelling(true);
+    api.cancelExperiment(experiment.id).then(
+      () => undefined,
+      (error: Error) => {
+        setCancelling(false);
+        setCancelError(error.message);
+      },
+    );
+  };
+
+  return (
+    <section>
+      <div className="page-head">
+        <div>
+          <h1>{experimentTitle(experiment)}</h1>
+          <p className="muted">
+            <StatusBadge status={status} /> {experiment.app} · {experiment.id} · created {formatDate(experiment.created_at)}
+            {experiment.tags.map((tag) => (
+              <span key={tag} className="chip">
+                {tag}
+              </span>
+            ))}
+          </p>
+        </div>
+        <div className="actions">
+          {!isFinished(status) && (
+            <button type="button" className="danger" onClick={cancel} disabled={cancelling}>
+              {cancelling ? "Cancelling…" : "Cancel"}
+            </button>
+          )}
+          {experiment.artifacts.includes("report.md") && (
+            <Link to={`/experiments/${experiment.id}/report`} className="button primary">
+              Report
+            </Link>
+          )}
+        </div>
+      </div>
+      {cancelError && <p className="error">Could not cancel: {cancelError}</p>}
+
+      {!finished && (
+        <div className="progress-panel" data-connection={connection}>
+          {progress ? (
+            <>
+              <div className="progress-text">
+                <span>
+                  Epoch {progress.epoch} of {progress.totalEpochs}
+                </span>
+                <span className="muted">
+                  {live.etaS !== null && `ETA ${formatDuration(live.etaS)} · `}
+                  elapsed {formatDuration(live.elapsedS)}
+                </span>
+              </div>
+              <progress max={1} value={progress.fraction} aria-label="Training progress" />
+            </>
+          ) : (
+            <p className="muted">{status === "queued" ? "Waiting for a worker…" : "Starting…"}</p>
+          )}
+          {connection === "reconnecting" && <p className="muted small">Connection lost, reconnecting…</p>}
+        </div>
+      )}
+
+      {status === "failed" && (
+        <div className="failure">
+          <h2>Failed</h2>
+          <p className="error">{experiment.error ?? live.error ?? "The experiment failed."}</p>
+          {experiment.traceback && (
+            <details open>
+              <summary>Traceback</summary>
+              <pre>{experiment.traceback}</pre>
+            </details>
+          )}
+        </div>
+      )}
+
+      {series.epochs.length > 0 ? <SeriesCharts series={series} /> : <p className="muted">No epoch has finished yet.</p>}
+
+      {live.predictions && !finished && (
+        <LineChart
+          title={`Validation predictions (epoch ${live.predictions.epoch})`}
+          labels={live.predictions.actual.map((_, i) => i + 1)}
+          lines={[
+            { label: "actual", values: live.predictions.actual },
+            { label: "predicted", values: live.predictions.predicted, dashed: true },
+          ]}
+          xTitle="sample"
+          points={false}
+        />
+      )}
+
+      <div className="columns">
+        {Object.keys(experiment.metrics).length > 0 && (
+          <div>
+            <h2>Metrics</h2>
+            <table className="kv">
+              <thead>
+                <tr>
+                  <th>metric</th>
+                  <th>model</th>
+                  <th>baseline</th>
+                </tr>
+              </thead>
+              <tbody>
+                {Object.entries(experiment.metrics).map(([name, value]) => (
+                  <tr key={name}>
+                    <td>{name}</td>
+                    <td>{formatNumber(value)}</td>
+                    <td>{formatNumber(experiment.baseline_metrics[name])}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        <div>
+          <h2>Config</h2>
+          <table className="kv">
+            <tbody>
+              {Object.entries(experiment.config).map(([key, value]) => (
+                <tr key={key}>
+                  <td>{key}</td>
+                  <td>{formatValue(value)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {experiment.finished_at && <p className="muted small">Ran for {formatDuration(experimentDuration(experiment))}.</p>}
+        </div>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,212 @@
+// The experiments list: filter, search, sort, select runs to compare; statuses follow live events.
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { Link, useNavigate, useSearchParams } from "react-router";
+import { api } from "../api/client";
+import { EXPERIMENT_STATUSES, isFinished, type Experiment, type ProgressEvent } from "../api/types";
+import { useResource } from "../api/useResource";
+import { StatusBadge } from "../components/StatusBadge";
+import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber } from "../format";
+import { useExperimentFeed } from "../live/useExperimentFeed";
+import { keyMetrics } from "../metrics";
+
+const PAGE_SIZE = 50;
+const SORTABLE: Record<string, string> = { created_at: "Created", name: "Name", app: "App", status: "Status" };
+const MAX_COMPARE = 8;
+
+export function ExperimentsPage() {
+  const [params, setParams] = useSearchParams();
+  const navigate = useNavigate();
+  const filters = {
+    status: params.get("status") ?? "",
+    app: params.get("app") ?? "",
+    tag: params.get("tag") ?? "",
+    batch_id: params.get("batch") ?? "",
+    sort: params.get("sort") ?? "-created_at",
+  };
+  const search = params.get("q") ?? "";
+  const apps = useResource("apps", api.listApps);
+  const list = useResource(`experiments?${JSON.stringify(filters)}`, () =>
+    api.listExperiments({ ...filters, limit: PAGE_SIZE }),
+  );
+  const [selected, setSelected] = useState<string[]>([]);
+  const now = useNow(list.data?.items.some((e) => e.status === "running") ?? false);
+
+  const setParam = (key: string, value: string) => {
+    const next = new URLSearchParams(params);
+    if (value) next.set(key, value);
+    else next.delete(key);
+    setParams(next, { replace: true });
+  };
+
+  const { setData, reload } = list;
+  const patch = useCallback(
+    (id: string, update: (e: Experiment) => Experiment) =>
+      setData((current) =>
+        current && { ...current, items: current.items.map((e) => (e.id === id ? update(e) : e)) },
+      ),
+    [setData],
+  );
+  const known = useMemo(() => new Set(list.data?.items.map((e) => e.id)), [list.data]);
+  const onEvent = (event: ProgressEvent) => {
+    const id = event.experiment_id;
+    if (!known.has(id)) {
+      if (event.type === "status" && event.status === "queued") reload();
+      return;
+    }
+    if (event.type === "epoch_end") {
+      patch(id, (e) => ({ ...e, progress: { epoch: event.epoch, total_epochs: event.total_epochs } }));
+    } else if (event.type === "status") {
+      patch(id, (e) => ({ ...e, status: event.status, error: event.error }));
+      if (isFinished(event.status)) api.getExperiment(id).then((fresh) => patch(id, () => fresh), () => undefined);
+    }
+  };
+  const activeIds = (list.data?.items ?? []).filter((e) => !isFinished(e.status)).map((e) => e.id);
+  useExperimentFeed(activeIds, { onEvent, onResync: reload });
+
+  const loadMore = () => {
+    const offset = list.data?.items.length ?? 0;
+    api.listExperiments({ ...filters, limit: PAGE_SIZE, offset }).then(
+      (page) => setData((current) => current && { ...page, items: [...current.items, ...page.items] }),
+      () => reload(),
+    );
+  };
+
+  const items = filterBySearch(list.data?.items ?? [], search);
+  const toggle = (id: string) =>
+    setSelected((current) => (current.includes(id) ? current.filter((x) => x !== id) : [...current, id]));
+
+  return (
+    <section>
+      <div className="page-head">
+        <h1>Experiments</h1>
+        <div className="actions">
+          <button
+            type="button"
+            disabled={selected.length < 2 || selected.length > MAX_COMPARE}
+            title="Select 2 to 8 experiments"
+            onClick={() => navigate(`/compare?ids=${selected.join(",")}`)}
+          >
+            Compare{selected.length ? ` (${selected.length})` : ""}
+          </button>
+          <Link to="/new" className="button primary">
+            New experiment
+          </Link>
+        </div>
+      </div>
+      <div className="filters">
+        <input type="search" placeholder="Search name, id, app, tag" aria-label="Search" value={search} onChange={(e) => setParam("q", e.target.value)} />
+        <select aria-label="Status" value={filters.status} onChange={(e) => setParam("status", e.target.value)}>
+          <option value="">all statuses</option>
+          {EXPERIMENT_STATUSES.map((s) => (
+            <option key={s}>{s}</option>
+          ))}
+        </select>
+        <select aria-label="App" value={filters.app} onChange={(e) => setParam("app", e.target.value)}>
+          <option value="">all apps</option>
+          {apps.data?.map((app) => (
+            <option key={app.name}>{app.name}</option>
+          ))}
+        </select>
+        <input type="text" placeholder="Tag" aria-label="Tag" value={filters.tag} onChange={(e) => setParam("tag", e.target.value)} />
+        {filters.batch_id && (
+          <button type="button" className="chip" onClick={() => setParam("batch", "")} title="Show all batches">
+            batch {filters.batch_id.slice(0, 8)} ✕
+          </button>
+        )}
+      </div>
+      {list.error && <p className="error">Could not load the experiments: {list.error.message}</p>}
+      <table className="experiments">
+        <thead>
+          <tr>
+            <th aria-label="Select" />
+            <SortHeader column="status" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
+            <SortHeader column="app" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
+            <SortHeader column="name" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
+            <th>Tags</th>
+            <SortHeader column="created_at" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
+            <th>Duration</th>
+            <th>Key metrics</th>
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((e) => (
+            <tr key={e.id} data-experiment={e.id} data-status={e.status}>
+              <td>
+                <input type="checkbox" aria-label={`Select ${experimentTitle(e)}`} checked={selected.includes(e.id)} onChange={() => toggle(e.id)} />
+              </td>
+              <td>
+                <StatusBadge status={e.status} />
+                {e.status === "running" && e.progress && (
+                  <span className="muted small"> {e.progress.epoch}/{e.progress.total_epochs}</span>
+                )}
+              </td>
+              <td>{e.app}</td>
+              <td>
+                <Link to={`/experiments/${e.id}`}>{experimentTitle(e)}</Link>
+              </td>
+              <td>
+                {e.tags.map((tag) => (
+                  <button key={tag} type="button" className="chip" onClick={() => setParam("tag", tag)}>
+                    {tag}
+                  </button>
+                ))}
+              </td>
+              <td className="nowrap">{formatDate(e.created_at)}</td>
+              <td className="nowrap">{formatDuration(experimentDuration(e, now))}</td>
+              <td className="metrics-cell">
+                {keyMetrics(e.metrics).map(([name, value]) => (
+                  <span key={name} className="metric">
+                    {name} <b>{formatNumber(value)}</b>
+                  </span>
+                ))}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {list.data && items.length === 0 && (
+        <p className="empty">
+          No experiments {search || filters.status || filters.app || filters.tag ? "match these filters" : "yet"}.{" "}
+          <Link to="/new">Start one</Link>.
+        </p>
+      )}
+      {list.data && list.data.items.length < list.data.total && (
+        <button type="button" className="load-more" onClick={loadMore}>
+          Load more ({list.data.items.length} of {list.data.total})
+        </button>
+      )}
+    </section>
+  );
+}
+
+function SortHeader({ column, sort, onSort }: { column: string; sort: string; onSort: (sort: string) => void }) {
+  const active = sort.replace(/^-/, "") === column;
+  const descending = sort.startsWith("-");
+  const next = active && !descending ? `-${column}` : column;
+  return (
+    <th aria-sort={active ? (descending ? "descending" : "ascending") : "none"}>
+      <button type="button" className="sort" onClick={() => onSort(next)}>
+        {SORTABLE[column]} {active ? (descending ? "▼" : "▲") : ""}
+      </button>
+    </th>
+  );
+}
+
+function filterBySearch(items: Experiment[], search: string): Experiment[] {
+  const needle = search.trim().toLowerCase();
+  if (!needle) return items;
+  return items.filter((e) =>
+    [e.id, e.name ?? "", e.app, ...e.tags].some((text) => text.toLowerCase().includes(needle)),
+  );
+}
+
+/** The current time, ticking every second while something runs (for running durations). */
+function useNow(ticking: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!ticking) return;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [ticking]);
+  return now;
+}

@@ -1,0 +1,142 @@
+// Start an experiment: pick an app, fill the form generated from its config schema, send it.
+import { useMemo, useState, type FormEvent } from "react";
+import { useNavigate, useSearchParams } from "react-router";
+import { ApiError, api, newIdempotencyKey } from "../api/client";
+import type { AppInfo } from "../api/types";
+import { useResource } from "../api/useResource";
+import { buildConfig, fieldsFromSchema, initialValues, type FormValues } from "../schema/fields";
+import { SchemaForm } from "../schema/SchemaForm";
+import { placeServerErrors, type PlacedErrors } from "../schema/serverErrors";
+
+export function NewExperimentPage() {
+  const apps = useResource("apps", api.listApps);
+  const [params, setParams] = useSearchParams();
+  const chosen = params.get("app") ?? apps.data?.[0]?.name ?? "";
+  const app = apps.data?.find((a) => a.name === chosen);
+  return (
+    <section className="narrow">
+      <h1>New experiment</h1>
+      {apps.error && <p className="error">Could not load the installed apps: {apps.error.message}</p>}
+      {apps.data?.length === 0 && (
+        <p className="error">No app is installed. Install one (pip install an azuraforge-app-* package) and restart the platform.</p>
+      )}
+      {apps.data && apps.data.length > 0 && (
+        <div className="field">
+          <label htmlFor="app">App</label>
+          <select id="app" value={chosen} onChange={(e) => setParams({ app: e.target.value }, { replace: true })}>
+            {apps.data.map((a) => (
+              <option key={a.name}>{a.name}</option>
+            ))}
+          </select>
+          {app && <p className="field-help">{app.description}</p>}
+        </div>
+      )}
+      {app && <ExperimentForm key={app.name} app={app} />}
+    </section>
+  );
+}
+
+export function ExperimentForm({ app }: { app: AppInfo }) {
+  const navigate = useNavigate();
+  const fields = useMemo(() => fieldsFromSchema(app.config_schema), [app]);
+  const [values, setValues] = useState<FormValues>(() => initialValues(fields, app.defaults));
+  const [name, setName] = useState("");
+  const [tags, setTags] = useState("");
+  const [touched, setTouched] = useState<Set<string>>(new Set());
+  const [submitted, setSubmitted] = useState(false);
+  const [server, setServer] = useState<PlacedErrors>({ fields: {}, other: [] });
+  const [sending, setSending] = useState(false);
+  // One key per submission of these values: a retried POST (network hiccup) cannot start a second run.
+  const [idempotencyKey, setIdempotencyKey] = useState(newIdempotencyKey);
+
+  const built = buildConfig(fields, values);
+  const shown: Record<string, string> = { ...server.fields };
+  for (const [field, error] of Object.entries(built.errors)) {
+    if (submitted || touched.has(field)) shown[field] = error;
+  }
+
+  const edited = (field: string) => {
+    setTouched((current) => new Set(current).add(field));
+    setServer((current) => {
+      const { [field]: _dropped, ...rest } = current.fields;
+      return { ...current, fields: rest };
+    });
+    setIdempotencyKey(newIdempotencyKey());
+  };
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setSubmitted(true);
+    if (Object.keys(built.errors).length) return;
+    setSending(true);
+    try {
+      const created = await api.createExperiment(
+        {
+          app: app.name,
+          config: built.config,
+          ...(name.trim() && { name: name.trim() }),
+          ...(tags.trim() && { tags: splitTags(tags) }),
+          ...(Object.keys(built.grid).length && { grid: built.grid }),
+        },
+        idempotencyKey,
+      );
+      navigate("batch_id" in created && "experiments" in created ? `/?batch=${created.batch_id}` : `/experiments/${created.id}`);
+    } catch (error) {
+      const issues = error instanceof ApiError ? error.issues : [];
+      setServer(
+        issues.length
+          ? placeServerErrors(issues, fields.map((f) => f.name))
+          : { fields: {}, other: [error instanceof Error ? error.message : String(error)] },
+      );
+    } finally {
+      setSending(false);
+    }
+  };
+
+  return (
+    <form onSubmit={submit} noValidate aria-label={`New ${app.name} experiment`}>
+      <div className="field-pair">
+        <div className="field">
+          <label htmlFor="experiment-name">Name</label>
+          <input id="experiment-name" type="text" placeholder="optional" value={name} onChange={(e) => setName(e.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor="experiment-tags">Tags</label>
+          <input id="experiment-tags" type="text" placeholder="comma-separated, optional" value={tags} onChange={(e) => setTags(e.target.value)} />
+        </div>
+      </div>
+      <h2>Config</h2>
+      <SchemaForm
+        fields={fields}
+        values={values}
+        errors={shown}
+        onText={(field, text) => {
+          edited(field);
+          setValues((v) => ({ ...v, text: { ...v.text, [field]: text } }));
+        }}
+        onGrid={(field, on) => {
+          edited(field);
+          setValues((v) => ({ ...v, grid: { ...v.grid, [field]: on } }));
+        }}
+      />
+      {server.other.map((message) => (
+        <p key={message} className="error" role="alert">
+          {message}
+        </p>
+      ))}
+      <div className="actions">
+        <button type="submit" className="primary" disabled={sending}>
+          {Object.keys(built.grid).length ? `Start ${gridSize(built.grid)} experiments` : "Start experiment"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function splitTags(text: string): string[] {
+  return [...new Set(text.split(",").map((tag) => tag.trim()).filter(Boolean))];
+}
+
+function gridSize(grid: Record<string, unknown[]>): number {
+  return Object.values(grid).reduce((product, values) => product * values.length, 1);
+}
