@@ -1,0 +1,48 @@
+"""Redis keys and channels, and the Celery task the API sends to the worker."""
+
+PREFIX = "azuraforge"
+
+RUN_EXPERIMENT_TASK = "azuraforge.run_experiment"
+"""Celery task name; its only argument is the experiment id."""
+
+TASK_QUEUE = "azuraforge"
+
+EVENTS_PATTERN = f"{PREFIX}:exp:*:events"
+"""PSUBSCRIBE pattern matching every experiment's events channel."""
+
+STREAM_MAXLEN = 10_000
+
+
+def events_channel(experiment_id: str) -> str:
+    return f"{PREFIX}:exp:{experiment_id}:events"
+
+
+def events_stream(experiment_id: str) -> str:
+    return f"{PREFIX}:exp:{experiment_id}:stream"
+
+
+def cancel_key(experiment_id: str) -> str:
+    return f"{PREFIX}:exp:{experiment_id}:cancel"
+
+
+def heartbeat_key(experiment_id: str) -> str:
+    return f"{PREFIX}:exp:{experiment_id}:heartbeat"
+
+
+def seq_key(experiment_id: str) -> str:
+    return f"{PREFIX}:exp:{experiment_id}:seq"
+
+
+def experiment_keys(experiment_id: str) -> list[str]:
+    """Every key an experiment owns in Redis, for deleting it."""
+    return [
+        events_stream(experiment_id),
+        cancel_key(experiment_id),
+        heartbeat_key(experiment_id),
+        seq_key(experiment_id),
+    ]
+
+
+def experiment_id_from_channel(channel: str) -> str:
+    """The id inside `azuraforge:exp:{id}:events`."""
+    return channel.removeprefix(f"{PREFIX}:exp:").removesuffix(":events")

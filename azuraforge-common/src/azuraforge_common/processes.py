@@ -1,0 +1,40 @@
+"""Small helpers for the child processes AzuraForge starts: servers, workers, and test fixtures."""
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until(
+    ready: Callable[[], bool], timeout_s: float, what: str, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Polls `ready` until it is true; raises TimeoutError naming `what`, or RuntimeError if `process` exits."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited with code {process.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} was not ready after {timeout_s:.0f} s")
+        time.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10.0, sig: int = signal.SIGTERM) -> int:
+    """Sends `sig`, waits up to `timeout_s`, then kills; returns the exit code."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode

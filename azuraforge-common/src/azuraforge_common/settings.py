@@ -1,0 +1,60 @@
+"""The one place AzuraForge's services read their configuration: AZURAFORGE_* environment variables."""
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AZURAFORGE_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db; `azuraforge up` starts its own Redis when unset."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite at DATA_DIR/azuraforge.db when unset."
+    )
+    data_dir: Path = Field(default=Path.home() / ".azuraforge", description="Artifacts, SQLite, embedded Redis.")
+    api_token: str | None = Field(default=None, description="When set, every API call must present it.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed to call the API from a browser."
+    )
+    dashboard_dir: Path | None = Field(default=None, description="The dashboard's built files, served at /.")
+    heartbeat_ttl_s: float = Field(default=30.0, gt=0, description="A running experiment's heartbeat lifetime.")
+    reaper_interval_s: float = Field(default=10.0, gt=0, description="How often the API looks for lost runs.")
+    visibility_timeout_s: int = Field(
+        default=7 * 24 * 3600, gt=0, description="Longer than the longest run, or Redis hands it out twice."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("api_token", "redis_url", "database_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'azuraforge.db'}"
+
+    @property
+    def experiments_dir(self) -> Path:
+        return self.data_dir / "experiments"
+
+    def experiment_dir(self, experiment_id: str) -> Path:
+        return self.experiments_dir / experiment_id
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError(
+                "AZURAFORGE_REDIS_URL is not set: point it at a Redis server (redis://host:6379/0), "
+                "or start everything with `azuraforge up`, which starts its own Redis."
+            )
+        return self.redis_url

@@ -1,0 +1,145 @@
+"""The experiment store on a fresh database of each kind, brought up by the shipped migrations."""
+
+from datetime import UTC, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
+from azuraforge_common import store
+from azuraforge_common.database import create_db_engine, session_factory
+from azuraforge_common.migrate import downgrade, upgrade
+from azuraforge_common.models import Base, Experiment, ExperimentTag, IdempotencyKey
+from azuraforge_common.store import ExperimentFilter, NewExperiment
+
+
+@pytest.fixture
+def database_url(empty_database_url):
+    upgrade(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+def session(database_url):
+    engine = create_db_engine(database_url)
+    with session_factory(engine)() as session:
+        yield session
+    engine.dispose()
+
+
+def test_migrations_build_exactly_the_models_schema(database_url):
+    engine = create_db_engine(database_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_downgrade_removes_every_table(database_url):
+    downgrade(database_url, "base")
+    engine = create_db_engine(database_url)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+
+
+def test_created_experiment_reads_back_queued_with_utc_times(session):
+    (created,) = store.create_experiments(
+        session, [NewExperiment(app="demo", config={"epochs": 2, "layers": [8, 4]}, name="first", tags=("b", "a"))]
+    )
+    session.expunge_all()
+    loaded = store.get_experiment(session, created.id)
+    assert loaded is not None
+    assert (loaded.app, loaded.name, loaded.status) == ("demo", "first", "queued")
+    assert loaded.config == {"epochs": 2, "layers": [8, 4]}
+    assert loaded.tags == ["b", "a"]
+    assert loaded.created_at.tzinfo is not None
+    assert loaded.created_at.utcoffset() == timedelta(0)
+    assert (loaded.metrics, loaded.history, loaded.artifacts, loaded.progress) == ({}, {}, [], None)
+    assert store.get_experiment(session, "missing") is None
+
+
+def test_transitions_are_conditional_and_stamped(session):
+    (experiment,) = store.create_experiments(session, [NewExperiment(app="demo", config={})])
+    assert store.transition(session, experiment.id, ["queued"], "running")
+    assert not store.transition(session, experiment.id, ["queued"], "running"), "only one claimer wins"
+    store.record_progress(session, experiment.id, 1, 3)
+    assert store.transition(session, experiment.id, ["running"], "succeeded", metrics={"loss": 0.1})
+    assert not store.transition(session, experiment.id, ["running"], "failed", error="late reaper")
+    session.expire_all()
+    done = store.get_experiment(session, experiment.id)
+    assert done is not None
+    assert done.status == "succeeded"
+    assert done.metrics == {"loss": 0.1}
+    assert done.error is None
+    assert done.progress == {"epoch": 1, "total_epochs": 3}
+    assert done.started_at is not None
+    assert done.finished_at is not None
+    assert done.created_at <= done.started_at <= done.finished_at
+    assert done.finished_at.tzinfo == UTC
+    assert store.running_experiment_ids(session) == []
+
+
+def test_list_filters_sorts_and_pages(session):
+    specs = [
+        NewExperiment(app="alpha", config={}, name="a1", tags=("lstm",)),
+        NewExperiment(app="alpha", config={}, name="a2", tags=("lstm", "baseline")),
+        NewExperiment(app="beta", config={}, name="b1", tags=("baseline",)),
+    ]
+    made = [store.create_experiments(session, [spec])[0] for spec in specs]
+    grid = store.create_experiments(
+        session, [NewExperiment(app="beta", config={"lr": lr}, name=f"g{lr}") for lr in (1, 2)], batch_id="batch1"
+    )
+    store.transition(session, made[0].id, ["queued"], "running")
+
+    def names(where: ExperimentFilter | None = None, **kwargs):
+        items, total = store.list_experiments(session, where or ExperimentFilter(), **kwargs)
+        return [e.name for e in items], total
+
+    assert names(sort="name") == (["a1", "a2", "b1", "g1", "g2"], 5)
+    newest_first, _ = store.list_experiments(session, ExperimentFilter())
+    assert [e.created_at for e in newest_first] == sorted((e.created_at for e in newest_first), reverse=True)
+    assert names(sort="name", limit=2, offset=2) == (["b1", "g1"], 5)
+    assert names(ExperimentFilter(app="alpha"), sort="name") == (["a1", "a2"], 2)
+    assert names(ExperimentFilter(status="running")) == (["a1"], 1)
+    assert names(ExperimentFilter(tag="baseline"), sort="name") == (["a2", "b1"], 2)
+    assert names(ExperimentFilter(tag="baseline", app="beta")) == (["b1"], 1)
+    assert names(ExperimentFilter(batch_id="batch1"), sort="-name") == (["g2", "g1"], 2)
+    assert [e.batch_id for e in grid] == ["batch1", "batch1"]
+    assert store.running_experiment_ids(session) == [made[0].id]
+
+
+def test_pages_never_overlap_even_with_equal_sort_keys(session):
+    store.create_experiments(session, [NewExperiment(app="same", config={}, name="same") for _ in range(7)])
+    seen = []
+    for offset in range(0, 7, 3):
+        items, _ = store.list_experiments(session, ExperimentFilter(), sort="name", limit=3, offset=offset)
+        seen += [e.id for e in items]
+    assert sorted(seen) == sorted(set(seen))
+    assert len(seen) == 7
+
+
+def test_idempotency_key_is_stored_once(session):
+    (first,) = store.create_experiments(session, [NewExperiment(app="demo", config={})], idempotency=("k1", "h"))
+    key = store.find_idempotency_key(session, "k1")
+    assert key is not None
+    assert (key.experiment_id, key.batch_id, key.request_hash) == (first.id, None, "h")
+    session.expunge_all()  # as a second request would, in its own session
+    with pytest.raises(IntegrityError):
+        store.create_experiments(session, [NewExperiment(app="demo", config={})], idempotency=("k1", "h"))
+    session.rollback()
+    _, total = store.list_experiments(session, ExperimentFilter())
+    assert total == 1, "the losing request stored nothing"
+
+
+def test_delete_takes_tags_and_idempotency_key_along(session):
+    (experiment,) = store.create_experiments(
+        session, [NewExperiment(app="demo", config={}, tags=("x", "y"))], idempotency=("k2", "h")
+    )
+    store.delete_experiment(session, experiment.id)
+    session.expunge_all()
+    assert store.get_experiment(session, experiment.id) is None
+    assert session.query(ExperimentTag).count() == 0
+    assert session.query(IdempotencyKey).count() == 0
+    assert session.query(Experiment).count() == 0
