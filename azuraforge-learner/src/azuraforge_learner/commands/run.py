@@ -1,0 +1,116 @@
+"""`azuraforge run APP`: run an app in this process, without any server, and print where its report is.
+
+The config is built from the app's defaults, then --config FILE (YAML or JSON), then each --set FIELD=VALUE
+(VALUE is read as YAML, so 3, 0.5, true, null and [1, 2] have their types), then --seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from azuraforge_learner.callbacks import Callback, Logs, ProgressBar, numeric_logs
+from azuraforge_learner.config import ConfigError
+from azuraforge_learner.pipeline import default_output_dir
+from azuraforge_learner.plugins import AppLoadError, UnknownAppError, load_pipeline
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("run", help="run an app here and now, and print where its report is")
+    parser.add_argument("app", help="the app's name (see `azuraforge apps`)")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="a YAML or JSON file of config fields")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        dest="overrides",
+        help="set one config field (repeatable); dotted fields set nested values",
+    )
+    parser.add_argument("--out", type=Path, metavar="DIR", help="run directory (default: runs/<app>-<timestamp>)")
+    parser.add_argument("--seed", type=int, help="seed for a repeatable run (same as --set seed=N)")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar (default: only when stderr is a terminal)",
+    )
+    parser.set_defaults(handler=handle)
+
+
+class UsageError(ValueError):
+    """A command-line argument that cannot be used; the message says which and why."""
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        pipeline_class = load_pipeline(args.app)
+        config = build_config(args.config, args.overrides, args.seed)
+        validated = pipeline_class.validate(config)
+    except (UnknownAppError, AppLoadError, ConfigError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out: Path = args.out if args.out is not None else default_output_dir(args.app)
+    progress = ProgressBar(enabled=args.progress)
+    callbacks: list[Callback] = [progress] if progress.enabled else [EpochLines()]
+    print(f"running {args.app} into {out}", file=sys.stderr)
+    try:
+        result = pipeline_class().run(validated, callbacks=callbacks, output_dir=out)
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"error: the run failed ({type(exc).__name__}: {exc}); see {out / 'report.md'}", file=sys.stderr)
+        return 1
+    for name, value in result.metrics.items():
+        baseline = result.baseline_metrics.get(name)
+        shown = f"  {name}: {value:.4g}" + (f"  (baseline {baseline:.4g})" if baseline is not None else "")
+        print(shown)
+    verdict = ", ".join(f"{name}: {'yes' if better else 'no'}" for name, better in result.beats_baseline.items())
+    print(f"status: {result.status}; beats the baseline on {verdict}")
+    print(f"report: {result.report_path}")
+    return 0
+
+
+def build_config(path: Path | None, overrides: list[str], seed: int | None) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"cannot read --config {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--config {path} must hold a mapping of field: value, got {type(loaded).__name__}")
+        config.update(loaded)
+    for item in overrides:
+        field, separator, raw = item.partition("=")
+        if not separator or not field:
+            raise UsageError(f"--set expects FIELD=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--set {item!r}: the value is not valid YAML ({exc})") from exc
+        *parents, leaf = field.split(".")
+        target = config
+        for parent in parents:
+            target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                raise UsageError(f"--set {item!r}: {parent!r} is not a mapping")
+        target[leaf] = value
+    if seed is not None:
+        config["seed"] = seed
+    return config
+
+
+class EpochLines(Callback):
+    """One line per epoch on stderr, for logs and pipes where a progress bar would be noise."""
+
+    def on_train_begin(self, logs: Logs) -> None:
+        self.epochs = int(logs["epochs"])
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        values = "  ".join(f"{key} {value:.4g}" for key, value in numeric_logs(logs).items())
+        print(f"epoch {epoch + 1}/{self.epochs}  {values}", file=sys.stderr, flush=True)

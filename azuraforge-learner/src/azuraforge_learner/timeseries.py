@@ -1,0 +1,381 @@
+"""TimeSeriesPipeline: forecasting one column of a table from windows of its past.
+
+The app's `_load_data(config)` returns a pandas DataFrame in time order (index: timestamps or steps) holding the
+target column and any other numeric input columns. The base class then
+
+- cuts windows: `window` past rows of the feature columns -> the next `horizon` values of the target;
+- splits chronologically (train, validation, test fractions of the rows); a window belongs to a split only if
+  every target value it predicts lies in that split, so no label leaks across a boundary;
+- fits the scalers on the training rows only and saves them (scaler.json) next to the weights;
+- evaluates in the target's own units on the test windows, next to the last-value (persistence) forecast of
+  the same windows;
+- predicts again from the saved artifacts alone (`predict`).
+
+`_create_model(config, spec)` receives a WindowSpec: inputs are (batch, window, n_features) float32 arrays and
+the model must return (batch, horizon) forecasts of the scaled target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+from pydantic import Field, ValidationInfo, field_validator
+
+from azuraforge_core import Tensor
+from azuraforge_core.functional import mse_loss
+from azuraforge_learner.artifacts import load_weights, read_json, write_json, write_text
+from azuraforge_learner.callbacks import Callback, Logs
+from azuraforge_learner.config import ConfigError, PipelineConfig
+from azuraforge_learner.data import Array
+from azuraforge_learner.learner import Learner, LossFn, inference
+from azuraforge_learner.metrics import MetricFn, regression_metrics, rmse
+from azuraforge_learner.pipeline import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    WEIGHTS_FILE,
+    BasePipeline,
+    Evaluation,
+    Prepared,
+    Splits,
+)
+from azuraforge_learner.report import ReportSection, image, plot_predictions, plot_residuals, table
+from azuraforge_learner.scaling import Scaler, ScalerKind
+
+SCALER_FILE = "scaler.json"
+PREDICTIONS_FILE = "predictions.csv"
+LIVE_PREDICTION_POINTS = 200
+
+
+class TimeSeriesConfig(PipelineConfig):
+    target: str = Field(default="value", min_length=1, description="Column of the loaded data to forecast.")
+    features: list[str] | None = Field(
+        default=None,
+        description="Input columns the model sees (the target is one only if listed); null: every numeric column.",
+    )
+    window: int = Field(
+        default=24, ge=1, le=10_000, description="Past rows the model sees for each forecast (lookback)."
+    )
+    horizon: int = Field(default=1, ge=1, le=1_000, description="Future steps forecast at once.")
+    train_fraction: float = Field(
+        default=0.7, gt=0.0, lt=1.0, description="Share of the rows, oldest first, used to train."
+    )
+    val_fraction: float = Field(
+        default=0.15, ge=0.0, lt=1.0, description="Share of the rows after the training part used to validate; 0: none."
+    )
+    scaler: ScalerKind = Field(
+        default="standard", description="How inputs and target are scaled (fitted on training rows)."
+    )
+    live_predictions: bool = Field(
+        default=False, description="Send up to 200 validation forecasts with every epoch's progress, for live charts."
+    )
+
+    @field_validator("val_fraction")
+    @classmethod
+    def _leaves_a_test_part(cls, value: float, info: ValidationInfo) -> float:
+        train = info.data.get("train_fraction")
+        if train is not None and train + value >= 1.0:
+            raise ValueError(
+                f"train_fraction + val_fraction must stay below 1 so that rows remain for testing; "
+                f"got {train} + {value}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """The shape of the model's data: inputs (batch, window, len(features)) -> outputs (batch, horizon)."""
+
+    features: tuple[str, ...]
+    target: str
+    window: int
+    horizon: int
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowSpec:
+        return cls(tuple(data["features"]), data["target"], int(data["window"]), int(data["horizon"]))
+
+
+@dataclass
+class PreparedSeries(Prepared):
+    spec: WindowSpec
+    feature_scaler: Scaler
+    target_scaler: Scaler
+    target: Array  # the target column in its own units, one value per row
+    index: pd.Index
+    val_starts: Array  # row index of the first forecast step of each validation window
+    test_starts: Array
+
+
+TSConfigT = TypeVar("TSConfigT", bound=TimeSeriesConfig)
+
+
+class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
+    """Base class of forecasting apps; see the module docstring."""
+
+    Config = TimeSeriesConfig
+
+    def _create_loss(self, config: TSConfigT) -> LossFn:
+        return mse_loss
+
+    def _train_metrics(self, config: TSConfigT) -> list[str | MetricFn]:
+        return ["mae"]
+
+    # ----- data ------------------------------------------------------------------------------------
+    def _prepare(self, config: TSConfigT, raw: Any) -> PreparedSeries:
+        frame = _as_frame(raw)
+        spec = WindowSpec(_feature_names(self.name, config, frame), config.target, config.window, config.horizon)
+        features = _columns(frame, list(spec.features))
+        target = _columns(frame, [spec.target])[:, 0]
+        rows = len(frame)
+        train_end = round(rows * config.train_fraction)
+        val_end = train_end + round(rows * config.val_fraction)
+        first_target = spec.window  # a window starting at row i forecasts rows i+window .. i+window+horizon-1
+        train_starts = np.arange(first_target, train_end - spec.horizon + 1)
+        val_starts = np.arange(max(train_end, first_target), val_end - spec.horizon + 1)
+        test_starts = np.arange(max(val_end, first_target), rows - spec.horizon + 1)
+        _check_split(self.name, config, "train", train_starts, train_end, "train_fraction")
+        _check_split(self.name, config, "test", test_starts, rows - val_end, "train_fraction and val_fraction")
+        if config.val_fraction > 0:
+            _check_split(self.name, config, "validation", val_starts, val_end - train_end, "val_fraction")
+        feature_scaler = Scaler.fit(config.scaler, features[:train_end])
+        target_scaler = Scaler.fit(config.scaler, target[:train_end])
+        scaled_features = feature_scaler.transform(features)
+        scaled_target = target_scaler.transform(target)[:, 0]
+
+        def windows(starts: Array) -> tuple[Array, Array]:
+            return _windows(scaled_features, spec.window, starts), _windows(
+                scaled_target[:, None], spec.horizon, starts + spec.horizon
+            )[:, :, 0]
+
+        splits = Splits(
+            train=windows(train_starts),
+            val=windows(val_starts) if config.val_fraction > 0 else None,
+            test=windows(test_starts),
+        )
+        summary = {
+            "rows": rows,
+            "span": f"{frame.index[0]} .. {frame.index[-1]}",
+            "target": spec.target,
+            "features": ", ".join(spec.features),
+            "window / horizon": f"{spec.window} / {spec.horizon}",
+            "train windows": len(train_starts),
+            "validation windows": len(val_starts) if splits.val is not None else 0,
+            "test windows": len(test_starts),
+            "test period": f"{frame.index[test_starts[0]]} .. {frame.index[-1]}",
+            "scaler (fitted on training rows)": config.scaler,
+        }
+        return PreparedSeries(
+            splits, spec, summary, feature_scaler, target_scaler, target, frame.index, val_starts, test_starts
+        )
+
+    def _callbacks(self, config: TSConfigT, data: PreparedSeries) -> list[Callback]:
+        if not (config.live_predictions and data.splits.val is not None):
+            return []
+        return [LivePredictions(data)]
+
+    # ----- evaluation and report --------------------------------------------------------------------
+    def _evaluate(self, config: TSConfigT, learner: Learner, data: PreparedSeries) -> Evaluation:
+        inputs, _ = data.splits.test
+        predicted = forecast(learner, data, inputs)
+        actual = _future(data.target, data.test_starts, data.spec.horizon)
+        # Persistence: every future step equals the last value seen before it.
+        baseline = np.repeat(data.target[data.test_starts - 1][:, None], data.spec.horizon, axis=1)
+        return Evaluation(
+            metrics=regression_metrics(actual, predicted),
+            baseline_metrics=regression_metrics(actual, baseline),
+            baseline="last value",
+            primary_metrics=("mae", "rmse"),
+            outputs={
+                "actual": actual,
+                "predicted": predicted,
+                "baseline": baseline,
+                "index": data.index[data.test_starts],
+            },
+        )
+
+    def _save_artifacts(self, config: TSConfigT, data: PreparedSeries, output_dir: Path) -> None:
+        write_json(
+            output_dir / SCALER_FILE,
+            {"features": data.feature_scaler.to_dict(), "target": data.target_scaler.to_dict()},
+        )
+
+    def _report(self, config: TSConfigT, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
+        outputs = evaluation.outputs
+        actual, predicted, baseline = outputs["actual"], outputs["predicted"], outputs["baseline"]
+        _save_predictions(output_dir / PREDICTIONS_FILE, outputs["index"], actual, predicted, baseline)
+        label = config.target
+        charts = [
+            image(
+                "Forecast vs actual", plot_predictions(actual[:, 0], predicted[:, 0], baseline[:, 0], output_dir, label)
+            ),
+            image("Residuals", plot_residuals(actual[:, 0], predicted[:, 0], output_dir, label)),
+        ]
+        body = (
+            "Charts show the first forecast step of every test window. "
+            + f"All test forecasts: {PREDICTIONS_FILE}.\n\n"
+        )
+        sections = [ReportSection("Forecasts", body + "\n\n".join(charts))]
+        if config.horizon > 1:
+            rows = [
+                [step + 1, rmse(actual[:, step], predicted[:, step]), rmse(actual[:, step], baseline[:, step])]
+                for step in range(config.horizon)
+            ]
+            sections.append(
+                ReportSection("Error by forecast step", table(["step", "model RMSE", "baseline RMSE"], rows))
+            )
+        return sections
+
+    # ----- predicting from a saved run --------------------------------------------------------------
+    def predict(self, output_dir: Path, data: pd.DataFrame | None = None) -> dict[str, Any]:
+        """Forecast the `horizon` steps after the last row of `data` (default: the app's data loaded afresh) with
+        the model, scalers and config saved in `output_dir` by an earlier run."""
+        output_dir = Path(output_dir)
+        config = self.validate(read_json(output_dir / CONFIG_FILE))
+        spec = WindowSpec.from_dict(read_json(output_dir / MODEL_FILE)["spec"])
+        scalers = read_json(output_dir / SCALER_FILE)
+        feature_scaler, target_scaler = Scaler.from_dict(scalers["features"]), Scaler.from_dict(scalers["target"])
+        model = self._create_model(config, spec)
+        model.load_state_dict(load_weights(output_dir / WEIGHTS_FILE))
+        frame = _as_frame(data if data is not None else self._load_data(config))
+        if len(frame) < spec.window:
+            raise ValueError(f"predicting needs at least window={spec.window} rows of data, got {len(frame)}")
+        inputs = feature_scaler.transform(_columns(frame, list(spec.features))[-spec.window :])[None]
+        with inference(model):
+            scaled = model(Tensor(inputs)).numpy()
+        values = target_scaler.inverse(_as_horizon(scaled, spec.horizon))[0]
+        last_value = float(_columns(frame, [spec.target])[-1, 0]) if spec.target in frame.columns else None
+        return {
+            "app": self.name,
+            "target": spec.target,
+            "horizon": spec.horizon,
+            "last_index": str(frame.index[-1]),
+            "last_value": last_value,
+            "forecast": [float(value) for value in values],
+            "forecast_index": _future_index(frame.index, spec.horizon),
+        }
+
+
+class LivePredictions(Callback):
+    """Adds "val_predictions" (first-step forecasts and actual values of the last validation windows, in the
+    target's units) to every epoch's logs, for live charts. Runs before the caller's callbacks."""
+
+    def __init__(self, data: PreparedSeries) -> None:
+        self.data = data
+        self.inputs = data.splits.val[0][-LIVE_PREDICTION_POINTS:] if data.splits.val is not None else None
+        self.starts = data.val_starts[-LIVE_PREDICTION_POINTS:]
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self.inputs is None:
+            return
+        predicted = forecast(self.learner, self.data, self.inputs)[:, 0]
+        logs["val_predictions"] = {
+            "actual": [float(value) for value in self.data.target[self.starts]],
+            "predicted": [float(value) for value in predicted],
+        }
+
+
+def forecast(learner: Learner, data: PreparedSeries, inputs: Array) -> Array:
+    """(windows, horizon) forecasts in the target's own units."""
+    return data.target_scaler.inverse(_as_horizon(learner.predict(inputs), data.spec.horizon))
+
+
+def _as_horizon(outputs: Array, horizon: int) -> Array:
+    if outputs.size != len(outputs) * horizon:
+        raise ValueError(
+            f"the model returned outputs of shape {outputs.shape}; a time-series model must return "
+            f"(batch, horizon={horizon}) forecasts"
+        )
+    return outputs.reshape(len(outputs), horizon)
+
+
+def _windows(values: Array, length: int, ends: Array) -> Array:
+    """values[end-length:end] for every end, as one (len(ends), length, columns) array (a strided view)."""
+    view = sliding_window_view(values, length, axis=0).transpose(0, 2, 1)  # view[i] = values[i : i+length]
+    return np.asarray(view[ends - length])
+
+
+def _future(target: Array, starts: Array, horizon: int) -> Array:
+    return target[starts[:, None] + np.arange(horizon)]
+
+
+def _as_frame(raw: Any) -> pd.DataFrame:
+    if isinstance(raw, pd.Series):
+        return raw.to_frame()
+    if not isinstance(raw, pd.DataFrame):
+        raise TypeError(f"_load_data of a time-series app must return a pandas DataFrame, got {type(raw).__name__}")
+    if raw.empty:
+        raise ValueError("the loaded data is empty; check the data source and its date range")
+    return raw
+
+
+def _feature_names(app: str, config: TimeSeriesConfig, frame: pd.DataFrame) -> tuple[str, ...]:
+    if config.features is not None:
+        names = tuple(config.features)
+    else:
+        names = tuple(str(name) for name in frame.select_dtypes(include="number").columns)
+    if not names:
+        raise ConfigError(app, [{"field": "features", "message": "the loaded data has no numeric column to use"}])
+    return names
+
+
+def _columns(frame: pd.DataFrame, names: list[str]) -> Array:
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"column(s) {', '.join(missing)} not in the loaded data; its columns are "
+            f"{', '.join(map(str, frame.columns))} (check the target and features fields)"
+        )
+    values = frame.loc[:, names]
+    non_numeric = [name for name in names if not pd.api.types.is_numeric_dtype(values[name])]
+    if non_numeric:
+        raise ValueError(f"column(s) {', '.join(non_numeric)} are not numeric; convert them in _load_data")
+    array = values.to_numpy(dtype=np.float64)
+    if np.isnan(array).any():
+        counts = {name: int(values[name].isna().sum()) for name in names if values[name].isna().any()}
+        raise ValueError(f"the data has missing values ({counts}); drop or fill them in _load_data")
+    return array
+
+
+def _check_split(app: str, config: TimeSeriesConfig, name: str, starts: Array, rows: int, fraction_fields: str) -> None:
+    if len(starts) < 1:
+        raise ConfigError(
+            app,
+            [
+                {
+                    "field": "window",
+                    "message": f"the {name} part has {rows} rows, too few for window={config.window} and "
+                    f"horizon={config.horizon}; lower window or horizon, or raise {fraction_fields}",
+                }
+            ],
+        )
+
+
+def _future_index(index: pd.Index, horizon: int) -> list[str] | None:
+    """Labels of the forecast steps when the index is regular enough to extend (timestamps or integer steps)."""
+    if isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
+        frequency = pd.infer_freq(index[-min(len(index), 50) :])
+        if frequency is not None:
+            return [str(stamp) for stamp in pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]]
+        return None
+    if pd.api.types.is_integer_dtype(index) and len(index) >= 2:
+        step = int(index[-1] - index[-2])
+        return [str(int(index[-1]) + step * k) for k in range(1, horizon + 1)]
+    return None
+
+
+def _save_predictions(path: Path, index: pd.Index, actual: Array, predicted: Array, baseline: Array) -> None:
+    columns: dict[str, Any] = {"index": [str(label) for label in index]}
+    for step in range(actual.shape[1]):
+        suffix = f"_t{step + 1}"
+        columns |= {f"actual{suffix}": actual[:, step], f"predicted{suffix}": predicted[:, step]}
+        columns[f"baseline{suffix}"] = baseline[:, step]
+    write_text(path, pd.DataFrame(columns).to_csv(index=False))
