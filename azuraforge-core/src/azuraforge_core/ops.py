@@ -115,6 +115,8 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx: Any, g: Array) -> Grads:
         a, b = ctx.a, ctx.b
+        if a.ndim == 1 and b.ndim == 1:  # a dot product
+            return g * b, g * a
         # A 1-D operand acts as a row (left) or column (right) matrix; its gradient is summed back.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
