@@ -76,7 +76,7 @@ function ExperimentView({ experiment, reload }: { experiment: Experiment; reload
       </div>
       {cancelError && <p className="error">Could not cancel: {cancelError}</p>}
 
-      {!finished && (
+      {!isFinished(status) && (
         <div className="progress-panel" data-connection={connection}>
           {progress ? (
             <>
@@ -111,7 +111,7 @@ function ExperimentView({ experiment, reload }: { experiment: Experiment; reload
         </div>
       )}
 
-      {series.epochs.length > 0 ? <SeriesCharts series={series} /> : <p className="muted">No epoch has finished yet.</p>}
+      {series.epochs.length > 0 ? <SeriesCharts series={series} /> : <p className="muted">{finished ? "No epoch was recorded." : "No epoch has finished yet."}</p>}
 
       {live.predictions && !finished && (
         <LineChart

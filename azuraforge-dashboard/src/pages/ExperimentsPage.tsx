@@ -56,7 +56,9 @@ export function ExperimentsPage() {
     if (event.type === "epoch_end") {
       patch(id, (e) => ({ ...e, progress: { epoch: event.epoch, total_epochs: event.total_epochs } }));
     } else if (event.type === "status") {
-      patch(id, (e) => ({ ...e, status: event.status, error: event.error }));
+      // The event's time stands in for started_at until the record is loaded again.
+      const startedAt = event.status === "running" ? new Date(event.ts * 1000).toISOString() : null;
+      patch(id, (e) => ({ ...e, status: event.status, error: event.error, started_at: e.started_at ?? startedAt }));
       if (isFinished(event.status)) api.getExperiment(id).then((fresh) => patch(id, () => fresh), () => undefined);
     }
   };

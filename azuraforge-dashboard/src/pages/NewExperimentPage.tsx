@@ -98,11 +98,17 @@ export function ExperimentForm({ app }: { app: AppInfo }) {
       <div className="field-pair">
         <div className="field">
           <label htmlFor="experiment-name">Name</label>
-          <input id="experiment-name" type="text" placeholder="optional" value={name} onChange={(e) => setName(e.target.value)} />
+          <input id="experiment-name" type="text" placeholder="optional" value={name} onChange={(e) => {
+              setName(e.target.value);
+              setIdempotencyKey(newIdempotencyKey());
+            }} />
         </div>
         <div className="field">
           <label htmlFor="experiment-tags">Tags</label>
-          <input id="experiment-tags" type="text" placeholder="comma-separated, optional" value={tags} onChange={(e) => setTags(e.target.value)} />
+          <input id="experiment-tags" type="text" placeholder="comma-separated, optional" value={tags} onChange={(e) => {
+              setTags(e.target.value);
+              setIdempotencyKey(newIdempotencyKey());
+            }} />
         </div>
       </div>
       <h2>Config</h2>

@@ -1,0 +1,198 @@
+// End to end in a real headless Chromium against the real stack: start an experiment through the form,
+// watch its chart gain points while it trains, read its report, cancel a run, compare two runs.
+// Every page is saved as a screenshot under test-output/; any browser console error fails the run.
+//
+// Environment: E2E_BASE_URL (a running stack; else `azuraforge up` is started here, see stack.mjs),
+// E2E_APP (the app to run; default: the first installed), E2E_CONFIG (JSON of config fields to type into
+// the form, e.g. to make the app small and fast), E2E_EPOCHS (epochs of the watched run, default 8),
+// E2E_CANCEL_EPOCHS (epochs of the run that is cancelled, default 500), CHROMIUM (default /usr/bin/chromium).
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chromium } from "playwright-core";
+import { startStack } from "./stack.mjs";
+
+const OUTPUT = resolve(import.meta.dirname, "../test-output");
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const RUN_TIMEOUT_MS = Number(process.env.E2E_RUN_TIMEOUT_MS ?? 300_000);
+const EPOCHS = process.env.E2E_EPOCHS ?? "8";
+const CANCEL_EPOCHS = process.env.E2E_CANCEL_EPOCHS ?? "500";
+const CONFIG = JSON.parse(process.env.E2E_CONFIG ?? "{}");
+
+describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
+  let stack;
+  let context;
+  let page;
+  let profile;
+  const consoleErrors = [];
+  const runs = {};
+
+  before(async () => {
+    mkdirSync(OUTPUT, { recursive: true });
+    stack = await startStack();
+    profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: CHROMIUM_ARGS,
+      headless: true,
+      viewport: { width: 1440, height: 900 },
+      baseURL: stack.baseUrl,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(30_000);
+    page.on("console", (message) => {
+      if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
+    });
+    page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await stack?.stop();
+  });
+
+  it("lists experiments and offers the installed apps", async () => {
+    await page.goto("/");
+    await page.getByRole("heading", { name: "Experiments" }).waitFor();
+    await page.getByRole("link", { name: "New experiment" }).first().click();
+    await page.getByRole("heading", { name: "New experiment" }).waitFor();
+    const apps = await page.locator("#app option").allTextContents();
+    assert.ok(apps.length > 0, "no app is installed in the stack under test");
+    if (process.env.E2E_APP) {
+      assert.ok(apps.includes(process.env.E2E_APP), `${process.env.E2E_APP} is not among ${apps.join(", ")}`);
+      await page.locator("#app").selectOption(process.env.E2E_APP);
+    }
+    await page.locator("#field-epochs").waitFor();
+  });
+
+  it("rejects an invalid value in the form before sending it", async () => {
+    await page.locator("#field-epochs").fill("0");
+    await page.getByRole("button", { name: /^Start/ }).click();
+    await page.locator('[data-field="epochs"] .field-error').waitFor();
+    assert.match(page.url(), /\/new/);
+  });
+
+  it("starts an experiment from the form and draws its chart live while it trains", async () => {
+    await fillForm("e2e live run", EPOCHS);
+    await page.screenshot({ path: join(OUTPUT, "new-experiment.png"), fullPage: true });
+    await page.getByRole("button", { name: /^Start/ }).click();
+    await page.waitForURL(/\/experiments\/[0-9a-f-]+$/);
+    runs.live = experimentIdOf(page.url());
+
+    // Points counted while the page says the run is queued or running: they came live, not from the final record.
+    await page.locator(".page-head .status").waitFor();
+    const livePoints = [];
+    const deadline = Date.now() + RUN_TIMEOUT_MS;
+    while (Date.now() < deadline && livePoints.at(-1) !== "done") {
+      const sample = await page.evaluate(() => {
+        const status = document.querySelector(".page-head .status")?.textContent;
+        const chart = document.querySelector("figure.chart[data-points]");
+        return status === "queued" || status === "running" ? Number(chart?.getAttribute("data-points") ?? 0) : "done";
+      });
+      if (sample !== livePoints.at(-1)) {
+        livePoints.push(sample);
+        if (sample === 2) await page.screenshot({ path: join(OUTPUT, "experiment-live.png"), fullPage: true });
+      }
+      await page.waitForTimeout(100);
+    }
+    const counts = livePoints.filter((sample) => typeof sample === "number" && sample > 0);
+    assert.ok(
+      counts.length >= 2 && counts.at(-1) > counts[0],
+      `the chart should gain points while training runs; saw ${JSON.stringify(livePoints)}`,
+    );
+    await page.locator(".status", { hasText: "succeeded" }).first().waitFor({ timeout: RUN_TIMEOUT_MS });
+    await page.getByRole("link", { name: "Report" }).waitFor();
+    const finalPoints = Number(await page.locator("figure.chart").first().getAttribute("data-points"));
+    assert.equal(finalPoints, Number(EPOCHS));
+    await page.screenshot({ path: join(OUTPUT, "experiment-finished.png"), fullPage: true });
+  });
+
+  it("replays the charts of a finished run on reload", async () => {
+    await page.reload();
+    await page.locator("figure.chart").first().waitFor();
+    assert.equal(Number(await page.locator("figure.chart").first().getAttribute("data-points")), Number(EPOCHS));
+  });
+
+  it("renders the report with its tables and images, and lists the artifacts", async () => {
+    await page.getByRole("link", { name: "Report" }).click();
+    await page.locator("article.report h1, article.report h2").first().waitFor();
+    await page.locator("article.report table").first().waitFor();
+    const images = page.locator("article.report img");
+    await images.first().waitFor();
+    await page.waitForFunction(() =>
+      Array.from(document.querySelectorAll("article.report img")).every((img) => img.complete && img.naturalWidth > 0),
+    );
+    assert.ok((await page.locator(".artifacts li").count()) > 0, "the report page lists no artifact");
+    await page.screenshot({ path: join(OUTPUT, "report.png"), fullPage: true });
+  });
+
+  it("cancels a running experiment", async () => {
+    await page.goto("/new");
+    if (process.env.E2E_APP) await page.locator("#app").selectOption(process.env.E2E_APP);
+    await fillForm("e2e cancelled run", CANCEL_EPOCHS);
+    await page.getByRole("button", { name: /^Start/ }).click();
+    await page.waitForURL(/\/experiments\/[0-9a-f-]+$/);
+    runs.cancelled = experimentIdOf(page.url());
+    await page.locator(".progress-text").waitFor({ timeout: RUN_TIMEOUT_MS });
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await page.locator(".status", { hasText: "cancelled" }).first().waitFor({ timeout: RUN_TIMEOUT_MS });
+    await page.screenshot({ path: join(OUTPUT, "experiment-cancelled.png"), fullPage: true });
+  });
+
+  it("lists both runs with their final statuses and compares them", async () => {
+    await page.goto("/");
+    const live = page.locator(`tr[data-experiment="${runs.live}"]`);
+    const cancelled = page.locator(`tr[data-experiment="${runs.cancelled}"]`);
+    await live.locator(".status", { hasText: "succeeded" }).waitFor();
+    await cancelled.locator(".status", { hasText: "cancelled" }).waitFor();
+    await page.screenshot({ path: join(OUTPUT, "experiments.png"), fullPage: true });
+    await live.getByRole("checkbox").check();
+    await cancelled.getByRole("checkbox").check();
+    await page.getByRole("button", { name: /^Compare/ }).click();
+    await page.getByRole("heading", { name: "Compare 2 experiments" }).waitFor();
+    await page.locator("figure.chart").first().waitFor();
+    const differing = await page.locator("table.compare").first().locator("tbody th").allTextContents();
+    assert.ok(differing.includes("epochs"), `epochs differ between the runs; the table shows ${differing.join(", ")}`);
+    await page.screenshot({ path: join(OUTPUT, "compare.png"), fullPage: true });
+  });
+
+  it("switches to the other theme", async () => {
+    const before = await page.evaluate(() => document.documentElement.dataset.theme);
+    await page.getByRole("button", { name: "Toggle dark and light theme" }).click();
+    const after = await page.evaluate(() => document.documentElement.dataset.theme);
+    assert.notEqual(after, before);
+    await page.screenshot({ path: join(OUTPUT, `compare-${after}.png`), fullPage: true });
+  });
+
+  it("logged no error in the browser console", () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  async function fillForm(name, epochs) {
+    await page.locator("#experiment-name").fill(name);
+    await page.locator("#field-epochs").fill(epochs);
+    for (const [field, value] of Object.entries(CONFIG)) {
+      const input = page.locator(`#field-${field}`);
+      const tag = await input.evaluate((element) => `${element.tagName}:${element.getAttribute("type")}`);
+      if (tag === "SELECT:null") await input.selectOption(String(value));
+      else if (tag === "INPUT:checkbox") await input.setChecked(Boolean(value));
+      else await input.fill(typeof value === "string" ? value : JSON.stringify(value));
+    }
+  }
+});
+
+function experimentIdOf(url) {
+  return new URL(url).pathname.split("/").at(-1);
+}

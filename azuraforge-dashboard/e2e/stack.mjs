@@ -1,0 +1,87 @@
+// The stack under test: the one at E2E_BASE_URL, or else one `azuraforge up` started here (and stopped after)
+// with a fresh data directory and this folder's built dist/.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const HERE = resolve(import.meta.dirname, "..");
+const START_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+/** @returns {Promise<{ baseUrl: string, stop: () => Promise<void> }>} */
+export async function startStack() {
+  if (process.env.E2E_BASE_URL) {
+    const baseUrl = process.env.E2E_BASE_URL.replace(/\/$/, "");
+    await waitForHealth(baseUrl, null);
+    return { baseUrl, stop: async () => {} };
+  }
+  const command = process.env.AZURAFORGE_BIN ?? resolve(HERE, "../.venv/bin/azuraforge");
+  if (!existsSync(command)) {
+    throw new Error(
+      `Neither E2E_BASE_URL nor ${command} exists: start the stack (azuraforge up) and set E2E_BASE_URL, ` +
+        "or set AZURAFORGE_BIN to the azuraforge command.",
+    );
+  }
+  const dashboard = resolve(HERE, "dist");
+  if (!existsSync(join(dashboard, "index.html"))) throw new Error("dist/ is missing: run `npm run build` first.");
+  const dataDir = mkdtempSync(join(tmpdir(), "azuraforge-e2e-"));
+  const port = await freePort();
+  const child = spawn(command, ["up", "--host", "127.0.0.1", "--port", String(port)], {
+    env: { ...process.env, AZURAFORGE_DATA_DIR: dataDir, AZURAFORGE_DASHBOARD_DIR: dashboard },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  const exited = new Promise((done) => child.once("exit", done));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    child.kill("SIGTERM");
+    const stopped = await Promise.race([exited.then(() => true), delay(STOP_TIMEOUT_MS).then(() => false)]);
+    if (!stopped) child.kill("SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+    if (!stopped) throw new Error(`azuraforge up did not stop within ${STOP_TIMEOUT_MS / 1000}s of SIGTERM`);
+  };
+  try {
+    await waitForHealth(baseUrl, child);
+  } catch (error) {
+    await stop().catch(() => {});
+    throw new Error(`${error.message}\n--- azuraforge up output ---\n${output}`);
+  }
+  return { baseUrl, stop };
+}
+
+async function waitForHealth(baseUrl, child) {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`azuraforge up exited with ${child.exitCode}`);
+    try {
+      const response = await fetch(`${baseUrl}/api/v1/health`);
+      const health = await response.json();
+      if (health.status === "ok") return;
+      last = JSON.stringify(health);
+    } catch (error) {
+      last = error.message;
+    }
+    await delay(500);
+  }
+  throw new Error(`The API at ${baseUrl} was not healthy within ${START_TIMEOUT_MS / 1000}s (last: ${last})`);
+}
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+function delay(ms) {
+  return new Promise((done) => setTimeout(done, ms));
+}
