@@ -19,6 +19,7 @@ export default tseslint.config(
   {
     files: ["e2e/**/*.mjs", "*.js"],
     extends: [js.configs.recommended],
-    languageOptions: { globals: globals.node },
+    // The e2e runs in node and hands functions to the page, which run in the browser.
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
 );

@@ -48,7 +48,7 @@ export async function startStack() {
     await waitForHealth(baseUrl, child);
   } catch (error) {
     await stop().catch(() => {});
-    throw new Error(`${error.message}\n--- azuraforge up output ---\n${output}`);
+    throw new Error(`${error.message}\n--- azuraforge up output ---\n${output}`, { cause: error });
   }
   return { baseUrl, stop };
 }
