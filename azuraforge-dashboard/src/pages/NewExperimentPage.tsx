@@ -31,6 +31,7 @@ export function NewExperimentPage() {
           {app && <p className="field-help">{app.description}</p>}
         </div>
       )}
+      {apps.data && chosen && !app && <p className="error">No installed app is called {chosen}: choose one above.</p>}
       {app && <ExperimentForm key={app.name} app={app} />}
     </section>
   );

@@ -103,7 +103,16 @@ function FieldInput({ field, text, onText, common }: InputProps) {
     );
   }
   if (field.kind === "json") {
-    return <textarea {...common} rows={2} value={text} spellCheck={false} onChange={(e) => onText(e.target.value)} />;
+    return (
+      <textarea
+        {...common}
+        rows={2}
+        value={text}
+        spellCheck={false}
+        placeholder={field.nullable ? "none (JSON, e.g. [1, 2])" : "JSON, e.g. [1, 2]"}
+        onChange={(e) => onText(e.target.value)}
+      />
+    );
   }
   const numeric = field.kind === "integer" || field.kind === "number";
   return (
