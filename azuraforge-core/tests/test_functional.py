@@ -7,6 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as TF  # noqa: N812
 from conftest import compare_with_torch, grad_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from azuraforge_core import Tensor, manual_seed
 from azuraforge_core import functional as F  # noqa: N812 (PyTorch's convention)
@@ -165,3 +167,14 @@ def test_manual_seed_makes_dropout_reproducible():
     first = F.dropout(x, 0.5).data
     manual_seed(3)
     np.testing.assert_array_equal(F.dropout(x, 0.5).data, first)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(1, 8), classes=st.integers(1, 8), scale=st.floats(0.1, 50), seed=st.integers(0, 2**16))
+def test_property_softmax_family_over_random_shapes(rows, classes, scale, seed):
+    generator = np.random.default_rng(seed)
+    logits = (generator.normal(size=(rows, classes)) * scale).astype(np.float32)
+    targets = generator.integers(0, classes, size=rows)
+    compare_with_torch(lambda t, y: F.cross_entropy(t, y), lambda t, y: TF.cross_entropy(t, y), [logits, targets])
+    compare_with_torch(lambda t: F.log_softmax(t), lambda t: TF.log_softmax(t, dim=-1), [logits], atol=1e-5)
+    compare_with_torch(lambda t: F.softmax(t, axis=0), lambda t: TF.softmax(t, dim=0), [logits])

@@ -74,6 +74,9 @@ def test_reassigning_attributes_updates_registration():
     assert "scale" not in dict(block.named_parameters())
     block.head = None  # type: ignore[assignment]
     assert [name for name, _ in block.named_children()] == ["encoder"]
+    del block.encoder
+    assert list(block.named_children()) == []
+    assert list(block.parameters()) == []
 
 
 def test_a_subclass_that_forgets_super_init_gets_told():

@@ -112,10 +112,12 @@ def test_parameter_groups_have_their_own_options():
 
 def test_parameters_without_gradients_are_left_alone():
     used, unused = Parameter(np.ones(2, dtype=np.float32)), Parameter(np.ones(2, dtype=np.float32))
-    optimizer = optim.Adam([used, unused], lr=0.1)
+    frozen = Parameter(np.ones(2, dtype=np.float32), requires_grad=False)
+    optimizer = optim.Adam([used, unused, frozen], lr=0.1)
     used.grad = np.ones(2, dtype=np.float32)
     optimizer.step()
     np.testing.assert_array_equal(unused.data, 1)
+    np.testing.assert_array_equal(frozen.data, 1)
     assert np.all(used.data < 1)
     optimizer.zero_grad()
     assert used.grad is None
@@ -185,8 +187,10 @@ def test_bad_optimizer_arguments_are_explained():
         optim.Adam(params, lr=-1)
     with pytest.raises(ValueError, match=r"betas must lie in \[0, 1\)"):
         optim.Adam(params, betas=(0.9, 1.0))
-    with pytest.raises(TypeError, match="requires_grad=True"):
-        optim.SGD([Tensor(np.ones(2))], lr=0.1)
+    with pytest.raises(TypeError, match="leaf Tensors"):
+        optim.SGD([Tensor(np.ones(2), requires_grad=True) * 2], lr=0.1)
+    with pytest.raises(TypeError, match="leaf Tensors"):
+        optim.SGD([np.ones(2)], lr=0.1)  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"unknown SGD options \['betas'\]"):
         optim.SGD([{"params": params, "betas": (0.9, 0.9)}], lr=0.1)
     with pytest.raises(ValueError, match="more than one parameter group"):

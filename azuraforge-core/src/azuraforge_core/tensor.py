@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -86,8 +86,6 @@ class Function:
     Save what backward needs on `ctx` as attributes; they are dropped once backward has run.
     """
 
-    differentiable: ClassVar[bool] = True
-
     def __init__(self, parents: tuple[Any, ...]) -> None:
         self.parents = parents
         self.needs_input_grad = tuple(isinstance(p, Tensor) and p.requires_grad for p in parents)
@@ -109,7 +107,7 @@ class Function:
         ctx = cls(inputs)
         arrays = [p.data if isinstance(p, Tensor) else p for p in inputs]
         result = cls.forward(ctx, *arrays, **kwargs)
-        track = cls.differentiable and is_grad_enabled() and any(ctx.needs_input_grad)
+        track = is_grad_enabled() and any(ctx.needs_input_grad)
         if isinstance(result, tuple):
             outputs = tuple(Tensor._from_op(r, ctx if track else None, i) for i, r in enumerate(result))
         else:

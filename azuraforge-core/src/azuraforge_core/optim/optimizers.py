@@ -33,8 +33,9 @@ class Optimizer:
     def add_param_group(self, group: Mapping[str, Any]) -> None:
         params = list(group["params"])
         for p in params:
-            if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(f"{type(self).__name__} can only optimise Tensors with requires_grad=True, got {p!r}")
+            # Frozen parameters (requires_grad=False) are accepted and simply never get a gradient.
+            if not isinstance(p, Tensor) or not p.is_leaf:
+                raise TypeError(f"{type(self).__name__} optimises leaf Tensors such as model.parameters(), got {p!r}")
         known = {id(p) for existing in self.param_groups for p in existing["params"]}
         if any(id(p) in known for p in params):
             raise ValueError("a parameter appears in more than one parameter group")
