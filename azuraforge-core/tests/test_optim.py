@@ -190,7 +190,7 @@ def test_bad_optimizer_arguments_are_explained():
     with pytest.raises(TypeError, match="leaf Tensors"):
         optim.SGD([Tensor(np.ones(2), requires_grad=True) * 2], lr=0.1)
     with pytest.raises(TypeError, match="leaf Tensors"):
-        optim.SGD([np.ones(2)], lr=0.1)  # type: ignore[list-item]
+        optim.SGD([np.ones(2)], lr=0.1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"unknown SGD options \['betas'\]"):
         optim.SGD([{"params": params, "betas": (0.9, 0.9)}], lr=0.1)
     with pytest.raises(ValueError, match="more than one parameter group"):
