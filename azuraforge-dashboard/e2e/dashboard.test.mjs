@@ -2,10 +2,11 @@
 // watch its chart gain points while it trains, read its report, cancel a run, compare two runs.
 // Every page is saved as a screenshot under test-output/; any browser console error fails the run.
 //
-// Environment: E2E_BASE_URL (a running stack; else `azuraforge up` is started here, see stack.mjs),
-// E2E_APP (the app to run; default: the first installed), E2E_CONFIG (JSON of config fields to type into
-// the form, e.g. to make the app small and fast), E2E_EPOCHS (epochs of the watched run, default 8),
-// E2E_CANCEL_EPOCHS (epochs of the run that is cancelled, default 500), CHROMIUM (default /usr/bin/chromium).
+// Environment: E2E_BASE_URL (a running stack; else `azuraforge up` is started here with the sine_test app,
+// see stack.mjs), and with E2E_BASE_URL: E2E_TOKEN (its API token, if it has one), E2E_APP (the app to run;
+// default: the first installed), E2E_CONFIG (JSON of config fields to type into the form, e.g. to slow the
+// app down enough to watch it). Always: E2E_EPOCHS (epochs of the watched run, default 8), E2E_CANCEL_EPOCHS
+// (epochs of the run that is cancelled, default 500), CHROMIUM (default /usr/bin/chromium).
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,7 +29,6 @@ const CHROMIUM_ARGS = [
 const RUN_TIMEOUT_MS = Number(process.env.E2E_RUN_TIMEOUT_MS ?? 300_000);
 const EPOCHS = process.env.E2E_EPOCHS ?? "8";
 const CANCEL_EPOCHS = process.env.E2E_CANCEL_EPOCHS ?? "500";
-const CONFIG = JSON.parse(process.env.E2E_CONFIG ?? "{}");
 
 describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
   let stack;
@@ -63,6 +63,24 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     await stack?.stop();
   });
 
+  it("asks for the API token when the API requires one", async () => {
+    await page.goto("/");
+    await page.getByRole("heading", { name: "Experiments" }).waitFor();
+    if (!stack.token) {
+      assert.equal(await page.locator("#api-token").count(), 0);
+      return;
+    }
+    await page.locator("#api-token").waitFor();
+    await page.screenshot({ path: join(OUTPUT, "token-prompt.png") });
+    await page.locator("#api-token").fill(stack.token);
+    await page.getByRole("button", { name: "Save token" }).click();
+    await page.locator("#api-token").waitFor({ state: "detached" });
+    await page.locator("table.experiments").waitFor();
+    // Before the token, the browser itself logs the refused requests (401) and sockets: expected here only.
+    const refused = consoleErrors.splice(0);
+    for (const error of refused) assert.match(error, /\b40[13]\b|WebSocket connection to/);
+  });
+
   it("lists experiments and offers the installed apps", async () => {
     await page.goto("/");
     await page.getByRole("heading", { name: "Experiments" }).waitFor();
@@ -70,9 +88,9 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     await page.getByRole("heading", { name: "New experiment" }).waitFor();
     const apps = await page.locator("#app option").allTextContents();
     assert.ok(apps.length > 0, "no app is installed in the stack under test");
-    if (process.env.E2E_APP) {
-      assert.ok(apps.includes(process.env.E2E_APP), `${process.env.E2E_APP} is not among ${apps.join(", ")}`);
-      await page.locator("#app").selectOption(process.env.E2E_APP);
+    if (stack.app) {
+      assert.ok(apps.includes(stack.app), `${stack.app} is not among ${apps.join(", ")}`);
+      await page.locator("#app").selectOption(stack.app);
     }
     await page.locator("#field-epochs").waitFor();
   });
@@ -140,7 +158,7 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
 
   it("cancels a running experiment", async () => {
     await page.goto("/new");
-    if (process.env.E2E_APP) await page.locator("#app").selectOption(process.env.E2E_APP);
+    if (stack.app) await page.locator("#app").selectOption(stack.app);
     await fillForm("e2e cancelled run", CANCEL_EPOCHS);
     await page.getByRole("button", { name: /^Start/ }).click();
     await page.waitForURL(/\/experiments\/[0-9a-f-]+$/);
@@ -183,7 +201,7 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
   async function fillForm(name, epochs) {
     await page.locator("#experiment-name").fill(name);
     await page.locator("#field-epochs").fill(epochs);
-    for (const [field, value] of Object.entries(CONFIG)) {
+    for (const [field, value] of Object.entries(stack.config)) {
       const input = page.locator(`#field-${field}`);
       const tag = await input.evaluate((element) => `${element.tagName}:${element.getAttribute("type")}`);
       if (tag === "SELECT:null") await input.selectOption(String(value));

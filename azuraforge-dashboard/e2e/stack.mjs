@@ -1,21 +1,38 @@
 // The stack under test: the one at E2E_BASE_URL, or else one `azuraforge up` started here (and stopped after)
-// with a fresh data directory and this folder's built dist/.
-import { spawn } from "node:child_process";
+// with a fresh data directory, this folder's built dist/, an API token and the worker's sine_test app.
+import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 const HERE = resolve(import.meta.dirname, "..");
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
 
-/** @returns {Promise<{ baseUrl: string, stop: () => Promise<void> }>} */
+/**
+ * @typedef {object} Stack
+ * @property {string} baseUrl
+ * @property {string | null} token the API token the dashboard must be given, if the API requires one
+ * @property {string | null} app the app to run, null for the first installed one
+ * @property {Record<string, unknown>} config config fields to type into the form
+ * @property {() => Promise<void>} stop
+ */
+
+/** @returns {Promise<Stack>} */
 export async function startStack() {
   if (process.env.E2E_BASE_URL) {
     const baseUrl = process.env.E2E_BASE_URL.replace(/\/$/, "");
-    await waitForHealth(baseUrl, null);
-    return { baseUrl, stop: async () => {} };
+    const token = process.env.E2E_TOKEN ?? null;
+    await waitForHealth(baseUrl, token, null);
+    return {
+      baseUrl,
+      token,
+      app: process.env.E2E_APP ?? null,
+      config: JSON.parse(process.env.E2E_CONFIG ?? "{}"),
+      stop: async () => {},
+    };
   }
   const command = process.env.AZURAFORGE_BIN ?? resolve(HERE, "../.venv/bin/azuraforge");
   if (!existsSync(command)) {
@@ -27,9 +44,24 @@ export async function startStack() {
   const dashboard = resolve(HERE, "dist");
   if (!existsSync(join(dashboard, "index.html"))) throw new Error("dist/ is missing: run `npm run build` first.");
   const dataDir = mkdtempSync(join(tmpdir(), "azuraforge-e2e-"));
+  const appsDir = join(dataDir, "test-apps");
+  // The worker's test app, slowed down so the browser can watch it train (see azuraforge_worker.testing).
+  execFileSync(join(dirname(command), "python"), [
+    "-c",
+    "import sys, pathlib; from azuraforge_worker.testing import register_test_app; " +
+      "register_test_app(pathlib.Path(sys.argv[1]))",
+    appsDir,
+  ]);
+  const token = randomBytes(16).toString("hex");
   const port = await freePort();
   const child = spawn(command, ["up", "--host", "127.0.0.1", "--port", String(port)], {
-    env: { ...process.env, AZURAFORGE_DATA_DIR: dataDir, AZURAFORGE_DASHBOARD_DIR: dashboard },
+    env: {
+      ...process.env,
+      AZURAFORGE_DATA_DIR: dataDir,
+      AZURAFORGE_DASHBOARD_DIR: dashboard,
+      AZURAFORGE_API_TOKEN: token,
+      PYTHONPATH: [appsDir, process.env.PYTHONPATH].filter(Boolean).join(":"),
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -45,21 +77,29 @@ export async function startStack() {
     if (!stopped) throw new Error(`azuraforge up did not stop within ${STOP_TIMEOUT_MS / 1000}s of SIGTERM`);
   };
   try {
-    await waitForHealth(baseUrl, child);
+    await waitForHealth(baseUrl, token, child);
   } catch (error) {
     await stop().catch(() => {});
     throw new Error(`${error.message}\n--- azuraforge up output ---\n${output}`, { cause: error });
   }
-  return { baseUrl, stop };
+  return {
+    baseUrl,
+    token,
+    app: "sine_test",
+    config: { epoch_sleep_s: 0.4, live_predictions: true },
+    stop,
+  };
 }
 
-async function waitForHealth(baseUrl, child) {
+async function waitForHealth(baseUrl, token, child) {
   const deadline = Date.now() + START_TIMEOUT_MS;
   let last = "no answer";
   while (Date.now() < deadline) {
     if (child && child.exitCode !== null) throw new Error(`azuraforge up exited with ${child.exitCode}`);
     try {
-      const response = await fetch(`${baseUrl}/api/v1/health`);
+      const response = await fetch(`${baseUrl}/api/v1/health`, {
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+      });
       const health = await response.json();
       if (health.status === "ok") return;
       last = JSON.stringify(health);
