@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
+from azuraforge_core import Tensor, nn
 from azuraforge_core.functional import cross_entropy
 from azuraforge_learner.artifacts import write_json
 from azuraforge_learner.config import ConfigError, PipelineConfig
 from azuraforge_learner.data import Array
-from azuraforge_learner.learner import Learner, LossFn
+from azuraforge_learner.learner import Learner, LossFn, inference
 from azuraforge_learner.metrics import MetricFn, classification_metrics, confusion_matrix, per_class_scores
 from azuraforge_learner.pipeline import BasePipeline, Evaluation, Prepared, Splits
 from azuraforge_learner.report import ReportSection, image, plot_confusion_matrix, table
@@ -128,6 +129,15 @@ class ImageClassificationPipeline(BasePipeline[ImageConfigT, PreparedImages]):
         return PreparedImages(
             splits, spec, summary, mean.reshape(-1), std.reshape(-1), images[test], int(np.argmax(counts))
         )
+
+    def _check_model(self, config: ImageConfigT, model: nn.Module, data: PreparedImages) -> None:
+        with inference(model):
+            outputs = model(Tensor(data.splits.train[0][:1])).numpy()
+        if outputs.shape != (1, data.spec.n_classes):
+            raise ValueError(
+                f"the model returned outputs of shape {outputs.shape} for one image; an image classifier must "
+                f"return (batch, n_classes={data.spec.n_classes}) logits"
+            )
 
     def _evaluate(self, config: ImageConfigT, learner: Learner, data: PreparedImages) -> Evaluation:
         inputs, actual = data.splits.test

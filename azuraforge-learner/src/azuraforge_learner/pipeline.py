@@ -153,6 +153,9 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
     def _evaluate(self, config: ConfigT, learner: Learner, data: PreparedT) -> Evaluation:
         """Model and baseline metrics on the test split, in the data's own units."""
 
+    def _check_model(self, config: ConfigT, model: nn.Module, data: PreparedT) -> None:
+        """Raise a clear error when the app's model cannot fit the data (e.g. a wrong output width)."""
+
     def _train_metrics(self, config: ConfigT) -> Sequence[str | MetricFn]:
         """Metrics the Learner reports every epoch (in the model's units, e.g. scaled)."""
         return ()
@@ -210,6 +213,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
     def _run(self, config: ConfigT, callbacks: list[Callback], out: Path) -> RunResult:
         data = self._prepare(config, self._load_data(config))
         model = self._create_model(config, data.spec)
+        self._check_model(config, model, data)
         early_stopping = self._early_stopping(config, data)
         learner = Learner(
             model,

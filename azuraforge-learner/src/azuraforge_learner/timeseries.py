@@ -26,7 +26,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field, ValidationInfo, field_validator
 
-from azuraforge_core import Tensor
+from azuraforge_core import Tensor, nn
 from azuraforge_core.functional import mse_loss
 from azuraforge_learner.artifacts import load_weights, read_json, write_json, write_text
 from azuraforge_learner.callbacks import Callback, Logs
@@ -149,7 +149,7 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
         feature_scaler = Scaler.fit(config.scaler, features[:train_end])
         target_scaler = Scaler.fit(config.scaler, target[:train_end])
         scaled_features = feature_scaler.transform(features)
-        scaled_target = target_scaler.transform(target)[:, 0]
+        scaled_target = target_scaler.transform(target)
 
         def windows(starts: Array) -> tuple[Array, Array]:
             return _windows(scaled_features, spec.window, starts), _windows(
@@ -176,6 +176,11 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
         return PreparedSeries(
             splits, spec, summary, feature_scaler, target_scaler, target, frame.index, val_starts, test_starts
         )
+
+    def _check_model(self, config: TSConfigT, model: nn.Module, data: PreparedSeries) -> None:
+        with inference(model):
+            outputs = model(Tensor(data.splits.train[0][:1])).numpy()
+        _as_horizon(outputs, data.spec.horizon)
 
     def _callbacks(self, config: TSConfigT, data: PreparedSeries) -> list[Callback]:
         if not (config.live_predictions and data.splits.val is not None):
@@ -360,16 +365,14 @@ def _check_split(app: str, config: TimeSeriesConfig, name: str, starts: Array, r
 
 
 def _future_index(index: pd.Index, horizon: int) -> list[str] | None:
-    """Labels of the forecast steps when the index is regular enough to extend (timestamps or integer steps)."""
-    if isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
-        frequency = pd.infer_freq(index[-min(len(index), 50) :])
-        if frequency is not None:
-            return [str(stamp) for stamp in pd.date_range(index[-1], periods=horizon + 1, freq=frequency)[1:]]
+    """Labels of the forecast steps when the index ends evenly spaced (timestamps or numbers), else None."""
+    if len(index) < 3 or not (isinstance(index, pd.DatetimeIndex) or pd.api.types.is_numeric_dtype(index)):
         return None
-    if pd.api.types.is_integer_dtype(index) and len(index) >= 2:
-        step = int(index[-1] - index[-2])
-        return [str(int(index[-1]) + step * k) for k in range(1, horizon + 1)]
-    return None
+    recent = index[-min(len(index), 50) :]
+    steps = recent[1:] - recent[:-1]
+    if not (steps == steps[0]).all():
+        return None
+    return [str(index[-1] + steps[0] * k) for k in range(1, horizon + 1)]
 
 
 def _save_predictions(path: Path, index: pd.Index, actual: Array, predicted: Array, baseline: Array) -> None:

@@ -1,0 +1,247 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import Recorder
+from sample_apps import FailingEvaluation, SineConfig, SineForecaster, sine_frame
+
+from azuraforge_learner import Callback, ConfigError, Logs
+from azuraforge_learner.artifacts import read_json
+from azuraforge_learner.metrics import regression_metrics
+
+FAST = {"epochs": 2, "rows": 160}
+
+
+class IndexSeries(SineForecaster):
+    """The value of every row is its row number, so windows and splits can be checked by value."""
+
+    def _load_data(self, config: SineConfig) -> pd.DataFrame:
+        return pd.DataFrame({"value": np.arange(config.rows, dtype=float)})
+
+
+def test_a_run_writes_every_artifact_and_a_report_that_compares_with_the_baseline(tmp_path):
+    result = SineForecaster().run({**FAST, "epochs": 4}, output_dir=tmp_path)
+
+    assert result.status == "succeeded"
+    assert not result.stopped_early
+    assert result.epochs_completed == 4
+    assert result.output_dir == tmp_path
+    assert result.report_path == tmp_path / "report.md"
+    expected_files = {"config.json", "history.csv", "metrics.json", "model.json", "model.npz", "predictions.csv"}
+    expected_files |= {"report.md", "scaler.json", "images/loss.png", "images/predictions.png", "images/residuals.png"}
+    assert set(result.artifacts) == expected_files
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*") if path.is_file()) == sorted(
+        expected_files
+    )
+    for image in ("loss", "predictions", "residuals"):
+        assert (tmp_path / "images" / f"{image}.png").read_bytes().startswith(b"\x89PNG")
+
+    assert set(result.metrics) == {"mae", "rmse", "mape", "r2"} == set(result.baseline_metrics)
+    assert set(result.history) == {"loss", "mae", "val_loss", "val_mae"}
+    assert all(len(values) == 4 for values in result.history.values())
+
+    metrics = read_json(tmp_path / "metrics.json")
+    assert metrics["status"] == "succeeded"
+    assert metrics["app"] == "sine"
+    assert metrics["metrics"] == result.metrics
+    assert metrics["baseline"] == {"name": "last value", "metrics": result.baseline_metrics}
+    expected_verdict = {name: result.metrics[name] < result.baseline_metrics[name] for name in ("mae", "rmse")}
+    assert metrics["beats_baseline"] == expected_verdict == result.beats_baseline
+
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# sine — run report\n\n**Status:** succeeded — trained all 4 epochs.")
+    assert f"| rmse | {result.metrics['rmse']:.4g} | {result.baseline_metrics['rmse']:.4g} |" in report
+    for link in ("images/loss.png", "images/predictions.png", "images/residuals.png"):
+        assert f"]({link})" in report
+    assert "| window / horizon | 8 / 1 |" in report
+    assert "| learning_rate | 0.01 |" in report
+
+    assert read_json(tmp_path / "config.json") == SineForecaster.validate(FAST | {"epochs": 4}).model_dump(mode="json")
+    history = pd.read_csv(tmp_path / "history.csv")
+    np.testing.assert_allclose(history["val_loss"], result.history["val_loss"])
+
+
+def test_windows_and_splits_are_chronological_without_leaking_labels():
+    pipeline = IndexSeries()
+    config = pipeline.validate({"rows": 100, "window": 5, "horizon": 3, "train_fraction": 0.6, "val_fraction": 0.2})
+    data = pipeline._prepare(config, pipeline._load_data(config))
+    scaler = data.target_scaler
+    train_x, train_y = (scaler.inverse(array) for array in data.splits.train)
+    assert data.splits.val is not None
+    val_x, val_y = (scaler.inverse(array) for array in data.splits.val)
+    test_x, test_y = (scaler.inverse(array) for array in data.splits.test)
+
+    for inputs, targets in ((train_x, train_y), (val_x, val_y), (test_x, test_y)):
+        np.testing.assert_allclose(inputs[:, :, 0], inputs[:, :1, 0] + np.arange(5), atol=1e-4)  # 5 rows in a row
+        np.testing.assert_allclose(targets, inputs[:, -1:, 0] + np.arange(1, 4), atol=1e-4)  # the 3 rows after
+    assert train_y.max() == pytest.approx(59)
+    assert train_y.min() == pytest.approx(5)
+    assert val_y.min() == pytest.approx(60)
+    assert val_y.max() == pytest.approx(79)
+    assert test_y.min() == pytest.approx(80)
+    assert test_y.max() == pytest.approx(99)
+    assert len(test_y) == 18
+    assert len(val_y) == 18
+    assert len(train_y) == 53
+
+    # Scalers know only the training rows 0..59.
+    assert data.target_scaler.center[0] == pytest.approx(29.5)
+    assert data.feature_scaler.scale[0] == pytest.approx(np.arange(60).std())
+
+
+def test_the_baseline_is_the_last_value_of_each_test_window(tmp_path):
+    result = IndexSeries().run({**FAST, "rows": 100, "window": 4, "horizon": 2}, output_dir=tmp_path)
+    # On a straight line the last value is off by exactly 1 and 2 steps.
+    assert result.baseline_metrics["mae"] == pytest.approx(1.5)
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    np.testing.assert_allclose(predictions["actual_t1"] - predictions["baseline_t1"], 1.0)
+    np.testing.assert_allclose(predictions["actual_t2"] - predictions["baseline_t2"], 2.0)
+    recomputed = regression_metrics(
+        predictions[["actual_t1", "actual_t2"]].to_numpy(), predictions[["predicted_t1", "predicted_t2"]].to_numpy()
+    )
+    assert recomputed == pytest.approx(result.metrics)
+    assert "## Error by forecast step" in (tmp_path / "report.md").read_text()
+
+
+def test_predict_rebuilds_the_model_from_the_saved_artifacts_alone(tmp_path):
+    config = {**FAST, "horizon": 3, "scaler": "minmax"}
+    SineForecaster().run(config, output_dir=tmp_path)
+
+    fresh = SineForecaster()
+    latest = fresh.predict(tmp_path)
+    frame = sine_frame(160)
+    assert latest["target"] == "value"
+    assert latest["horizon"] == 3
+    assert latest["app"] == "sine"
+    assert latest["last_index"] == str(frame.index[-1])
+    assert latest["last_value"] == pytest.approx(frame["value"].iloc[-1])
+    assert latest["forecast_index"] == [str(frame.index[-1] + pd.Timedelta(hours=step)) for step in (1, 2, 3)]
+    assert len(latest["forecast"]) == 3
+    assert all(9.0 < value < 12.0 for value in latest["forecast"])
+    json.dumps(latest)
+
+    earlier = fresh.predict(tmp_path, data=frame.iloc[:100])
+    assert earlier["last_index"] == str(frame.index[99])
+    assert earlier["forecast"] != latest["forecast"]
+    assert fresh.predict(tmp_path, data=frame.iloc[:100]) == earlier
+    with pytest.raises(ValueError, match="at least window=8 rows"):
+        fresh.predict(tmp_path, data=frame.iloc[:5])
+
+
+def test_predict_matches_the_forecasts_made_during_the_run(tmp_path):
+    SineForecaster().run({**FAST, "val_fraction": 0.0}, output_dir=tmp_path)
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    frame = sine_frame(160)
+    last_test_row = frame.index.get_loc(pd.Timestamp(predictions["index"].iloc[-1]))
+    again = SineForecaster().predict(tmp_path, data=frame.iloc[:last_test_row])
+    assert again["forecast"][0] == pytest.approx(predictions["predicted_t1"].iloc[-1], rel=1e-5)
+
+
+def test_the_same_seed_gives_identical_results_and_another_seed_does_not(tmp_path):
+    first = SineForecaster().run({**FAST, "seed": 7}, output_dir=tmp_path / "a")
+    second = SineForecaster().run({**FAST, "seed": 7}, output_dir=tmp_path / "b")
+    other = SineForecaster().run({**FAST, "seed": 8}, output_dir=tmp_path / "c")
+    assert first.metrics == second.metrics
+    assert first.history == second.history
+    assert other.metrics != first.metrics
+    assert (tmp_path / "a" / "model.npz").read_bytes() == (tmp_path / "b" / "model.npz").read_bytes()
+
+
+def test_live_predictions_ride_along_with_the_epoch_logs(tmp_path):
+    recorder = Recorder()
+    SineForecaster().run({**FAST, "rows": 1600, "epochs": 1, "live_predictions": True}, [recorder], tmp_path)
+    (logs,) = recorder.logs("epoch_end")
+    live = logs["val_predictions"]
+    assert len(live["actual"]) == len(live["predicted"]) == 200
+    assert all(isinstance(value, float) for value in live["actual"] + live["predicted"])
+    assert 8.0 < np.mean(live["actual"]) < 14.0  # in the target's own units, not scaled
+    begin = recorder.logs("train_begin")[0]
+    assert begin["app"] == "sine"
+    assert begin["config"]["live_predictions"] is True
+    assert begin["epochs"] == 1
+
+    quiet = Recorder()
+    SineForecaster().run({**FAST, "epochs": 1}, [quiet], tmp_path / "quiet")
+    assert "val_predictions" not in quiet.logs("epoch_end")[0]
+
+
+def test_a_crash_while_evaluating_leaves_a_report_that_says_failed(tmp_path):
+    SineForecaster().run(FAST, output_dir=tmp_path)  # an earlier success in the same directory
+    assert "succeeded" in (tmp_path / "report.md").read_text()
+
+    with pytest.raises(RuntimeError, match="evaluation exploded"):
+        FailingEvaluation().run(FAST, output_dir=tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "**Status:** failed — RuntimeError: evaluation exploded." in report
+    assert "succeeded" not in report
+    assert not (tmp_path / "metrics.json").exists()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+class CancelAfter(Callback):
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if epoch + 1 == self.epochs:
+            self.learner.cancel()
+
+
+def test_a_cancelled_run_keeps_its_results_and_says_so(tmp_path):
+    result = SineForecaster().run({**FAST, "epochs": 10}, [CancelAfter(2)], tmp_path)
+    assert result.status == "cancelled"
+    assert result.stopped_early
+    assert result.epochs_completed == 2
+    assert len(result.history["loss"]) == 2
+    assert "**Status:** cancelled — stopped on request after 2 of 10 epochs" in (tmp_path / "report.md").read_text()
+    assert read_json(tmp_path / "metrics.json")["status"] == "cancelled"
+
+
+def test_early_stopping_from_the_config(tmp_path):
+    result = SineForecaster().run(
+        {**FAST, "epochs": 60, "learning_rate": 0.05, "early_stopping_patience": 1}, (), tmp_path
+    )
+    assert result.status == "succeeded"
+    assert result.stopped_early
+    assert result.epochs_completed < 60
+    assert "stopped early after" in (tmp_path / "report.md").read_text()
+
+
+def test_a_bad_config_is_rejected_before_anything_is_written(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        SineForecaster().run({"epochs": 0, "window": "wide"}, output_dir=tmp_path / "run")
+    assert {error["field"] for error in caught.value.errors} == {"epochs", "window"}
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_window_too_long_for_the_data_names_the_field_to_change(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        SineForecaster().run({**FAST, "rows": 40, "window": 30}, output_dir=tmp_path)
+    assert caught.value.errors[0]["field"] == "window"
+    assert "lower window or horizon" in caught.value.errors[0]["message"]
+    assert "failed" in (tmp_path / "report.md").read_text()
+
+
+def test_data_problems_are_explained(tmp_path):
+    class Gappy(SineForecaster):
+        def _load_data(self, config: SineConfig) -> pd.DataFrame:
+            frame = sine_frame(config.rows)
+            frame.iloc[5, 0] = np.nan
+            return frame
+
+    with pytest.raises(ValueError, match=r"missing values \({'value': 1}\); drop or fill them"):
+        Gappy().run(FAST, output_dir=tmp_path / "gappy")
+    with pytest.raises(ValueError, match="column\\(s\\) price not in the loaded data; its columns are value, hour_cos"):
+        SineForecaster().run({**FAST, "target": "price"}, output_dir=tmp_path / "target")
+
+
+def test_the_model_must_return_one_forecast_per_horizon_step(tmp_path):
+    from azuraforge_core import nn
+
+    class WrongWidth(SineForecaster):
+        def _create_model(self, config, spec):
+            return nn.Sequential(nn.Flatten(), nn.Linear(spec.window * spec.n_features, 5))
+
+    with pytest.raises(ValueError, match=r"must return \(batch, horizon=2\)"):
+        WrongWidth().run({**FAST, "horizon": 2}, output_dir=tmp_path)
