@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from azuraforge_core import nn
+from azuraforge_core import Tensor, nn
 from azuraforge_learner import (
     Evaluation,
     ImageClassificationConfig,
@@ -30,7 +30,8 @@ class SineConfig(TimeSeriesConfig):
     window: int = Field(default=8, ge=1, le=200, description="Past rows per forecast.")
     learning_rate: float = Field(default=0.01, gt=0.0, description="Adam step size.")
     rows: int = Field(default=240, ge=20, le=100_000, description="Length of the generated series.")
-    hidden: int = Field(default=16, ge=1, le=256, description="Hidden units of the MLP.")
+    hidden: int = Field(default=16, ge=1, le=256, description="Hidden units of the model.")
+    model: Literal["mlp", "lstm"] = Field(default="mlp", description="An MLP over the flattened window, or an LSTM.")
 
 
 def sine_frame(rows: int) -> pd.DataFrame:
@@ -51,6 +52,8 @@ class SineForecaster(TimeSeriesPipeline[SineConfig]):
         return sine_frame(config.rows)
 
     def _create_model(self, config: SineConfig, spec: WindowSpec) -> nn.Module:
+        if config.model == "lstm":
+            return LastStepLSTM(spec.n_features, config.hidden, spec.horizon)
         return nn.Sequential(
             nn.Flatten(),
             nn.Linear(spec.window * spec.n_features, config.hidden),
@@ -58,6 +61,20 @@ class SineForecaster(TimeSeriesPipeline[SineConfig]):
             nn.Dropout(0.1),
             nn.Linear(config.hidden, spec.horizon),
         )
+
+
+class LastStepLSTM(nn.Module):
+    """An LSTM over the window; a Linear layer turns its last hidden state into the forecast."""
+
+    def __init__(self, features: int, hidden: int, horizon: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden, num_layers=1, batch_first=True)
+        self.head = nn.Linear(hidden, horizon)
+
+    def forward(self, x: Tensor) -> Tensor:
+        sequence, _ = self.lstm(x)
+        forecast: Tensor = self.head(sequence[:, -1, :])
+        return forecast
 
 
 class FailingEvaluation(SineForecaster):

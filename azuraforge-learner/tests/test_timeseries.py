@@ -49,8 +49,13 @@ def test_a_run_writes_every_artifact_and_a_report_that_compares_with_the_baselin
     expected_verdict = {name: result.metrics[name] < result.baseline_metrics[name] for name in ("mae", "rmse")}
     assert metrics["beats_baseline"] == expected_verdict == result.beats_baseline
 
+    assert metrics["train_seconds"] > 0
+
     report = (tmp_path / "report.md").read_text()
-    assert report.startswith("# sine — run report\n\n**Status:** succeeded — trained all 4 epochs.")
+    assert report.startswith(
+        "# sine — run report\n\n**Status:** succeeded — trained all 4 epochs.\n\n_Forecasts a noisy sine wave (test app)._"
+    )
+    assert "4 epochs in " in report
     assert f"| rmse | {result.metrics['rmse']:.4g} | {result.baseline_metrics['rmse']:.4g} |" in report
     for link in ("images/loss.png", "images/predictions.png", "images/residuals.png"):
         assert f"]({link})" in report
@@ -129,8 +134,9 @@ def test_predict_rebuilds_the_model_from_the_saved_artifacts_alone(tmp_path):
         fresh.predict(tmp_path, data=frame.iloc[:5])
 
 
-def test_predict_matches_the_forecasts_made_during_the_run(tmp_path):
-    SineForecaster().run({**FAST, "val_fraction": 0.0}, output_dir=tmp_path)
+@pytest.mark.parametrize("model", ["mlp", "lstm"])
+def test_predict_matches_the_forecasts_made_during_the_run(tmp_path, model):
+    SineForecaster().run({**FAST, "val_fraction": 0.0, "model": model}, output_dir=tmp_path)
     predictions = pd.read_csv(tmp_path / "predictions.csv")
     frame = sine_frame(160)
     last_test_row = frame.index.get_loc(pd.Timestamp(predictions["index"].iloc[-1]))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -223,6 +224,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             metrics=self._train_metrics(config),
         )
         config_json = config.model_dump(mode="json")
+        started = time.monotonic()
         learner.fit(
             data.splits.train,
             data.splits.val,
@@ -230,6 +232,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             batch_size=config.batch_size,
             logs={"app": self.name, "config": config_json},
         )
+        train_seconds = time.monotonic() - started
         evaluation = self._evaluate(config, learner, data)
         save_weights(out / WEIGHTS_FILE, model.state_dict())
         write_json(out / MODEL_FILE, {"app": self.name, "spec": _jsonable(data.spec)})
@@ -239,7 +242,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         early_stopped = any(callback.stopped_epoch is not None for callback in early_stopping)
         status_line = self._status_line(status, learner.stop_training, early_stopped, epochs_completed, config.epochs)
         sections = [
-            *self._summary_sections(evaluation, learner.history, out),
+            *self._summary_sections(evaluation, learner.history, train_seconds, out),
             *self._report(config, evaluation, out),
             ReportSection("Data", table(["item", "value"], list(data.summary.items()))),
             ReportSection("Configuration", table(["field", "value"], list(config_json.items()))),
@@ -252,13 +255,14 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
                 "status": status,
                 "stopped_early": learner.stop_training,
                 "epochs_completed": epochs_completed,
+                "train_seconds": train_seconds,
                 "metrics": evaluation.metrics,
                 "baseline": {"name": evaluation.baseline, "metrics": evaluation.baseline_metrics},
                 "beats_baseline": beats,
                 **evaluation.details,
             },
         )
-        write_text(out / REPORT_FILE, render(self._title(), status_line, sections))
+        write_text(out / REPORT_FILE, render(self._title(), status_line, self.description, sections))
         return RunResult(
             status=status,
             stopped_early=learner.stop_training,
@@ -298,7 +302,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
 
     @staticmethod
     def _summary_sections(
-        evaluation: Evaluation, history: Mapping[str, Sequence[float]], out: Path
+        evaluation: Evaluation, history: Mapping[str, Sequence[float]], train_seconds: float, out: Path
     ) -> list[ReportSection]:
         beats = evaluation.beats_baseline()
         won = [name for name, better in beats.items() if better]
@@ -318,12 +322,13 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         ]
         metrics_table = table(["metric (test split)", "model", f"baseline: {evaluation.baseline}", "better"], rows)
         sections = [ReportSection("Result", f"{verdict}\n\n{metrics_table}")]
-        if history.get("loss"):
-            sections.append(
-                ReportSection("Training", image("Training and validation loss", plot_history(history, out)))
-            )
+        epochs = len(history.get("loss", []))
+        timing = f"{epochs} epochs in {train_seconds:.1f} s."
+        if epochs:
+            chart = image("Training and validation loss", plot_history(history, out))
+            sections.append(ReportSection("Training", f"{timing}\n\n{chart}"))
         else:
-            sections.append(ReportSection("Training", "No epoch completed, so there is no loss curve."))
+            sections.append(ReportSection("Training", f"{timing} No epoch completed, so there is no loss curve."))
         return sections
 
     def _record_failure(self, config: PipelineConfig, exc: BaseException, out: Path) -> None:
@@ -333,7 +338,8 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             ReportSection("Error", f"```\n{error}\n```"),
             ReportSection("Configuration", table(["field", "value"], list(config.model_dump(mode="json").items()))),
         ]
-        report = render(self._title(), f"failed — {error.splitlines()[0]}. No results were measured.", sections)
+        status_line = f"failed — {error.splitlines()[0]}. No results were measured."
+        report = render(self._title(), status_line, self.description, sections)
         try:
             (out / METRICS_FILE).unlink(missing_ok=True)
             write_text(out / REPORT_FILE, report)

@@ -121,8 +121,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def render(title: str, status_line: str, sections: Sequence[ReportSection]) -> str:
-    """The whole report.md: title, status line, then each section."""
-    parts = [f"# {title}", f"**Status:** {status_line}"]
+def render(title: str, status_line: str, description: str, sections: Sequence[ReportSection]) -> str:
+    """The whole report.md: title, status line, what the app does, then each section."""
+    parts = [f"# {title}", f"**Status:** {status_line}"] + ([f"_{description}_"] if description else [])
     parts += [f"## {section.title}\n\n{section.body.strip()}" for section in sections]
     return "\n\n".join(parts) + "\n"
