@@ -60,3 +60,14 @@ def test_only_a_final_status_is_final():
 def test_rejects_what_the_contract_does_not_allow(raw):
     with pytest.raises(pydantic.ValidationError):
         parse_event(raw)
+
+
+def test_a_diverged_loss_travels_as_null():
+    event = EpochEndEvent(
+        experiment_id="e1", epoch=1, total_epochs=1, metrics={"loss": float("nan")}, elapsed_s=1, eta_s=None
+    )
+    raw = event.model_dump_json()
+    assert '"loss":null' in raw
+    parsed = parse_event(raw)
+    assert isinstance(parsed, EpochEndEvent)
+    assert parsed.metrics == {"loss": None}

@@ -143,3 +143,14 @@ def test_delete_takes_tags_and_idempotency_key_along(session):
     assert session.query(ExperimentTag).count() == 0
     assert session.query(IdempotencyKey).count() == 0
     assert session.query(Experiment).count() == 0
+
+
+def test_non_finite_numbers_are_stored_as_null(session):
+    (experiment,) = store.create_experiments(session, [NewExperiment(app="demo", config={})])
+    store.transition(session, experiment.id, ["queued"], "running")
+    diverged = {"loss": [0.5, float("nan")], "val_loss": [float("inf"), 1.0]}
+    assert store.transition(session, experiment.id, ["running"], "succeeded", history=diverged)
+    session.expire_all()
+    loaded = store.get_experiment(session, experiment.id)
+    assert loaded is not None
+    assert loaded.history == {"loss": [0.5, None], "val_loss": [None, 1.0]}

@@ -8,6 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+Number = float | None
+"""A measured value; null when it is not finite (a diverged loss), which JSON cannot carry."""
+
 ExperimentStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -38,7 +41,7 @@ class EpochEndEvent(_Event):
     type: Literal["epoch_end"] = "epoch_end"
     epoch: int = Field(ge=1, description="1-based.")
     total_epochs: int
-    metrics: dict[str, float]
+    metrics: dict[str, Number]
     elapsed_s: float
     eta_s: float | None
 
@@ -48,14 +51,14 @@ class BatchEvent(_Event):
     epoch: int = Field(ge=1, description="1-based.")
     batch: int = Field(ge=1, description="1-based.")
     total_batches: int
-    loss: float
+    loss: Number
 
 
 class PredictionsEvent(_Event):
     type: Literal["predictions"] = "predictions"
     epoch: int = Field(ge=1, description="1-based.")
-    actual: list[float]
-    predicted: list[float]
+    actual: list[Number]
+    predicted: list[Number]
 
 
 ProgressEvent = Annotated[

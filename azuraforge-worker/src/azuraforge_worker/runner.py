@@ -1,0 +1,162 @@
+"""Running one experiment: claim it, train it with live progress, record the outcome, announce the end.
+
+Every status change is a conditional UPDATE (see azuraforge_common.store), and only the change that wins
+publishes its status event: a redelivered task, a cancel from the API and the API's reaper can all race this
+code and the experiment still ends exactly once, with exactly one final event.
+"""
+
+import logging
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from azuraforge_common import names, store
+from azuraforge_common.database import create_db_engine, session_factory
+from azuraforge_common.events import ExperimentStatus, StatusEvent
+from azuraforge_common.publish import publish_event
+from azuraforge_common.settings import Settings
+from azuraforge_learner.artifacts import list_files
+from azuraforge_learner.callbacks import Callback, Logs
+from azuraforge_learner.plugins import load_pipeline
+from azuraforge_worker.heartbeat import Heartbeat
+from azuraforge_worker.progress import EventPublisher, RedisProgressCallback
+
+log = logging.getLogger(__name__)
+
+shutting_down = threading.Event()
+"""Set when the worker is asked to stop (SIGTERM): the running experiment stops after its current batch."""
+
+INTERRUPTED = (
+    "interrupted: the worker was stopped while this experiment trained; "
+    "start a new experiment with the same config to run it again"
+)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    redis: redis.Redis
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Services":
+        return cls(
+            settings=settings,
+            sessions=session_factory(create_db_engine(settings.resolved_database_url)),
+            redis=redis.Redis.from_url(settings.require_redis_url(), socket_timeout=10, health_check_interval=30),
+        )
+
+
+def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus | None:
+    """Runs a queued experiment to its end; returns its final status, or None if it was not this call's to run
+    (deleted, already running or finished: a redelivered task)."""
+    with services.sessions() as session:
+        experiment = store.get_experiment(session, experiment_id)
+        if experiment is None:
+            log.info("experiment %s was deleted before it ran", experiment_id)
+            return None
+        if experiment.status != "queued":
+            log.warning("experiment %s is already %s; not running it again", experiment_id, experiment.status)
+            return None
+        app, config = experiment.app, dict(experiment.config)
+        if _cancel_requested(services, experiment_id):
+            return _finish(services, session, experiment_id, "queued", "cancelled", {})
+        with Heartbeat(services.redis, experiment_id, services.settings.heartbeat_ttl_s):
+            if not store.transition(session, experiment_id, ["queued"], "running"):
+                return None
+            publish_event(services.redis, StatusEvent(experiment_id=experiment_id, status="running"))
+            status, fields = _train(services, experiment_id, app, config)
+            return _finish(services, session, experiment_id, "running", status, fields)
+
+
+def _train(
+    services: Services, experiment_id: str, app: str, config: dict[str, Any]
+) -> tuple[ExperimentStatus, dict[str, Any]]:
+    output_dir = services.settings.experiment_dir(experiment_id)
+    publisher = EventPublisher(services.redis)
+    callbacks = [
+        RedisProgressCallback(experiment_id, publisher, lambda: _should_stop(services, experiment_id)),
+        ProgressRecorder(services.sessions, experiment_id),
+    ]
+    try:
+        pipeline = load_pipeline(app)()
+        result = pipeline.run(config, callbacks=callbacks, output_dir=output_dir)
+    except Exception as exc:
+        log.exception("experiment %s failed", experiment_id)
+        return "failed", {
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "artifacts": _files(output_dir),
+        }
+    finally:
+        publisher.close()
+    fields: dict[str, Any] = {
+        "metrics": result.metrics,
+        "baseline_metrics": result.baseline_metrics,
+        "history": result.history,
+        "artifacts": result.artifacts,
+    }
+    if result.status == "cancelled" and not _cancel_requested(services, experiment_id):
+        return "failed", {**fields, "error": INTERRUPTED}
+    return result.status, fields
+
+
+def _finish(
+    services: Services,
+    session: Session,
+    experiment_id: str,
+    from_status: ExperimentStatus,
+    status: ExperimentStatus,
+    fields: dict[str, Any],
+) -> ExperimentStatus | None:
+    if not store.transition(session, experiment_id, [from_status], status, **fields):
+        log.warning(
+            "experiment %s was ended elsewhere (cancelled or reaped) before it could be %s", experiment_id, status
+        )
+        return None
+    final = StatusEvent(experiment_id=experiment_id, status=status, error=fields.get("error"), final=True)
+    publish_event(services.redis, final)
+    return status
+
+
+def _cancel_requested(services: Services, experiment_id: str) -> bool:
+    return bool(services.redis.exists(names.cancel_key(experiment_id)))
+
+
+def _should_stop(services: Services, experiment_id: str) -> bool:
+    if shutting_down.is_set():
+        return True
+    try:
+        return _cancel_requested(services, experiment_id)
+    except redis.RedisError as exc:
+        log.warning("could not check for a cancel request: %s", exc)
+        return False
+
+
+def _files(output_dir: Path) -> list[str]:
+    return list_files(output_dir) if output_dir.is_dir() else []
+
+
+class ProgressRecorder(Callback):
+    """Keeps the record's `progress` (epoch N of M) current, so lists show it without watching every run."""
+
+    def __init__(self, sessions: sessionmaker[Session], experiment_id: str) -> None:
+        self.sessions = sessions
+        self.experiment_id = experiment_id
+        self.total_epochs = 0
+
+    def on_train_begin(self, logs: Logs) -> None:
+        self.total_epochs = int(logs["epochs"])
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        try:
+            with self.sessions() as session:
+                store.record_progress(session, self.experiment_id, epoch + 1, self.total_epochs)
+        except SQLAlchemyError as exc:
+            log.warning("progress of %s not recorded: %s", self.experiment_id, exc)

@@ -1,0 +1,30 @@
+"""The Celery task the API sends: run one experiment by id."""
+
+import functools
+from typing import Any
+
+from celery.signals import worker_shutting_down
+
+from azuraforge_common import names
+from azuraforge_common.settings import Settings
+from azuraforge_worker import runner
+from azuraforge_worker.celery_app import app
+
+
+@functools.cache
+def _services() -> runner.Services:
+    """Created once per worker process, on its first task."""
+    return runner.Services.from_settings(Settings())
+
+
+def run_experiment(experiment_id: str) -> str | None:
+    return runner.run_experiment(_services(), experiment_id)
+
+
+def _stop_training(**_: Any) -> None:
+    # A warm shutdown waits for the running task; stopping its training after the current batch keeps that short.
+    runner.shutting_down.set()
+
+
+run_experiment_task = app.task(name=names.RUN_EXPERIMENT_TASK)(run_experiment)
+worker_shutting_down.connect(_stop_training, weak=False)

@@ -1,0 +1,69 @@
+"""RedisProgressCallback on a real learner run, publishing to a real Redis."""
+
+import itertools
+
+from conftest import events
+
+from azuraforge_common.events import BatchEvent, EpochEndEvent, PredictionsEvent, TrainBeginEvent
+from azuraforge_learner.plugins import load_pipeline
+from azuraforge_worker.progress import EventPublisher, RedisProgressCallback
+from azuraforge_worker.testing import TEST_APP
+
+
+def run_with_progress(services, tmp_path, config, should_cancel=lambda: False, clock=None):
+    publisher = EventPublisher(services.redis)
+    kwargs = {"clock": clock} if clock else {}
+    callback = RedisProgressCallback("exp", publisher, should_cancel, **kwargs)
+    try:
+        result = load_pipeline(TEST_APP)().run(config, callbacks=[callback], output_dir=tmp_path / "out")
+    finally:
+        publisher.close()
+    return result, events(services, "exp")
+
+
+def test_events_follow_training_in_order(services, tmp_path):
+    result, published = run_with_progress(services, tmp_path, {"epochs": 3, "live_predictions": True})
+    assert result.status == "succeeded"
+    assert [event.seq for event in published] == list(range(1, len(published) + 1))
+    begin = published[0]
+    assert isinstance(begin, TrainBeginEvent)
+    assert (begin.app, begin.total_epochs, begin.config["epochs"]) == (TEST_APP, 3, 3)
+
+    epochs = [event for event in published if isinstance(event, EpochEndEvent)]
+    assert [event.epoch for event in epochs] == [1, 2, 3]
+    assert {"loss", "val_loss", "mae", "val_mae"} <= set(epochs[0].metrics)
+    assert [event.metrics["loss"] for event in epochs] == result.history["loss"]
+    assert epochs[-1].eta_s == 0.0
+    assert epochs[0].eta_s is not None
+    assert epochs[0].eta_s > 0
+    assert all(a.elapsed_s <= b.elapsed_s for a, b in itertools.pairwise(epochs))
+
+    predictions = [event for event in published if isinstance(event, PredictionsEvent)]
+    assert [event.epoch for event in predictions] == [1, 2, 3]
+    assert 0 < len(predictions[0].actual) == len(predictions[0].predicted) <= 200
+
+    batches = [event for event in published if isinstance(event, BatchEvent)]
+    assert batches, "the first batch is always reported"
+    assert batches[0].epoch == 1
+    assert batches[0].batch == 1
+    assert all(1 <= event.batch <= event.total_batches for event in batches)
+
+
+def test_batch_events_are_throttled_to_four_per_second(services, tmp_path):
+    ticks = itertools.count()
+    # Every reading of the clock advances it by 0.1 s, so a batch event is due every third batch at most.
+    _, published = run_with_progress(services, tmp_path, {"epochs": 2}, clock=lambda: next(ticks) * 0.1)
+    batches = [event for event in published if isinstance(event, BatchEvent)]
+    all_batches = 2 * batches[0].total_batches
+    assert 0 < len(batches) < all_batches / 2
+
+
+def test_should_cancel_stops_training_as_a_cancellation(services, tmp_path):
+    asked, ticks = itertools.count(), itertools.count()
+    result, published = run_with_progress(
+        services, tmp_path, {"epochs": 5}, should_cancel=lambda: next(asked) >= 1, clock=lambda: next(ticks) * 0.1
+    )
+    assert result.status == "cancelled"
+    assert result.epochs_completed < 5
+    assert (result.output_dir / "report.md").is_file(), "a cancelled run keeps what it produced"
+    assert len([event for event in published if isinstance(event, EpochEndEvent)]) == result.epochs_completed

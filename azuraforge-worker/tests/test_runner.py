@@ -1,0 +1,148 @@
+"""run_experiment in this process, against a real Redis and a real SQLite database."""
+
+import os
+import threading
+
+import pytest
+from conftest import events, load, queue, wait_for
+
+from azuraforge_common import names, store
+from azuraforge_common.events import EpochEndEvent, StatusEvent, TrainBeginEvent
+from azuraforge_worker import runner
+
+
+def statuses(published):
+    return [(event.status, event.final) for event in published if isinstance(event, StatusEvent)]
+
+
+def test_a_queued_experiment_runs_to_success(services):
+    experiment_id = queue(services, {"epochs": 2})
+    assert runner.run_experiment(services, experiment_id) == "succeeded"
+
+    done = load(services, experiment_id)
+    assert done.status == "succeeded"
+    assert done.created_at <= done.started_at <= done.finished_at
+    assert set(done.metrics) == {"mae", "rmse", "mape", "r2"}
+    assert set(done.baseline_metrics) == set(done.metrics)
+    assert len(done.history["loss"]) == 2
+    assert {"report.md", "images/loss.png", "model.npz", "metrics.json"} <= set(done.artifacts)
+    assert (services.settings.experiment_dir(experiment_id) / "report.md").is_file()
+    assert done.progress == {"epoch": 2, "total_epochs": 2}
+    assert (done.error, done.traceback) == (None, None)
+
+    published = events(services, experiment_id)
+    assert [event.seq for event in published] == list(range(1, len(published) + 1))
+    assert statuses(published) == [("running", False), ("succeeded", True)]
+    assert isinstance(published[1], TrainBeginEvent)
+    assert [event.epoch for event in published if isinstance(event, EpochEndEvent)] == [1, 2]
+    assert not services.redis.exists(names.heartbeat_key(experiment_id)), "the heartbeat ends with the run"
+
+
+def test_heartbeat_is_alive_while_training(services):
+    experiment_id = queue(services, {"epochs": 3, "epoch_sleep_s": 0.5})
+    thread = threading.Thread(target=runner.run_experiment, args=(services, experiment_id))
+    thread.start()
+    owner = wait_for(lambda: services.redis.get(names.heartbeat_key(experiment_id)), 30, "a heartbeat")
+    assert owner.decode().endswith(f":{os.getpid()}")
+    assert 0 < services.redis.pttl(names.heartbeat_key(experiment_id)) <= 3000
+    thread.join()
+    assert not services.redis.exists(names.heartbeat_key(experiment_id))
+
+
+def test_an_exception_inside_the_app_fails_the_experiment_with_its_traceback(services):
+    experiment_id = queue(services, {"epochs": 3, "fail_at_epoch": 2})
+    assert runner.run_experiment(services, experiment_id) == "failed"
+    failed = load(services, experiment_id)
+    assert failed.error == "RuntimeError: sine_test was told to fail at epoch 2"
+    assert "Traceback (most recent call last)" in failed.traceback
+    assert "on_epoch_begin" in failed.traceback
+    assert "report.md" in failed.artifacts, "the learner's failure report is kept"
+    assert statuses(events(services, experiment_id))[-1] == ("failed", True)
+    assert events(services, experiment_id)[-1].error == failed.error
+
+
+def test_a_missing_app_fails_the_experiment(services):
+    experiment_id = queue(services, {}, app="no_such_app")
+    assert runner.run_experiment(services, experiment_id) == "failed"
+    failed = load(services, experiment_id)
+    assert failed.error.startswith("UnknownAppError")
+    assert "no app named 'no_such_app'" in failed.error
+    assert "sine_test" in failed.error, "the message lists the installed apps"
+
+
+def test_an_invalid_stored_config_fails_naming_the_field(services):
+    experiment_id = queue(services, {"epochs": 0, "windw": 3})
+    assert runner.run_experiment(services, experiment_id) == "failed"
+    failed = load(services, experiment_id)
+    assert failed.error.startswith("ConfigError")
+    assert "epochs" in failed.error
+    assert "windw: unknown field" in failed.error
+
+
+def test_a_cancel_before_it_starts_means_it_never_runs(services):
+    experiment_id = queue(services, {"epochs": 2})
+    services.redis.set(names.cancel_key(experiment_id), 1)
+    assert runner.run_experiment(services, experiment_id) == "cancelled"
+    cancelled = load(services, experiment_id)
+    assert cancelled.started_at is None
+    assert cancelled.finished_at is not None
+    assert not services.settings.experiment_dir(experiment_id).exists()
+    assert statuses(events(services, experiment_id)) == [("cancelled", True)]
+
+
+def test_a_cancel_mid_run_stops_training_and_keeps_artifacts(services):
+    experiment_id = queue(services, {"epochs": 20, "epoch_sleep_s": 0.3})
+    thread = threading.Thread(target=runner.run_experiment, args=(services, experiment_id))
+    thread.start()
+    wait_for(lambda: any(isinstance(e, EpochEndEvent) for e in events(services, experiment_id)), 30, "epoch 1")
+    services.redis.set(names.cancel_key(experiment_id), 1)
+    thread.join()
+    cancelled = load(services, experiment_id)
+    assert cancelled.status == "cancelled"
+    assert 1 <= len(cancelled.history["loss"]) < 20
+    assert "report.md" in cancelled.artifacts
+    assert "cancelled" in (services.settings.experiment_dir(experiment_id) / "report.md").read_text()
+    assert statuses(events(services, experiment_id))[-1] == ("cancelled", True)
+
+
+def test_a_worker_shutdown_stops_the_run_and_says_so(services):
+    experiment_id = queue(services, {"epochs": 20, "epoch_sleep_s": 0.3})
+    runner.shutting_down.set()
+    try:
+        assert runner.run_experiment(services, experiment_id) == "failed"
+    finally:
+        runner.shutting_down.clear()
+    interrupted = load(services, experiment_id)
+    assert interrupted.error == runner.INTERRUPTED
+    assert len(interrupted.history.get("loss", [])) < 20
+
+
+@pytest.mark.parametrize("status", ["running", "succeeded", "cancelled"])
+def test_a_redelivered_task_of_a_started_experiment_does_nothing(services, status):
+    experiment_id = queue(services, {"epochs": 1})
+    with services.sessions() as session:
+        store.transition(session, experiment_id, ["queued"], status)
+    assert runner.run_experiment(services, experiment_id) is None
+    assert load(services, experiment_id).status == status
+    assert events(services, experiment_id) == []
+
+
+def test_a_deleted_experiment_is_skipped(services):
+    experiment_id = queue(services, {"epochs": 1})
+    with services.sessions() as session:
+        store.delete_experiment(session, experiment_id)
+    assert runner.run_experiment(services, experiment_id) is None
+
+
+def test_a_run_reaped_meanwhile_keeps_the_reapers_verdict(services):
+    experiment_id = queue(services, {"epochs": 3, "epoch_sleep_s": 0.3})
+    thread = threading.Thread(target=runner.run_experiment, args=(services, experiment_id))
+    thread.start()
+    wait_for(lambda: load(services, experiment_id).status == "running", 30, "running")
+    with services.sessions() as session:
+        assert store.transition(session, experiment_id, ["running"], "failed", error="worker lost")
+    thread.join()
+    assert load(services, experiment_id).error == "worker lost"
+    assert not any(event.final for event in events(services, experiment_id) if isinstance(event, StatusEvent)), (
+        "only the winner of the final transition announces it"
+    )

@@ -1,0 +1,51 @@
+"""Real Celery worker processes consuming tasks from a real Redis."""
+
+import signal
+
+from conftest import events, load, queue, wait_for
+
+from azuraforge_common import names
+from azuraforge_common.events import EpochEndEvent
+
+
+def finished(services, experiment_id):
+    return load(services, experiment_id).status in {"succeeded", "failed", "cancelled"}
+
+
+def test_worker_runs_tasks_and_goes_on_after_a_failure(services, start_worker, send):
+    start_worker()
+    failing = queue(services, {"epochs": 2, "fail_at_epoch": 1})
+    fine = queue(services, {"epochs": 2})
+    send(failing)
+    send(fine)
+    wait_for(lambda: finished(services, fine), 120, "the second experiment to finish")
+    assert load(services, failing).status == "failed"
+    assert load(services, fine).status == "succeeded"
+    assert events(services, fine)[-1].final
+
+
+def test_sigterm_mid_run_stops_the_worker_soon_and_fails_the_run_with_the_reason(services, start_worker, send):
+    worker = start_worker()
+    experiment_id = queue(services, {"epochs": 100, "epoch_sleep_s": 0.3})
+    send(experiment_id)
+    wait_for(lambda: any(isinstance(e, EpochEndEvent) for e in events(services, experiment_id)), 60, "epoch 1")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0
+    interrupted = load(services, experiment_id)
+    assert interrupted.status == "failed"
+    assert interrupted.error.startswith("interrupted: the worker was stopped")
+    assert len(interrupted.history["loss"]) < 100
+    assert events(services, experiment_id)[-1].final
+
+
+def test_sigkill_mid_run_lets_the_heartbeat_expire(services, start_worker, send):
+    worker = start_worker()
+    experiment_id = queue(services, {"epochs": 100, "epoch_sleep_s": 0.3})
+    send(experiment_id)
+    heartbeat = names.heartbeat_key(experiment_id)
+    wait_for(lambda: load(services, experiment_id).status == "running", 60, "the run to start")
+    assert services.redis.exists(heartbeat)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    wait_for(lambda: not services.redis.exists(heartbeat), 30, "the heartbeat to expire")
+    assert load(services, experiment_id).status == "running", "marking it failed is the API's reaper's job"
