@@ -157,3 +157,15 @@ def test_a_failing_on_exception_does_not_hide_the_error_from_other_callbacks():
     with pytest.raises(KeyError, match="boom"):
         small_learner([Explodes(), Clumsy(), recorder]).fit((inputs, targets), epochs=1)
     assert recorder.hooks()[-1] == ("exception", None)
+
+
+def test_the_learner_brings_its_own_progress_bar_unless_told_otherwise(capsys):
+    inputs, targets = linear_data(20)
+    small_learner(progress=True).fit((inputs, targets), epochs=1, batch_size=5)
+    assert "epoch 1/1" in capsys.readouterr().err
+    small_learner().fit((inputs, targets), epochs=1, batch_size=5)  # stderr is not a terminal under pytest
+    assert capsys.readouterr().err == ""
+    own = io.StringIO()
+    small_learner([ProgressBar(enabled=True, stream=own)], progress=True).fit((inputs, targets), epochs=1)
+    assert capsys.readouterr().err == ""
+    assert "epoch 1/1" in own.getvalue()

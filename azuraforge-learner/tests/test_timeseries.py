@@ -52,9 +52,8 @@ def test_a_run_writes_every_artifact_and_a_report_that_compares_with_the_baselin
     assert metrics["train_seconds"] > 0
 
     report = (tmp_path / "report.md").read_text()
-    assert report.startswith(
-        "# sine — run report\n\n**Status:** succeeded — trained all 4 epochs.\n\n_Forecasts a noisy sine wave (test app)._"
-    )
+    status = "**Status:** succeeded — trained all 4 epochs."
+    assert report.startswith(f"# sine — run report\n\n{status}\n\n_Forecasts a noisy sine wave (test app)._")
     assert "4 epochs in " in report
     assert f"| rmse | {result.metrics['rmse']:.4g} | {result.baseline_metrics['rmse']:.4g} |" in report
     for link in ("images/loss.png", "images/predictions.png", "images/residuals.png"):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from azuraforge_core import Tensor, nn, no_grad, optim
-from azuraforge_learner.callbacks import Callback, CallbackList, History, Logs
+from azuraforge_learner.callbacks import Callback, CallbackList, History, Logs, ProgressBar
 from azuraforge_learner.data import Array, Data, Dataset, as_dataset
 from azuraforge_learner.metrics import MetricFn, resolve
 
@@ -26,7 +26,9 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 class Learner:
-    """`stop_training = True` (set by a callback) ends training after the current batch; `cancel()` does the
+    """A progress bar is shown during fit when `progress` is True, or by default when stderr is a terminal.
+
+    `stop_training = True` (set by a callback) ends training after the current batch; `cancel()` does the
     same and records that the user asked for it, so the run is reported as cancelled rather than stopped early.
     A partially trained epoch is dropped from the history: only complete epochs reach on_epoch_end."""
 
@@ -37,12 +39,14 @@ class Learner:
         optimizer: optim.Optimizer,
         callbacks: Sequence[Callback] = (),
         metrics: Sequence[str | MetricFn] = (),
+        progress: bool | None = None,
     ) -> None:
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
         self.callbacks = list(callbacks)
         self.metrics = resolve(metrics)
+        self.progress = progress
         self.stop_training = False
         self.cancelled = False
         self._history = History()
@@ -72,7 +76,7 @@ class Learner:
         val_set = as_dataset(val) if val is not None else None
         if len(train_set) == 0:
             raise ValueError("the training data is empty; provide at least one sample")
-        callbacks = CallbackList([self._history, *self.callbacks])
+        callbacks = CallbackList([self._history, *self.callbacks, *self._progress_bar()])
         callbacks.set_learner(self)
         self.stop_training = False
         self.cancelled = False
@@ -103,6 +107,12 @@ class Learner:
             callbacks.on_exception(exc)
             raise
         return self.history
+
+    def _progress_bar(self) -> list[Callback]:
+        """A ProgressBar unless the caller brought one or turned it off (None: only when stderr is a terminal)."""
+        if self.progress is False or any(isinstance(callback, ProgressBar) for callback in self.callbacks):
+            return []
+        return [ProgressBar(enabled=self.progress)]
 
     def _train_epoch(self, data: Dataset, batch_size: int, shuffle: bool, callbacks: CallbackList) -> Logs | None:
         """One pass over `data`; None when training was stopped before the epoch completed."""

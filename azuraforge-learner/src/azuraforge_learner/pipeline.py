@@ -222,6 +222,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             self._create_optimizer(config, model),
             callbacks=[*self._callbacks(config, data), *early_stopping, CSVLogger(out / HISTORY_FILE), *callbacks],
             metrics=self._train_metrics(config),
+            progress=False,  # a caller who wants a bar passes a ProgressBar (the CLI does)
         )
         config_json = config.model_dump(mode="json")
         started = time.monotonic()
