@@ -18,6 +18,7 @@ from sklearn.datasets import load_digits
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 ColorMode = Literal["grayscale", "rgb"]
+DIGITS_DESCRIPTION = "scikit-learn's handwritten digits (UCI optdigits): 1,797 grey 8x8 images, 10 classes"
 
 
 class ImageDataError(ValueError):
@@ -45,7 +46,7 @@ def digits() -> Images:
         pixels=pixels,
         labels=bunch.target.astype(np.int64),
         class_names=tuple(str(name) for name in bunch.target_names),
-        description="scikit-learn's handwritten digits (UCI optdigits test set): 1,797 grey 8x8 images, 10 classes",
+        description=DIGITS_DESCRIPTION,
     )
 
 
