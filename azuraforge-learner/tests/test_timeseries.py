@@ -235,7 +235,7 @@ def test_data_problems_are_explained(tmp_path):
             frame.iloc[5, 0] = np.nan
             return frame
 
-    with pytest.raises(ValueError, match=r"missing values \({'value': 1}\); drop or fill them"):
+    with pytest.raises(ValueError, match=r"missing or infinite values \({'value': 1}\); drop or fill them"):
         Gappy().run(FAST, output_dir=tmp_path / "gappy")
     with pytest.raises(ValueError, match="column\\(s\\) price not in the loaded data; its columns are value, hour_cos"):
         SineForecaster().run({**FAST, "target": "price"}, output_dir=tmp_path / "target")
@@ -250,3 +250,16 @@ def test_the_model_must_return_one_forecast_per_horizon_step(tmp_path):
 
     with pytest.raises(ValueError, match=r"must return \(batch, horizon=2\)"):
         WrongWidth().run({**FAST, "horizon": 2}, output_dir=tmp_path)
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_a_diverged_model_fails_the_run_instead_of_reporting_nan(tmp_path):
+    class Diverges(SineForecaster):
+        def _create_model(self, config, spec):
+            model = super()._create_model(config, spec)
+            model.load_state_dict({key: np.full_like(value, 1e30) for key, value in model.state_dict().items()})
+            return model
+
+    with pytest.raises(FloatingPointError, match="training diverged; lower learning_rate"):
+        Diverges().run(FAST, output_dir=tmp_path)
+    assert "**Status:** failed — FloatingPointError" in (tmp_path / "report.md").read_text()

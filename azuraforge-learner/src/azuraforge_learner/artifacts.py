@@ -49,7 +49,8 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, value: Any) -> None:
-    write_text(path, json.dumps(value, indent=2, sort_keys=False, allow_nan=True) + "\n")
+    # NaN and Infinity are not JSON: browsers and PostgreSQL reject them, so they are refused here already.
+    write_text(path, json.dumps(value, indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: Path) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import random
 import time
 import traceback
@@ -235,6 +236,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         )
         train_seconds = time.monotonic() - started
         evaluation = self._evaluate(config, learner, data)
+        _require_finite(evaluation)
         save_weights(out / WEIGHTS_FILE, model.state_dict())
         write_json(out / MODEL_FILE, {"app": self.name, "spec": _jsonable(data.spec)})
         self._save_artifacts(config, data, out)
@@ -346,6 +348,15 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             write_text(out / REPORT_FILE, report)
         except OSError:
             log.exception("could not write the failure report into %s", out)
+
+
+def _require_finite(evaluation: Evaluation) -> None:
+    broken = [name for name, value in evaluation.metrics.items() if not math.isfinite(value)]
+    if broken:
+        raise FloatingPointError(
+            f"the model's test {', '.join(broken)} came out as NaN or infinite, so training diverged; "
+            "lower learning_rate, or check the data for extreme values"
+        )
 
 
 def _model_wins(name: str, model: float, baseline: float) -> bool:

@@ -344,9 +344,10 @@ def _columns(frame: pd.DataFrame, names: list[str]) -> Array:
     if non_numeric:
         raise ValueError(f"column(s) {', '.join(non_numeric)} are not numeric; convert them in _load_data")
     array = values.to_numpy(dtype=np.float64)
-    if np.isnan(array).any():
-        counts = {name: int(values[name].isna().sum()) for name in names if values[name].isna().any()}
-        raise ValueError(f"the data has missing values ({counts}); drop or fill them in _load_data")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        counts = {name: int(count) for name, count in zip(names, bad.sum(axis=0), strict=True) if count}
+        raise ValueError(f"the data has missing or infinite values ({counts}); drop or fill them in _load_data")
     return array
 
 
