@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any, Literal
 
 import numpy as np
@@ -22,6 +23,8 @@ from azuraforge_learner import (
     WindowSpec,
 )
 from azuraforge_learner.timeseries import PreparedSeries
+
+log = logging.getLogger(__name__)
 
 
 class SineConfig(TimeSeriesConfig):
@@ -49,6 +52,7 @@ class SineForecaster(TimeSeriesPipeline[SineConfig]):
     Config = SineConfig
 
     def _load_data(self, config: SineConfig) -> pd.DataFrame:
+        log.info("data: a generated sine of %d rows", config.rows)
         return sine_frame(config.rows)
 
     def _create_model(self, config: SineConfig, spec: WindowSpec) -> nn.Module:

@@ -32,6 +32,7 @@ def test_run_end_to_end_with_the_console_script(test_apps, tmp_path):
     assert f"report: {out / 'report.md'}" in done.stdout
     assert "status: succeeded; beats the baseline on mae:" in done.stdout
     assert "epoch 2/2" in done.stderr  # one line per epoch when stderr is not a terminal
+    assert "data: a generated sine of 200 rows" in done.stderr  # the app's INFO log is shown
     saved = json.loads((out / "config.json").read_text())
     assert (saved["epochs"], saved["window"], saved["horizon"], saved["seed"], saved["rows"]) == (2, 6, 2, 5, 200)
     assert (out / "report.md").read_text().startswith("# sine — run report\n\n**Status:** succeeded")

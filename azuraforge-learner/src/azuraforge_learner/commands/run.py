@@ -7,6 +7,7 @@ The config is built from the app's defaults, then --config FILE (YAML or JSON), 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -55,6 +56,8 @@ def handle(args: argparse.Namespace) -> int:
     except (UnknownAppError, AppLoadError, ConfigError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Apps say which data source they used at INFO level; show that, without logger names.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     out: Path = args.out if args.out is not None else default_output_dir(args.app)
     progress = ProgressBar(enabled=args.progress)
     callbacks: list[Callback] = [progress] if progress.enabled else [EpochLines()]
