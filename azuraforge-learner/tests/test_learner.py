@@ -147,6 +147,8 @@ def test_fit_accepts_a_dataset_and_rejects_bad_arguments():
         learner.fit((inputs, targets), epochs=0)
     with pytest.raises(ValueError, match="empty"):
         learner.fit((inputs[:0], targets[:0]), epochs=1)
+    with pytest.raises(TypeError, match=r"expected a tuple \(inputs, targets\) of arrays or a Dataset, got ndarray"):
+        learner.fit(inputs, epochs=1)
     with pytest.raises(ValueError, match="12 samples but targets have 11"):
         learner.fit((inputs, targets[:11]), epochs=1)
 

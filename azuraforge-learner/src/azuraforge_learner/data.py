@@ -45,6 +45,6 @@ Data = tuple[Array, Array] | Dataset
 def as_dataset(data: Data) -> Dataset:
     if isinstance(data, tuple):
         return ArrayDataset(*data)
-    if isinstance(data, Dataset):
+    if isinstance(data, Dataset) and not isinstance(data, np.ndarray | list):
         return data
-    raise TypeError(f"expected (inputs, targets) arrays or a Dataset, got {type(data).__name__}")
+    raise TypeError(f"expected a tuple (inputs, targets) of arrays or a Dataset, got {type(data).__name__}")
