@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
@@ -85,7 +85,7 @@ ImageConfigT = TypeVar("ImageConfigT", bound=ImageClassificationConfig)
 class ImageClassificationPipeline(BasePipeline[ImageConfigT, PreparedImages]):
     """Base class of image classification apps; see the module docstring."""
 
-    Config = ImageClassificationConfig
+    Config: ClassVar[type[PipelineConfig]] = ImageClassificationConfig
 
     def _create_loss(self, config: ImageConfigT) -> LossFn:
         return cross_entropy

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -121,7 +121,7 @@ TSConfigT = TypeVar("TSConfigT", bound=TimeSeriesConfig)
 class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
     """Base class of forecasting apps; see the module docstring."""
 
-    Config = TimeSeriesConfig
+    Config: ClassVar[type[PipelineConfig]] = TimeSeriesConfig
 
     def _create_loss(self, config: TSConfigT) -> LossFn:
         return mse_loss
