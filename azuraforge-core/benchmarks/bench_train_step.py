@@ -1,0 +1,252 @@
+"""Time one training step (forward, backward, optimizer step) of azuraforge-core against PyTorch CPU eager.
+
+For each model kind (LSTM regressor, small CNN, MLP) and two shapes per kind, the same architecture
+is built in both libraries with the same starting weights, and the two steps are timed interleaved
+in this one process (alternating which goes first), after a warm-up; the median over the
+repetitions is reported with the ratio ours / PyTorch (lower is better) and the target ratio.
+PyTorch gets as many threads as numpy's BLAS has.
+
+    python benchmarks/bench_train_step.py [--reps 60] [--warmup 10] [--only lstm]
+
+For the figures in the README, run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (see there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_info
+
+from azuraforge_core import Tensor, nn, optim
+from azuraforge_core import functional as F  # noqa: N812 (PyTorch's convention)
+
+Step = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str
+    shape: str
+    target: float
+    build: Callable[[np.random.Generator], tuple[Step, Step]]
+
+
+def _copy_weights(ours: nn.Module, theirs: torch.nn.Module) -> None:
+    """Start both models from the same weights: PyTorch's state_dict loads into ours unchanged."""
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+
+
+class _Regressor(nn.Module):
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(1, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        output, _ = self.lstm(x)
+        prediction: Tensor = self.head(output[:, -1])
+        return prediction
+
+
+class _TorchRegressor(torch.nn.Module):
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(1, hidden, batch_first=True)
+        self.head = torch.nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output, _ = self.lstm(x)
+        prediction: torch.Tensor = self.head(output[:, -1])
+        return prediction
+
+
+def _steps(
+    ours: nn.Module,
+    theirs: torch.nn.Module,
+    make_optimizers: Callable[[nn.Module, torch.nn.Module], tuple[Any, Any]],
+    loss_ours: Callable[[Tensor, Any], Tensor],
+    loss_theirs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: np.ndarray,
+    y: np.ndarray,
+) -> tuple[Step, Step]:
+    _copy_weights(ours, theirs)
+    opt_ours, opt_theirs = make_optimizers(ours, theirs)
+    x_ours, x_theirs, y_theirs = Tensor(x), torch.from_numpy(x), torch.from_numpy(y)
+
+    def step_ours() -> float:
+        opt_ours.zero_grad()
+        loss = loss_ours(ours(x_ours), y)
+        loss.backward()
+        opt_ours.step()
+        return float(loss.item())
+
+    def step_theirs() -> float:
+        opt_theirs.zero_grad()
+        loss = loss_theirs(theirs(x_theirs), y_theirs)
+        loss.backward()
+        opt_theirs.step()
+        return float(loss.item())
+
+    return step_ours, step_theirs
+
+
+def _adam(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
+    return optim.Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
+
+
+def _sgd_momentum(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
+    return (
+        optim.SGD(ours.parameters(), lr=0.01, momentum=0.9),
+        torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9),
+    )
+
+
+def lstm_case(batch: int, seq: int, hidden: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        x = rng.standard_normal((batch, seq, 1)).astype(np.float32)
+        y = rng.standard_normal((batch, 1)).astype(np.float32)
+        return _steps(
+            _Regressor(hidden), _TorchRegressor(hidden), _adam, F.mse_loss, torch.nn.functional.mse_loss, x, y
+        )
+
+    return build
+
+
+def cnn_case(batch: int, c1: int, c2: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        ours = nn.Sequential(
+            nn.Conv2D(1, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2D(2),
+            nn.Conv2D(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2D(2),
+            nn.Flatten(),
+            nn.Linear(c2 * 7 * 7, 10),
+        )
+        theirs = torch.nn.Sequential(
+            torch.nn.Conv2d(1, c1, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(c1, c2, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(c2 * 7 * 7, 10),
+        )
+        x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+        y = rng.integers(0, 10, batch)
+        return _steps(ours, theirs, _adam, F.cross_entropy, torch.nn.functional.cross_entropy, x, y)
+
+    return build
+
+
+def mlp_case(batch: int, inputs: int, hidden: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        ours = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+        theirs = torch.nn.Sequential(torch.nn.Linear(inputs, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10))
+        x = rng.standard_normal((batch, inputs)).astype(np.float32)
+        y = rng.integers(0, 10, batch)
+        return _steps(ours, theirs, _sgd_momentum, F.cross_entropy, torch.nn.functional.cross_entropy, x, y)
+
+    return build
+
+
+CASES = [
+    Case("lstm", "batch 32, seq 60, 1 feature, hidden 64", 1.5, lstm_case(32, 60, 64)),
+    Case("lstm", "batch 64, seq 30, 1 feature, hidden 128", 1.5, lstm_case(64, 30, 128)),
+    Case("cnn", "batch 64, 1x28x28, conv 8 / 16 channels", 2.5, cnn_case(64, 8, 16)),
+    Case("cnn", "batch 32, 1x28x28, conv 16 / 32 channels", 2.5, cnn_case(32, 16, 32)),
+    Case("mlp", "batch 128, 784-256-10, SGD momentum", 1.5, mlp_case(128, 784, 256)),
+    Case("mlp", "batch 256, 512-128-10, SGD momentum", 1.5, mlp_case(256, 512, 128)),
+]
+
+
+def _time(step: Step) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def measure(case: Case, reps: int, warmup: int) -> tuple[float, float, float, float]:
+    """(ours ms, torch ms, first-step loss ours, first-step loss torch), medians over interleaved reps."""
+    step_ours, step_theirs = case.build(np.random.default_rng(0))
+    first_ours, first_theirs = step_ours(), step_theirs()
+    for _ in range(warmup):
+        step_ours()
+        step_theirs()
+    ours, theirs = [], []
+    for rep in range(reps):
+        if rep % 2:
+            theirs.append(_time(step_theirs))
+            ours.append(_time(step_ours))
+        else:
+            ours.append(_time(step_ours))
+            theirs.append(_time(step_theirs))
+    return statistics.median(ours) * 1e3, statistics.median(theirs) * 1e3, first_ours, first_theirs
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_machine() -> int:
+    """Print the machine, library versions and BLAS; set torch's threads to numpy's BLAS threads."""
+    blas = next((info for info in threadpool_info() if info["user_api"] == "blas"), None)
+    threads = int(blas["num_threads"]) if blas else 1
+    torch.set_num_threads(threads)
+    import os
+
+    print(f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}")
+    if blas:
+        print(
+            f"numpy BLAS: {blas['internal_api']} {blas.get('version')}, kernel {blas.get('architecture')}, "
+            f"{threads} threads"
+        )
+    print(f"torch threads: {torch.get_num_threads()}")
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        print(f"{name}={os.environ.get(name, '(unset)')}")
+    return threads
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=60, help="timed repetitions per library (default 60)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps per library first (default 10)")
+    parser.add_argument("--only", default="", help="run only cases whose kind contains this text")
+    args = parser.parse_args()
+    describe_machine()
+    print()
+    print(
+        f"{'model':<5} {'shape':<42} {'ours ms':>8} {'torch ms':>9} {'ratio':>6} {'target':>7}  first loss ours/torch"
+    )
+    for case in CASES:
+        if args.only not in case.kind:
+            continue
+        ours, theirs, loss_ours, loss_theirs = measure(case, args.reps, args.warmup)
+        ratio = ours / theirs
+        verdict = "ok" if ratio <= case.target else "MISSED"
+        print(
+            f"{case.kind:<5} {case.shape:<42} {ours:8.2f} {theirs:9.2f} {ratio:6.2f} {'<= ' + str(case.target):>7}"
+            f" {verdict:<6} {loss_ours:.5f}/{loss_theirs:.5f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

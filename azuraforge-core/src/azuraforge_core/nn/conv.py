@@ -1,0 +1,239 @@
+"""Conv2D and MaxPool2D kernels, each one Function over NCHW arrays.
+
+The convolution is im2col on a "wide" grid: each padded image is flattened, and output position
+(oh, g) reads the flat input at oh*stride_h*row_pitch + g*stride_w + (i*row_pitch + j) for kernel
+offset (i, j). Every kernel offset is then one long 1-D strided run, so gathering the columns (a
+strided view made by as_strided, copied once) and scattering their gradients back (col2im, one
+slice-add per kernel offset) stream through memory instead of looping over short rows. The grid is
+a little wider than the output (a few columns per row wrap around into the next row); those columns
+are computed, cut off, and get zero gradient. One batched matmul with the (out, in*kh*kw) weight
+matrix produces NCHW output directly. Backward skips dX when the input needs no gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from azuraforge_core.nn import init
+from azuraforge_core.nn.module import Module, Parameter
+from azuraforge_core.tensor import Array, Function, Tensor
+
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _WideGrid:
+    """Geometry of the flattened, padded input and of the wide output grid."""
+
+    kernel: Pair
+    stride: Pair
+    padding: Pair
+    out_h: int
+    out_w: int
+    pitch: int  # padded row length, a multiple of stride_w so a row step is a whole number of grid steps
+    rows: int  # padded rows, enough for the last wrapped-around column to stay inside the buffer
+    grid_w: int  # grid columns per output row
+
+    @classmethod
+    def of(cls, height: int, width: int, kernel: Pair, stride: Pair, padding: Pair) -> _WideGrid:
+        (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+        out_h = (height + 2 * ph - kh) // sh + 1
+        out_w = (width + 2 * pw - kw) // sw + 1
+        pitch = -(-(width + 2 * pw) // sw) * sw
+        grid_w = sh * pitch // sw
+        last = (out_h * grid_w - 1) * sw + (kh - 1) * pitch + kw - 1
+        return cls(kernel, stride, padding, out_h, out_w, pitch, last // pitch + 1, grid_w)
+
+    def padded(self, x: Array) -> Array:
+        """x (N, C, H, W) copied into a zeroed (N, C, rows, pitch) buffer at the padding offset."""
+        N, C, H, W = x.shape
+        ph, pw = self.padding
+        buffer = np.zeros((N, C, self.rows, self.pitch), dtype=x.dtype)
+        buffer[:, :, ph : ph + H, pw : pw + W] = x
+        return buffer
+
+    def columns(self, buffer: Array) -> Array:
+        """(N, C, kh, kw, OH*grid_w) strided view of `buffer`: the input under each kernel offset."""
+        N, C = buffer.shape[:2]
+        (kh, kw), sw = self.kernel, self.stride[1]
+        item = buffer.itemsize
+        shape = (N, C, kh, kw, self.out_h * self.grid_w)
+        strides = (buffer.strides[0], buffer.strides[1], self.pitch * item, item, sw * item)
+        return as_strided(buffer, shape=shape, strides=strides, writeable=False)
+
+
+class Conv2DFunction(Function):
+    """2-D cross-correlation as in torch.nn.functional.conv2d: (N, C, H, W) -> (N, OC, OH, OW)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Array, weight: Array, bias: Array | None, stride: Pair = (1, 1), padding: Pair = (0, 0)
+    ) -> Array:
+        N, C, H, W = x.shape
+        OC, _, kh, kw = weight.shape
+        grid = _WideGrid.of(H, W, (kh, kw), stride, padding)
+        cols = grid.columns(grid.padded(x)).reshape(N, C * kh * kw, -1)
+        out: Array = np.matmul(weight.reshape(OC, -1), cols)
+        if bias is not None:
+            out += bias[:, None]
+        ctx.cols, ctx.weight, ctx.x_shape, ctx.grid = cols, weight, x.shape, grid
+        return out.reshape(N, OC, grid.out_h, grid.grid_w)[..., : grid.out_w]
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Array) -> tuple[Array | None, ...]:
+        cols, weight, grid = ctx.cols, ctx.weight, ctx.grid
+        N, OC, OH, OW = d_out.shape
+        needs = ctx.needs_input_grad
+        d_wide = np.zeros((N, OC, OH, grid.grid_w), dtype=d_out.dtype)
+        d_wide[..., :OW] = d_out
+        d_wide = d_wide.reshape(N, OC, -1)
+        d_weight = np.matmul(d_wide, cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape) if needs[1] else None
+        d_bias = d_wide.sum(axis=(0, 2)) if needs[2] else None
+        dx = _col2im(np.matmul(weight.reshape(OC, -1).T, d_wide), ctx.x_shape, grid) if needs[0] else None
+        return dx, d_weight, d_bias
+
+
+def _col2im(d_cols: Array, x_shape: tuple[int, ...], grid: _WideGrid) -> Array:
+    """Add column gradients (N, C*kh*kw, OH*grid_w) back onto the input positions they were read from."""
+    N, C, H, W = x_shape
+    (kh, kw), sw, (ph, pw) = grid.kernel, grid.stride[1], grid.padding
+    d_cols = d_cols.reshape(N, C, kh, kw, -1)
+    span = (d_cols.shape[-1] - 1) * sw + 1
+    dx = np.zeros((N, C, grid.rows * grid.pitch), dtype=d_cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            start = i * grid.pitch + j
+            dx[:, :, start : start + span : sw] += d_cols[:, :, i, j]
+    return dx.reshape(N, C, grid.rows, grid.pitch)[:, :, ph : ph + H, pw : pw + W]
+
+
+class MaxPool2DFunction(Function):
+    """Max over each window as in torch.nn.functional.max_pool2d; ties send the gradient to the first max.
+
+    Separable: a running max over the kernel's columns for every input row, then over its rows, with
+    strict comparisons so the first maximum in row-major order wins, as in PyTorch. That is kh + kw
+    strided passes instead of one per kernel element.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Array, kernel: Pair = (2, 2), stride: Pair = (2, 2)) -> Array:
+        H, W = x.shape[2:]
+        (kh, kw), (sh, sw) = kernel, stride
+        OH, OW = (H - kh) // sh + 1, (W - kw) // sw + 1
+        row_max, col_arg = _running_max([x[..., j : j + sw * (OW - 1) + 1 : sw] for j in range(kw)])
+        out, row_arg = _running_max([row_max[:, :, i : i + sh * (OH - 1) + 1 : sh] for i in range(kh)])
+        ctx.col_arg, ctx.row_arg, ctx.x_shape, ctx.kernel, ctx.stride = col_arg, row_arg, x.shape, kernel, stride
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Array) -> Array:
+        N, C, H, _ = ctx.x_shape
+        (kh, kw), (sh, sw) = ctx.kernel, ctx.stride
+        OH, OW = d_out.shape[2:]
+        d_rows = np.zeros((N, C, H, OW), dtype=d_out.dtype)
+        for i in range(kh):
+            d_rows[:, :, i : i + sh * (OH - 1) + 1 : sh] += d_out * (ctx.row_arg == i)
+        dx = np.zeros(ctx.x_shape, dtype=d_out.dtype)
+        for j in range(kw):
+            dx[..., j : j + sw * (OW - 1) + 1 : sw] += d_rows * (ctx.col_arg == j)
+        return dx
+
+
+def _running_max(candidates: list[Array]) -> tuple[Array, Array]:
+    """Elementwise max over same-shaped arrays and the index of the first array holding it."""
+    best = candidates[0].copy()
+    arg = np.zeros(best.shape, dtype=np.uint8)
+    for index, candidate in enumerate(candidates[1:], start=1):
+        # Indices only grow, so max(arg, index * higher) records the latest strict improvement;
+        # arithmetic on the mask is far faster than a masked copy.
+        np.maximum(arg, (candidate > best).view(np.uint8) * np.uint8(index), out=arg)
+        np.maximum(best, candidate, out=best)  # propagates NaN, as PyTorch does
+    return best, arg
+
+
+def _pair(value: int | tuple[int, int], name: str, minimum: int) -> Pair:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or any(not isinstance(v, int) or v < minimum for v in pair):
+        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return pair[0], pair[1]
+
+
+def _check_images(layer: Module, x: Tensor | Array, channels: int | None, kernel: Pair, padding: Pair) -> Tensor:
+    """x as a Tensor, after checking it is (N, C, H, W) with the expected C and at least one window."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    name = type(layer).__name__
+    if x.ndim != 4:
+        raise ValueError(f"{name} expects input of shape (batch, channels, height, width), got shape {x.shape}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(
+            f"{name}(in_channels={channels}) got input of shape {x.shape} with {x.shape[1]} channels; "
+            f"axis 1 of (batch, channels, height, width) must be {channels}"
+        )
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if padded[0] < kernel[0] or padded[1] < kernel[1]:
+        raise ValueError(f"{name} kernel {kernel} is larger than the (padded) input {padded} of input shape {x.shape}")
+    return x
+
+
+class Conv2D(Module):
+    """2-D convolution over (N, C, H, W), as torch.nn.Conv2d; weight is (out, in, kh, kw)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"Conv2D needs positive channel counts, got in={in_channels}, out={out_channels}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = _pair(stride, "stride", 1)
+        self.padding = _pair(padding, "padding", 0)
+        self.weight = Parameter(np.zeros((out_channels, in_channels, *self.kernel_size), dtype=np.float32))
+        self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: kaiming_uniform(a=sqrt(5)) weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_channels * self.kernel_size[0] * self.kernel_size[1])
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor | Array) -> Tensor:
+        x = _check_images(self, x, self.in_channels, self.kernel_size, self.padding)
+        result: Tensor = Conv2DFunction.apply(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        return result
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, bias={self.bias is not None}"
+        )
+
+
+class MaxPool2D(Module):
+    """Max pooling over (N, C, H, W), as torch.nn.MaxPool2d; stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", 1)
+
+    def forward(self, x: Tensor | Array) -> Tensor:
+        x = _check_images(self, x, None, self.kernel_size, (0, 0))
+        result: Tensor = MaxPool2DFunction.apply(x, kernel=self.kernel_size, stride=self.stride)
+        return result
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"

@@ -1,0 +1,418 @@
+"""LSTM and GRU: each layer runs its whole sequence as one Function with a hand-written backward (BPTT).
+
+Parameters, their names, shapes, gate orders and initialisation are PyTorch's, so state_dicts move
+between the two unchanged. What the kernels do differently, for speed:
+
+- Feature-major layout: a step's gates are a (gates*H, batch) block, so each gate is a contiguous
+  slab and every elementwise op runs over one flat array.
+- One stacked input buffer per layer, (T+1, H+1+I+1, B): at step t it holds [h_{t-1}; 1; x_t; 1].
+  The input projection `[W_ih | b_ih] @ [x; 1]` of every timestep is one batched matmul before the
+  loop; each step adds `[W_hh | b_hh] @ [h; 1]`; and backward gets every weight and bias gradient
+  from one tensordot of the pre-activation gradients with this buffer.
+- The sigmoid is 0.5 * tanh(x / 2) + 0.5 (never overflows): the sigmoid gates' weight rows are
+  pre-scaled by 0.5 and, for the LSTM, reordered to i, f, o, g so that one tanh covers all gates and
+  the three sigmoid gates are one contiguous block.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+
+from azuraforge_core.nn import init
+from azuraforge_core.nn.module import Module, Parameter
+from azuraforge_core.tensor import Array, Function, Tensor, concatenate
+
+
+class _Scratch(threading.local):
+    """Work arrays that backward reuses from call to call instead of allocating afresh.
+
+    Large arrays freed at the end of every step make the C allocator hand their pages back to the
+    OS and fault them in again on the next step, which costs more than the arithmetic. Only arrays
+    that never leave a backward call come from here; one buffer per name and thread, grown on demand.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, Array] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Array:
+        size = math.prod(shape)
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = self.buffers[name] = np.empty(size, dtype=dtype)
+        return buffer[:size].reshape(shape)
+
+
+_scratch = _Scratch()
+
+
+def _stacked_inputs(x: Array, h0: Array | None, hidden: int, batch_first: bool, dtype: np.dtype[Any]) -> Array:
+    """The (T+1, H+1+D+1, B) buffer [h_{t-1}; 1; x_t; 1] with h_{-1} = h0 filled in."""
+    xs = x.transpose(1, 2, 0) if batch_first else x.transpose(0, 2, 1)  # (T, D, B)
+    T, D, B = xs.shape
+    H = hidden
+    stacked = np.empty((T + 1, H + D + 2, B), dtype=dtype)
+    stacked[:, H] = 1
+    stacked[:T, H + 1 : H + 1 + D] = xs
+    stacked[T, H + 1 :] = 0
+    stacked[:, H + 1 + D] = 1
+    stacked[0, :H] = 0 if h0 is None else h0.reshape(B, H).T
+    return stacked
+
+
+def _with_bias(weight: Array, bias: Array, row_scale: Array) -> Array:
+    """[weight | bias] with each row multiplied by `row_scale`, contiguous for the matmuls."""
+    return np.concatenate([weight, bias[:, None]], axis=1) * row_scale[:, None]
+
+
+def _batch_major(time_major: Array, batch_first: bool) -> Array:
+    """(T, F, B) -> (B, T, F) if batch_first else (T, B, F), as views."""
+    return time_major.transpose(2, 0, 1) if batch_first else time_major.transpose(0, 2, 1)
+
+
+def _time_major_scratch(batch_major: Array, batch_first: bool) -> Array:
+    """(B, T, F) or (T, B, F) -> (T, F, B), copied into a scratch buffer."""
+    view = batch_major.transpose(1, 2, 0) if batch_first else batch_major.transpose(0, 2, 1)
+    copy = _scratch.get("time_major", view.shape, view.dtype)
+    np.copyto(copy, view)
+    return copy
+
+
+def _weight_grads(d_pre: Array, inputs: Array) -> Array:
+    """Σ_t d_pre[t] @ inputs[t].T for (T, G, B) and (T, K, B): one matmul over time-and-batch columns."""
+    T, G, B = d_pre.shape
+    K = inputs.shape[1]
+    d_columns = _scratch.get("d_columns", (G, T, B), d_pre.dtype)
+    np.copyto(d_columns, d_pre.transpose(1, 0, 2))
+    input_columns = _scratch.get("input_columns", (K, T, B), inputs.dtype)
+    np.copyto(input_columns, inputs.transpose(1, 0, 2))
+    grads: Array = d_columns.reshape(G, T * B) @ input_columns.reshape(K, T * B).T
+    return grads
+
+
+def _split_grads(grads: Array, hidden: int) -> tuple[Array, Array, Array, Array]:
+    """(d W_ih, d W_hh, d b_ih, d b_hh) from the gradient of [W_hh | b_hh | W_ih | b_ih]."""
+    H = hidden
+    return grads[:, H + 1 : -1], grads[:, :H], grads[:, -1], grads[:, H]
+
+
+def _sigmoid_slope(s: Array, out: Array) -> Array:
+    """s * (1 - s), the sigmoid's derivative from its output, without temporaries."""
+    np.subtract(1, s, out=out)
+    out *= s
+    return out
+
+
+class LSTMLayerFunction(Function):
+    """One LSTM layer over a whole sequence: returns (output, h_n, c_n), h_n and c_n shaped (1, B, H)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Array,
+        h0: Array | None,
+        c0: Array | None,
+        w_ih: Array,
+        w_hh: Array,
+        b_ih: Array,
+        b_hh: Array,
+        batch_first: bool = True,
+    ) -> tuple[Array, Array, Array]:
+        H = w_hh.shape[1]
+        dtype = np.result_type(x, w_ih)
+        stacked = _stacked_inputs(x, h0, H, batch_first, dtype)
+        T, B = stacked.shape[0] - 1, stacked.shape[2]
+        order = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]  # i, f, g, o -> i, f, o, g
+        scale = np.where(np.arange(4 * H) < 3 * H, 0.5, 1.0).astype(dtype)
+        w_x = _with_bias(w_ih[order], b_ih[order], scale)
+        w_h = _with_bias(w_hh[order], b_hh[order], scale)
+
+        gates = np.matmul(w_x, stacked[:T, H + 1 :])  # (T, 4H, B); becomes the activations in place
+        cs = np.empty((T + 1, H, B), dtype=dtype)
+        cs[0] = 0 if c0 is None else c0.reshape(B, H).T
+        tanh_c = np.empty((T, H, B), dtype=dtype)
+        recurrent = np.empty((4 * H, B), dtype=dtype)
+        ig = np.empty((H, B), dtype=dtype)
+        for t in range(T):
+            a = gates[t]
+            np.matmul(w_h, stacked[t, : H + 1], out=recurrent)
+            a += recurrent
+            np.tanh(a, out=a)
+            sig = a[: 3 * H]
+            sig *= 0.5
+            sig += 0.5
+            c = cs[t + 1]
+            np.multiply(a[H : 2 * H], cs[t], out=c)
+            np.multiply(a[:H], a[3 * H :], out=ig)
+            c += ig
+            np.tanh(c, out=tanh_c[t])
+            np.multiply(a[2 * H : 3 * H], tanh_c[t], out=stacked[t + 1, :H])
+
+        ctx.batch_first, ctx.stacked, ctx.gates, ctx.cs, ctx.tanh_c = batch_first, stacked, gates, cs, tanh_c
+        ctx.w_ih, ctx.w_hh = w_ih, w_hh
+        output = _batch_major(stacked[1:, :H], batch_first)
+        return output, stacked[T, :H].T[None].copy(), cs[T].T[None].copy()
+
+    @staticmethod
+    def backward(ctx: Any, d_output: Array, d_h_n: Array, d_c_n: Array) -> tuple[Array | None, ...]:
+        gates, stacked, cs, tanh_c = ctx.gates, ctx.stacked, ctx.cs, ctx.tanh_c
+        T, H4, B = gates.shape
+        H = H4 // 4
+        i, f, o, g = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+        # d(activation)/d(pre-activation) for all steps at once, in PyTorch's order i, f, g, o.
+        local = _scratch.get("local", gates.shape, gates.dtype)
+        _sigmoid_slope(gates[:, : 2 * H], out=local[:, : 2 * H])
+        np.square(g, out=local[:, 2 * H : 3 * H])
+        np.subtract(1, local[:, 2 * H : 3 * H], out=local[:, 2 * H : 3 * H])
+        _sigmoid_slope(o, out=local[:, 3 * H :])
+        o_dtanh = np.square(tanh_c, out=_scratch.get("o_dtanh", tanh_c.shape, tanh_c.dtype))  # o * (1 - tanh(c)^2)
+        np.subtract(1, o_dtanh, out=o_dtanh)
+        o_dtanh *= o
+        d_out = _time_major_scratch(d_output, ctx.batch_first)
+        w_hh_T = np.ascontiguousarray(ctx.w_hh.T)
+
+        d_pre = _scratch.get("d_pre", gates.shape, gates.dtype)  # w.r.t. the pre-activations, order i, f, g, o
+        dh = d_h_n.reshape(B, H).T.copy()
+        dc = d_c_n.reshape(B, H).T.copy()
+        tmp = np.empty((H, B), dtype=dh.dtype)
+        for t in range(T - 1, -1, -1):
+            dz = d_pre[t]
+            dh += d_out[t]
+            np.multiply(dh, o_dtanh[t], out=tmp)
+            dc += tmp
+            np.multiply(dc, g[t], out=dz[:H])
+            np.multiply(dc, cs[t], out=dz[H : 2 * H])
+            np.multiply(dc, i[t], out=dz[2 * H : 3 * H])
+            np.multiply(dh, tanh_c[t], out=dz[3 * H :])
+            dc *= f[t]
+            dz *= local[t]
+            np.matmul(w_hh_T, dz, out=dh)
+
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = _batch_major(np.matmul(ctx.w_ih.T, d_pre), ctx.batch_first)
+        d_w_ih, d_w_hh, d_b_ih, d_b_hh = _split_grads(_weight_grads(d_pre, stacked[:T]), H)
+        return dx, dh.T[None], dc.T[None], d_w_ih, d_w_hh, d_b_ih, d_b_hh
+
+
+class GRULayerFunction(Function):
+    """One GRU layer over a whole sequence: returns (output, h_n), h_n shaped (1, B, H).
+
+    PyTorch's formula: r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz),
+    n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Array,
+        h0: Array | None,
+        w_ih: Array,
+        w_hh: Array,
+        b_ih: Array,
+        b_hh: Array,
+        batch_first: bool = True,
+    ) -> tuple[Array, Array]:
+        H = w_hh.shape[1]
+        dtype = np.result_type(x, w_ih)
+        stacked = _stacked_inputs(x, h0, H, batch_first, dtype)
+        T, B = stacked.shape[0] - 1, stacked.shape[2]
+        scale = np.where(np.arange(3 * H) < 2 * H, 0.5, 1.0).astype(dtype)
+        w_h = _with_bias(w_hh, b_hh, scale)
+
+        gates = np.matmul(_with_bias(w_ih, b_ih, scale), stacked[:T, H + 1 :])  # becomes r, z, n in place
+        recurrent = np.empty((T, 3 * H, B), dtype=dtype)  # keeps W_hn h + b_hn for backward
+        h_minus_n = np.empty((T, H, B), dtype=dtype)
+        rn = np.empty((H, B), dtype=dtype)
+        for t in range(T):
+            a, rec = gates[t], recurrent[t]
+            np.matmul(w_h, stacked[t, : H + 1], out=rec)
+            rz = a[: 2 * H]
+            rz += rec[: 2 * H]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            n = a[2 * H :]
+            np.multiply(a[:H], rec[2 * H :], out=rn)
+            n += rn
+            np.tanh(n, out=n)
+            h = stacked[t + 1, :H]
+            np.subtract(stacked[t, :H], n, out=h_minus_n[t])
+            np.multiply(a[H : 2 * H], h_minus_n[t], out=h)
+            h += n
+
+        ctx.batch_first, ctx.stacked, ctx.gates, ctx.recurrent, ctx.h_minus_n = (
+            batch_first,
+            stacked,
+            gates,
+            recurrent,
+            h_minus_n,
+        )
+        ctx.w_ih, ctx.w_hh = w_ih, w_hh
+        return _batch_major(stacked[1:, :H], batch_first), stacked[T, :H].T[None].copy()
+
+    @staticmethod
+    def backward(ctx: Any, d_output: Array, d_h_n: Array) -> tuple[Array | None, ...]:
+        gates, stacked = ctx.gates, ctx.stacked
+        T, H3, B = gates.shape
+        H = H3 // 3
+        r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
+        # Per-step factors that do not depend on the incoming gradient, for all steps at once.
+        dn_coef = (1 - z) * (1 - np.square(n))
+        dr_coef = ctx.recurrent[:, 2 * H :] * r * (1 - r)
+        dz_coef = ctx.h_minus_n * z * (1 - z)
+        d_out = _time_major_scratch(d_output, ctx.batch_first)
+        w_hh_T = np.ascontiguousarray(ctx.w_hh.T)
+
+        d_in = np.empty_like(gates)  # gradient w.r.t. the input-side pre-activations (r, z, n)
+        d_hid = np.empty_like(gates)  # gradient w.r.t. W_hh h + b_hh (r, z, hn)
+        dh = d_h_n.reshape(B, H).T.copy()
+        dh_direct = np.empty((H, B), dtype=dh.dtype)
+        for t in range(T - 1, -1, -1):
+            di, dg = d_in[t], d_hid[t]
+            dh += d_out[t]
+            dn = di[2 * H :]
+            np.multiply(dh, dn_coef[t], out=dn)
+            np.multiply(dn, dr_coef[t], out=dg[:H])
+            np.multiply(dh, dz_coef[t], out=dg[H : 2 * H])
+            np.multiply(dn, r[t], out=dg[2 * H :])
+            np.multiply(dh, z[t], out=dh_direct)
+            np.matmul(w_hh_T, dg, out=dh)
+            dh += dh_direct
+        d_in[:, : 2 * H] = d_hid[:, : 2 * H]
+
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = _batch_major(np.matmul(ctx.w_ih.T, d_in), ctx.batch_first)
+        d_w_ih = _weight_grads(d_in, stacked[:T, H + 1 :])
+        d_w_hh = _weight_grads(d_hid, stacked[:T, : H + 1])
+        return dx, dh.T[None], d_w_ih[:, :-1], d_w_hh[:, :-1], d_w_ih[:, -1], d_w_hh[:, -1]
+
+
+class _Recurrent(Module):
+    """Parameters, initialisation and input checks shared by LSTM and GRU."""
+
+    gates: int
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = True) -> None:
+        super().__init__()
+        if input_size < 1 or hidden_size < 1 or num_layers < 1:
+            raise ValueError(
+                f"{type(self).__name__} needs positive sizes, got input_size={input_size}, "
+                f"hidden_size={hidden_size}, num_layers={num_layers}"
+            )
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.batch_first = batch_first
+        rows = self.gates * hidden_size
+        for k in range(num_layers):
+            layer_input = input_size if k == 0 else hidden_size
+            setattr(self, f"weight_ih_l{k}", Parameter(np.zeros((rows, layer_input), dtype=np.float32)))
+            setattr(self, f"weight_hh_l{k}", Parameter(np.zeros((rows, hidden_size), dtype=np.float32)))
+            setattr(self, f"bias_ih_l{k}", Parameter(np.zeros(rows, dtype=np.float32)))
+            setattr(self, f"bias_hh_l{k}", Parameter(np.zeros(rows, dtype=np.float32)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias, as PyTorch."""
+        bound = 1 / math.sqrt(self.hidden_size)
+        for parameter in self.parameters():
+            init.uniform_(parameter, -bound, bound)
+
+    def layer_parameters(self, k: int) -> tuple[Parameter, Parameter, Parameter, Parameter]:
+        return (
+            getattr(self, f"weight_ih_l{k}"),
+            getattr(self, f"weight_hh_l{k}"),
+            getattr(self, f"bias_ih_l{k}"),
+            getattr(self, f"bias_hh_l{k}"),
+        )
+
+    def check_input(self, x: Tensor | Array) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        layout = "(batch, seq, features)" if self.batch_first else "(seq, batch, features)"
+        name = type(self).__name__
+        if x.ndim != 3:
+            raise ValueError(
+                f"{name} expects input of shape {layout} (batch_first={self.batch_first}), got shape {x.shape}"
+            )
+        if x.shape[2] != self.input_size:
+            raise ValueError(
+                f"{name}(input_size={self.input_size}) got input of shape {x.shape} with {x.shape[2]} features; "
+                f"the last axis of {layout} must be {self.input_size}"
+            )
+        return x
+
+    def check_state(self, state: Tensor | Array, name: str, batch: int) -> Tensor:
+        state = state if isinstance(state, Tensor) else Tensor(state)
+        expected = (self.num_layers, batch, self.hidden_size)
+        if state.shape != expected:
+            raise ValueError(
+                f"{type(self).__name__} initial state {name} must have shape (num_layers, batch, hidden_size) "
+                f"= {expected}, got {state.shape}"
+            )
+        return state
+
+    def layer_state(self, state: Tensor | None, k: int) -> Tensor | None:
+        if state is None or self.num_layers == 1:
+            return state
+        return state[k : k + 1]
+
+    def batch_size(self, x: Tensor) -> int:
+        return x.shape[0] if self.batch_first else x.shape[1]
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, batch_first={self.batch_first}"
+
+
+def _join_layers(states: list[Tensor]) -> Tensor:
+    return states[0] if len(states) == 1 else concatenate(states, axis=0)
+
+
+class LSTM(_Recurrent):
+    """Multi-layer LSTM, as torch.nn.LSTM: forward(x, (h0, c0)=None) -> (output, (h_n, c_n)).
+
+    x is (batch, seq, input_size) when batch_first (the default) else (seq, batch, input_size);
+    output holds the last layer's h at every step; h0, c0, h_n and c_n are (num_layers, batch, hidden_size).
+    """
+
+    gates = 4
+
+    def forward(
+        self, x: Tensor | Array, hx: tuple[Tensor | Array, Tensor | Array] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        out = self.check_input(x)
+        h0 = c0 = None
+        if hx is not None:
+            batch = self.batch_size(out)
+            h0, c0 = self.check_state(hx[0], "h0", batch), self.check_state(hx[1], "c0", batch)
+        h_n, c_n = [], []
+        for k in range(self.num_layers):
+            out, h, c = LSTMLayerFunction.apply(
+                out,
+                self.layer_state(h0, k),
+                self.layer_state(c0, k),
+                *self.layer_parameters(k),
+                batch_first=self.batch_first,
+            )
+            h_n.append(h)
+            c_n.append(c)
+        return out, (_join_layers(h_n), _join_layers(c_n))
+
+
+class GRU(_Recurrent):
+    """Multi-layer GRU, as torch.nn.GRU: forward(x, h0=None) -> (output, h_n); shapes as for LSTM."""
+
+    gates = 3
+
+    def forward(self, x: Tensor | Array, hx: Tensor | Array | None = None) -> tuple[Tensor, Tensor]:
+        out = self.check_input(x)
+        h0 = None if hx is None else self.check_state(hx, "h0", self.batch_size(out))
+        h_n = []
+        for k in range(self.num_layers):
+            out, h = GRULayerFunction.apply(
+                out, self.layer_state(h0, k), *self.layer_parameters(k), batch_first=self.batch_first
+            )
+            h_n.append(h)
+        return out, _join_layers(h_n)
