@@ -12,7 +12,6 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from azuraforge_app_image_classifier.images import DIGITS_DESCRIPTION, ColorMode, Images, digits, image_folder
 from azuraforge_core import Tensor, nn
-from azuraforge_core.nn.conv import Conv2D, MaxPool2D
 from azuraforge_learner import Evaluation, ImageClassificationConfig, ImageClassificationPipeline, ImageData, ImageSpec
 from azuraforge_learner.report import ReportSection, image, save_figure
 
@@ -61,12 +60,12 @@ class SmallCNN(nn.Module):
             raise ValueError(f"images of {spec.height}x{spec.width} are too small for two 2x2 poolings; use >= 4x4")
         wide = 2 * conv_channels
         self.features = nn.Sequential(
-            Conv2D(spec.channels, conv_channels, 3, padding=1),
+            nn.Conv2D(spec.channels, conv_channels, 3, padding=1),
             nn.ReLU(),
-            MaxPool2D(2),
-            Conv2D(conv_channels, wide, 3, padding=1),
+            nn.MaxPool2D(2),
+            nn.Conv2D(conv_channels, wide, 3, padding=1),
             nn.ReLU(),
-            MaxPool2D(2),
+            nn.MaxPool2D(2),
             nn.Flatten(),
         )
         self.classifier = nn.Sequential(

@@ -24,7 +24,6 @@ from azuraforge_app_weather_forecaster.temperatures import (
     load_temperatures,
 )
 from azuraforge_core import Tensor, nn
-from azuraforge_core.nn.recurrent import GRU, LSTM
 from azuraforge_learner import ConfigError, Evaluation, Learner, TimeSeriesConfig, TimeSeriesPipeline, WindowSpec
 from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.metrics import regression_metrics, rmse
@@ -104,7 +103,7 @@ class RecurrentForecaster(nn.Module):
         self, cell: Literal["lstm", "gru"], spec: WindowSpec, hidden_size: int, num_layers: int, residual: bool
     ) -> None:
         super().__init__()
-        layer = LSTM if cell == "lstm" else GRU
+        layer = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = layer(spec.n_features, hidden_size, num_layers=num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, spec.horizon)
         self.last_value_column = spec.features.index(spec.target) if residual else None
