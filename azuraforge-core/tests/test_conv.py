@@ -1,0 +1,173 @@
+"""Conv2D and MaxPool2D against PyTorch: values, every gradient, ties, state_dict interop and input errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import check_finite_differences, compare_with_torch, grad_of
+from torch.nn.functional import conv2d, max_pool2d
+
+import azuraforge_core as af
+from azuraforge_core import Tensor, nn, no_grad
+from azuraforge_core.nn.conv import Conv2DFunction, MaxPool2DFunction
+
+# (x shape, out channels, kernel, stride, padding)
+CONVOLUTIONS = [
+    pytest.param((2, 3, 7, 6), 4, (3, 3), (1, 1), (0, 0), id="3x3"),
+    pytest.param((2, 3, 7, 6), 4, (3, 2), (2, 1), (1, 2), id="non-square-kernel-stride-padding"),
+    pytest.param((1, 1, 5, 5), 2, (1, 1), (2, 2), (0, 0), id="batch1-1x1-stride2"),
+    pytest.param((3, 2, 9, 8), 5, (3, 3), (2, 2), (1, 1), id="stride2-pad1-odd"),
+    pytest.param((2, 3, 8, 8), 4, (5, 5), (3, 2), (2, 0), id="5x5-uneven-stride"),
+    pytest.param((4, 8, 14, 14), 16, (3, 3), (1, 1), (1, 1), id="same-padding"),
+    pytest.param((2, 2, 4, 4), 3, (4, 4), (1, 1), (0, 0), id="kernel-covers-input"),
+]
+
+
+@pytest.mark.parametrize(("x_shape", "out_channels", "kernel", "stride", "padding"), CONVOLUTIONS)
+def test_conv_matches_torch_values_and_gradients(x_shape, out_channels, kernel, stride, padding):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    fan_in = x_shape[1] * kernel[0] * kernel[1]
+    weight = (rng.standard_normal((out_channels, x_shape[1], *kernel)) / np.sqrt(fan_in)).astype(np.float32)
+    bias = rng.standard_normal(out_channels).astype(np.float32)
+    compare_with_torch(
+        lambda x, w, b: Conv2DFunction.apply(x, w, b, stride=stride, padding=padding),
+        lambda x, w, b: conv2d(x, w, b, stride=stride, padding=padding),
+        [x, weight, bias],
+        rtol=1e-4,
+        atol=1e-4,  # weight gradients sum hundreds of float32 products
+    )
+
+
+def test_conv_without_bias_matches_torch():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    weight = rng.standard_normal((4, 3, 2, 3)).astype(np.float32)
+    compare_with_torch(
+        lambda x, w: Conv2DFunction.apply(x, w, None, stride=(1, 2), padding=(1, 0)),
+        lambda x, w: conv2d(x, w, None, stride=(1, 2), padding=(1, 0)),
+        [x, weight],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_conv_finite_differences_float64():
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3)]
+    check_finite_differences(lambda x, w, b: Conv2DFunction.apply(x, w, b, stride=(2, 1), padding=(1, 1)), arrays)
+
+
+def test_conv_module_state_dict_round_trips_with_torch():
+    torch.manual_seed(0)
+    theirs = torch.nn.Conv2d(3, 5, (3, 2), stride=2, padding=1)
+    ours = nn.Conv2D(3, 5, (3, 2), stride=2, padding=1)
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in theirs.state_dict().items()
+    ]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(3).standard_normal((2, 3, 9, 7)).astype(np.float32)
+    expected = theirs(torch.from_numpy(x)).detach().numpy()
+    with no_grad():
+        np.testing.assert_allclose(ours(Tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
+    # And the reverse: our (re-initialised) weights load into PyTorch unchanged.
+    ours.reset_parameters()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    with no_grad():
+        np.testing.assert_allclose(
+            ours(Tensor(x)).numpy(), theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5
+        )
+
+
+def test_conv_module_gradients_reach_weight_and_bias_in_float32():
+    af.manual_seed(0)
+    layer = nn.Conv2D(2, 3, 3, padding=1)
+    x = Tensor(np.random.default_rng(4).standard_normal((2, 2, 5, 5)).astype(np.float32))
+    out = layer(x)
+    assert out.shape == (2, 3, 5, 5)
+    assert out.dtype == np.float32
+    (out * out).sum().backward()
+    assert x.grad is None  # the input needs no gradient, so none is computed
+    assert layer.bias is not None
+    assert grad_of(layer.weight).dtype == np.float32
+    assert grad_of(layer.weight).shape == (3, 2, 3, 3)
+    assert grad_of(layer.bias).shape == (3,)
+    assert np.abs(grad_of(layer.weight)).sum() > 0
+
+
+def test_conv_default_init_follows_torch_bounds():
+    af.manual_seed(0)
+    layer = nn.Conv2D(4, 64, (3, 5))
+    assert layer.bias is not None
+    bound = 1 / np.sqrt(4 * 3 * 5)  # kaiming_uniform(a=sqrt(5)) and the bias share this bound
+    for value in (layer.weight.numpy(), layer.bias.numpy()):
+        assert value.dtype == np.float32
+        assert np.abs(value).max() <= bound
+        assert np.abs(value).max() > 0.8 * bound
+
+
+def test_conv_wrong_rank_and_channels_are_clear_errors():
+    layer = nn.Conv2D(3, 4, 3)
+    with pytest.raises(ValueError, match=r"\(batch, channels, height, width\), got shape \(3, 8, 8\)"):
+        layer(Tensor(np.zeros((3, 8, 8), dtype=np.float32)))
+    with pytest.raises(ValueError, match=r"in_channels=3.*\(2, 1, 8, 8\) with 1 channels"):
+        layer(Tensor(np.zeros((2, 1, 8, 8), dtype=np.float32)))
+    with pytest.raises(ValueError, match=r"kernel \(3, 3\) is larger than the \(padded\) input \(2, 8\)"):
+        layer(Tensor(np.zeros((2, 3, 2, 8), dtype=np.float32)))
+    with pytest.raises(ValueError, match="stride must be an int >= 1"):
+        nn.Conv2D(3, 4, 3, stride=0)
+
+
+# (x shape, kernel, stride)
+POOLS = [
+    pytest.param((2, 3, 8, 8), (2, 2), (2, 2), id="2x2"),
+    pytest.param((2, 3, 9, 7), (2, 2), (2, 2), id="odd-size-drops-remainder"),
+    pytest.param((2, 3, 9, 7), (3, 3), (2, 2), id="overlapping"),
+    pytest.param((1, 2, 9, 7), (3, 2), (1, 2), id="non-square-stride1"),
+    pytest.param((1, 1, 5, 5), (5, 5), (5, 5), id="global"),
+]
+
+
+@pytest.mark.parametrize(("x_shape", "kernel", "stride"), POOLS)
+def test_max_pool_matches_torch(x_shape, kernel, stride):
+    x = np.random.default_rng(5).standard_normal(x_shape).astype(np.float32)
+    compare_with_torch(
+        lambda x: MaxPool2DFunction.apply(x, kernel=kernel, stride=stride),
+        lambda x: max_pool2d(x, kernel, stride),
+        [x],
+    )
+
+
+@pytest.mark.parametrize(("x_shape", "kernel", "stride"), POOLS)
+def test_max_pool_ties_send_the_gradient_where_torch_does(x_shape, kernel, stride):
+    # Values from {0, 1, 2}: most windows hold several equal maxima.
+    x = np.random.default_rng(6).integers(0, 3, x_shape).astype(np.float32)
+    compare_with_torch(
+        lambda x: MaxPool2DFunction.apply(x, kernel=kernel, stride=stride),
+        lambda x: max_pool2d(x, kernel, stride),
+        [x],
+    )
+
+
+def test_max_pool_tie_goes_to_the_first_maximum_in_the_window():
+    x = Tensor(np.array([[[[1.0, 3.0], [3.0, 3.0]]]], dtype=np.float32), requires_grad=True)
+    pool = nn.MaxPool2D(2)
+    out = pool(x)
+    out.backward(np.array([[[[5.0]]]], dtype=np.float32))
+    np.testing.assert_array_equal(grad_of(x), [[[[0.0, 5.0], [0.0, 0.0]]]])
+    assert out.dtype == np.float32
+
+
+def test_max_pool_finite_differences_float64():
+    x = np.random.default_rng(7).standard_normal((2, 2, 5, 6))
+    check_finite_differences(lambda x: MaxPool2DFunction.apply(x, kernel=(2, 3), stride=(1, 2)), [x])
+
+
+def test_max_pool_errors_and_default_stride():
+    pool = nn.MaxPool2D(3)
+    assert pool.stride == (3, 3)
+    with pytest.raises(ValueError, match=r"\(batch, channels, height, width\), got shape \(4, 4\)"):
+        pool(Tensor(np.zeros((4, 4), dtype=np.float32)))
+    with pytest.raises(ValueError, match=r"kernel \(3, 3\) is larger than the \(padded\) input \(2, 2\)"):
+        pool(Tensor(np.zeros((1, 1, 2, 2), dtype=np.float32)))
