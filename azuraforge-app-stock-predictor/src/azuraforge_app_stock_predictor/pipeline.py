@@ -1,0 +1,216 @@
+"""The stock-predictor app: a ticker's price `horizon` steps ahead from the past `window` steps of OHLCV, with an
+LSTM, judged in price units against the naive forecast (tomorrow's price is today's).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from datetime import date
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationInfo, field_validator
+
+from azuraforge_app_stock_predictor.features import PRICE_COLUMN, Transform, model_frame, to_prices
+from azuraforge_app_stock_predictor.prices import PERIOD_PATTERN, PRICE_COLUMNS, PriceRequest, Source, load_prices
+from azuraforge_core import Tensor, nn
+from azuraforge_learner import Evaluation, Learner, TimeSeriesConfig, TimeSeriesPipeline, WindowSpec
+from azuraforge_learner.artifacts import read_json
+from azuraforge_learner.metrics import regression_metrics
+from azuraforge_learner.pipeline import CONFIG_FILE
+from azuraforge_learner.report import ReportSection, table
+from azuraforge_learner.timeseries import PreparedSeries, forecast
+
+log = logging.getLogger(__name__)
+
+SOURCE_NOTE: Final = "source_note"  # key of the frame's attrs that carries the source sentence to the report
+INTERVALS = Literal["1d", "5d", "1wk", "1mo", "3mo", "1h", "90m", "60m", "30m", "15m", "5m", "2m", "1m"]
+
+
+class StockPredictorConfig(TimeSeriesConfig):
+    epochs: int = Field(default=15, ge=1, le=10_000, description="Passes over the training windows.")
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=10.0, description="Step size of the Adam optimizer.")
+    ticker: str = Field(
+        default="^GSPC",
+        min_length=1,
+        max_length=20,
+        pattern=r"^[A-Za-z0-9.^=\-]+$",
+        description="Yahoo! Finance symbol, e.g. AAPL, MSFT, ^GSPC (S&P 500), EURUSD=X.",
+    )
+    source: Source = Field(
+        default="yfinance",
+        description="yfinance: download with yfinance; sample: the S&P 500 daily data 1999-2018 shipped with the app.",
+    )
+    period: str | None = Field(
+        default="5y",
+        pattern=PERIOD_PATTERN,
+        description="How far back from today (from 2018-12-31 for the sample): 1mo, 6mo, 1y, 5y, 10y, ytd, max; "
+        "used only when start is not set.",
+    )
+    start: date | None = Field(default=None, description="First day of data (inclusive); overrides period.")
+    end: date | None = Field(default=None, description="Last day of data (exclusive, as yfinance); null: today.")
+    interval: INTERVALS = Field(default="1d", description="Bar size; the sample has 1d, 1wk and 1mo.")
+    fallback_to_sample: bool = Field(
+        default=True, description="When yfinance can't be reached, train on the shipped sample instead of failing."
+    )
+    timeout_s: float = Field(default=20.0, gt=0.0, le=300.0, description="Seconds to wait for the whole download.")
+    use_cache: bool = Field(default=True, description="Reuse a download of the same request made within 12 hours.")
+    target: Literal["Open", "High", "Low", "Close"] = Field(default="Close", description="The price to forecast.")
+    features: list[str] | None = Field(
+        default=list(PRICE_COLUMNS),
+        description="Model inputs, from Open, High, Low, Close, Volume (transformed as the target); null: all five.",
+    )
+    transform: Transform = Field(
+        default="returns",
+        description="returns: day-over-day log returns; log: log prices; none: raw prices. Forecasts are turned "
+        "back into prices the same way before they are scored.",
+    )
+    window: int = Field(default=30, ge=1, le=10_000, description="Past bars the model sees (lookback).")
+    hidden_size: int = Field(default=32, ge=1, le=1024, description="Units of each LSTM layer.")
+    num_layers: int = Field(default=1, ge=1, le=4, description="Stacked LSTM layers.")
+
+    @field_validator("features")
+    @classmethod
+    def _price_columns_only(cls, value: list[str] | None) -> list[str]:
+        if value is None:
+            return list(PRICE_COLUMNS)
+        unknown = [name for name in value if name not in PRICE_COLUMNS]
+        if unknown or not value:
+            raise ValueError(f"choose one or more of {', '.join(PRICE_COLUMNS)}; got {value}")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and value <= start:
+            raise ValueError(f"end must be after start ({start}); end is exclusive, so the range would be empty")
+        return value
+
+
+class LSTMForecaster(nn.Module):
+    """An LSTM over the window, then a Linear map from its last hidden state to `horizon` forecasts.
+
+    Given `last_value_column` (the target's column among the inputs), the Linear map forecasts the change from
+    the window's last value, which is added back: a skip connection that makes the untrained model the naive
+    forecast. The pipeline uses it for price levels (log, none), whose scaled input and target columns share
+    one scaler (both are fitted on the same training rows of the same column), and not for returns.
+    """
+
+    def __init__(self, spec: WindowSpec, hidden_size: int, num_layers: int, last_value_column: int | None) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(spec.n_features, hidden_size, num_layers=num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, spec.horizon)
+        self.last_value_column = last_value_column
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs, _ = self.lstm(x)
+        result: Tensor = self.head(outputs[:, -1, :])
+        if self.last_value_column is not None:
+            column = self.last_value_column
+            result = result + x[:, -1, column : column + 1]
+        return result
+
+
+@dataclass
+class PreparedPrices(PreparedSeries):
+    price: np.ndarray  # the target in price units, one value per row of the model frame
+
+
+class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
+    name = "stock-predictor"
+    description = (
+        "Forecasts a ticker's closing price with an LSTM on OHLCV from yfinance (offline: the S&P 500 1999-2018), "
+        "scored against the naive last-price forecast on price error and direction."
+    )
+    Config = StockPredictorConfig
+
+    def _load_data(self, config: StockPredictorConfig) -> pd.DataFrame:
+        loaded = load_prices(
+            PriceRequest(config.ticker, config.interval, config.period, config.start, config.end),
+            config.source,
+            fallback_to_sample=config.fallback_to_sample,
+            timeout_s=config.timeout_s,
+            use_cache=config.use_cache,
+        )
+        log.info("data source: %s", loaded.source_note)
+        frame = model_frame(loaded.frame, config.transform, config.target)
+        frame.attrs[SOURCE_NOTE] = loaded.source_note
+        return frame
+
+    def _create_model(self, config: StockPredictorConfig, spec: WindowSpec) -> nn.Module:
+        levels = config.transform != "returns" and spec.target in spec.features
+        skip = spec.features.index(spec.target) if levels else None
+        return LSTMForecaster(spec, config.hidden_size, config.num_layers, last_value_column=skip)
+
+    def _prepare(self, config: StockPredictorConfig, raw: Any) -> PreparedPrices:
+        prepared = super()._prepare(config, raw)
+        prepared.summary["data source"] = raw.attrs.get(SOURCE_NOTE, "given by the caller")
+        prepared.summary["transform"] = config.transform
+        fields_of_series = {field.name: getattr(prepared, field.name) for field in fields(prepared)}
+        return PreparedPrices(**fields_of_series, price=raw[PRICE_COLUMN].to_numpy(dtype=np.float64))
+
+    def _evaluate(self, config: StockPredictorConfig, learner: Learner, data: PreparedSeries) -> Evaluation:
+        if not isinstance(data, PreparedPrices):
+            raise TypeError("the stock predictor evaluates data prepared by its own _prepare")
+        starts, horizon = data.test_starts, config.horizon
+        last = data.price[starts - 1]
+        predicted = to_prices(config.transform, forecast(learner, data, data.splits.test[0]), last)
+        actual = data.price[starts[:, None] + np.arange(horizon)]
+        naive = np.repeat(last[:, None], horizon, axis=1)
+        rises = actual[:, -1] > last
+        predicted_rises = predicted[:, -1] > last
+        metrics = regression_metrics(actual, predicted) | {
+            "direction_accuracy": float(np.mean(predicted_rises == rises))
+        }
+        # The naive forecast has no direction (it predicts no change); its direction score is that of the best
+        # guess that needs no model either, "always up" or "always down", whichever was right more often.
+        naive_direction = float(max(rises.mean(), 1.0 - rises.mean()))
+        baseline_metrics = regression_metrics(actual, naive) | {"direction_accuracy": naive_direction}
+        return Evaluation(
+            metrics=metrics,
+            baseline_metrics=baseline_metrics,
+            baseline="naive: the last price (direction: the more frequent move)",
+            primary_metrics=("mae", "rmse", "direction_accuracy"),
+            details={
+                "price_units": True,
+                "rises_in_test": float(rises.mean()),
+                "predicted_rises_in_test": float(predicted_rises.mean()),
+            },
+            outputs={"actual": actual, "predicted": predicted, "baseline": naive, "index": data.index[starts]},
+        )
+
+    def _report(self, config: StockPredictorConfig, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
+        ahead = "next bar" if config.horizon == 1 else f"{config.horizon} bars ahead"
+        details = evaluation.details
+        rows = [
+            ["price MAE", evaluation.metrics["mae"], evaluation.baseline_metrics["mae"]],
+            ["price RMSE", evaluation.metrics["rmse"], evaluation.baseline_metrics["rmse"]],
+            [
+                "direction accuracy",
+                evaluation.metrics["direction_accuracy"],
+                evaluation.baseline_metrics["direction_accuracy"],
+            ],
+        ]
+        body = (
+            f"Prices of {config.target} on the test window, in the ticker's currency, after undoing the "
+            f"'{config.transform}' transform. Direction: did the price {ahead} end above the last known price? "
+            f"It rose in {details['rises_in_test']:.1%} of the test windows; the model predicted a rise in "
+            f"{details['predicted_rises_in_test']:.1%}.\n\n" + table(["measure", "model", "naive forecast"], rows)
+        )
+        return [ReportSection("Against the naive forecast", body), *super()._report(config, evaluation, output_dir)]
+
+    def predict(self, output_dir: Path, data: pd.DataFrame | None = None) -> dict[str, Any]:
+        """Prices for the `horizon` bars after `data` (OHLCV; default: the configured source loaded afresh), with
+        the model and scalers of a saved run and the run's transform undone."""
+        config = self.validate(read_json(Path(output_dir) / CONFIG_FILE))
+        frame = self._load_data(config) if data is None else model_frame(data, config.transform, config.target)
+        result = super().predict(output_dir, frame)
+        last = float(frame[PRICE_COLUMN].iloc[-1])
+        forecasts = np.asarray([result["forecast"]], dtype=np.float64)
+        result["forecast"] = [float(value) for value in to_prices(config.transform, forecasts, np.array([last]))[0]]
+        result["last_value"] = last
+        return result

@@ -1,0 +1,131 @@
+"""The stock-predictor app end to end: tiny real training runs on the shipped S&P 500 sample, the yfinance
+path without a network, bad input, and forecasting again from a saved run."""
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from azuraforge_app_stock_predictor import (
+    PriceDataError,
+    PriceRequest,
+    PriceSourceUnavailableError,
+    StockPredictorPipeline,
+)
+from azuraforge_app_stock_predictor.features import PRICE_COLUMN, model_frame, to_prices
+from azuraforge_app_stock_predictor.prices import read_sample, select_sample
+
+from azuraforge_learner import ConfigError, load_pipeline
+
+WINDOW = 10
+TINY: dict[str, object] = {"epochs": 2, "window": WINDOW, "hidden_size": 8, "period": "2y", "seed": 0}
+
+
+def _run(tmp_path, **config):
+    return StockPredictorPipeline().run({**TINY, **config}, output_dir=tmp_path)
+
+
+def test_the_app_is_installed_as_a_plugin():
+    assert load_pipeline("stock-predictor") is StockPredictorPipeline
+    defaults = StockPredictorPipeline.default_config()
+    assert (defaults["ticker"], defaults["target"], defaults["transform"]) == ("^GSPC", "Close", "returns")
+
+
+def test_a_sample_run_is_scored_against_the_naive_forecast_in_prices(tmp_path):
+    result = _run(tmp_path, source="sample")
+    assert result.status == "succeeded"
+    assert set(result.beats_baseline) == {"mae", "rmse", "direction_accuracy"}
+    # The naive baseline, recomputed from the sample: each test day's close against the close before it.
+    closes = select_sample(PriceRequest("^GSPC", period="2y"))["Close"]
+    predictions = pd.read_csv(tmp_path / "predictions.csv", parse_dates=["index"])
+    previous = closes.shift(1).loc[predictions["index"]]
+    naive_error = np.abs(closes.loc[predictions["index"]].to_numpy() - previous.to_numpy()).mean()
+    assert result.baseline_metrics["mae"] == pytest.approx(naive_error)
+    rises = (closes.loc[predictions["index"]].to_numpy() > previous.to_numpy()).mean()
+    assert result.baseline_metrics["direction_accuracy"] == pytest.approx(max(rises, 1 - rises))
+    report = (tmp_path / "report.md").read_text()
+    assert "the shipped sample, S&P 500 (^GSPC) daily OHLCV" in report
+    assert "Against the naive forecast" in report
+    assert "direction accuracy" in report
+
+
+def test_without_network_the_run_uses_the_sample_and_the_report_says_so(tmp_path, refused_proxy):
+    _run(tmp_path, ticker="AAPL")
+    report = (tmp_path / "report.md").read_text()
+    assert "yfinance was unreachable" in report
+    assert "instead of AAPL" in report
+
+
+def test_without_network_and_fallback_the_run_fails_with_a_clear_report(tmp_path, refused_proxy):
+    with pytest.raises(PriceSourceUnavailableError, match="could not download 'AAPL'"):
+        _run(tmp_path, ticker="AAPL", fallback_to_sample=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "failed" in report
+    assert "could not download 'AAPL'" in report
+
+
+def test_a_range_without_trading_days_fails_fast_with_a_clear_error(tmp_path):
+    with pytest.raises(PriceDataError, match="widen the start/end range"):
+        _run(tmp_path, source="sample", start="2018-01-06", end="2018-01-08")
+
+
+def test_an_empty_date_range_is_a_config_error():
+    with pytest.raises(ConfigError) as caught:
+        StockPredictorPipeline.validate({"start": "2018-02-01", "end": "2018-02-01"})
+    assert caught.value.errors[0]["field"] == "end"
+    assert "range would be empty" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("features", ["Close", "Dividends"]), ("ticker", "AAPL; rm -rf"), ("period", "3 years"), ("interval", "2d")],
+)
+def test_bad_fields_are_named(field, value):
+    with pytest.raises(ConfigError) as caught:
+        StockPredictorPipeline.validate({field: value})
+    assert caught.value.errors[0]["field"] == field
+
+
+@pytest.mark.parametrize("transform", ["returns", "log", "none"])
+def test_transforms_turn_back_into_the_same_prices(transform):
+    prices = read_sample().iloc[:60]
+    frame = model_frame(prices, transform, "Close")
+    assert not frame.isna().any().any()
+    target = frame["Close"].to_numpy()
+    # Forecasting the true transformed values for the next three days must give the true prices back.
+    starts = np.arange(10, 50)
+    future = target[starts[:, None] + np.arange(3)]
+    last = frame[PRICE_COLUMN].to_numpy()[starts - 1]
+    expected = frame[PRICE_COLUMN].to_numpy()[starts[:, None] + np.arange(3)]
+    np.testing.assert_allclose(to_prices(transform, future, last), expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("transform", ["returns", "log"])
+def test_forecasting_from_a_saved_run_uses_its_scalers_and_transform(tmp_path, transform):
+    _run(tmp_path, source="sample", transform=transform, horizon=3)
+    saved = pd.read_csv(tmp_path / "predictions.csv", parse_dates=["index"])
+    first_step = saved["index"].iloc[-1]
+    # The OHLCV rows the run's last test window saw, and no more (plus the row a return needs before them).
+    history = read_sample().loc[: first_step - pd.Timedelta(days=1)].iloc[-WINDOW - 1 :]
+    result = StockPredictorPipeline().predict(tmp_path, history)
+    expected = saved.iloc[-1][["predicted_t1", "predicted_t2", "predicted_t3"]].to_numpy(dtype=float)
+    np.testing.assert_allclose(result["forecast"], expected, rtol=1e-5)
+    assert result["last_value"] == pytest.approx(history["Close"].iloc[-1])
+
+
+def test_predicting_without_data_loads_the_configured_source(tmp_path):
+    _run(tmp_path, source="sample")
+    result = StockPredictorPipeline().predict(tmp_path)
+    assert result["last_index"].startswith("2018-12-31")
+    assert result["last_value"] == pytest.approx(2506.850098)
+    assert len(result["forecast"]) == 1
+    assert 1500 < result["forecast"][0] < 3500
+
+
+def test_metrics_json_records_the_direction_details(tmp_path):
+    _run(tmp_path, source="sample", start=date(2015, 1, 1).isoformat(), end=date(2017, 1, 1).isoformat())
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 < metrics["rises_in_test"] < 1.0
+    assert 0.0 <= metrics["predicted_rises_in_test"] <= 1.0
+    assert metrics["baseline"]["name"].startswith("naive: the last price")
