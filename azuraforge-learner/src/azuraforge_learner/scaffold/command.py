@@ -34,7 +34,7 @@ def new_app(args: argparse.Namespace) -> int:
             raise ScaffoldError(f"an app named {names.app!r} is already installed; choose another name")
         root = generate_app(names, args.dir)
     except ScaffoldError as exc:
-        print(f"azuraforge new-app: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Created {root}/ with app {names.app!r} ({names.class_name} in {names.package}/pipeline.py).")
     print("Next:")

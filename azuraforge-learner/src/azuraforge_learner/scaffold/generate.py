@@ -33,6 +33,7 @@ class AppNames:
     distribution: str  # pip name and folder: azuraforge-app-sales-forecaster
     package: str  # import name: azuraforge_app_sales_forecaster
     class_name: str  # the pipeline class: SalesForecasterPipeline
+    config_name: str  # its config model: SalesForecasterConfig
     title: str  # for people: Sales forecaster
     description: str  # one line for `azuraforge apps` and the dashboard
 
@@ -43,15 +44,22 @@ def app_names(name: str, description: str | None = None) -> AppNames:
             f"app name {name!r} is not allowed: use lowercase letters and digits in words joined by single "
             "hyphens, starting with a letter (e.g. sales-forecaster)"
         )
+    if description is not None and (not description.strip() or any(char in description for char in '"\\\n')):
+        raise ScaffoldError(
+            "the description must be one non-empty line without double quotes or backslashes "
+            "(it is written into Python and TOML strings)"
+        )
     words = name.split("-")
     title = " ".join(words).capitalize()
+    camel = "".join(word.capitalize() for word in words)
     return AppNames(
         app=name,
         distribution=f"azuraforge-app-{name}",
         package="azuraforge_app_" + "_".join(words),
-        class_name="".join(word.capitalize() for word in words) + "Pipeline",
+        class_name=f"{camel}Pipeline",
+        config_name=f"{camel}Config",
         title=title,
-        description=description or f"{title}: a new AzuraForge app.",
+        description=description.strip() if description is not None else f"{title}: a new AzuraForge app.",
     )
 
 
