@@ -1,10 +1,21 @@
 """Small helpers for the child processes AzuraForge starts: servers, workers, and test fixtures."""
 
+import ctypes
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """For `preexec_fn`: on Linux, the child gets SIGTERM when the process that started it dies, even by
+    SIGKILL, so no server or worker outlives the command that started it. Elsewhere it does nothing."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ from types import TracebackType
 
 import redis
 
-from azuraforge_common.processes import free_port, stop_process, wait_until
+from azuraforge_common.processes import die_with_parent, free_port, stop_process, wait_until
 
 
 def redis_executable() -> str:
@@ -52,7 +52,9 @@ class RedisServer:
             "--logfile", str(self.directory / "redis.log"),
             "--daemonize", "no",
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent
+        )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
         try:
             wait_until(lambda: _answers(client), timeout_s, f"redis-server on port {self.port}", self.process)

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import redis
 
-from azuraforge_common.processes import free_port, stop_process, wait_until
+from azuraforge_common.processes import die_with_parent, free_port, stop_process, wait_until
 from azuraforge_common.redis_server import RedisServer
 
 
@@ -46,18 +46,20 @@ class PostgresServer:
         return f"postgresql+psycopg://{self.USER}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
+        """Creates the cluster on first start; a later start (after stop) serves the same data again."""
         bin_dir = _postgres_bin_dir()
         data = self.directory / "data"
-        if self._run_as is not None:
-            account = pwd.getpwnam(self._run_as)
-            os.chown(self.directory, account.pw_uid, account.pw_gid)
-        subprocess.run(
-            [bin_dir / "initdb", "-D", data, "-U", self.USER, "--auth=trust", "-E", "UTF8", "--no-sync"],
-            check=True,
-            capture_output=True,
-            user=self._run_as,
-            group=self._run_as,
-        )
+        if not data.exists():
+            if self._run_as is not None:
+                account = pwd.getpwnam(self._run_as)
+                os.chown(self.directory, account.pw_uid, account.pw_gid)
+            subprocess.run(
+                [bin_dir / "initdb", "-D", data, "-U", self.USER, "--auth=trust", "-E", "UTF8", "--no-sync"],
+                check=True,
+                capture_output=True,
+                user=self._run_as,
+                group=self._run_as,
+            )
         self.process = subprocess.Popen(
             [bin_dir / "postgres", "-D", data, "-p", str(self.port), "-h", "127.0.0.1", "-k", self.directory,
              "-c", "fsync=off", "-c", "full_page_writes=off"],
@@ -67,6 +69,7 @@ class PostgresServer:
             user=self._run_as,
             group=self._run_as,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )  # fmt: skip
         wait_until(self._answers, 30, f"PostgreSQL on port {self.port}", self.process)
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from azuraforge_common import names, store
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.events import ExperimentStatus, StatusEvent
+from azuraforge_common.lifecycle import end_experiment
 from azuraforge_common.publish import publish_event
 from azuraforge_common.settings import Settings
 from azuraforge_learner.artifacts import list_files
@@ -115,13 +116,11 @@ def _finish(
     status: ExperimentStatus,
     fields: dict[str, Any],
 ) -> ExperimentStatus | None:
-    if not store.transition(session, experiment_id, [from_status], status, **fields):
+    if not end_experiment(session, services.redis, experiment_id, [from_status], status, **fields):
         log.warning(
             "experiment %s was ended elsewhere (cancelled or reaped) before it could be %s", experiment_id, status
         )
         return None
-    final = StatusEvent(experiment_id=experiment_id, status=status, error=fields.get("error"), final=True)
-    publish_event(services.redis, final)
     return status
 
 

@@ -1,0 +1,165 @@
+"""`azuraforge up`: the whole platform with one command; `azuraforge migrate`: the database schema only.
+
+`up` starts Redis when AZURAFORGE_REDIS_URL is unset (files under the data directory, kept across restarts),
+brings the database to the newest schema, then runs the API (uvicorn, serving the dashboard at /) and the
+workers as child processes. Ctrl-C or SIGTERM stops them all: workers first (a running experiment stops after
+its batch and is marked failed, "interrupted"), then the API, then Redis. The children die with it even if it
+is killed outright (SIGKILL): they get SIGTERM from the kernel.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from types import FrameType
+from typing import Any
+
+from azuraforge_common.migrate import upgrade
+from azuraforge_common.processes import die_with_parent, stop_process, wait_until
+from azuraforge_common.redis_server import RedisServer
+from azuraforge_common.settings import Settings
+from azuraforge_worker.command import worker_command
+
+WORKER_RESTART_INTERVAL_S = 5.0
+WORKER_STOP_TIMEOUT_S = 30.0
+"""A worker stops its experiment after the current batch; a batch longer than this is cut short (SIGKILL)."""
+
+
+def register_up(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "up",
+        help="start AzuraForge: API and dashboard, workers, and Redis unless AZURAFORGE_REDIS_URL is set",
+        description="Start AzuraForge on this machine. Settings come from AZURAFORGE_* variables "
+        "(AZURAFORGE_DATA_DIR, AZURAFORGE_DATABASE_URL, AZURAFORGE_REDIS_URL, AZURAFORGE_API_TOKEN, ...).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface the API listens on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port of the API and dashboard (default 8000)")
+    parser.add_argument("--workers", type=_positive, default=1, help="experiments that can run at once (default 1)")
+    parser.set_defaults(handler=up)
+
+
+def register_migrate(subparsers: Any) -> None:
+    parser = subparsers.add_parser("migrate", help="bring the database (AZURAFORGE_DATABASE_URL) to the newest schema")
+    parser.set_defaults(handler=migrate)
+
+
+def migrate(args: argparse.Namespace) -> int:
+    upgrade(Settings().resolved_database_url)
+    print("database schema is up to date")
+    return 0
+
+
+def up(args: argparse.Namespace) -> int:
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    settings = Settings()
+    if not _port_free(args.host, args.port):
+        print(f"error: port {args.port} on {args.host} is in use; choose another with --port", file=sys.stderr)
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded_redis: RedisServer | None = None
+    workers: list[subprocess.Popen[bytes]] = []
+    api: subprocess.Popen[bytes] | None = None
+    try:
+        redis_url = settings.redis_url
+        if redis_url is None:
+            embedded_redis = RedisServer(settings.data_dir / "redis", persistent=True)
+            redis_url = embedded_redis.start()
+            print(f"started Redis at {redis_url} (files in {embedded_redis.directory})", flush=True)
+        upgrade(settings.resolved_database_url)
+        env = {
+            **os.environ,
+            "AZURAFORGE_REDIS_URL": redis_url,
+            "AZURAFORGE_DATABASE_URL": settings.resolved_database_url,
+            "AZURAFORGE_DATA_DIR": str(settings.data_dir),
+        }
+        api = _spawn(_api_command(args.host, args.port), env)
+        workers = [_spawn(worker_command(f"worker{n}"), env) for n in range(1, args.workers + 1)]
+        url = f"http://{'localhost' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+        wait_until(lambda: _answers(url) or stop_requested.is_set(), 60, f"the API at {url}", api)
+        if not stop_requested.is_set():
+            print(f"AzuraForge is running at {url}  (API docs: {url}/docs; Ctrl-C stops it)", flush=True)
+        return _supervise(api, workers, env, stop_requested)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            stop_process(worker, WORKER_STOP_TIMEOUT_S)
+        if api is not None:
+            stop_process(api)
+        if embedded_redis is not None:
+            embedded_redis.stop()
+        print("AzuraForge stopped", flush=True)
+
+
+def _supervise(
+    api: subprocess.Popen[bytes],
+    workers: list[subprocess.Popen[bytes]],
+    env: dict[str, str],
+    stop_requested: threading.Event,
+) -> int:
+    """Until Ctrl-C or SIGTERM (exit code 0): replaces a worker that died (its experiment is failed by the API's
+    reaper), at most once per WORKER_RESTART_INTERVAL_S each, and gives up if the API dies (exit code 1)."""
+    started = [time.monotonic()] * len(workers)
+    while not stop_requested.wait(0.5):
+        if api.poll() is not None:
+            print(f"error: the API exited with code {api.returncode}; stopping AzuraForge", file=sys.stderr)
+            return 1
+        for n, worker in enumerate(workers):
+            if worker.poll() is not None and time.monotonic() - started[n] >= WORKER_RESTART_INTERVAL_S:
+                print(f"worker {n + 1} exited with code {worker.returncode}; starting a new one", file=sys.stderr)
+                workers[n] = _spawn(worker_command(f"worker{n + 1}"), env)
+                started[n] = time.monotonic()
+    return 0
+
+
+def _api_command(host: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "azuraforge_api.app:create_app", "--factory",
+        "--host", host, "--port", str(port), "--timeout-graceful-shutdown", "5", "--no-access-log",
+    ]  # fmt: skip
+
+
+def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # A session of its own: Ctrl-C reaches only `up`, which stops the children in order.
+    return subprocess.Popen(
+        command, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent
+    )
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/health", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # 401 (a token is required) or 503: the API is up and answering
+    except OSError:
+        return False
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value}")
+    return number

@@ -1,0 +1,45 @@
+"""Errors are JSON {"detail": ...}, never a stack trace; an unreachable Redis or database is a 503."""
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN = "Redis is unreachable; retry once it is back (GET /api/v1/health shows when)"
+DATABASE_DOWN = "the database is unreachable; retry once it is back (GET /api/v1/health shows when)"
+
+
+def _unavailable(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+
+
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: Redis unreachable: %s", request.method, request.url.path, exc)
+    return _unavailable(REDIS_DOWN)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        log.warning("%s %s: database unreachable: %s", request.method, request.url.path, exc)
+        return _unavailable(DATABASE_DOWN)
+    return await _internal_error(request, exc)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {"detail": "internal error; the API log has the details"}, status.HTTP_500_INTERNAL_SERVER_ERROR
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for redis_error in (RedisConnectionError, RedisTimeoutError, BrokerError):
+        app.add_exception_handler(redis_error, _redis_down)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _internal_error)

@@ -1,0 +1,50 @@
+"""Everything the routes talk to, built once per API process from the settings."""
+
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+from redis.asyncio import Redis as AsyncRedis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from azuraforge_api.hub import EventHub
+from azuraforge_common.database import create_db_engine, session_factory
+from azuraforge_common.settings import Settings
+from azuraforge_worker.config import create_celery
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    redis: redis.Redis
+    """For the REST routes, which FastAPI runs in its thread pool."""
+    aredis: AsyncRedis
+    """For the WebSocket routes and the event hub, on the event loop."""
+    celery: Celery
+    hub: EventHub
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Platform":
+        redis_url = settings.require_redis_url()
+        engine = create_db_engine(settings.resolved_database_url)
+        # Short timeouts: with Redis down, a call must answer 503 quickly rather than hang.
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            redis=redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15),
+            aredis=AsyncRedis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15),
+            # The hub waits for messages as long as it takes, so no socket timeout there.
+            celery=create_celery(settings),
+            hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
+        )
+
+    async def close(self) -> None:
+        await self.hub.close()
+        await self.aredis.aclose()
+        self.redis.close()
+        self.celery.close()
+        self.engine.dispose()

@@ -1,0 +1,168 @@
+"""Live progress over WebSocket: replay from the experiment's stream, then forward live events from the hub.
+
+No event is lost or sent twice at the handoff: the client is subscribed to the hub *before* the stream is read,
+so every event is in the replay, in the subscription's queue, or both; those at or below the last replayed
+sequence number are skipped.
+"""
+
+import math
+from typing import Annotated, cast
+
+import anyio
+import redis
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from azuraforge_api.deps import TOKEN_HELP, token_matches
+from azuraforge_api.errors import DATABASE_DOWN, REDIS_DOWN
+from azuraforge_api.hub import Subscription
+from azuraforge_api.platform import Platform
+from azuraforge_common import names, store
+from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent, is_final, parse_event
+from azuraforge_common.publish import stream_id
+
+router = APIRouter(tags=["live"])
+
+SEND_TIMEOUT_S = 10.0
+"""A client that accepts nothing for this long is disconnected."""
+FINAL_GRACE_S = 3.0
+"""How long to wait for the final event of an experiment the database already shows as ended."""
+TRY_AGAIN_LATER = 1013
+
+
+@router.websocket("/ws/experiments/{experiment_id}")
+async def watch_experiment(
+    websocket: WebSocket,
+    experiment_id: str,
+    after: Annotated[int, Query(ge=0, description="Send only events with a higher seq.")] = 0,
+    token: str | None = None,
+) -> None:
+    """Every stored event of the experiment after `after`, then live ones; closes after the final status event."""
+    platform: Platform = websocket.app.state.platform
+    if (refusal := await _refusal(platform, token)) is not None:
+        return await websocket.send_denial_response(refusal)
+    try:
+        status_now = await run_in_threadpool(_status_of, platform, experiment_id)
+    except SQLAlchemyError:
+        return await websocket.send_denial_response(_deny(status.HTTP_503_SERVICE_UNAVAILABLE, DATABASE_DOWN))
+    if status_now is None:
+        return await websocket.send_denial_response(
+            _deny(status.HTTP_404_NOT_FOUND, f"no experiment {experiment_id!r}")
+        )
+    subscription = platform.hub.subscribe(experiment_id)
+    try:
+        await websocket.accept()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_stop_on_disconnect, websocket, tasks.cancel_scope)
+            await _send_events(websocket, platform, subscription, after, status_now in TERMINAL_STATUSES)
+            tasks.cancel_scope.cancel()
+    except (WebSocketDisconnect, TimeoutError):
+        pass
+    except redis.RedisError:
+        await websocket.close(status.WS_1011_INTERNAL_ERROR, "Redis unavailable; reconnect with ?after=<last seq>")
+    finally:
+        platform.hub.unsubscribe(subscription)
+
+
+@router.websocket("/ws/experiments")
+async def watch_all_experiments(websocket: WebSocket, token: str | None = None) -> None:
+    """Status events of every experiment, live (no replay): for lists that update by themselves."""
+    platform: Platform = websocket.app.state.platform
+    if (refusal := await _refusal(platform, token)) is not None:
+        return await websocket.send_denial_response(refusal)
+    subscription = platform.hub.subscribe(None)
+    try:
+        await websocket.accept()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_stop_on_disconnect, websocket, tasks.cancel_scope)
+            while (delivery := await subscription.queue.get()) is not None:
+                await _send(websocket, delivery[1])
+            await websocket.close(TRY_AGAIN_LATER, subscription.dropped)
+            tasks.cancel_scope.cancel()
+    except (WebSocketDisconnect, TimeoutError):
+        pass
+    finally:
+        platform.hub.unsubscribe(subscription)
+
+
+async def _send_events(
+    websocket: WebSocket, platform: Platform, subscription: Subscription, after: int, ended: bool
+) -> None:
+    experiment_id = subscription.experiment_id or ""
+    last = after
+    for raw in await _stored_events(platform, experiment_id, after):
+        event = parse_event(raw)
+        await _send(websocket, raw.decode())
+        last = event.seq
+        if is_final(event):
+            return await websocket.close()
+    while True:
+        with anyio.move_on_after(FINAL_GRACE_S if ended else math.inf) as waiting:
+            delivery = await subscription.queue.get()
+        if waiting.cancelled_caught:
+            # The record says it ended but Redis has no final event (its data was lost): say so from the record.
+            final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
+            await _send(websocket, final.model_dump_json())
+            return await websocket.close()
+        if delivery is None:
+            return await websocket.close(TRY_AGAIN_LATER, subscription.dropped)
+        event, text = delivery
+        if event.seq <= last:
+            continue
+        await _send(websocket, text)
+        last = event.seq
+        if is_final(event):
+            return await websocket.close()
+
+
+async def _stored_events(platform: Platform, experiment_id: str, after: int) -> list[bytes]:
+    entries = await platform.aredis.xrange(names.events_stream(experiment_id), min=stream_id(after + 1))
+    return [cast(bytes, fields[b"event"]) for _, fields in entries or [] if fields]
+
+
+async def _send(websocket: WebSocket, text: str) -> None:
+    with anyio.fail_after(SEND_TIMEOUT_S):
+        await websocket.send_text(text)
+
+
+async def _stop_on_disconnect(websocket: WebSocket, scope: anyio.CancelScope) -> None:
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+    scope.cancel()
+
+
+async def _refusal(platform: Platform, token: str | None) -> JSONResponse | None:
+    if not token_matches(platform.settings.api_token, token):
+        return _deny(status.HTTP_401_UNAUTHORIZED, f"missing or wrong API token; {TOKEN_HELP}")
+    with anyio.move_on_after(2.0):
+        await platform.hub.connected.wait()
+    if not platform.hub.connected.is_set():
+        return _deny(status.HTTP_503_SERVICE_UNAVAILABLE, REDIS_DOWN)
+    return None
+
+
+def _deny(status_code: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code)
+
+
+def _status_of(platform: Platform, experiment_id: str) -> str | None:
+    with platform.sessions() as session:
+        experiment = store.get_experiment(session, experiment_id)
+        return None if experiment is None else experiment.status
+
+
+def _final_from_record(platform: Platform, experiment_id: str, seq: int) -> StatusEvent:
+    with platform.sessions() as session:
+        experiment = store.get_experiment(session, experiment_id)
+        if experiment is None or experiment.status not in TERMINAL_STATUSES:
+            raise RuntimeError(f"experiment {experiment_id} is no longer ended")
+        return StatusEvent(
+            experiment_id=experiment_id,
+            seq=seq,
+            ts=experiment.finished_at.timestamp() if experiment.finished_at else 0.0,
+            status=experiment.status,  # type: ignore[arg-type]
+            error=experiment.error,
+            final=True,
+        )

@@ -1,0 +1,109 @@
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from azuraforge_api.app import create_app
+from azuraforge_api.platform import Platform
+from azuraforge_common import names, store
+from azuraforge_common.events import parse_event
+from azuraforge_common.migrate import upgrade
+from azuraforge_common.processes import free_port, wait_until
+from azuraforge_common.settings import Settings
+from azuraforge_worker import runner
+from azuraforge_worker.testing import register_test_app
+
+pytest_plugins = ["azuraforge_common.testing"]
+
+
+@pytest.fixture(scope="session")
+def test_app_path(tmp_path_factory):
+    """The test app, discoverable through its entry point here and in child processes (PYTHONPATH)."""
+    path = register_test_app(tmp_path_factory.mktemp("apps"))
+    sys.path.insert(0, str(path))
+    yield path
+    sys.path.remove(str(path))
+
+
+class RunningAPI:
+    """create_app(settings) served by a real uvicorn on a free port, in a thread of the test process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    @property
+    def platform(self) -> Platform:
+        platform: Platform = self.app.state.platform
+        return platform
+
+    def __enter__(self) -> "RunningAPI":
+        self.thread.start()
+        wait_until(lambda: self.server.started, 30, "uvicorn")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def make_settings(tmp_path, redis_url, **overrides):
+    database_url = overrides.pop("database_url", f"sqlite:///{tmp_path / 'azuraforge.db'}")
+    upgrade(database_url)
+    return Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path / "data", **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path, redis_server, test_app_path):
+    return make_settings(tmp_path, redis_server.url)
+
+
+@pytest.fixture
+def api(settings, redis_client):
+    with RunningAPI(settings) as running:
+        yield running
+
+
+def create(api, config=None, app="sine_test", **fields):
+    response = api.http.post("/api/v1/experiments", json={"app": app, "config": config or {}, **fields})
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def run_in_process(api, experiment_id):
+    """What a worker does with the task, done here by the worker's own code."""
+    services = runner.Services.from_settings(api.settings)
+    try:
+        return runner.run_experiment(services, experiment_id)
+    finally:
+        services.redis.close()
+
+
+def stored_events(api, experiment_id):
+    stream = api.platform.redis.xrange(names.events_stream(experiment_id))
+    return [parse_event(fields[b"event"]) for _, fields in stream]
+
+
+def record(api, experiment_id):
+    with api.platform.sessions() as session:
+        return store.get_experiment(session, experiment_id)
+
+
+def wait_for(predicate, timeout_s=60.0, what="condition"):
+    deadline = time.monotonic() + timeout_s
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout_s:.0f} s"
+        time.sleep(0.05)
+    return result

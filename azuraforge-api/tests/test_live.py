@@ -1,0 +1,210 @@
+"""The WebSocket: replay, live handoff, reconnects, many clients, slow clients. Events are published here with
+the worker's own publish_event, so each test controls exactly when each event exists."""
+
+import asyncio
+import itertools
+import json
+import threading
+
+import pytest
+import websockets
+from conftest import create, wait_for
+from redis.asyncio import Redis as AsyncRedis
+from websockets.sync.client import connect
+
+from azuraforge_api.hub import EventHub
+from azuraforge_common import names, store
+from azuraforge_common.events import BatchEvent, EpochEndEvent, StatusEvent
+from azuraforge_common.lifecycle import end_experiment
+from azuraforge_common.publish import publish_event
+
+
+def epoch(api, experiment_id, n, total=10):
+    metrics = {"loss": 1.0 / n}
+    event = EpochEndEvent(
+        experiment_id=experiment_id, epoch=n, total_epochs=total, metrics=metrics, elapsed_s=n, eta_s=1
+    )
+    return publish_event(api.platform.redis, event)
+
+
+def finish(api, experiment_id, status="succeeded"):
+    with api.platform.sessions() as session:
+        store.transition(session, experiment_id, ["queued"], "running")
+        assert end_experiment(session, api.platform.redis, experiment_id, ["running"], status)
+
+
+def watch(api, experiment_id, after=None, timeout=20):
+    """Every message until the server closes the socket, and the close code."""
+    query = f"?after={after}" if after is not None else ""
+    with connect(f"{api.ws_url}/ws/experiments/{experiment_id}{query}") as ws:
+        messages = [json.loads(message) for message in iter_messages(ws, timeout)]
+    return messages, ws.close_code
+
+
+def iter_messages(ws, timeout):
+    while True:
+        try:
+            yield ws.recv(timeout=timeout)
+        except websockets.exceptions.ConnectionClosedOK:
+            return
+
+
+def test_replays_stored_events_then_forwards_live_ones_and_closes_after_the_final(api):
+    experiment_id = create(api)["id"]
+    epoch(api, experiment_id, 1)
+    with connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as ws:
+        replayed = [json.loads(ws.recv(timeout=10)) for _ in range(2)]
+        assert [(e["seq"], e["type"]) for e in replayed] == [(1, "status"), (2, "epoch_end")]
+        epoch(api, experiment_id, 2)
+        live = json.loads(ws.recv(timeout=10))
+        assert (live["seq"], live["epoch"], live["metrics"]) == (3, 2, {"loss": 0.5})
+        finish(api, experiment_id)
+        final = json.loads(ws.recv(timeout=10))
+        assert (final["type"], final["status"], final["final"]) == ("status", "succeeded", True)
+        with pytest.raises(websockets.exceptions.ConnectionClosedOK):
+            ws.recv(timeout=10)
+    assert ws.close_code == 1000
+
+
+def test_after_sends_only_what_was_missed(api):
+    experiment_id = create(api)["id"]
+    for n in range(1, 5):
+        epoch(api, experiment_id, n)
+    finish(api, experiment_id)
+    messages, code = watch(api, experiment_id, after=3)
+    assert [m["seq"] for m in messages] == [4, 5, 6]
+    assert code == 1000
+
+
+def test_a_finished_experiment_replays_and_closes(api):
+    experiment_id = create(api)["id"]
+    epoch(api, experiment_id, 1)
+    finish(api, experiment_id, "failed")
+    messages, code = watch(api, experiment_id)
+    assert [m["seq"] for m in messages] == [1, 2, 3]
+    assert messages[-1]["final"] is True
+    assert code == 1000
+
+
+def test_a_finished_experiment_whose_events_were_lost_still_ends_from_its_record(api):
+    experiment_id = create(api)["id"]
+    finish(api, experiment_id, "cancelled")
+    api.platform.redis.delete(names.events_stream(experiment_id))
+    messages, code = watch(api, experiment_id)
+    assert [(m["type"], m["status"], m["final"]) for m in messages] == [("status", "cancelled", True)]
+    assert code == 1000
+
+
+def test_every_client_gets_every_event_once_however_its_connection_races_the_publisher(api):
+    """Clients connect while events pour in: the replay/live handoff must neither drop nor repeat any."""
+    experiment_id = create(api)["id"]
+    total = 300
+    started = threading.Event()
+
+    def publish_all():
+        started.set()
+        for n in range(1, total + 1):
+            publish_event(
+                api.platform.redis,
+                BatchEvent(experiment_id=experiment_id, epoch=1, batch=n, total_batches=total, loss=1.0),
+            )
+        finish(api, experiment_id)
+
+    publisher = threading.Thread(target=publish_all)
+    publisher.start()
+    started.wait()
+    results = []
+    for _ in range(4):
+        results.append(watch(api, experiment_id))
+    publisher.join()
+    for messages, code in results:
+        assert [m["seq"] for m in messages] == list(range(1, total + 3))
+        assert code == 1000
+
+
+def test_reconnecting_with_after_yields_exactly_the_missed_events(api):
+    experiment_id = create(api)["id"]
+    with connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as first:
+        for n in (1, 2):
+            epoch(api, experiment_id, n)
+        seen = [json.loads(first.recv(timeout=10)) for _ in range(3)]
+    last = seen[-1]["seq"]
+    for n in (3, 4):
+        epoch(api, experiment_id, n)  # published while disconnected
+    with connect(f"{api.ws_url}/ws/experiments/{experiment_id}?after={last}") as second:
+        missed = [json.loads(second.recv(timeout=10)) for _ in range(2)]
+        finish(api, experiment_id)
+        rest = list(iter_messages(second, 10))
+    assert [m["seq"] for m in missed] == [4, 5]
+    assert [m["epoch"] for m in missed] == [3, 4]
+    assert [json.loads(m)["seq"] for m in rest] == [6]
+
+
+def test_two_clients_see_the_same_events(api):
+    experiment_id = create(api)["id"]
+    with (
+        connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as one,
+        connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as two,
+    ):
+        for n in range(1, 4):
+            epoch(api, experiment_id, n)
+        finish(api, experiment_id)
+        got_one, got_two = list(iter_messages(one, 10)), list(iter_messages(two, 10))
+    assert got_one == got_two
+    assert [json.loads(m)["seq"] for m in got_one] == [1, 2, 3, 4, 5]
+
+
+def test_a_disconnect_frees_the_subscription(api):
+    experiment_id = create(api)["id"]
+    with connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as ws:
+        ws.recv(timeout=10)
+        assert api.platform.hub.subscriptions == 1
+    wait_for(lambda: api.platform.hub.subscriptions == 0, 10, "the subscription to be freed")
+
+
+def test_unknown_experiment_is_refused_with_404(api):
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        connect(f"{api.ws_url}/ws/experiments/nope").close()
+    assert refused.value.response.status_code == 404
+
+
+def test_list_socket_carries_status_events_of_every_experiment(api):
+    with connect(f"{api.ws_url}/ws/experiments") as ws:
+        wait_for(lambda: api.platform.hub.subscriptions == 1, 10, "the list subscription")
+        first, second = create(api)["id"], create(api)["id"]
+        epoch(api, first, 1)
+        finish(api, second)
+        received = [json.loads(ws.recv(timeout=10)) for _ in range(3)]
+    assert [(m["experiment_id"], m["status"]) for m in received] == [
+        (first, "queued"), (second, "queued"), (second, "succeeded"),
+    ]  # fmt: skip
+    assert all(m["type"] == "status" for m in received)
+
+
+def test_a_slow_client_is_dropped_without_slowing_the_others(redis_server, redis_client):
+    async def scenario():
+        hub = EventHub(AsyncRedis.from_url(redis_server.url))
+        hub.start()
+        await asyncio.wait_for(hub.connected.wait(), 10)
+        slow, fast = hub.subscribe("exp"), hub.subscribe("exp")
+        received: list[int] = []
+
+        async def read_fast():
+            while len(received) < EventHub.MAX_PENDING + 100:
+                delivery = await fast.queue.get()
+                assert delivery is not None
+                received.append(delivery[0].seq)
+
+        reader = asyncio.create_task(read_fast())
+        for n in itertools.islice(itertools.count(1), EventHub.MAX_PENDING + 100):
+            await asyncio.to_thread(publish_event, redis_client, StatusEvent(experiment_id="exp", status="running"))
+            if n % 100 == 0:
+                await asyncio.sleep(0)
+        await asyncio.wait_for(reader, 30)
+        assert received == list(range(1, EventHub.MAX_PENDING + 101)), "the fast client got every event"
+        assert slow.dropped is not None
+        assert "too slow" in slow.dropped
+        assert slow.queue.get_nowait() is None, "the slow client is told to reconnect"
+        await hub.close()
+
+    asyncio.run(scenario())

@@ -1,0 +1,29 @@
+"""Ending an experiment: the one step the worker, the API's cancel and the API's reaper all take."""
+
+from collections.abc import Collection
+from typing import Any
+
+import redis
+from sqlalchemy.orm import Session
+
+from azuraforge_common import store
+from azuraforge_common.events import ExperimentStatus, StatusEvent
+from azuraforge_common.publish import publish_event
+
+
+def end_experiment(
+    session: Session,
+    client: redis.Redis,
+    experiment_id: str,
+    from_statuses: Collection[ExperimentStatus],
+    status: ExperimentStatus,
+    **fields: Any,
+) -> bool:
+    """Moves the experiment from one of `from_statuses` to the final `status` and, only if this call made that
+    change, publishes the final status event (so an experiment has exactly one). Returns whether it did."""
+    if not store.transition(session, experiment_id, from_statuses, status, **fields):
+        return False
+    publish_event(
+        client, StatusEvent(experiment_id=experiment_id, status=status, error=fields.get("error"), final=True)
+    )
+    return True
