@@ -41,6 +41,7 @@ def test_digits_run_writes_an_honest_report(tmp_path):
     assert "images/confusion_matrix.png" in report
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert len(metrics["per_class"]) == 10
+    assert metrics["data_source"].startswith("scikit-learn's handwritten digits")
     assert 265 <= np.asarray(metrics["confusion_matrix"]).sum() <= 275  # 15% of each class, rounded per class
 
 

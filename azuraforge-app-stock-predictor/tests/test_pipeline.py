@@ -129,3 +129,4 @@ def test_metrics_json_records_the_direction_details(tmp_path):
     assert 0.0 < metrics["rises_in_test"] < 1.0
     assert 0.0 <= metrics["predicted_rises_in_test"] <= 1.0
     assert metrics["baseline"]["name"].startswith("naive: the last price")
+    assert metrics["data_source"].startswith("the shipped sample, S&P 500")

@@ -40,6 +40,7 @@ def test_a_sample_run_reports_its_source_and_both_baselines(tmp_path):
     assert "persistence (last value)" in report
     assert "same hour yesterday" in report
     metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["data_source"].startswith("the shipped sample, Seattle hourly")
     seasonal = metrics["seasonal_baseline"]
     assert seasonal["name"] == "same hour yesterday"
     assert seasonal["metrics"]["rmse"] > 0

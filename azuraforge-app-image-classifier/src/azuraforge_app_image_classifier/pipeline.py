@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -12,7 +12,15 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from azuraforge_app_image_classifier.images import DIGITS_DESCRIPTION, ColorMode, Images, digits, image_folder
 from azuraforge_core import Tensor, nn
-from azuraforge_learner import Evaluation, ImageClassificationConfig, ImageClassificationPipeline, ImageData, ImageSpec
+from azuraforge_learner import (
+    Evaluation,
+    ImageClassificationConfig,
+    ImageClassificationPipeline,
+    ImageData,
+    ImageSpec,
+    Learner,
+)
+from azuraforge_learner.image import PreparedImages
 from azuraforge_learner.report import ReportSection, image, save_figure
 
 log = logging.getLogger(__name__)
@@ -96,10 +104,18 @@ class ImageClassifierPipeline(ImageClassificationPipeline[ImageClassifierConfig]
     def _create_model(self, config: ImageClassifierConfig, spec: ImageSpec) -> nn.Module:
         return SmallCNN(spec, config.conv_channels, config.hidden_units, config.dropout)
 
+    def _prepare(self, config: ImageClassifierConfig, raw: Any) -> PreparedImages:
+        prepared = super()._prepare(config, raw)
+        prepared.summary["data source"] = load_images_description(config)
+        return prepared
+
+    def _evaluate(self, config: ImageClassifierConfig, learner: Learner, data: PreparedImages) -> Evaluation:
+        evaluation = super()._evaluate(config, learner, data)
+        evaluation.details["data_source"] = data.summary["data source"]
+        return evaluation
+
     def _report(self, config: ImageClassifierConfig, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
-        sections = super()._report(config, evaluation, output_dir)
-        source = ReportSection("Data source", load_images_description(config))
-        return [source, *sections, misclassified_section(evaluation, output_dir)]
+        return [*super()._report(config, evaluation, output_dir), misclassified_section(evaluation, output_dir)]
 
 
 def load_images(config: ImageClassifierConfig) -> Images:

@@ -176,7 +176,7 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
             baseline="naive: the last price (direction: the more frequent move)",
             primary_metrics=("mae", "rmse", "direction_accuracy"),
             details={
-                "price_units": True,
+                "data_source": data.summary["data source"],
                 "rises_in_test": float(rises.mean()),
                 "predicted_rises_in_test": float(predicted_rises.mean()),
             },

@@ -164,6 +164,7 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
         evaluation.metrics |= step_errors(actual, predicted)
         evaluation.baseline_metrics |= step_errors(actual, persistence)
         evaluation.primary_metrics = ("rmse_step_1", "rmse")
+        evaluation.details["data_source"] = data.summary["data source"]
         evaluation.details["seasonal_baseline"] = {
             "name": seasonal_name,
             "metrics": regression_metrics(actual, seasonal) | step_errors(actual, seasonal),
