@@ -95,8 +95,9 @@ def load_prices(
             raise
         log.warning("yfinance unavailable (%s); using the shipped %s sample instead", exc, SAMPLE_TICKER)
         frame = select_sample(request)
+        instead = "" if request.ticker == SAMPLE_TICKER else f"instead of {request.ticker} "
         note = (
-            f"yfinance was unreachable ({exc}), so instead of {request.ticker} the run used the shipped sample, "
+            f"yfinance was unreachable ({exc}), so {instead}the run used the shipped sample, "
             f"{sample_description()}: {_span(frame)}"
         )
         return Prices(frame, "sample", note)

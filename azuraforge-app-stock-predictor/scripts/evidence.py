@@ -1,0 +1,62 @@
+"""Figures for the README: trains the default config (yfinance, or the shipped S&P 500 sample when Yahoo! can't
+be reached) and a few variants, and prints, as markdown, the model next to the naive last-price forecast on
+price error and direction accuracy, whatever that shows, with the data source and the run time.
+
+    python scripts/evidence.py [--out DIR] [--source yfinance|sample]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from azuraforge_app_stock_predictor import StockPredictorPipeline
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default (5 years, returns)": {},
+    "20 years (period max), returns": {"period": "max"},
+    "5 years, log prices": {"transform": "log"},
+    "5 years, returns, 5 days ahead": {"horizon": 5},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, help="keep the run directories here (default: a temporary folder)")
+    parser.add_argument("--source", choices=["yfinance", "sample"], default="yfinance")
+    args = parser.parse_args()
+    defaults = StockPredictorPipeline.default_config()
+    print(f"Ticker {defaults['ticker']}, window {defaults['window']} days, {os.cpu_count()} CPUs.\n")
+    print("| run | test days | price MAE model / naive | price RMSE model / naive | direction model / naive | time |")
+    print("|---|---|---|---|---|---|")
+    sources = set()
+    with tempfile.TemporaryDirectory() as scratch:
+        out = args.out or Path(scratch)
+        for number, (label, change) in enumerate(VARIANTS.items()):
+            run_dir = out / f"run-{number}"
+            started = time.perf_counter()
+            result = StockPredictorPipeline().run({**defaults, "source": args.source, **change}, output_dir=run_dir)
+            seconds = time.perf_counter() - started
+            details = json.loads((run_dir / "metrics.json").read_text())
+            sources.add(details["data_source"])
+            days = sum(1 for _ in (run_dir / "predictions.csv").open()) - 1
+            model, naive = result.metrics, result.baseline_metrics
+            print(
+                f"| {label} | {days} | {model['mae']:.2f} / {naive['mae']:.2f} | {model['rmse']:.2f} / "
+                f"{naive['rmse']:.2f} | {model['direction_accuracy']:.1%} / {naive['direction_accuracy']:.1%} "
+                f"| {seconds:.1f} s |"
+            )
+        print("\nData:\n")
+        for source in sorted(sources):
+            print(f"- {source}")
+        if args.out:
+            print(f"\nRun directories: {out}")
+
+
+if __name__ == "__main__":
+    main()
