@@ -1,12 +1,13 @@
 """Time one training step (forward, backward, optimizer step) of azuraforge-core against PyTorch CPU eager.
 
 For each model kind (LSTM regressor, small CNN, MLP) and two shapes per kind, the same architecture
-is built in both libraries with the same starting weights, and the two steps are timed interleaved
-in this one process (alternating which goes first), after a warm-up; the median over the
-repetitions is reported with the ratio ours / PyTorch (lower is better) and the target ratio.
+is built in both libraries with the same starting weights (PyTorch's state_dict loaded into ours),
+and the two steps are timed interleaved in this one process (see `measure`); the median step time
+of each is reported with the ratio ours / PyTorch (lower is better) and the target ratio. The
+first-step losses are printed too: equal losses show that both run the same model.
 PyTorch gets as many threads as numpy's BLAS has.
 
-    python benchmarks/bench_train_step.py [--reps 60] [--warmup 10] [--only lstm]
+    python benchmarks/bench_train_step.py [--blocks 8] [--block-reps 10] [--only lstm]
 
 For the figures in the README, run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (see there).
 """
@@ -170,28 +171,34 @@ CASES = [
 ]
 
 
+SETTLE_SECONDS = 0.25
+
+
 def _time(step: Step) -> float:
     start = time.perf_counter()
     step()
     return time.perf_counter() - start
 
 
-def measure(case: Case, reps: int, warmup: int) -> tuple[float, float, float, float]:
-    """(ours ms, torch ms, first-step loss ours, first-step loss torch), medians over interleaved reps."""
+def measure(case: Case, blocks: int, block_reps: int) -> tuple[float, float, float, float]:
+    """(ours ms, torch ms, first-step loss ours, first-step loss torch); medians over interleaved blocks.
+
+    The libraries alternate in blocks (which one goes first alternates too), so slow drifts of the
+    machine hit both alike. Before each block the script sleeps: after a parallel call, OpenBLAS's
+    worker threads keep spinning for about 0.1 s and libgomp's for a shorter while, and a spinning
+    pool of one library would otherwise steal a core from the other. The first step of each block
+    wakes its pool and is not timed.
+    """
     step_ours, step_theirs = case.build(np.random.default_rng(0))
     first_ours, first_theirs = step_ours(), step_theirs()
-    for _ in range(warmup):
-        step_ours()
-        step_theirs()
-    ours, theirs = [], []
-    for rep in range(reps):
-        if rep % 2:
-            theirs.append(_time(step_theirs))
-            ours.append(_time(step_ours))
-        else:
-            ours.append(_time(step_ours))
-            theirs.append(_time(step_theirs))
-    return statistics.median(ours) * 1e3, statistics.median(theirs) * 1e3, first_ours, first_theirs
+    times: dict[Step, list[float]] = {step_ours: [], step_theirs: []}
+    for block in range(blocks):
+        for step in (step_ours, step_theirs) if block % 2 == 0 else (step_theirs, step_ours):
+            time.sleep(SETTLE_SECONDS)
+            step()
+            times[step].extend(_time(step) for _ in range(block_reps))
+    ours, theirs = statistics.median(times[step_ours]), statistics.median(times[step_theirs])
+    return ours * 1e3, theirs * 1e3, first_ours, first_theirs
 
 
 def _cpu_model() -> str:
@@ -227,8 +234,8 @@ def describe_machine() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=60, help="timed repetitions per library (default 60)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps per library first (default 10)")
+    parser.add_argument("--blocks", type=int, default=8, help="blocks per library (default 8)")
+    parser.add_argument("--block-reps", type=int, default=10, help="timed steps per block (default 10)")
     parser.add_argument("--only", default="", help="run only cases whose kind contains this text")
     args = parser.parse_args()
     describe_machine()
@@ -239,7 +246,7 @@ def main() -> None:
     for case in CASES:
         if args.only not in case.kind:
             continue
-        ours, theirs, loss_ours, loss_theirs = measure(case, args.reps, args.warmup)
+        ours, theirs, loss_ours, loss_theirs = measure(case, args.blocks, args.block_reps)
         ratio = ours / theirs
         verdict = "ok" if ratio <= case.target else "MISSED"
         print(

@@ -177,3 +177,22 @@ def test_wrong_initial_state_shape_is_a_clear_error():
     good = Tensor(np.zeros((2, 5, 3), dtype=np.float32))
     with pytest.raises(ValueError, match=r"c0 must have shape .*\(2, 5, 3\), got \(1, 5, 3\)"):
         layer(x, (good, Tensor(np.zeros((1, 5, 3), dtype=np.float32))))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_gradient_through_the_last_step_only_matches_torch(kind):
+    # The usual many-to-one head: only output[:, -1] receives a gradient.
+    ours, theirs = _pair(kind, (2, 5, 1), True)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 8, 2)).astype(np.float32)
+    seed = rng.standard_normal((3, 5)).astype(np.float32)
+    inputs, torch_inputs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (ours(inputs)[0][:, -1] * Tensor(seed)).sum().backward()
+    (theirs(torch_inputs)[0][:, -1] * torch.from_numpy(seed)).sum().backward()
+    assert torch_inputs.grad is not None
+    np.testing.assert_allclose(grad_of(inputs), torch_inputs.grad.numpy(), rtol=1e-4, atol=1e-6)
+    torch_params = dict(theirs.named_parameters())
+    for name, parameter in ours.named_parameters():
+        reference = torch_params[name].grad
+        assert reference is not None
+        np.testing.assert_allclose(grad_of(parameter), reference.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)

@@ -51,7 +51,7 @@ _scratch = _Scratch()
 
 def _stacked_inputs(x: Array, h0: Array | None, hidden: int, batch_first: bool, dtype: np.dtype[Any]) -> Array:
     """The (T+1, H+1+D+1, B) buffer [h_{t-1}; 1; x_t; 1] with h_{-1} = h0 filled in."""
-    xs = x.transpose(1, 2, 0) if batch_first else x.transpose(0, 2, 1)  # (T, D, B)
+    xs = _batch_major_inverse(x, batch_first)  # (T, D, B)
     T, D, B = xs.shape
     H = hidden
     stacked = np.empty((T + 1, H + D + 2, B), dtype=dtype)
@@ -73,23 +73,27 @@ def _batch_major(time_major: Array, batch_first: bool) -> Array:
     return time_major.transpose(2, 0, 1) if batch_first else time_major.transpose(0, 2, 1)
 
 
-def _time_major_scratch(batch_major: Array, batch_first: bool) -> Array:
-    """(B, T, F) or (T, B, F) -> (T, F, B), copied into a scratch buffer."""
-    view = batch_major.transpose(1, 2, 0) if batch_first else batch_major.transpose(0, 2, 1)
-    copy = _scratch.get("time_major", view.shape, view.dtype)
-    np.copyto(copy, view)
-    return copy
+def _batch_major_inverse(batch_major: Array, batch_first: bool) -> Array:
+    """(B, T, F) if batch_first else (T, B, F) -> (T, F, B), as views."""
+    return batch_major.transpose(1, 2, 0) if batch_first else batch_major.transpose(0, 2, 1)
 
 
-def _weight_grads(d_pre: Array, inputs: Array) -> Array:
-    """Σ_t d_pre[t] @ inputs[t].T for (T, G, B) and (T, K, B): one matmul over time-and-batch columns."""
-    T, G, B = d_pre.shape
-    K = inputs.shape[1]
-    d_columns = _scratch.get("d_columns", (G, T, B), d_pre.dtype)
-    np.copyto(d_columns, d_pre.transpose(1, 0, 2))
+def _output_grads(d_output: Array, batch_first: bool) -> tuple[Array, Array]:
+    """The output gradient as a (T, H, B) view, and which steps have any nonzero entry.
+
+    Often only some steps get an output gradient (e.g. only the last one feeds a head), and the
+    others can be skipped.
+    """
+    d_out = _batch_major_inverse(d_output, batch_first)
+    return d_out, np.asarray(d_out.any(axis=(1, 2)))
+
+
+def _weight_grads(d_columns: Array, inputs: Array) -> Array:
+    """Σ_t d_pre[t] @ inputs[t].T, given d_pre as (G, T*B) columns and the inputs as (T, K, B)."""
+    T, K, B = inputs.shape
     input_columns = _scratch.get("input_columns", (K, T, B), inputs.dtype)
     np.copyto(input_columns, inputs.transpose(1, 0, 2))
-    grads: Array = d_columns.reshape(G, T * B) @ input_columns.reshape(K, T * B).T
+    grads: Array = d_columns @ input_columns.reshape(K, T * B).T
     return grads
 
 
@@ -97,6 +101,13 @@ def _split_grads(grads: Array, hidden: int) -> tuple[Array, Array, Array, Array]
     """(d W_ih, d W_hh, d b_ih, d b_hh) from the gradient of [W_hh | b_hh | W_ih | b_ih]."""
     H = hidden
     return grads[:, H + 1 : -1], grads[:, :H], grads[:, -1], grads[:, H]
+
+
+def _lstm_kernel_order(hidden: int) -> Array:
+    """Row order that turns PyTorch's gates i, f, g, o into the kernel's i, f, o, g."""
+    H = hidden
+    order: Array = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
+    return order
 
 
 def _sigmoid_slope(s: Array, out: Array) -> Array:
@@ -125,7 +136,7 @@ class LSTMLayerFunction(Function):
         dtype = np.result_type(x, w_ih)
         stacked = _stacked_inputs(x, h0, H, batch_first, dtype)
         T, B = stacked.shape[0] - 1, stacked.shape[2]
-        order = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]  # i, f, g, o -> i, f, o, g
+        order = _lstm_kernel_order(H)
         scale = np.where(np.arange(4 * H) < 3 * H, 0.5, 1.0).astype(dtype)
         w_x = _with_bias(w_ih[order], b_ih[order], scale)
         w_h = _with_bias(w_hh[order], b_hh[order], scale)
@@ -136,65 +147,82 @@ class LSTMLayerFunction(Function):
         tanh_c = np.empty((T, H, B), dtype=dtype)
         recurrent = np.empty((4 * H, B), dtype=dtype)
         ig = np.empty((H, B), dtype=dtype)
+        sig, i, f, o, g = (
+            gates[:, : 3 * H],
+            gates[:, :H],
+            gates[:, H : 2 * H],
+            gates[:, 2 * H : 3 * H],
+            gates[:, 3 * H :],
+        )
+        h, h_and_one = stacked[:, :H], stacked[:, : H + 1]
         for t in range(T):
+            np.matmul(w_h, h_and_one[t], out=recurrent)
             a = gates[t]
-            np.matmul(w_h, stacked[t, : H + 1], out=recurrent)
             a += recurrent
             np.tanh(a, out=a)
-            sig = a[: 3 * H]
-            sig *= 0.5
-            sig += 0.5
+            s = sig[t]
+            s *= 0.5
+            s += 0.5
             c = cs[t + 1]
-            np.multiply(a[H : 2 * H], cs[t], out=c)
-            np.multiply(a[:H], a[3 * H :], out=ig)
+            np.multiply(f[t], cs[t], out=c)
+            np.multiply(i[t], g[t], out=ig)
             c += ig
             np.tanh(c, out=tanh_c[t])
-            np.multiply(a[2 * H : 3 * H], tanh_c[t], out=stacked[t + 1, :H])
+            np.multiply(o[t], tanh_c[t], out=h[t + 1])
 
         ctx.batch_first, ctx.stacked, ctx.gates, ctx.cs, ctx.tanh_c = batch_first, stacked, gates, cs, tanh_c
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
-        output = _batch_major(stacked[1:, :H], batch_first)
-        return output, stacked[T, :H].T[None].copy(), cs[T].T[None].copy()
+        output = _batch_major(h[1:], batch_first)
+        return output, h[T].T[None].copy(), cs[T].T[None].copy()
 
     @staticmethod
     def backward(ctx: Any, d_output: Array, d_h_n: Array, d_c_n: Array) -> tuple[Array | None, ...]:
         gates, stacked, cs, tanh_c = ctx.gates, ctx.stacked, ctx.cs, ctx.tanh_c
         T, H4, B = gates.shape
         H = H4 // 4
+        order = _lstm_kernel_order(H)
         i, f, o, g = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-        # d(activation)/d(pre-activation) for all steps at once, in PyTorch's order i, f, g, o.
-        local = _scratch.get("local", gates.shape, gates.dtype)
-        _sigmoid_slope(gates[:, : 2 * H], out=local[:, : 2 * H])
-        np.square(g, out=local[:, 2 * H : 3 * H])
-        np.subtract(1, local[:, 2 * H : 3 * H], out=local[:, 2 * H : 3 * H])
-        _sigmoid_slope(o, out=local[:, 3 * H :])
-        o_dtanh = np.square(tanh_c, out=_scratch.get("o_dtanh", tanh_c.shape, tanh_c.dtype))  # o * (1 - tanh(c)^2)
-        np.subtract(1, o_dtanh, out=o_dtanh)
-        o_dtanh *= o
-        d_out = _time_major_scratch(d_output, ctx.batch_first)
-        w_hh_T = np.ascontiguousarray(ctx.w_hh.T)
-
-        d_pre = _scratch.get("d_pre", gates.shape, gates.dtype)  # w.r.t. the pre-activations, order i, f, g, o
+        sig = gates[:, : 3 * H]
+        h = stacked[1:, :H]
+        w_hh_T = np.ascontiguousarray(ctx.w_hh[order].T)
+        d_out, has_d_out = _output_grads(d_output, ctx.batch_first)
+        d_pre = _scratch.get("d_pre", (H4, T, B), gates.dtype)
         dh = d_h_n.reshape(B, H).T.copy()
         dc = d_c_n.reshape(B, H).T.copy()
         tmp = np.empty((H, B), dtype=dh.dtype)
+        # Per-step work arrays small enough to stay in cache; d_pre keeps every step's dz as columns
+        # (4H, T, B) for the weight-gradient matmul.
+        dz = np.empty((H4, B), dtype=dh.dtype)
+        local = np.empty((H4, B), dtype=dh.dtype)  # d(activation)/d(pre-activation)
+        dz_i, dz_f, dz_o, dz_g = dz[:H], dz[H : 2 * H], dz[2 * H : 3 * H], dz[3 * H :]
+        l_sig, l_g = local[: 3 * H], local[3 * H :]
         for t in range(T - 1, -1, -1):
-            dz = d_pre[t]
-            dh += d_out[t]
-            np.multiply(dh, o_dtanh[t], out=tmp)
+            if has_d_out[t]:
+                dh += d_out[t]
+            np.multiply(h[t], tanh_c[t], out=tmp)
+            np.subtract(o[t], tmp, out=tmp)  # o * (1 - tanh(c)^2) = o - h * tanh(c)
+            tmp *= dh
             dc += tmp
-            np.multiply(dc, g[t], out=dz[:H])
-            np.multiply(dc, cs[t], out=dz[H : 2 * H])
-            np.multiply(dc, i[t], out=dz[2 * H : 3 * H])
-            np.multiply(dh, tanh_c[t], out=dz[3 * H :])
+            np.multiply(dc, g[t], out=dz_i)
+            np.multiply(dc, cs[t], out=dz_f)
+            np.multiply(dh, tanh_c[t], out=dz_o)
+            np.multiply(dc, i[t], out=dz_g)
+            np.subtract(1, sig[t], out=l_sig)
+            l_sig *= sig[t]
+            np.square(g[t], out=l_g)
+            np.subtract(1, l_g, out=l_g)
+            dz *= local
             dc *= f[t]
-            dz *= local[t]
             np.matmul(w_hh_T, dz, out=dh)
+            d_pre[:, t] = dz
 
+        d_columns = d_pre.reshape(H4, T * B)
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = _batch_major(np.matmul(ctx.w_ih.T, d_pre), ctx.batch_first)
-        d_w_ih, d_w_hh, d_b_ih, d_b_hh = _split_grads(_weight_grads(d_pre, stacked[:T]), H)
+            dx = _batch_major((ctx.w_ih[order].T @ d_columns).reshape(-1, T, B).transpose(1, 0, 2), ctx.batch_first)
+        grads = np.empty((H4, stacked.shape[1]), dtype=d_pre.dtype)
+        grads[order] = _weight_grads(d_columns, stacked[:T])
+        d_w_ih, d_w_hh, d_b_ih, d_b_hh = _split_grads(grads, H)
         return dx, dh.T[None], dc.T[None], d_w_ih, d_w_hh, d_b_ih, d_b_hh
 
 
@@ -227,22 +255,23 @@ class GRULayerFunction(Function):
         recurrent = np.empty((T, 3 * H, B), dtype=dtype)  # keeps W_hn h + b_hn for backward
         h_minus_n = np.empty((T, H, B), dtype=dtype)
         rn = np.empty((H, B), dtype=dtype)
+        rz, r, z, n = gates[:, : 2 * H], gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
+        rec_rz, rec_n = recurrent[:, : 2 * H], recurrent[:, 2 * H :]
+        h, h_and_one = stacked[:, :H], stacked[:, : H + 1]
         for t in range(T):
-            a, rec = gates[t], recurrent[t]
-            np.matmul(w_h, stacked[t, : H + 1], out=rec)
-            rz = a[: 2 * H]
-            rz += rec[: 2 * H]
-            np.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5
-            n = a[2 * H :]
-            np.multiply(a[:H], rec[2 * H :], out=rn)
-            n += rn
-            np.tanh(n, out=n)
-            h = stacked[t + 1, :H]
-            np.subtract(stacked[t, :H], n, out=h_minus_n[t])
-            np.multiply(a[H : 2 * H], h_minus_n[t], out=h)
-            h += n
+            np.matmul(w_h, h_and_one[t], out=recurrent[t])
+            a = rz[t]
+            a += rec_rz[t]
+            np.tanh(a, out=a)
+            a *= 0.5
+            a += 0.5
+            np.multiply(r[t], rec_n[t], out=rn)
+            b = n[t]
+            b += rn
+            np.tanh(b, out=b)
+            np.subtract(h[t], b, out=h_minus_n[t])
+            np.multiply(z[t], h_minus_n[t], out=h[t + 1])
+            h[t + 1] += b
 
         ctx.batch_first, ctx.stacked, ctx.gates, ctx.recurrent, ctx.h_minus_n = (
             batch_first,
@@ -260,35 +289,44 @@ class GRULayerFunction(Function):
         T, H3, B = gates.shape
         H = H3 // 3
         r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
-        # Per-step factors that do not depend on the incoming gradient, for all steps at once.
-        dn_coef = (1 - z) * (1 - np.square(n))
-        dr_coef = ctx.recurrent[:, 2 * H :] * r * (1 - r)
-        dz_coef = ctx.h_minus_n * z * (1 - z)
-        d_out = _time_major_scratch(d_output, ctx.batch_first)
+        # Per-step factors that do not depend on the incoming gradient, for all steps at once:
+        # dn = dh * (1 - z) * (1 - n^2), dr = dn * hn * r(1 - r), dz = dh * (h - n) * z(1 - z).
+        dn_coef = np.square(n, out=_scratch.get("dn_coef", n.shape, n.dtype))
+        np.subtract(1, dn_coef, out=dn_coef)
+        one_minus_z = np.subtract(1, z, out=_scratch.get("one_minus_z", z.shape, z.dtype))
+        dn_coef *= one_minus_z
+        dr_coef = _sigmoid_slope(r, out=_scratch.get("dr_coef", r.shape, r.dtype))
+        dr_coef *= ctx.recurrent[:, 2 * H :]
+        dz_coef = _sigmoid_slope(z, out=_scratch.get("dz_coef", z.shape, z.dtype))
+        dz_coef *= ctx.h_minus_n
         w_hh_T = np.ascontiguousarray(ctx.w_hh.T)
+        d_out, has_d_out = _output_grads(d_output, ctx.batch_first)
 
-        d_in = np.empty_like(gates)  # gradient w.r.t. the input-side pre-activations (r, z, n)
-        d_hid = np.empty_like(gates)  # gradient w.r.t. W_hh h + b_hh (r, z, hn)
+        # Gradients w.r.t. the input-side pre-activations (r, z, n) and w.r.t. W_hh h + b_hh (r, z, hn),
+        # written straight into (3H, T, B) columns for the weight-gradient matmuls.
+        d_in = _scratch.get("d_pre", (H3, T, B), gates.dtype)
+        d_hid = _scratch.get("d_hidden", (H3, T, B), gates.dtype)
+        dn, dr, dz, d_hn = d_in[2 * H :], d_hid[:H], d_hid[H : 2 * H], d_hid[2 * H :]
         dh = d_h_n.reshape(B, H).T.copy()
         dh_direct = np.empty((H, B), dtype=dh.dtype)
         for t in range(T - 1, -1, -1):
-            di, dg = d_in[t], d_hid[t]
-            dh += d_out[t]
-            dn = di[2 * H :]
-            np.multiply(dh, dn_coef[t], out=dn)
-            np.multiply(dn, dr_coef[t], out=dg[:H])
-            np.multiply(dh, dz_coef[t], out=dg[H : 2 * H])
-            np.multiply(dn, r[t], out=dg[2 * H :])
+            if has_d_out[t]:
+                dh += d_out[t]
+            np.multiply(dh, dn_coef[t], out=dn[:, t])
+            np.multiply(dn[:, t], dr_coef[t], out=dr[:, t])
+            np.multiply(dh, dz_coef[t], out=dz[:, t])
+            np.multiply(dn[:, t], r[t], out=d_hn[:, t])
             np.multiply(dh, z[t], out=dh_direct)
-            np.matmul(w_hh_T, dg, out=dh)
+            np.matmul(w_hh_T, d_hid[:, t], out=dh)
             dh += dh_direct
-        d_in[:, : 2 * H] = d_hid[:, : 2 * H]
+        d_in[: 2 * H] = d_hid[: 2 * H]
 
+        d_in_columns, d_hid_columns = d_in.reshape(H3, T * B), d_hid.reshape(H3, T * B)
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = _batch_major(np.matmul(ctx.w_ih.T, d_in), ctx.batch_first)
-        d_w_ih = _weight_grads(d_in, stacked[:T, H + 1 :])
-        d_w_hh = _weight_grads(d_hid, stacked[:T, : H + 1])
+            dx = _batch_major((ctx.w_ih.T @ d_in_columns).reshape(-1, T, B).transpose(1, 0, 2), ctx.batch_first)
+        d_w_ih = _weight_grads(d_in_columns, stacked[:T, H + 1 :])
+        d_w_hh = _weight_grads(d_hid_columns, stacked[:T, : H + 1])
         return dx, dh.T[None], d_w_ih[:, :-1], d_w_hh[:, :-1], d_w_ih[:, -1], d_w_hh[:, -1]
 
 
