@@ -86,6 +86,7 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     await page.getByRole("heading", { name: "Experiments" }).waitFor();
     await page.getByRole("link", { name: "New experiment" }).first().click();
     await page.getByRole("heading", { name: "New experiment" }).waitFor();
+    await page.locator("#app option, p.error").first().waitFor({ state: "attached" });
     const apps = await page.locator("#app option").allTextContents();
     assert.ok(apps.length > 0, "no app is installed in the stack under test");
     if (stack.app) {
@@ -163,9 +164,15 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     await page.getByRole("button", { name: /^Start/ }).click();
     await page.waitForURL(/\/experiments\/[0-9a-f-]+$/);
     runs.cancelled = experimentIdOf(page.url());
-    await page.locator(".progress-text").waitFor({ timeout: RUN_TIMEOUT_MS });
+    // Cancel once two epochs are drawn, so the run has a curve to compare.
+    await page.waitForFunction(
+      () => Number(document.querySelector("figure.chart")?.getAttribute("data-points")) >= 2,
+      null,
+      { timeout: RUN_TIMEOUT_MS },
+    );
     await page.getByRole("button", { name: "Cancel" }).click();
     await page.locator(".status", { hasText: "cancelled" }).first().waitFor({ timeout: RUN_TIMEOUT_MS });
+    await page.getByText(/^Ran for/).waitFor();
     await page.screenshot({ path: join(OUTPUT, "experiment-cancelled.png"), fullPage: true });
   });
 
