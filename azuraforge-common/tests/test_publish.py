@@ -45,3 +45,10 @@ def test_concurrent_publishers_never_leave_gaps_or_disorder(redis_client):
     stream = redis_client.xrange(names.events_stream("e3"))
     assert [parse_event(fields[b"event"]).seq for _, fields in stream] == list(range(1, 201))
     assert redis_client.get(names.seq_key("e3")) == b"200"
+
+
+def test_an_event_stamped_when_it_happened_keeps_that_time(redis_client):
+    sent = publish_event(redis_client, StatusEvent(experiment_id="e4", status="running", ts=123.5))
+    assert sent.ts == 123.5
+    ((_, fields),) = redis_client.xrange(names.events_stream("e4"))
+    assert parse_event(fields[b"event"]).ts == 123.5

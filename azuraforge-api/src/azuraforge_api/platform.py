@@ -1,9 +1,11 @@
 """Everything the routes talk to, built once per API process from the settings."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from celery import Celery
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +14,13 @@ from azuraforge_api.hub import EventHub
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
 from azuraforge_worker.config import create_celery
+
+_CONNECTION_OPTIONS: dict[str, Any] = {
+    "max_connections": 50,
+    "socket_timeout": 5,
+    "socket_connect_timeout": 2,
+    "health_check_interval": 15,
+}
 
 
 @dataclass
@@ -30,13 +39,16 @@ class Platform:
     def from_settings(cls, settings: Settings) -> "Platform":
         redis_url = settings.require_redis_url()
         engine = create_db_engine(settings.resolved_database_url)
-        # Short timeouts: with Redis down, a call must answer 503 quickly rather than hang.
+        # Short timeouts: with Redis down, a call must answer 503 quickly rather than hang. Bounded pools that
+        # wait for a free connection: a burst of clients queues up instead of failing with "too many connections".
         return cls(
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
-            redis=redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15),
-            aredis=AsyncRedis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15),
+            redis=redis.Redis.from_pool(
+                redis.BlockingConnectionPool.from_url(redis_url, timeout=10, **_CONNECTION_OPTIONS)
+            ),
+            aredis=AsyncRedis.from_pool(BlockingConnectionPool.from_url(redis_url, timeout=10, **_CONNECTION_OPTIONS)),
             # The hub waits for messages as long as it takes, so no socket timeout there.
             celery=create_celery(settings),
             hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),

@@ -1,7 +1,8 @@
 """Progress events: what the worker publishes, what the API stores in the stream and sends over WebSocket.
 
 Every event is one JSON object with experiment_id, seq (1-based, per experiment, no gaps), type and ts (unix
-seconds when published) plus its payload. `publish_event` assigns seq and ts; models are built with both at 0.
+seconds when published) plus its payload. `publish_event` assigns seq (and ts, if the event has none yet);
+models are built with both at 0.
 """
 
 from typing import Annotated, Any, Literal
@@ -20,7 +21,7 @@ class _Event(BaseModel):
 
     experiment_id: str
     seq: int = Field(default=0, ge=0, description="Assigned by publish_event; 1 for the first event.")
-    ts: float = Field(default=0.0, description="Unix seconds when published; assigned by publish_event.")
+    ts: float = Field(default=0.0, description="Unix seconds when published; 0 until publish_event stamps it.")
 
 
 class StatusEvent(_Event):

@@ -30,8 +30,9 @@ def stream_id(seq: int) -> str:
 
 
 def publish_event(client: redis.Redis, event: E) -> E:
-    """Publishes `event` and returns it with the seq and ts it was published with."""
-    stamped = event.model_copy(update={"ts": time.time()})
+    """Publishes `event` and returns it with its seq, and its ts (now, unless the event already has one: the
+    worker stamps events when training hands them over, so ts is when they happened)."""
+    stamped = event if event.ts else event.model_copy(update={"ts": time.time()})
     experiment_id = event.experiment_id
     seq = client.eval(
         _PUBLISH_SCRIPT,

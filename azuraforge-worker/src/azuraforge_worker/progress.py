@@ -40,7 +40,8 @@ class EventPublisher:
         self._thread.start()
 
     def emit(self, event: ProgressEvent) -> None:
-        self._queue.put(event)
+        """Stamps the event with the time it happened and queues it for publishing."""
+        self._queue.put(event.model_copy(update={"ts": time.time()}))
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Publishes what is still queued, then stops the thread."""

@@ -58,9 +58,9 @@ async def watch_experiment(
             tasks.start_soon(_stop_on_disconnect, websocket, tasks.cancel_scope)
             await _send_events(websocket, platform, subscription, after, status_now in TERMINAL_STATUSES)
             tasks.cancel_scope.cancel()
-    except (WebSocketDisconnect, TimeoutError):
-        pass
-    except redis.RedisError:
+    except* (WebSocketDisconnect, TimeoutError):
+        pass  # the client left, or stopped reading
+    except* redis.RedisError:
         await websocket.close(status.WS_1011_INTERNAL_ERROR, "Redis unavailable; reconnect with ?after=<last seq>")
     finally:
         platform.hub.unsubscribe(subscription)
@@ -81,7 +81,7 @@ async def watch_all_experiments(websocket: WebSocket, token: str | None = None) 
                 await _send(websocket, delivery[1])
             await websocket.close(TRY_AGAIN_LATER, subscription.dropped)
             tasks.cancel_scope.cancel()
-    except (WebSocketDisconnect, TimeoutError):
+    except* (WebSocketDisconnect, TimeoutError):
         pass
     finally:
         platform.hub.unsubscribe(subscription)

@@ -1,0 +1,146 @@
+"""Load benchmark (not a test): N concurrent experiments, M WebSocket watchers each, on a real `azuraforge up`.
+
+Prints the delay from publish (the event's ts, stamped by the worker's publisher thread) to arrival at each
+client, for events published while the client was connected (p50, p99, max), and how many events clients
+lost or got twice. The test app trains CPU-bound by default (no sleeps), so the figures also show whether the
+worker's publisher thread is starved by training. It then times the two ways a training thread could publish:
+handing an event to EventPublisher (what the worker does) against publishing it synchronously.
+
+    python benchmarks/load.py --experiments 4 --watchers 25
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+from websockets.asyncio.client import connect
+
+from azuraforge_common.events import BatchEvent
+from azuraforge_common.processes import free_port, stop_process, wait_until
+from azuraforge_common.publish import publish_event
+from azuraforge_common.redis_server import RedisServer
+from azuraforge_worker.progress import EventPublisher
+from azuraforge_worker.testing import register_test_app
+
+
+@dataclass
+class Watch:
+    connected_at: float = 0.0
+    seqs: list[int] = field(default_factory=list)
+    live_delays: list[float] = field(default_factory=list)
+
+
+async def watch(url: str) -> Watch:
+    result = Watch()
+    async with connect(url, max_queue=None) as ws:
+        result.connected_at = time.time()
+        async for raw in ws:
+            arrived = time.time()
+            event = json.loads(raw)
+            result.seqs.append(event["seq"])
+            if event["ts"] >= result.connected_at:
+                result.live_delays.append(arrived - event["ts"])
+    return result
+
+
+async def run_load(
+    base: str, experiments: int, watchers: int, config: dict[str, object]
+) -> list[Watch | BaseException]:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        ids = []
+        for n in range(experiments):
+            response = await http.post(
+                "/api/v1/experiments", json={"app": "sine_test", "config": config, "name": f"load {n}"}
+            )
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+    ws_base = base.replace("http", "ws", 1)
+    clients = [watch(f"{ws_base}/ws/experiments/{i}") for i in ids for _ in range(watchers)]
+    return await asyncio.gather(*clients, return_exceptions=True)
+
+
+def report_load(results: list[Watch | BaseException]) -> None:
+    watches = [result for result in results if isinstance(result, Watch)]
+    failures = [f"{type(result).__name__}: {result}" for result in results if not isinstance(result, Watch)]
+    delays = [delay * 1000 for watch in watches for delay in watch.live_delays]
+    lost = sum(len(set(range(1, max(w.seqs) + 1)) - set(w.seqs)) for w in watches)
+    duplicated = sum(len(w.seqs) - len(set(w.seqs)) for w in watches)
+    print(f"clients: {len(watches)}, events delivered: {sum(len(w.seqs) for w in watches)}")
+    cuts = statistics.quantiles(delays, n=100, method="inclusive")
+    print(
+        f"publish-to-client latency of live events (ms): p50 {cuts[49]:.1f}, p99 {cuts[98]:.1f}, "
+        f"max {max(delays):.1f} over {len(delays)} deliveries"
+    )
+    print(f"lost events: {lost}, duplicated events: {duplicated}, clients cut off: {len(failures)}")
+    for failure in sorted(set(failures)):
+        print(f"  {failure}")
+
+
+def report_handoff(redis_url: str, count: int = 2000) -> None:
+    client = redis.Redis.from_url(redis_url)
+    event = BatchEvent(experiment_id="bench", epoch=1, batch=1, total_batches=1, loss=0.5)
+    started = time.perf_counter()
+    for _ in range(count):
+        publish_event(client, event)
+    synchronous = (time.perf_counter() - started) / count
+    publisher = EventPublisher(client)
+    started = time.perf_counter()
+    for _ in range(count):
+        publisher.emit(event)
+    handoff = (time.perf_counter() - started) / count
+    publisher.close()
+    client.close()
+    print(
+        f"training-thread cost per event: EventPublisher.emit {handoff * 1e6:.1f} µs, "
+        f"synchronous publish {synchronous * 1e6:.0f} µs (localhost Redis)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", type=int, default=4)
+    parser.add_argument("--watchers", type=int, default=25, help="WebSocket clients per experiment")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (experiments at once)")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--rows", type=int, default=20_000, help="size of the test app's series (training work)")
+    parser.add_argument("--epoch-sleep", type=float, default=0.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="azuraforge-load-") as tmp:
+        root = Path(tmp)
+        apps = register_test_app(root / "apps")
+        port = free_port()
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AZURAFORGE_")}
+        env |= {"AZURAFORGE_DATA_DIR": str(root / "data"), "PYTHONPATH": str(apps)}
+        command = [str(Path(sys.executable).parent / "azuraforge"), "up", "--port", str(port)]
+        log = (root / "up.log").open("wb")
+        up = subprocess.Popen([*command, "--workers", str(args.workers)], env=env, stdout=log, stderr=log)
+        try:
+            wait_until(lambda: b"AzuraForge is running" in (root / "up.log").read_bytes(), 120, "azuraforge up", up)
+            config = {"epochs": args.epochs, "rows": args.rows, "epoch_sleep_s": args.epoch_sleep}
+            print(
+                f"{args.experiments} experiments ({args.workers} at once, {config}) x {args.watchers} watchers, "
+                f"{os.cpu_count()} CPUs"
+            )
+            started = time.monotonic()
+            results = asyncio.run(run_load(f"http://127.0.0.1:{port}", args.experiments, args.watchers, config))
+            print(f"all experiments finished in {time.monotonic() - started:.1f} s")
+            report_load(results)
+        finally:
+            stop_process(up, 60)
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp), persistent=False) as server:
+        report_handoff(server.url)
+
+
+if __name__ == "__main__":
+    main()
