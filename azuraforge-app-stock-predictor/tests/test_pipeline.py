@@ -45,7 +45,7 @@ def test_a_sample_run_is_scored_against_the_naive_forecast_in_prices(tmp_path):
     rises = (closes.loc[predictions["index"]].to_numpy() > previous.to_numpy()).mean()
     assert result.baseline_metrics["direction_accuracy"] == pytest.approx(max(rises, 1 - rises))
     report = (tmp_path / "report.md").read_text()
-    assert "the shipped sample, S&P 500 (^GSPC) daily OHLCV" in report
+    assert "Data: the shipped sample, S&P 500 (^GSPC) daily OHLCV" in report
     assert "Against the naive forecast" in report
     assert "direction accuracy" in report
 
@@ -128,5 +128,5 @@ def test_metrics_json_records_the_direction_details(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert 0.0 < metrics["rises_in_test"] < 1.0
     assert 0.0 <= metrics["predicted_rises_in_test"] <= 1.0
-    assert metrics["baseline"]["name"].startswith("naive: the last price")
+    assert metrics["baseline"]["name"] == "naive (last price)"
     assert metrics["data_source"].startswith("the shipped sample, S&P 500")

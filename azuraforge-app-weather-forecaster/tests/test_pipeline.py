@@ -36,7 +36,7 @@ def test_a_sample_run_reports_its_source_and_both_baselines(tmp_path):
     assert {"rmse_step_1", "rmse_step_6", "rmse", "mae"} <= set(result.metrics)
     assert set(result.beats_baseline) == {"rmse_step_1", "rmse"}
     report = (tmp_path / "report.md").read_text()
-    assert "the shipped sample, Seattle hourly air temperature, 2010" in report
+    assert "Data: the shipped sample, Seattle hourly air temperature, 2010" in report
     assert "persistence (last value)" in report
     assert "same hour yesterday" in report
     metrics = json.loads((tmp_path / "metrics.json").read_text())

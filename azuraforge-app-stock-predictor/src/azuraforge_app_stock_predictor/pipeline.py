@@ -173,7 +173,7 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
         return Evaluation(
             metrics=metrics,
             baseline_metrics=baseline_metrics,
-            baseline="naive: the last price (direction: the more frequent move)",
+            baseline="naive (last price)",
             primary_metrics=("mae", "rmse", "direction_accuracy"),
             details={
                 "data_source": data.summary["data source"],
@@ -184,7 +184,7 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
         )
 
     def _report(self, config: StockPredictorConfig, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
-        ahead = "next bar" if config.horizon == 1 else f"{config.horizon} bars ahead"
+        ahead = "one bar" if config.horizon == 1 else f"{config.horizon} bars"
         details = evaluation.details
         rows = [
             ["price MAE", evaluation.metrics["mae"], evaluation.baseline_metrics["mae"]],
@@ -196,10 +196,13 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
             ],
         ]
         body = (
+            f"Data: {details['data_source']}.\n\n"
             f"Prices of {config.target} on the test window, in the ticker's currency, after undoing the "
-            f"'{config.transform}' transform. Direction: did the price {ahead} end above the last known price? "
-            f"It rose in {details['rises_in_test']:.1%} of the test windows; the model predicted a rise in "
-            f"{details['predicted_rises_in_test']:.1%}.\n\n" + table(["measure", "model", "naive forecast"], rows)
+            f"'{config.transform}' transform. The naive forecast repeats the last known price. Direction: is the "
+            f"price {ahead} ahead above the last known price? It was in {details['rises_in_test']:.1%} of the test "
+            f"windows and the model said so in {details['predicted_rises_in_test']:.1%}; the naive forecast "
+            "predicts no change, so its direction score is that of the better constant guess (always up or "
+            "always down).\n\n" + table(["measure", "model", "naive forecast"], rows)
         )
         return [ReportSection("Against the naive forecast", body), *super()._report(config, evaluation, output_dir)]
 

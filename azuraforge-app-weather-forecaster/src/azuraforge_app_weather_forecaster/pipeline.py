@@ -180,6 +180,7 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
         ]
         step = "hour" if config.frequency == "hourly" else "day"
         body = (
+            f"Data: {evaluation.details['data_source']}.\n\n"
             f"Test-split errors in °C. Step 1 is the next {step}; step {config.horizon} is {config.horizon} "
             f"{step}s ahead; rmse and mae cover all {config.horizon} steps.\n\n"
             + table(["metric", "model", "persistence (last value)", seasonal["name"]], rows)
