@@ -36,9 +36,11 @@ def new_app(args: argparse.Namespace) -> int:
     except ScaffoldError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"Created {root}/ with app {names.app!r} ({names.class_name} in {names.package}/pipeline.py).")
+    # pip reads a bare relative name as a project on PyPI, so relative paths get a ./ prefix.
+    shown = str(root) if root.is_absolute() else f"./{root}"
+    print(f"Created {shown}/ with app {names.app!r} ({names.class_name} in {names.package}/pipeline.py).")
     print("Next:")
-    print(f"  pip install -e {root}[test]     # registers the app")
-    print(f"  cd {root} && pytest             # runs its test")
-    print(f"  azuraforge run {names.app}       # trains it and writes a report")
+    print(f"  pip install -e '{shown}[test]'  # registers the app")
+    print(f"  cd {shown} && pytest  # runs its test")
+    print(f"  azuraforge run {names.app}  # trains it and writes a report")
     return 0
