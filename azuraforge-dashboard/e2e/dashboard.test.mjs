@@ -193,12 +193,36 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     await page.screenshot({ path: join(OUTPUT, "compare.png"), fullPage: true });
   });
 
+  it("follows a run's status on the list page without fetching the list again", async () => {
+    const headers = { "Content-Type": "application/json", ...(stack.token && { Authorization: `Bearer ${stack.token}` }) };
+    const apps = await (await fetch(`${stack.baseUrl}/api/v1/apps`, { headers })).json();
+    const response = await fetch(`${stack.baseUrl}/api/v1/experiments`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ app: stack.app ?? apps[0].name, name: "e2e list run", config: { ...stack.config, epochs: 10 } }),
+    });
+    assert.equal(response.status, 202);
+    const { id } = await response.json();
+    const listRequests = [];
+    const onRequest = (request) => {
+      if (new URL(request.url()).pathname === "/api/v1/experiments") listRequests.push(request.url());
+    };
+    await page.goto("/");
+    const row = page.locator(`tr[data-experiment="${id}"]`);
+    await row.waitFor();
+    page.on("request", onRequest);
+    await row.locator(".status", { hasText: "succeeded" }).waitFor({ timeout: RUN_TIMEOUT_MS });
+    page.off("request", onRequest);
+    assert.deepEqual(listRequests, []);
+    await row.locator(".metric").first().waitFor();
+  });
+
   it("switches to the other theme", async () => {
     const before = await page.evaluate(() => document.documentElement.dataset.theme);
     await page.getByRole("button", { name: "Toggle dark and light theme" }).click();
     const after = await page.evaluate(() => document.documentElement.dataset.theme);
     assert.notEqual(after, before);
-    await page.screenshot({ path: join(OUTPUT, `compare-${after}.png`), fullPage: true });
+    await page.screenshot({ path: join(OUTPUT, `experiments-${after}.png`), fullPage: true });
   });
 
   it("logged no error in the browser console", () => {
