@@ -126,6 +126,7 @@ POOLS = [
     pytest.param((2, 3, 9, 7), (3, 3), (2, 2), id="overlapping"),
     pytest.param((1, 2, 9, 7), (3, 2), (1, 2), id="non-square-stride1"),
     pytest.param((1, 1, 5, 5), (5, 5), (5, 5), id="global"),
+    pytest.param((1, 2, 40, 40), (20, 17), (3, 5), id="window-of-340"),
 ]
 
 

@@ -68,7 +68,11 @@ class _WideGrid:
 
 
 class Conv2DFunction(Function):
-    """2-D cross-correlation as in torch.nn.functional.conv2d: (N, C, H, W) -> (N, OC, OH, OW)."""
+    """2-D cross-correlation as in torch.nn.functional.conv2d: (N, C, H, W) -> (N, OC, OH, OW).
+
+    The bias rides along the matmul as an extra all-ones column row, so its gradient comes out of
+    the weight-gradient matmul too.
+    """
 
     @staticmethod
     def forward(
@@ -77,10 +81,14 @@ class Conv2DFunction(Function):
         N, C, H, W = x.shape
         OC, _, kh, kw = weight.shape
         grid = _WideGrid.of(H, W, (kh, kw), stride, padding)
-        cols = grid.columns(grid.padded(x)).reshape(N, C * kh * kw, -1)
-        out: Array = np.matmul(weight.reshape(OC, -1), cols)
+        K = C * kh * kw
+        w2 = weight.reshape(OC, K)
+        cols = np.empty((N, K + (bias is not None), grid.out_h * grid.grid_w), dtype=np.result_type(x, weight))
+        np.copyto(cols[:, :K].reshape(N, C, kh, kw, -1), grid.columns(grid.padded(x)))
         if bias is not None:
-            out += bias[:, None]
+            cols[:, K] = 1
+            w2 = np.concatenate([w2, bias[:, None]], axis=1)
+        out: Array = np.matmul(w2, cols)
         ctx.cols, ctx.weight, ctx.x_shape, ctx.grid = cols, weight, x.shape, grid
         return out.reshape(N, OC, grid.out_h, grid.grid_w)[..., : grid.out_w]
 
@@ -88,27 +96,41 @@ class Conv2DFunction(Function):
     def backward(ctx: Any, d_out: Array) -> tuple[Array | None, ...]:
         cols, weight, grid = ctx.cols, ctx.weight, ctx.grid
         N, OC, OH, OW = d_out.shape
+        K = weight[0].size
         needs = ctx.needs_input_grad
-        d_wide = np.zeros((N, OC, OH, grid.grid_w), dtype=d_out.dtype)
+        d_wide = np.empty((N, OC, OH, grid.grid_w), dtype=d_out.dtype)
         d_wide[..., :OW] = d_out
+        d_wide[..., OW:] = 0  # the wrapped-around grid columns are not outputs
         d_wide = d_wide.reshape(N, OC, -1)
-        d_weight = np.matmul(d_wide, cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape) if needs[1] else None
-        d_bias = d_wide.sum(axis=(0, 2)) if needs[2] else None
-        dx = _col2im(np.matmul(weight.reshape(OC, -1).T, d_wide), ctx.x_shape, grid) if needs[0] else None
+        d_weight = d_bias = None
+        if needs[1] or needs[2]:
+            d_params = np.matmul(d_wide, cols.transpose(0, 2, 1)).sum(axis=0)
+            d_weight = d_params[:, :K].reshape(weight.shape)
+            d_bias = d_params[:, K] if needs[2] else None
+        dx = _input_grad(weight.reshape(OC, K), d_wide, ctx.x_shape, grid) if needs[0] else None
         return dx, d_weight, d_bias
 
 
-def _col2im(d_cols: Array, x_shape: tuple[int, ...], grid: _WideGrid) -> Array:
-    """Add column gradients (N, C*kh*kw, OH*grid_w) back onto the input positions they were read from."""
+# Samples per block of the input-gradient pass: its column gradients stay in cache while they are
+# scattered back, instead of making a round trip through memory.
+_COL2IM_BLOCK_BYTES = 1 << 19
+
+
+def _input_grad(w2: Array, d_wide: Array, x_shape: tuple[int, ...], grid: _WideGrid) -> Array:
+    """dX: column gradients W^T @ dY, added back onto the input positions they were read from (col2im)."""
     N, C, H, W = x_shape
     (kh, kw), sw, (ph, pw) = grid.kernel, grid.stride[1], grid.padding
-    d_cols = d_cols.reshape(N, C, kh, kw, -1)
-    span = (d_cols.shape[-1] - 1) * sw + 1
-    dx = np.zeros((N, C, grid.rows * grid.pitch), dtype=d_cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            start = i * grid.pitch + j
-            dx[:, :, start : start + span : sw] += d_cols[:, :, i, j]
+    w_T = np.ascontiguousarray(w2.T)
+    span = (d_wide.shape[-1] - 1) * sw + 1
+    dx = np.zeros((N, C, grid.rows * grid.pitch), dtype=d_wide.dtype)
+    block = max(1, _COL2IM_BLOCK_BYTES // (w_T.shape[0] * d_wide.shape[-1] * d_wide.itemsize))
+    for n in range(0, N, block):
+        d_cols = np.matmul(w_T, d_wide[n : n + block]).reshape(-1, C, kh, kw, d_wide.shape[-1])
+        dx_block = dx[n : n + block]
+        for i in range(kh):
+            for j in range(kw):
+                start = i * grid.pitch + j
+                dx_block[:, :, start : start + span : sw] += d_cols[:, :, i, j]
     return dx.reshape(N, C, grid.rows, grid.pitch)[:, :, ph : ph + H, pw : pw + W]
 
 
@@ -117,7 +139,8 @@ class MaxPool2DFunction(Function):
 
     Separable: a running max over the kernel's columns for every input row, then over its rows, with
     strict comparisons so the first maximum in row-major order wins, as in PyTorch. That is kh + kw
-    strided passes instead of one per kernel element.
+    strided passes instead of one per kernel element. Each output remembers where its maximum sits in
+    its window as one code, row * kw + column.
     """
 
     @staticmethod
@@ -125,35 +148,48 @@ class MaxPool2DFunction(Function):
         H, W = x.shape[2:]
         (kh, kw), (sh, sw) = kernel, stride
         OH, OW = (H - kh) // sh + 1, (W - kw) // sw + 1
-        row_max, col_arg = _running_max([x[..., j : j + sw * (OW - 1) + 1 : sw] for j in range(kw)])
-        out, row_arg = _running_max([row_max[:, :, i : i + sh * (OH - 1) + 1 : sh] for i in range(kh)])
-        ctx.col_arg, ctx.row_arg, ctx.x_shape, ctx.kernel, ctx.stride = col_arg, row_arg, x.shape, kernel, stride
+        code_dtype = np.min_scalar_type(kh * kw - 1)
+        columns = [x[..., j : j + sw * (OW - 1) + 1 : sw] for j in range(kw)]
+        row_max, column = _running_max(columns, list(range(kw)), code_dtype)
+        rows = [slice(i, i + sh * (OH - 1) + 1, sh) for i in range(kh)]
+        codes = [column[:, :, rows[0]]] + [column[:, :, rows[i]] + code_dtype.type(i * kw) for i in range(1, kh)]
+        out, code = _running_max([row_max[:, :, r] for r in rows], codes, code_dtype)
+        ctx.code, ctx.x_shape, ctx.kernel, ctx.stride = code, x.shape, kernel, stride
         return out
 
     @staticmethod
     def backward(ctx: Any, d_out: Array) -> Array:
-        N, C, H, _ = ctx.x_shape
+        H, W = ctx.x_shape[2:]
         (kh, kw), (sh, sw) = ctx.kernel, ctx.stride
         OH, OW = d_out.shape[2:]
-        d_rows = np.zeros((N, C, H, OW), dtype=d_out.dtype)
+        overlapping = sh < kh or sw < kw
+        tiled = not overlapping and OH * sh == H and OW * sw == W
+        dx = np.empty(ctx.x_shape, dtype=d_out.dtype) if tiled else np.zeros(ctx.x_shape, dtype=d_out.dtype)
         for i in range(kh):
-            d_rows[:, :, i : i + sh * (OH - 1) + 1 : sh] += d_out * (ctx.row_arg == i)
-        dx = np.zeros(ctx.x_shape, dtype=d_out.dtype)
-        for j in range(kw):
-            dx[..., j : j + sw * (OW - 1) + 1 : sw] += d_rows * (ctx.col_arg == j)
+            for j in range(kw):
+                window_position = dx[:, :, i : i + sh * (OH - 1) + 1 : sh, j : j + sw * (OW - 1) + 1 : sw]
+                hit = ctx.code == i * kw + j
+                if overlapping:
+                    window_position += d_out * hit
+                else:
+                    np.multiply(d_out, hit, out=window_position)
         return dx
 
 
-def _running_max(candidates: list[Array]) -> tuple[Array, Array]:
-    """Elementwise max over same-shaped arrays and the index of the first array holding it."""
-    best = candidates[0].copy()
-    arg = np.zeros(best.shape, dtype=np.uint8)
-    for index, candidate in enumerate(candidates[1:], start=1):
-        # Indices only grow, so max(arg, index * higher) records the latest strict improvement;
-        # arithmetic on the mask is far faster than a masked copy.
-        np.maximum(arg, (candidate > best).view(np.uint8) * np.uint8(index), out=arg)
-        np.maximum(best, candidate, out=best)  # propagates NaN, as PyTorch does
-    return best, arg
+def _running_max(candidates: list[Array], codes: list[Any], dtype: np.dtype[Any]) -> tuple[Array, Array]:
+    """Elementwise max over same-shaped arrays, and the code of the first candidate holding it.
+
+    `codes` (scalars or arrays, one per candidate) must grow from candidate to candidate, so
+    max(code, higher * next_code) records the latest strict improvement: arithmetic on the mask is
+    far faster than a masked copy.
+    """
+    best = candidates[0]
+    code = np.broadcast_to(codes[0], best.shape).astype(dtype)
+    for step, (candidate, candidate_code) in enumerate(zip(candidates[1:], codes[1:], strict=True)):
+        np.maximum(code, (candidate > best).view(np.uint8) * candidate_code, out=code)
+        # np.maximum propagates NaN, as PyTorch does; the first step must not write into the input.
+        best = np.maximum(best, candidate) if step == 0 else np.maximum(best, candidate, out=best)
+    return (best.copy() if len(candidates) == 1 else best), code
 
 
 def _pair(value: int | tuple[int, int], name: str, minimum: int) -> Pair:
