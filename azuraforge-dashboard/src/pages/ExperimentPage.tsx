@@ -21,7 +21,9 @@ export function ExperimentPage() {
 
 function ExperimentView({ experiment, reload }: { experiment: Experiment; reload: () => void }) {
   const finished = isFinished(experiment.status);
-  const { live, connection } = useExperimentEvents(experiment.id, !finished);
+  // A finished run's record has its history; one that ended without it (failed, say) replays its events.
+  const stored = Object.keys(experiment.history).length > 0;
+  const { live, connection } = useExperimentEvents(experiment.id, !finished || !stored);
   const [cancelError, setCancelError] = useState<string>();
   const [cancelling, setCancelling] = useState(false);
 
@@ -34,7 +36,7 @@ function ExperimentView({ experiment, reload }: { experiment: Experiment; reload
   }, [live.final, finished, experiment, reload]);
 
   const status = finished ? experiment.status : (live.status ?? experiment.status);
-  const series = finished ? seriesFromHistory(experiment.history) : live.series;
+  const series = finished && stored ? seriesFromHistory(experiment.history) : live.series;
   const progress = finished ? null : progressOf(live);
   const cancel = () => {
     setCancelling(true);
