@@ -37,6 +37,12 @@ def test_a_period_counts_back_from_the_last_day_of_the_sample():
     assert 245 <= len(frame) <= 255  # about one year of trading days
 
 
+def test_a_period_counts_back_from_end_when_end_is_set():
+    frame = select_sample(PriceRequest("^GSPC", period="1mo", end=date(2010, 7, 1)))
+    assert frame.index[-1] == pd.Timestamp("2010-06-30")
+    assert pd.Timestamp("2010-05-30") <= frame.index[0] <= pd.Timestamp("2010-06-02")
+
+
 def test_start_is_inclusive_and_end_exclusive_like_yfinance():
     frame = select_sample(PriceRequest("^GSPC", start=date(2018, 1, 2), end=date(2018, 1, 5)))
     assert list(frame.index) == [pd.Timestamp("2018-01-02"), pd.Timestamp("2018-01-03"), pd.Timestamp("2018-01-04")]
@@ -82,6 +88,12 @@ def test_without_network_the_run_falls_back_to_the_sample_and_says_why():
     assert "yfinance was unreachable" in prices.source_note
     assert "instead of AAPL" in prices.source_note
     assert prices.frame.index[-1] == pd.Timestamp("2018-12-31")
+
+
+@pytest.mark.usefixtures("refused_proxy")
+def test_without_network_a_request_outside_the_sample_says_both_reasons():
+    with pytest.raises(PriceSourceUnavailableError, match=r"yfinance was unreachable .* can't stand in: no prices"):
+        load_prices(PriceRequest("AAPL", start=date(2021, 1, 1)), timeout_s=10)
 
 
 @pytest.mark.usefixtures("refused_proxy")

@@ -27,7 +27,7 @@ from azuraforge_learner.timeseries import PreparedSeries, forecast
 log = logging.getLogger(__name__)
 
 SOURCE_NOTE: Final = "source_note"  # key of the frame's attrs that carries the source sentence to the report
-INTERVALS = Literal["1d", "5d", "1wk", "1mo", "3mo", "1h", "90m", "60m", "30m", "15m", "5m", "2m", "1m"]
+Interval = Literal["1d", "5d", "1wk", "1mo", "3mo", "1h", "90m", "60m", "30m", "15m", "5m", "2m", "1m"]
 
 
 class StockPredictorConfig(TimeSeriesConfig):
@@ -47,12 +47,12 @@ class StockPredictorConfig(TimeSeriesConfig):
     period: str | None = Field(
         default="5y",
         pattern=PERIOD_PATTERN,
-        description="How far back from today (from 2018-12-31 for the sample): 1mo, 6mo, 1y, 5y, 10y, ytd, max; "
-        "used only when start is not set.",
+        description="How far back from end (default today; 2018-12-31 for the sample): 1mo, 6mo, 1y, 5y, 10y, "
+        "ytd, max; used only when start is not set.",
     )
     start: date | None = Field(default=None, description="First day of data (inclusive); overrides period.")
     end: date | None = Field(default=None, description="Last day of data (exclusive, as yfinance); null: today.")
-    interval: INTERVALS = Field(default="1d", description="Bar size; the sample has 1d, 1wk and 1mo.")
+    interval: Interval = Field(default="1d", description="Bar size; the sample has 1d, 1wk and 1mo.")
     fallback_to_sample: bool = Field(
         default=True, description="When yfinance can't be reached, train on the shipped sample instead of failing."
     )

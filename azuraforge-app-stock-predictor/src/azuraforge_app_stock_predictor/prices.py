@@ -51,8 +51,8 @@ class PriceSourceUnavailableError(ConnectionError):
 
 @dataclass(frozen=True)
 class PriceRequest:
-    """What to load. `period` counts back from today (from the sample's last day for the sample) and applies
-    only when `start` is not set."""
+    """What to load. Without `start`, `period` counts back from `end` (default: today; for the sample, its last
+    day); None means all there is. `end` is exclusive, as in yfinance."""
 
     ticker: str
     interval: str = "1d"
@@ -94,7 +94,12 @@ def load_prices(
         if not fallback_to_sample:
             raise
         log.warning("yfinance unavailable (%s); using the shipped %s sample instead", exc, SAMPLE_TICKER)
-        frame = select_sample(request)
+        try:
+            frame = select_sample(request)
+        except PriceDataError as sample_error:
+            raise PriceSourceUnavailableError(
+                f"yfinance was unreachable ({exc}) and the shipped sample can't stand in: {sample_error}"
+            ) from sample_error
         instead = "" if request.ticker == SAMPLE_TICKER else f"instead of {request.ticker} "
         note = (
             f"yfinance was unreachable ({exc}), so {instead}the run used the shipped sample, "
@@ -107,9 +112,10 @@ def load_prices(
 
 def download(request: PriceRequest, *, timeout_s: float) -> pd.DataFrame:
     """OHLCV from Yahoo! Finance through yfinance, split- and dividend-adjusted, within `timeout_s` seconds."""
-    span: dict[str, object] = (
-        {"start": request.start, "end": request.end} if request.start is not None else {"period": request.period}
+    first: dict[str, object] = (
+        {"start": request.start} if request.start is not None else {"period": request.period or "max"}
     )
+    span = {**first, "end": request.end}
 
     def history() -> pd.DataFrame:
         with _yfinance_lock, _yfinance_raises():
@@ -159,20 +165,22 @@ def sample_description() -> str:
 
 
 def select_sample(request: PriceRequest) -> pd.DataFrame:
-    """The part of the sample the request asks for; `period` counts back from the sample's last day."""
+    """The part of the sample the request asks for, with yfinance's meaning of start, end and period."""
     if request.interval not in SAMPLE_INTERVALS:
         raise PriceDataError(
             f"the shipped sample is daily data, so interval {request.interval!r} is not available offline; "
             f"use one of {', '.join(SAMPLE_INTERVALS)}"
         )
     frame = read_sample()
-    if request.start is not None or request.end is not None:
-        first = pd.Timestamp(request.start) if request.start is not None else frame.index[0]
-        # yfinance treats `end` as exclusive; the sample does the same.
-        last = pd.Timestamp(request.end) - pd.Timedelta(days=1) if request.end is not None else frame.index[-1]
-        frame = frame.loc[first:last]
+    # yfinance treats `end` as exclusive; the sample does the same.
+    last = frame.index[-1] if request.end is None else pd.Timestamp(request.end) - pd.Timedelta(days=1)
+    if request.start is not None:
+        first = pd.Timestamp(request.start)
     elif request.period not in (None, "max"):
-        frame = frame.loc[period_start(request.period, frame.index[-1]) :]
+        first = period_start(request.period, min(last, frame.index[-1]))
+    else:
+        first = frame.index[0]
+    frame = frame.loc[first:last]
     rule = SAMPLE_INTERVALS[request.interval]
     if rule is not None and not frame.empty:
         aggregation = {"Open": "first", "High": "max", "Low": "min", "Close": "last", "Volume": "sum"}
