@@ -1,0 +1,49 @@
+import threading
+
+import pytest
+
+from azuraforge_common import names, store
+from azuraforge_common.database import create_db_engine, session_factory
+from azuraforge_common.events import StatusEvent, parse_event
+from azuraforge_common.lifecycle import end_experiment
+from azuraforge_common.migrate import upgrade
+from azuraforge_common.store import NewExperiment
+
+
+@pytest.fixture
+def sessions(empty_database_url):
+    upgrade(empty_database_url)
+    engine = create_db_engine(empty_database_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def test_racing_enders_make_one_final_transition_and_one_final_event(sessions, redis_client):
+    with sessions() as session:
+        (experiment,) = store.create_experiments(session, [NewExperiment(app="demo", config={})])
+        store.transition(session, experiment.id, ["queued"], "running")
+    outcomes: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def end(status, error):
+        with sessions() as session:
+            barrier.wait()
+            outcomes.append(end_experiment(session, redis_client, experiment.id, ["running"], status, error=error))
+
+    enders = [
+        threading.Thread(target=end, args=args)
+        for args in [("succeeded", None), ("failed", "worker lost"), ("cancelled", None), ("failed", "boom")]
+    ]
+    for thread in enders:
+        thread.start()
+    for thread in enders:
+        thread.join()
+
+    assert sorted(outcomes) == [False, False, False, True]
+    (final,) = [parse_event(fields[b"event"]) for _, fields in redis_client.xrange(names.events_stream(experiment.id))]
+    assert isinstance(final, StatusEvent)
+    assert final.final
+    with sessions() as session:
+        ended = store.get_experiment(session, experiment.id)
+        assert ended is not None
+        assert (ended.status, ended.error) == (final.status, final.error)
