@@ -5,7 +5,6 @@ so every event is in the replay, in the subscription's queue, or both; those at 
 sequence number are skipped.
 """
 
-import math
 from typing import Annotated, cast
 
 import anyio
@@ -29,6 +28,8 @@ SEND_TIMEOUT_S = 10.0
 """A client that accepts nothing for this long is disconnected."""
 FINAL_GRACE_S = 3.0
 """How long to wait for the final event of an experiment the database already shows as ended."""
+IDLE_CHECK_S = 30.0
+"""After this long without an event, the record is read again in case the experiment ended unannounced."""
 TRY_AGAIN_LATER = 1013
 
 
@@ -99,13 +100,17 @@ async def _send_events(
         if is_final(event):
             return await websocket.close()
     while True:
-        with anyio.move_on_after(FINAL_GRACE_S if ended else math.inf) as waiting:
+        with anyio.move_on_after(FINAL_GRACE_S if ended else IDLE_CHECK_S) as waiting:
             delivery = await subscription.queue.get()
-        if waiting.cancelled_caught:
-            # The record says it ended but Redis has no final event (its data was lost): say so from the record.
+        if waiting.cancelled_caught and ended:
+            # The record says it ended but no final event came (Redis lost it, or the worker died between
+            # recording the end and announcing it): say so from the record.
             final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
             await _send(websocket, final.model_dump_json())
             return await websocket.close()
+        if waiting.cancelled_caught:
+            ended = await run_in_threadpool(_status_of, platform, experiment_id) in TERMINAL_STATUSES
+            continue
         if delivery is None:
             return await websocket.close(TRY_AGAIN_LATER, subscription.dropped)
         event, text = delivery
