@@ -5,6 +5,7 @@ import asyncio
 import itertools
 import json
 import threading
+import time
 
 import pytest
 import websockets
@@ -98,11 +99,9 @@ def test_a_finished_experiment_whose_events_were_lost_still_ends_from_its_record
 def test_every_client_gets_every_event_once_however_its_connection_races_the_publisher(api):
     """Clients connect while events pour in: the replay/live handoff must neither drop nor repeat any."""
     experiment_id = create(api)["id"]
-    total = 300
-    started = threading.Event()
+    total = 1000
 
     def publish_all():
-        started.set()
         for n in range(1, total + 1):
             publish_event(
                 api.platform.redis,
@@ -110,13 +109,19 @@ def test_every_client_gets_every_event_once_however_its_connection_races_the_pub
             )
         finish(api, experiment_id)
 
-    publisher = threading.Thread(target=publish_all)
-    publisher.start()
-    started.wait()
-    results = []
-    for _ in range(4):
+    results: list[tuple[list[dict], int | None]] = []
+
+    def watch_later(delay_s):
+        time.sleep(delay_s)
         results.append(watch(api, experiment_id))
-    publisher.join()
+
+    threads = [threading.Thread(target=publish_all)]
+    threads += [threading.Thread(target=watch_later, args=(0.02 * n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 6
     for messages, code in results:
         assert [m["seq"] for m in messages] == list(range(1, total + 3))
         assert code == 1000
