@@ -6,6 +6,8 @@ from conftest import events, load, queue, wait_for
 
 from azuraforge_common import names
 from azuraforge_common.events import EpochEndEvent
+from azuraforge_common.migrate import upgrade
+from azuraforge_worker.runner import Services
 
 
 def finished(services, experiment_id):
@@ -49,3 +51,22 @@ def test_sigkill_mid_run_lets_the_heartbeat_expire(services, start_worker, send)
     worker.wait()
     wait_for(lambda: not services.redis.exists(heartbeat), 30, "the heartbeat to expire")
     assert load(services, experiment_id).status == "running", "marking it failed is the API's reaper's job"
+
+
+def test_a_task_waits_out_a_database_outage(settings, postgres_server, start_worker, send, tmp_path):
+    database_url = postgres_server.create_database("outage")
+    upgrade(database_url)
+    on_postgres = settings.model_copy(update={"database_url": database_url})
+    services = Services.from_settings(on_postgres)
+    experiment_id = queue(services, {"epochs": 1})
+    start_worker(on_postgres)
+    postgres_server.stop()
+    try:
+        send(experiment_id)
+        log = tmp_path / "worker-0.log"
+        wait_for(lambda: b"Retry in" in log.read_bytes(), 60, "the task to be retried")
+    finally:
+        postgres_server.start()
+    wait_for(lambda: finished(services, experiment_id), 120, "the experiment to run once the database is back")
+    assert load(services, experiment_id).status == "succeeded"
+    services.redis.close()

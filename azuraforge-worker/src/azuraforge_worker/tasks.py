@@ -3,7 +3,9 @@
 import functools
 from typing import Any
 
+import redis
 from celery.signals import worker_shutting_down
+from sqlalchemy.exc import OperationalError
 
 from azuraforge_common import names
 from azuraforge_common.settings import Settings
@@ -26,5 +28,13 @@ def _stop_training(**_: Any) -> None:
     runner.shutting_down.set()
 
 
-run_experiment_task = app.task(name=names.RUN_EXPERIMENT_TASK)(run_experiment)
+# Redis or the database being unreachable is worth waiting out: the task is retried with a growing delay
+# (an experiment that had already started is failed by the API's reaper instead; it is not started twice).
+run_experiment_task = app.task(
+    name=names.RUN_EXPERIMENT_TASK,
+    autoretry_for=(OperationalError, redis.ConnectionError, redis.TimeoutError),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=30,
+)(run_experiment)
 worker_shutting_down.connect(_stop_training, weak=False)
