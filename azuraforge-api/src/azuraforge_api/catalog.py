@@ -14,6 +14,7 @@ from azuraforge_learner.plugins import AppLoadError, PipelineClass, UnknownAppEr
 log = logging.getLogger(__name__)
 
 MAX_GRID_SIZE = 100
+MAX_NAME_LENGTH = 200  # the column's size
 
 
 def installed_apps() -> list[AppOut]:
@@ -71,7 +72,7 @@ def expand(request: ExperimentCreate, pipeline: PipelineClass) -> list[tuple[dic
                 errors[loc] = _error(loc, error["message"])
             continue
         suffix = f"({', '.join(f'{key}={value}' for key, value in varied.items())})" if varied else ""
-        name = " ".join(part for part in (request.name or "", suffix) if part)
+        name = " ".join(part for part in (request.name or "", suffix) if part)[:MAX_NAME_LENGTH]
         expanded.append((config.model_dump(mode="json"), name))
     if errors:
         raise RequestValidationError(list(errors.values()))
