@@ -5,6 +5,8 @@ import json
 import os
 import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -231,3 +233,27 @@ def test_restarting_loses_nothing_and_stopping_leaves_no_process(stack, platform
     assert (events_after, code) == (events_before, 1000)
     assert again.http.get(f"/api/v1/experiments/{finished['id']}/artifacts/images/loss.png").status_code == 200
     assert again.wait_status(again.post({"epochs": 1}), {"succeeded"})
+
+
+def test_up_refuses_a_port_in_use(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "AZURAFORGE_DATA_DIR": str(tmp_path / "data")}
+        done = subprocess.run(
+            [AZURAFORGE, "up", "--port", str(port)], env=env, capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use" in done.stderr
+    assert not (tmp_path / "data" / "redis").exists(), "nothing was started"
+
+
+def test_migrate_creates_the_schema(tmp_path):
+    database = tmp_path / "forge.db"
+    env = {**os.environ, "AZURAFORGE_DATABASE_URL": f"sqlite:///{database}"}
+    done = subprocess.run([AZURAFORGE, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"experiments", "experiment_tags", "idempotency_keys", "alembic_version"} <= tables
