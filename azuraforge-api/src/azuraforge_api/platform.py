@@ -49,8 +49,8 @@ class Platform:
                 redis.BlockingConnectionPool.from_url(redis_url, timeout=10, **_CONNECTION_OPTIONS)
             ),
             aredis=AsyncRedis.from_pool(BlockingConnectionPool.from_url(redis_url, timeout=10, **_CONNECTION_OPTIONS)),
-            # The hub waits for messages as long as it takes, so no socket timeout there.
             celery=create_celery(settings),
+            # The hub waits for messages as long as it takes, so no socket timeout there.
             hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
         )
 
