@@ -88,12 +88,9 @@ def _output_grads(d_output: Array, batch_first: bool) -> tuple[Array, Array]:
     return d_out, np.asarray(d_out.any(axis=(1, 2)))
 
 
-def _weight_grads(d_columns: Array, inputs: Array) -> Array:
-    """Σ_t d_pre[t] @ inputs[t].T, given d_pre as (G, T*B) columns and the inputs as (T, K, B)."""
-    T, K, B = inputs.shape
-    input_columns = _scratch.get("input_columns", (K, T, B), inputs.dtype)
-    np.copyto(input_columns, inputs.transpose(1, 0, 2))
-    grads: Array = d_columns @ input_columns.reshape(K, T * B).T
+def _weight_grads(d_pre: Array, inputs: Array) -> Array:
+    """Σ_t d_pre[t] @ inputs[t].T for pre-activation gradients (T, G, B) and inputs (T, K, B)."""
+    grads: Array = np.tensordot(d_pre, inputs, axes=([0, 2], [0, 2]))
     return grads
 
 
@@ -186,15 +183,12 @@ class LSTMLayerFunction(Function):
         h = stacked[1:, :H]
         w_hh_T = np.ascontiguousarray(ctx.w_hh[order].T)
         d_out, has_d_out = _output_grads(d_output, ctx.batch_first)
-        d_pre = _scratch.get("d_pre", (H4, T, B), gates.dtype)
+        d_pre = _scratch.get("d_pre", gates.shape, gates.dtype)  # w.r.t. the pre-activations, order i, f, o, g
+        dz_i, dz_f, dz_o, dz_g = d_pre[:, :H], d_pre[:, H : 2 * H], d_pre[:, 2 * H : 3 * H], d_pre[:, 3 * H :]
         dh = d_h_n.reshape(B, H).T.copy()
         dc = d_c_n.reshape(B, H).T.copy()
         tmp = np.empty((H, B), dtype=dh.dtype)
-        # Per-step work arrays small enough to stay in cache; d_pre keeps every step's dz as columns
-        # (4H, T, B) for the weight-gradient matmul.
-        dz = np.empty((H4, B), dtype=dh.dtype)
-        local = np.empty((H4, B), dtype=dh.dtype)  # d(activation)/d(pre-activation)
-        dz_i, dz_f, dz_o, dz_g = dz[:H], dz[H : 2 * H], dz[2 * H : 3 * H], dz[3 * H :]
+        local = np.empty((H4, B), dtype=dh.dtype)  # d(activation)/d(pre-activation), small enough to stay in cache
         l_sig, l_g = local[: 3 * H], local[3 * H :]
         for t in range(T - 1, -1, -1):
             if has_d_out[t]:
@@ -203,25 +197,24 @@ class LSTMLayerFunction(Function):
             np.subtract(o[t], tmp, out=tmp)  # o * (1 - tanh(c)^2) = o - h * tanh(c)
             tmp *= dh
             dc += tmp
-            np.multiply(dc, g[t], out=dz_i)
-            np.multiply(dc, cs[t], out=dz_f)
-            np.multiply(dh, tanh_c[t], out=dz_o)
-            np.multiply(dc, i[t], out=dz_g)
+            np.multiply(dc, g[t], out=dz_i[t])
+            np.multiply(dc, cs[t], out=dz_f[t])
+            np.multiply(dh, tanh_c[t], out=dz_o[t])
+            np.multiply(dc, i[t], out=dz_g[t])
             np.subtract(1, sig[t], out=l_sig)
             l_sig *= sig[t]
             np.square(g[t], out=l_g)
             np.subtract(1, l_g, out=l_g)
+            dz = d_pre[t]
             dz *= local
             dc *= f[t]
             np.matmul(w_hh_T, dz, out=dh)
-            d_pre[:, t] = dz
 
-        d_columns = d_pre.reshape(H4, T * B)
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = _batch_major((ctx.w_ih[order].T @ d_columns).reshape(-1, T, B).transpose(1, 0, 2), ctx.batch_first)
+            dx = _batch_major(np.matmul(ctx.w_ih[order].T, d_pre), ctx.batch_first)
         grads = np.empty((H4, stacked.shape[1]), dtype=d_pre.dtype)
-        grads[order] = _weight_grads(d_columns, stacked[:T])
+        grads[order] = _weight_grads(d_pre, stacked[:T])
         d_w_ih, d_w_hh, d_b_ih, d_b_hh = _split_grads(grads, H)
         return dx, dh.T[None], dc.T[None], d_w_ih, d_w_hh, d_b_ih, d_b_hh
 
@@ -302,31 +295,28 @@ class GRULayerFunction(Function):
         w_hh_T = np.ascontiguousarray(ctx.w_hh.T)
         d_out, has_d_out = _output_grads(d_output, ctx.batch_first)
 
-        # Gradients w.r.t. the input-side pre-activations (r, z, n) and w.r.t. W_hh h + b_hh (r, z, hn),
-        # written straight into (3H, T, B) columns for the weight-gradient matmuls.
-        d_in = _scratch.get("d_pre", (H3, T, B), gates.dtype)
-        d_hid = _scratch.get("d_hidden", (H3, T, B), gates.dtype)
-        dn, dr, dz, d_hn = d_in[2 * H :], d_hid[:H], d_hid[H : 2 * H], d_hid[2 * H :]
+        d_in = _scratch.get("d_pre", gates.shape, gates.dtype)  # w.r.t. the input-side pre-activations (r, z, n)
+        d_hid = _scratch.get("d_hidden", gates.shape, gates.dtype)  # w.r.t. W_hh h + b_hh (r, z, hn)
+        dn, dr, dz, d_hn = d_in[:, 2 * H :], d_hid[:, :H], d_hid[:, H : 2 * H], d_hid[:, 2 * H :]
         dh = d_h_n.reshape(B, H).T.copy()
         dh_direct = np.empty((H, B), dtype=dh.dtype)
         for t in range(T - 1, -1, -1):
             if has_d_out[t]:
                 dh += d_out[t]
-            np.multiply(dh, dn_coef[t], out=dn[:, t])
-            np.multiply(dn[:, t], dr_coef[t], out=dr[:, t])
-            np.multiply(dh, dz_coef[t], out=dz[:, t])
-            np.multiply(dn[:, t], r[t], out=d_hn[:, t])
+            np.multiply(dh, dn_coef[t], out=dn[t])
+            np.multiply(dn[t], dr_coef[t], out=dr[t])
+            np.multiply(dh, dz_coef[t], out=dz[t])
+            np.multiply(dn[t], r[t], out=d_hn[t])
             np.multiply(dh, z[t], out=dh_direct)
-            np.matmul(w_hh_T, d_hid[:, t], out=dh)
+            np.matmul(w_hh_T, d_hid[t], out=dh)
             dh += dh_direct
-        d_in[: 2 * H] = d_hid[: 2 * H]
+        d_in[:, : 2 * H] = d_hid[:, : 2 * H]
 
-        d_in_columns, d_hid_columns = d_in.reshape(H3, T * B), d_hid.reshape(H3, T * B)
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = _batch_major((ctx.w_ih.T @ d_in_columns).reshape(-1, T, B).transpose(1, 0, 2), ctx.batch_first)
-        d_w_ih = _weight_grads(d_in_columns, stacked[:T, H + 1 :])
-        d_w_hh = _weight_grads(d_hid_columns, stacked[:T, : H + 1])
+            dx = _batch_major(np.matmul(ctx.w_ih.T, d_in), ctx.batch_first)
+        d_w_ih = _weight_grads(d_in, stacked[:T, H + 1 :])
+        d_w_hh = _weight_grads(d_hid, stacked[:T, : H + 1])
         return dx, dh.T[None], d_w_ih[:, :-1], d_w_hh[:, :-1], d_w_ih[:, -1], d_w_hh[:, -1]
 
 
