@@ -196,3 +196,24 @@ def test_gradient_through_the_last_step_only_matches_torch(kind):
         reference = torch_params[name].grad
         assert reference is not None
         np.testing.assert_allclose(grad_of(parameter), reference.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_two_sequences_through_one_layer_in_one_graph(kind):
+    # Each call keeps its own buffers until its backward has run, and earlier outputs stay intact.
+    ours, theirs = _pair(kind, (2, 4, 2), True)
+    rng = np.random.default_rng(9)
+    first, second = (rng.standard_normal((3, 5, 2)).astype(np.float32) for _ in range(2))
+    out_a, out_b = ours(Tensor(first))[0], ours(Tensor(second))[0]
+    kept = out_a.numpy().copy()
+    (out_a * out_a).sum().backward()
+    ours(Tensor(second))[0].sum().backward()  # reuses buffers freed by the first backward
+    np.testing.assert_array_equal(out_a.numpy(), kept)
+    (out_b * 3.0).sum().backward()
+    ref_a, ref_b = theirs(torch.from_numpy(first))[0], theirs(torch.from_numpy(second))[0]
+    ((ref_a * ref_a).sum() + theirs(torch.from_numpy(second))[0].sum() + (ref_b * 3.0).sum()).backward()
+    torch_params = dict(theirs.named_parameters())
+    for name, parameter in ours.named_parameters():
+        reference = torch_params[name].grad
+        assert reference is not None
+        np.testing.assert_allclose(grad_of(parameter), reference.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
