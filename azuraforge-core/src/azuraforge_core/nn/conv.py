@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from azuraforge_core.nn import init
+from azuraforge_core.nn.buffers import buffer_pool
 from azuraforge_core.nn.module import Module, Parameter
 from azuraforge_core.tensor import Array, Function, Tensor
 
@@ -50,10 +51,11 @@ class _WideGrid:
         return cls(kernel, stride, padding, out_h, out_w, pitch, last // pitch + 1, grid_w)
 
     def padded(self, x: Array) -> Array:
-        """x (N, C, H, W) copied into a zeroed (N, C, rows, pitch) buffer at the padding offset."""
+        """x (N, C, H, W) copied into a pooled (N, C, rows, pitch) buffer at the padding offset, zeros around."""
         N, C, H, W = x.shape
         ph, pw = self.padding
-        buffer = np.zeros((N, C, self.rows, self.pitch), dtype=x.dtype)
+        buffer = buffer_pool.take((N, C, self.rows, self.pitch), x.dtype)
+        buffer.fill(0)
         buffer[:, :, ph : ph + H, pw : pw + W] = x
         return buffer
 
@@ -83,8 +85,10 @@ class Conv2DFunction(Function):
         grid = _WideGrid.of(H, W, (kh, kw), stride, padding)
         K = C * kh * kw
         w2 = weight.reshape(OC, K)
-        cols = np.empty((N, K + (bias is not None), grid.out_h * grid.grid_w), dtype=np.result_type(x, weight))
-        np.copyto(cols[:, :K].reshape(N, C, kh, kw, -1), grid.columns(grid.padded(x)))
+        cols = buffer_pool.take((N, K + (bias is not None), grid.out_h * grid.grid_w), np.result_type(x, weight))
+        padded = grid.padded(x)
+        np.copyto(cols[:, :K].reshape(N, C, kh, kw, -1), grid.columns(padded))
+        buffer_pool.give(padded)
         if bias is not None:
             cols[:, K] = 1
             w2 = np.concatenate([w2, bias[:, None]], axis=1)
@@ -98,7 +102,7 @@ class Conv2DFunction(Function):
         N, OC, OH, OW = d_out.shape
         K = weight[0].size
         needs = ctx.needs_input_grad
-        d_wide = np.empty((N, OC, OH, grid.grid_w), dtype=d_out.dtype)
+        d_wide = buffer_pool.take((N, OC, OH, grid.grid_w), d_out.dtype)
         d_wide[..., :OW] = d_out
         d_wide[..., OW:] = 0  # the wrapped-around grid columns are not outputs
         d_wide = d_wide.reshape(N, OC, -1)
@@ -108,6 +112,7 @@ class Conv2DFunction(Function):
             d_weight = d_params[:, :K].reshape(weight.shape)
             d_bias = d_params[:, K] if needs[2] else None
         dx = _input_grad(weight.reshape(OC, K), d_wide, ctx.x_shape, grid) if needs[0] else None
+        buffer_pool.give(d_wide, cols)
         return dx, d_weight, d_bias
 
 
@@ -124,13 +129,17 @@ def _input_grad(w2: Array, d_wide: Array, x_shape: tuple[int, ...], grid: _WideG
     span = (d_wide.shape[-1] - 1) * sw + 1
     dx = np.zeros((N, C, grid.rows * grid.pitch), dtype=d_wide.dtype)
     block = max(1, _COL2IM_BLOCK_BYTES // (w_T.shape[0] * d_wide.shape[-1] * d_wide.itemsize))
+    d_cols_buffer = buffer_pool.take((min(block, N), w_T.shape[0], d_wide.shape[-1]), d_wide.dtype)
     for n in range(0, N, block):
-        d_cols = np.matmul(w_T, d_wide[n : n + block]).reshape(-1, C, kh, kw, d_wide.shape[-1])
+        d_wide_block = d_wide[n : n + block]
+        d_cols_flat = np.matmul(w_T, d_wide_block, out=d_cols_buffer[: len(d_wide_block)])
+        d_cols = d_cols_flat.reshape(-1, C, kh, kw, d_wide.shape[-1])
         dx_block = dx[n : n + block]
         for i in range(kh):
             for j in range(kw):
                 start = i * grid.pitch + j
                 dx_block[:, :, start : start + span : sw] += d_cols[:, :, i, j]
+    buffer_pool.give(d_cols_buffer)
     return dx.reshape(N, C, grid.rows, grid.pitch)[:, :, ph : ph + H, pw : pw + W]
 
 

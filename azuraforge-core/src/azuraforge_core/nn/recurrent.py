@@ -17,46 +17,14 @@ between the two unchanged. What the kernels do differently, for speed:
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import numpy as np
 
 from azuraforge_core.nn import init
+from azuraforge_core.nn.buffers import buffer_pool
 from azuraforge_core.nn.module import Module, Parameter
 from azuraforge_core.tensor import Array, Function, Tensor, concatenate
-
-
-class _BufferPool(threading.local):
-    """Large work arrays kept from one call to the next instead of allocated afresh.
-
-    Arrays of this size freed at the end of every training step make the C allocator hand their
-    pages back to the OS and fault them in again on the next step, which costs more than the
-    arithmetic on them. A kernel take()s its internal arrays here and give()s them back once nothing
-    can see them any more: never an array (or a view of one) that a caller received.
-    """
-
-    capacity = 16
-
-    def __init__(self) -> None:
-        self.free: list[Array] = []
-
-    def take(self, shape: tuple[int, ...], dtype: Any) -> Array:
-        size, dtype = math.prod(shape), np.dtype(dtype)
-        fitting = [k for k, buffer in enumerate(self.free) if buffer.dtype == dtype and size <= buffer.size <= 2 * size]
-        if not fitting:
-            return np.empty(size, dtype=dtype).reshape(shape)
-        smallest = min(fitting, key=lambda k: self.free[k].size)
-        return self.free.pop(smallest)[:size].reshape(shape)
-
-    def give(self, *arrays: Array) -> None:
-        """Return arrays from take() (or views of them); the most recently returned are kept."""
-        for array in arrays:
-            self.free.append(array if array.base is None else array.base)
-        del self.free[: -self.capacity]
-
-
-_pool = _BufferPool()
 
 
 def _stacked_inputs(x: Array, h0: Array | None, hidden: int, batch_first: bool, dtype: np.dtype[Any]) -> Array:
@@ -105,11 +73,11 @@ def _weight_grads(d_pre: Array, inputs: Array) -> Array:
     """
     T, G, B = d_pre.shape
     K = inputs.shape[1]
-    d_columns, input_columns = _pool.take((G, T, B), d_pre.dtype), _pool.take((K, T, B), inputs.dtype)
+    d_columns, input_columns = buffer_pool.take((G, T, B), d_pre.dtype), buffer_pool.take((K, T, B), inputs.dtype)
     np.copyto(d_columns, d_pre.transpose(1, 0, 2))
     np.copyto(input_columns, inputs.transpose(1, 0, 2))
     grads: Array = d_columns.reshape(G, T * B) @ input_columns.reshape(K, T * B).T
-    _pool.give(d_columns, input_columns)
+    buffer_pool.give(d_columns, input_columns)
     return grads
 
 
@@ -157,10 +125,12 @@ class LSTMLayerFunction(Function):
         w_x = _with_bias(w_ih[order], b_ih[order], scale)
         w_h = _with_bias(w_hh[order], b_hh[order], scale)
 
-        gates = np.matmul(w_x, stacked[:T, H + 1 :], out=_pool.take((T, 4 * H, B), dtype))  # becomes the activations
-        cs = _pool.take((T + 1, H, B), dtype)
+        gates = np.matmul(
+            w_x, stacked[:T, H + 1 :], out=buffer_pool.take((T, 4 * H, B), dtype)
+        )  # becomes the activations
+        cs = buffer_pool.take((T + 1, H, B), dtype)
         cs[0] = 0 if c0 is None else c0.reshape(B, H).T
-        tanh_c = _pool.take((T, H, B), dtype)
+        tanh_c = buffer_pool.take((T, H, B), dtype)
         recurrent = np.empty((4 * H, B), dtype=dtype)
         ig = np.empty((H, B), dtype=dtype)
         sig, i, f, o, g = (
@@ -202,7 +172,7 @@ class LSTMLayerFunction(Function):
         h = stacked[1:, :H]
         w_hh_T = np.ascontiguousarray(ctx.w_hh[order].T)
         d_out, has_d_out = _output_grads(d_output, ctx.batch_first)
-        d_pre = _pool.take(gates.shape, gates.dtype)  # w.r.t. the pre-activations, order i, f, o, g
+        d_pre = buffer_pool.take(gates.shape, gates.dtype)  # w.r.t. the pre-activations, order i, f, o, g
         dz_i, dz_f, dz_o, dz_g = d_pre[:, :H], d_pre[:, H : 2 * H], d_pre[:, 2 * H : 3 * H], d_pre[:, 3 * H :]
         dh = d_h_n.reshape(B, H).T.copy()
         dc = d_c_n.reshape(B, H).T.copy()
@@ -234,7 +204,7 @@ class LSTMLayerFunction(Function):
             dx = _batch_major(np.matmul(ctx.w_ih[order].T, d_pre), ctx.batch_first)
         grads = np.empty((H4, stacked.shape[1]), dtype=d_pre.dtype)
         grads[order] = _weight_grads(d_pre, stacked[:T])
-        _pool.give(d_pre, gates, cs, tanh_c)
+        buffer_pool.give(d_pre, gates, cs, tanh_c)
         d_w_ih, d_w_hh, d_b_ih, d_b_hh = _split_grads(grads, H)
         return dx, dh.T[None], dc.T[None], d_w_ih, d_w_hh, d_b_ih, d_b_hh
 
@@ -265,9 +235,9 @@ class GRULayerFunction(Function):
         w_h = _with_bias(w_hh, b_hh, scale)
 
         w_x = _with_bias(w_ih, b_ih, scale)
-        gates = np.matmul(w_x, stacked[:T, H + 1 :], out=_pool.take((T, 3 * H, B), dtype))  # becomes r, z, n
-        recurrent = _pool.take((T, 3 * H, B), dtype)  # keeps W_hn h + b_hn for backward
-        h_minus_n = _pool.take((T, H, B), dtype)
+        gates = np.matmul(w_x, stacked[:T, H + 1 :], out=buffer_pool.take((T, 3 * H, B), dtype))  # becomes r, z, n
+        recurrent = buffer_pool.take((T, 3 * H, B), dtype)  # keeps W_hn h + b_hn for backward
+        h_minus_n = buffer_pool.take((T, H, B), dtype)
         rn = np.empty((H, B), dtype=dtype)
         rz, r, z, n = gates[:, : 2 * H], gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
         rec_rz, rec_n = recurrent[:, : 2 * H], recurrent[:, 2 * H :]
@@ -305,7 +275,7 @@ class GRULayerFunction(Function):
         r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
         # Per-step factors that do not depend on the incoming gradient, for all steps at once:
         # dn = dh * (1 - z) * (1 - n^2), dr = dn * hn * r(1 - r), dz = dh * (h - n) * z(1 - z).
-        dn_coef, one_minus_z, dr_coef, dz_coef = (_pool.take(n.shape, n.dtype) for _ in range(4))
+        dn_coef, one_minus_z, dr_coef, dz_coef = (buffer_pool.take(n.shape, n.dtype) for _ in range(4))
         np.square(n, out=dn_coef)
         np.subtract(1, dn_coef, out=dn_coef)
         np.subtract(1, z, out=one_minus_z)
@@ -317,8 +287,8 @@ class GRULayerFunction(Function):
         w_hh_T = np.ascontiguousarray(ctx.w_hh.T)
         d_out, has_d_out = _output_grads(d_output, ctx.batch_first)
 
-        d_in = _pool.take(gates.shape, gates.dtype)  # w.r.t. the input-side pre-activations (r, z, n)
-        d_hid = _pool.take(gates.shape, gates.dtype)  # w.r.t. W_hh h + b_hh (r, z, hn)
+        d_in = buffer_pool.take(gates.shape, gates.dtype)  # w.r.t. the input-side pre-activations (r, z, n)
+        d_hid = buffer_pool.take(gates.shape, gates.dtype)  # w.r.t. W_hh h + b_hh (r, z, hn)
         dn, dr, dz, d_hn = d_in[:, 2 * H :], d_hid[:, :H], d_hid[:, H : 2 * H], d_hid[:, 2 * H :]
         dh = d_h_n.reshape(B, H).T.copy()
         dh_direct = np.empty((H, B), dtype=dh.dtype)
@@ -339,7 +309,7 @@ class GRULayerFunction(Function):
             dx = _batch_major(np.matmul(ctx.w_ih.T, d_in), ctx.batch_first)
         d_w_ih = _weight_grads(d_in, stacked[:T, H + 1 :])
         d_w_hh = _weight_grads(d_hid, stacked[:T, : H + 1])
-        _pool.give(d_in, d_hid, dn_coef, one_minus_z, dr_coef, dz_coef, gates, ctx.recurrent, ctx.h_minus_n)
+        buffer_pool.give(d_in, d_hid, dn_coef, one_minus_z, dr_coef, dz_coef, gates, ctx.recurrent, ctx.h_minus_n)
         return dx, dh.T[None], d_w_ih[:, :-1], d_w_hh[:, :-1], d_w_ih[:, -1], d_w_hh[:, -1]
 
 
