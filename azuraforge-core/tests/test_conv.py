@@ -172,3 +172,24 @@ def test_max_pool_errors_and_default_stride():
         pool(Tensor(np.zeros((4, 4), dtype=np.float32)))
     with pytest.raises(ValueError, match=r"kernel \(3, 3\) is larger than the \(padded\) input \(2, 2\)"):
         pool(Tensor(np.zeros((1, 1, 2, 2), dtype=np.float32)))
+
+
+def test_two_batches_through_one_conv_in_one_graph_match_torch():
+    # Each call keeps its own work buffers until its backward has run.
+    torch.manual_seed(0)
+    theirs = torch.nn.Conv2d(2, 3, 3, padding=1)
+    ours = nn.Conv2D(2, 3, 3, padding=1)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(10)
+    first, second = (
+        rng.standard_normal((2, 2, 6, 6)).astype(np.float32),
+        rng.standard_normal((4, 2, 5, 7)).astype(np.float32),
+    )
+    a, b = ours(Tensor(first)), ours(Tensor(second))
+    ((a * a).sum() + (b * 2.0).sum()).backward()
+    ta, tb = theirs(torch.from_numpy(first)), theirs(torch.from_numpy(second))
+    ((ta * ta).sum() + (tb * 2.0).sum()).backward()
+    assert ours.bias is not None
+    for mine, ref in ((ours.weight, theirs.weight), (ours.bias, theirs.bias)):
+        assert ref.grad is not None
+        np.testing.assert_allclose(grad_of(mine), ref.grad.numpy(), rtol=1e-4, atol=1e-4)
