@@ -190,6 +190,7 @@ def test_two_batches_through_one_conv_in_one_graph_match_torch():
     ta, tb = theirs(torch.from_numpy(first)), theirs(torch.from_numpy(second))
     ((ta * ta).sum() + (tb * 2.0).sum()).backward()
     assert ours.bias is not None
+    assert theirs.bias is not None
     for mine, ref in ((ours.weight, theirs.weight), (ours.bias, theirs.bias)):
         assert ref.grad is not None
         np.testing.assert_allclose(grad_of(mine), ref.grad.numpy(), rtol=1e-4, atol=1e-4)
