@@ -7,7 +7,9 @@ strided view made by as_strided, copied once) and scattering their gradients bac
 slice-add per kernel offset) stream through memory instead of looping over short rows. The grid is
 a little wider than the output (a few columns per row wrap around into the next row); those columns
 are computed, cut off, and get zero gradient. One batched matmul with the (out, in*kh*kw) weight
-matrix produces NCHW output directly. Backward skips dX when the input needs no gradient.
+matrix produces NCHW output directly. Backward skips dX when the input needs no gradient, and
+scatters the column gradients back in blocks of samples small enough to stay in cache. The
+columns and other work arrays come from the kernels' buffer pool (see `nn.buffers`).
 """
 
 from __future__ import annotations
@@ -72,8 +74,8 @@ class _WideGrid:
 class Conv2DFunction(Function):
     """2-D cross-correlation as in torch.nn.functional.conv2d: (N, C, H, W) -> (N, OC, OH, OW).
 
-    The bias rides along the matmul as an extra all-ones column row, so its gradient comes out of
-    the weight-gradient matmul too.
+    The bias rides along the matmul as an extra row of ones in the columns, so its gradient comes
+    out of the weight-gradient matmul too.
     """
 
     @staticmethod
@@ -116,8 +118,8 @@ class Conv2DFunction(Function):
         return dx, d_weight, d_bias
 
 
-# Samples per block of the input-gradient pass: its column gradients stay in cache while they are
-# scattered back, instead of making a round trip through memory.
+# Bytes of column gradients per block of samples in the input-gradient pass: a block stays in cache
+# while it is scattered back, instead of making a round trip through memory.
 _COL2IM_BLOCK_BYTES = 1 << 19
 
 

@@ -5,13 +5,15 @@ between the two unchanged. What the kernels do differently, for speed:
 
 - Feature-major layout: a step's gates are a (gates*H, batch) block, so each gate is a contiguous
   slab and every elementwise op runs over one flat array.
-- One stacked input buffer per layer, (T+1, H+1+I+1, B): at step t it holds [h_{t-1}; 1; x_t; 1].
+- One stacked input buffer per layer, (T+1, H+1+D+1, B): at step t it holds [h_{t-1}; 1; x_t; 1].
   The input projection `[W_ih | b_ih] @ [x; 1]` of every timestep is one batched matmul before the
   loop; each step adds `[W_hh | b_hh] @ [h; 1]`; and backward gets every weight and bias gradient
-  from one tensordot of the pre-activation gradients with this buffer.
+  from one matmul of the pre-activation gradients with this buffer.
 - The sigmoid is 0.5 * tanh(x / 2) + 0.5 (never overflows): the sigmoid gates' weight rows are
   pre-scaled by 0.5 and, for the LSTM, reordered to i, f, o, g so that one tanh covers all gates and
   the three sigmoid gates are one contiguous block.
+- The time loops do a few in-place numpy calls per step on arrays small enough to stay in cache;
+  the large per-sequence arrays come from the kernels' buffer pool (see `nn.buffers`).
 """
 
 from __future__ import annotations
@@ -125,9 +127,8 @@ class LSTMLayerFunction(Function):
         w_x = _with_bias(w_ih[order], b_ih[order], scale)
         w_h = _with_bias(w_hh[order], b_hh[order], scale)
 
-        gates = np.matmul(
-            w_x, stacked[:T, H + 1 :], out=buffer_pool.take((T, 4 * H, B), dtype)
-        )  # becomes the activations
+        gates = buffer_pool.take((T, 4 * H, B), dtype)  # input projections, then the activations in place
+        np.matmul(w_x, stacked[:T, H + 1 :], out=gates)
         cs = buffer_pool.take((T + 1, H, B), dtype)
         cs[0] = 0 if c0 is None else c0.reshape(B, H).T
         tanh_c = buffer_pool.take((T, H, B), dtype)
@@ -232,10 +233,10 @@ class GRULayerFunction(Function):
         stacked = _stacked_inputs(x, h0, H, batch_first, dtype)
         T, B = stacked.shape[0] - 1, stacked.shape[2]
         scale = np.where(np.arange(3 * H) < 2 * H, 0.5, 1.0).astype(dtype)
-        w_h = _with_bias(w_hh, b_hh, scale)
+        w_x, w_h = _with_bias(w_ih, b_ih, scale), _with_bias(w_hh, b_hh, scale)
 
-        w_x = _with_bias(w_ih, b_ih, scale)
-        gates = np.matmul(w_x, stacked[:T, H + 1 :], out=buffer_pool.take((T, 3 * H, B), dtype))  # becomes r, z, n
+        gates = buffer_pool.take((T, 3 * H, B), dtype)  # input projections, then r, z, n in place
+        np.matmul(w_x, stacked[:T, H + 1 :], out=gates)
         recurrent = buffer_pool.take((T, 3 * H, B), dtype)  # keeps W_hn h + b_hn for backward
         h_minus_n = buffer_pool.take((T, H, B), dtype)
         rn = np.empty((H, B), dtype=dtype)
@@ -257,15 +258,9 @@ class GRULayerFunction(Function):
             np.multiply(z[t], h_minus_n[t], out=h[t + 1])
             h[t + 1] += b
 
-        ctx.batch_first, ctx.stacked, ctx.gates, ctx.recurrent, ctx.h_minus_n = (
-            batch_first,
-            stacked,
-            gates,
-            recurrent,
-            h_minus_n,
-        )
-        ctx.w_ih, ctx.w_hh = w_ih, w_hh
-        return _batch_major(stacked[1:, :H], batch_first), stacked[T, :H].T[None].copy()
+        ctx.batch_first, ctx.stacked, ctx.gates = batch_first, stacked, gates
+        ctx.recurrent, ctx.h_minus_n, ctx.w_ih, ctx.w_hh = recurrent, h_minus_n, w_ih, w_hh
+        return _batch_major(h[1:], batch_first), h[T].T[None].copy()
 
     @staticmethod
     def backward(ctx: Any, d_output: Array, d_h_n: Array) -> tuple[Array | None, ...]:
