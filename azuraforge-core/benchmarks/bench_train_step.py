@@ -15,6 +15,7 @@ For the figures in the README, run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZ
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -212,13 +213,13 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def describe_machine() -> int:
+def describe_machine() -> None:
     """Print the machine, library versions and BLAS; set torch's threads to numpy's BLAS threads."""
-    blas = next((info for info in threadpool_info() if info["user_api"] == "blas"), None)
+    blas_libraries = [info for info in threadpool_info() if info["user_api"] == "blas"]
+    numpy_blas = [info for info in blas_libraries if "numpy" in info["filepath"]]
+    blas = (numpy_blas or blas_libraries or [None])[0]
     threads = int(blas["num_threads"]) if blas else 1
     torch.set_num_threads(threads)
-    import os
-
     print(f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores")
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}")
     if blas:
@@ -229,7 +230,6 @@ def describe_machine() -> int:
     print(f"torch threads: {torch.get_num_threads()}")
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         print(f"{name}={os.environ.get(name, '(unset)')}")
-    return threads
 
 
 def main() -> None:
