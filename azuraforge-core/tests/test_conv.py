@@ -10,6 +10,7 @@ from torch.nn.functional import conv2d, max_pool2d
 
 import azuraforge_core as af
 from azuraforge_core import Tensor, nn, no_grad
+from azuraforge_core.nn.buffers import BufferPool
 from azuraforge_core.nn.conv import Conv2DFunction, MaxPool2DFunction
 
 # (x shape, out channels, kernel, stride, padding)
@@ -194,3 +195,17 @@ def test_two_batches_through_one_conv_in_one_graph_match_torch():
     for mine, ref in ((ours.weight, theirs.weight), (ours.bias, theirs.bias)):
         assert ref.grad is not None
         np.testing.assert_allclose(grad_of(mine), ref.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_buffer_pool_reuses_memory_and_stays_bounded():
+    pool = BufferPool()
+    first = pool.take((4, 5), np.float32)
+    pool.give(first)
+    again = pool.take((2, 9), np.float32)  # 18 elements fit in the 20-element buffer
+    assert np.shares_memory(first, again)
+    assert not np.shares_memory(pool.take((4, 5), np.float32), again)  # out until given back
+    pool.give(*(pool.take((1000,), np.float64) for _ in range(pool.capacity + 5)))
+    assert len(pool.free) == pool.capacity
+    pool.max_bytes = 3 * 8000
+    pool.give(pool.take((1000,), np.float64))
+    assert sum(buffer.nbytes for buffer in pool.free) <= pool.max_bytes

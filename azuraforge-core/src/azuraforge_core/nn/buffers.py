@@ -17,10 +17,13 @@ class BufferPool(threading.local):
     Arrays of this size freed at the end of every training step make the C allocator hand their
     pages back to the OS and fault them in again on the next step, which costs more than the
     arithmetic on them. A kernel take()s its internal arrays here and give()s them back once nothing
-    can see them any more: never an array (or a view of one) that a caller received.
+    can see them any more: never an array (or a view of one) that a caller received. The pool keeps
+    at most `capacity` arrays and `max_bytes` in all, so memory it holds stays bounded; for arrays
+    larger than that the page faults cost little next to the arithmetic anyway.
     """
 
     capacity = 16
+    max_bytes = 256 << 20
 
     def __init__(self) -> None:
         self.free: list[Array] = []
@@ -38,6 +41,8 @@ class BufferPool(threading.local):
         for array in arrays:
             self.free.append(array if array.base is None else array.base)
         del self.free[: -self.capacity]
+        while sum(buffer.nbytes for buffer in self.free) > self.max_bytes:
+            del self.free[0]
 
 
 buffer_pool = BufferPool()
