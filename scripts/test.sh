@@ -53,6 +53,8 @@ done
 if [ -f azuraforge-dashboard/package.json ]; then
   step "dashboard"
   (cd azuraforge-dashboard && npm ci --no-audit --no-fund && npm run lint && npm test && npm run build) || failed=1
+  step "dashboard end to end (headless Chromium against azuraforge up)"
+  (cd azuraforge-dashboard && npm run e2e) || failed=1
 fi
 
 step "summary"
