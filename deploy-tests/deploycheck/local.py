@@ -1,6 +1,6 @@
 """The compose deployment reproduced on this machine without Docker, for the tests: the images' commands run
 with the environment compose gives their containers, nginx with the dashboard image's configuration, and a
-password-protected Redis as compose runs it. Only what cannot exist outside Docker is rewritten: service host
+Redis run with its compose command. Only what cannot exist outside Docker is rewritten: service host
 names and ports become 127.0.0.1 and free ports, container paths become local folders."""
 
 import os
@@ -52,20 +52,24 @@ def container_env(service: str, compose_env: dict[str, str], rewrites: dict[str,
     return env
 
 
-class PasswordRedis:
-    """redis-server with requirepass on a free loopback port, as compose's redis service runs it."""
+class ComposeRedis:
+    """The redis service's own command and environment (password, append-only file, memory cap), on a free
+    loopback port with its files in `directory`."""
 
-    def __init__(self, directory: Path, password: str) -> None:
+    def __init__(self, service: dict[str, Any], directory: Path) -> None:
         self.port = free_port()
-        self.url = f"redis://:{password}@127.0.0.1:{self.port}/0"
+        env = {**os.environ, **service["environment"]}
+        self.url = f"redis://:{env['REDIS_PASSWORD']}@127.0.0.1:{self.port}/0"
+        shell, flag, script = service["command"]
+        script = replace_once(
+            script, "exec redis-server", f"exec redis-server --port {self.port} --bind 127.0.0.1 --dir {directory}"
+        )
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--requirepass", password,
-             "--save", "", "--appendonly", "no", "--dir", str(directory)],
-            stdout=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            [shell, flag, script], env=env, stdout=subprocess.DEVNULL, start_new_session=True
+        )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
         try:
-            wait_until(lambda: _pings(client), 20, "redis-server with a password", self.process)
+            wait_until(lambda: _pings(client), 20, "redis-server with the compose command", self.process)
         finally:
             client.close()
 

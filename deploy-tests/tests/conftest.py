@@ -1,5 +1,5 @@
 """Fixtures: the compose files as an operator's .env resolves them, and the deployment itself run on this
-machine (deploycheck.local): a real PostgreSQL, a password-protected Redis, the api and worker images' own
+machine (deploycheck.local): a real PostgreSQL, Redis run with its compose command, the api and worker images' own
 commands with compose's environment, and nginx with the dashboard image's configuration in front. Started
 once per test session, stopped at its end."""
 
@@ -75,14 +75,14 @@ def deployment(
     # (a warm shutdown) on SIGTERM.
     processes: list[tuple[subprocess.Popen[bytes], signal.Signals]] = []
     postgres = PostgresServer()
-    password_redis: local.PasswordRedis | None = None
+    compose_redis: local.ComposeRedis | None = None
     try:
         postgres.start()
         postgres.create_database(filled_env["POSTGRES_DB"])
-        password_redis = local.PasswordRedis(root, filled_env["REDIS_PASSWORD"])
+        compose_redis = local.ComposeRedis(resolved_compose["services"]["redis"], root)
         api_port, nginx_port = free_port(), free_port()
         rewrites = {
-            "@redis:6379/": f"@127.0.0.1:{password_redis.port}/",
+            "@redis:6379/": f"@127.0.0.1:{compose_redis.port}/",
             "@postgres:5432/": f"@127.0.0.1:{postgres.port}/",
             "/var/lib/azuraforge": str(root / "artifacts"),  # the shared volume: one folder for both
             "/var/cache/azuraforge": str(root / "cache"),
@@ -126,6 +126,6 @@ def deployment(
     finally:
         for process, stop_signal in reversed(processes):
             stop_process(process, 30, sig=stop_signal)
-        if password_redis is not None:
-            password_redis.stop()
+        if compose_redis is not None:
+            compose_redis.stop()
         postgres.remove()
