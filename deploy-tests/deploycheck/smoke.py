@@ -87,7 +87,7 @@ def check_api(site: Site, app: str) -> None:
 
 def run_experiment(site: Site, app: str, config: dict[str, Any], timeout_s: float) -> str:
     created = site.call("/api/v1/experiments", method="POST", payload={"app": app, "config": config, "name": "smoke"})
-    expect(created.status == 202, f"POST /api/v1/experiments queues a {app} run", created)
+    expect(created.status == 202, f"POST /api/v1/experiments queues a run of {app}", created)
     experiment_id: str = created.json()["id"]
     deadline = time.monotonic() + timeout_s
     while True:
@@ -97,7 +97,8 @@ def run_experiment(site: Site, app: str, config: dict[str, Any], timeout_s: floa
         if time.monotonic() > deadline:
             raise SmokeCheckError(f"experiment {experiment_id} still {record['status']} after {timeout_s:.0f} s")
         time.sleep(0.25)
-    expect(record["status"] == "succeeded", f"a worker ran it to the end ({record['status']}: {record['error']})")
+    ended = "" if record["status"] == "succeeded" else f" (it ended {record['status']}: {record['error']})"
+    expect(not ended, f"a worker ran it to the end{ended}")
     return experiment_id
 
 

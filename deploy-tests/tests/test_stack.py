@@ -24,7 +24,7 @@ def test_smoke_check_passes_through_nginx(deployment, capsys):
     arguments = ["--url", deployment.url, "--token", deployment.token, "--app", "sine_test"]
     assert smoke.main([*arguments, "--config", '{"epochs": 2}', "--timeout", "120"]) == 0
     printed = capsys.readouterr().out
-    assert "ok: a worker ran it to the end (succeeded: None)" in printed
+    assert "ok: a worker ran it to the end\n" in printed
     assert "ok: the run and its artifacts are deleted" in printed
 
 
@@ -93,3 +93,10 @@ def test_healthchecks_pass_and_can_fail(deployment, service):
     else:
         broken["AZURAFORGE_REDIS_URL"] = broken["AZURAFORGE_REDIS_URL"].replace("redis://:", "redis://:wrong")
     assert subprocess.run(command, env=broken, capture_output=True).returncode != 0
+
+
+def test_smoke_check_fails_when_the_run_fails(deployment, capsys):
+    arguments = ["--url", deployment.url, "--token", deployment.token, "--app", "sine_test"]
+    assert smoke.main([*arguments, "--config", '{"epochs": 2, "fail_at_epoch": 1}', "--timeout", "120"]) == 1
+    error = capsys.readouterr().err
+    assert "FAILED: a worker ran it to the end (it ended failed: RuntimeError: sine_test was told to fail" in error
