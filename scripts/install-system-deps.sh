@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the tests start for real: Redis, PostgreSQL and Chromium (for the browser tests).
+# Debian packages the tests start for real: Redis, PostgreSQL, nginx (the compose proxy config) and
+# Chromium (the browser tests).
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v nginx >/dev/null || missing+=(nginx)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -eq 0 ]; then

@@ -23,12 +23,12 @@ step "virtualenv $VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 editable=()
 for pkg in "${PACKAGES[@]}"; do editable+=(-e "./$pkg[test]"); done
-"$VENV/bin/python" -m pip install -q -r requirements-dev.txt "${editable[@]}"
+"$VENV/bin/python" -m pip install -q -r requirements-dev.txt -r deploy-tests/requirements.txt "${editable[@]}"
 export PATH="$VENV/bin:$PATH"
 
 step "ruff"
-ruff check "${PACKAGES[@]}"
-ruff format --check "${PACKAGES[@]}"
+ruff check "${PACKAGES[@]}" deploy-tests
+ruff format --check "${PACKAGES[@]}" deploy-tests
 
 step "mypy"
 for pkg in "${PACKAGES[@]}"; do
@@ -38,6 +38,10 @@ for pkg in "${PACKAGES[@]}"; do
     mypy --config-file mypy.ini --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls "$pkg/tests"
   fi
 done
+
+echo "-- deploy-tests"
+(cd deploy-tests && mypy --config-file ../mypy.ini deploycheck benchmarks \
+  && mypy --config-file ../mypy.ini --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls tests)
 
 step "pytest"
 rm -f "$OUT"/junit-*.xml
@@ -49,6 +53,9 @@ for pkg in "${PACKAGES[@]}"; do
   # Exit code 5 means the package collected no tests: that is not a failure of the suite.
   if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then failed=1; fi
 done
+
+echo "-- deploy-tests (compose, Dockerfiles, nginx and workflows, checked without a Docker engine)"
+(cd deploy-tests && python -m pytest -q -p no:cacheprovider --junitxml="$OUT/junit-deploy-tests.xml") || failed=1
 
 if [ -f azuraforge-dashboard/package.json ]; then
   step "dashboard"
