@@ -6,16 +6,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from azuraforge_app_weather_forecaster import (
-    RecurrentForecaster,
-    WeatherForecasterPipeline,
-    WeatherSourceUnavailableError,
-)
+from azuraforge_app_weather_forecaster import WeatherForecasterPipeline, WeatherSourceUnavailableError
 from azuraforge_app_weather_forecaster.pipeline import seasonal_naive, with_calendar_features
 from azuraforge_app_weather_forecaster.temperatures import read_sample
 
 from azuraforge_core import Tensor
-from azuraforge_learner import ConfigError, WindowSpec, load_pipeline
+from azuraforge_learner import ConfigError, RecurrentForecaster, WindowSpec, load_pipeline
 
 TINY = {"epochs": 1, "window": 24, "horizon": 6, "hidden_size": 8, "batch_size": 256, "seed": 0}
 
@@ -49,7 +45,7 @@ def test_a_sample_run_reports_its_source_and_both_baselines(tmp_path):
 
 def test_the_residual_model_adds_its_correction_to_the_last_value():
     spec = WindowSpec(features=("hour_sin", "temperature"), target="temperature", window=5, horizon=3)
-    model = RecurrentForecaster("gru", spec, hidden_size=4, num_layers=1, residual=True)
+    model = RecurrentForecaster("gru", spec, hidden_size=4, num_layers=1, last_value_column=1)
     for parameter in model.head.parameters():
         parameter.data[...] = 0.0  # no correction: the forecast is persistence
     windows = np.random.default_rng(0).normal(size=(2, 5, 2)).astype(np.float32)

@@ -4,7 +4,7 @@ data 1999-2018 shipped with the app), against the naive last-price forecast.
 Registered as the app `stock-predictor` (entry-point group `azuraforge.pipelines`).
 """
 
-from azuraforge_app_stock_predictor.pipeline import LSTMForecaster, StockPredictorConfig, StockPredictorPipeline
+from azuraforge_app_stock_predictor.pipeline import StockPredictorConfig, StockPredictorPipeline
 from azuraforge_app_stock_predictor.prices import (
     PriceDataError,
     PriceRequest,
@@ -14,7 +14,6 @@ from azuraforge_app_stock_predictor.prices import (
 )
 
 __all__ = [
-    "LSTMForecaster",
     "PriceDataError",
     "PriceRequest",
     "PriceSourceUnavailableError",

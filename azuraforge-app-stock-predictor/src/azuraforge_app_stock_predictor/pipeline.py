@@ -16,8 +16,15 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from azuraforge_app_stock_predictor.features import PRICE_COLUMN, Transform, model_frame, to_prices
 from azuraforge_app_stock_predictor.prices import PERIOD_PATTERN, PRICE_COLUMNS, PriceRequest, Source, load_prices
-from azuraforge_core import Tensor, nn
-from azuraforge_learner import Evaluation, Learner, TimeSeriesConfig, TimeSeriesPipeline, WindowSpec
+from azuraforge_core import nn
+from azuraforge_learner import (
+    Evaluation,
+    Learner,
+    RecurrentForecaster,
+    TimeSeriesConfig,
+    TimeSeriesPipeline,
+    WindowSpec,
+)
 from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.metrics import regression_metrics
 from azuraforge_learner.pipeline import CONFIG_FILE
@@ -91,30 +98,6 @@ class StockPredictorConfig(TimeSeriesConfig):
         return value
 
 
-class LSTMForecaster(nn.Module):
-    """An LSTM over the window, then a Linear map from its last hidden state to `horizon` forecasts.
-
-    Given `last_value_column` (the target's column among the inputs), the Linear map forecasts the change from
-    the window's last value, which is added back: a skip connection that makes the untrained model the naive
-    forecast. The pipeline uses it for price levels (log, none), whose scaled input and target columns share
-    one scaler (both are fitted on the same training rows of the same column), and not for returns.
-    """
-
-    def __init__(self, spec: WindowSpec, hidden_size: int, num_layers: int, last_value_column: int | None) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(spec.n_features, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, spec.horizon)
-        self.last_value_column = last_value_column
-
-    def forward(self, x: Tensor) -> Tensor:
-        outputs, _ = self.lstm(x)
-        result: Tensor = self.head(outputs[:, -1, :])
-        if self.last_value_column is not None:
-            column = self.last_value_column
-            result = result + x[:, -1, column : column + 1]
-        return result
-
-
 @dataclass
 class PreparedPrices(PreparedSeries):
     price: np.ndarray  # the target in price units, one value per row of the model frame
@@ -144,7 +127,7 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
     def _create_model(self, config: StockPredictorConfig, spec: WindowSpec) -> nn.Module:
         levels = config.transform != "returns" and spec.target in spec.features
         skip = spec.features.index(spec.target) if levels else None
-        return LSTMForecaster(spec, config.hidden_size, config.num_layers, last_value_column=skip)
+        return RecurrentForecaster("lstm", spec, config.hidden_size, config.num_layers, last_value_column=skip)
 
     def _prepare(self, config: StockPredictorConfig, raw: Any) -> PreparedPrices:
         prepared = super()._prepare(config, raw)

@@ -4,11 +4,7 @@ the Seattle samples shipped with the app.
 Registered as the app `weather-forecaster` (entry-point group `azuraforge.pipelines`).
 """
 
-from azuraforge_app_weather_forecaster.pipeline import (
-    RecurrentForecaster,
-    WeatherForecasterConfig,
-    WeatherForecasterPipeline,
-)
+from azuraforge_app_weather_forecaster.pipeline import WeatherForecasterConfig, WeatherForecasterPipeline
 from azuraforge_app_weather_forecaster.temperatures import (
     TemperatureRequest,
     Temperatures,
@@ -18,7 +14,6 @@ from azuraforge_app_weather_forecaster.temperatures import (
 )
 
 __all__ = [
-    "RecurrentForecaster",
     "TemperatureRequest",
     "Temperatures",
     "WeatherDataError",

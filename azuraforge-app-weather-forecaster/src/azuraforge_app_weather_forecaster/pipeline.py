@@ -23,8 +23,16 @@ from azuraforge_app_weather_forecaster.temperatures import (
     TemperatureRequest,
     load_temperatures,
 )
-from azuraforge_core import Tensor, nn
-from azuraforge_learner import ConfigError, Evaluation, Learner, TimeSeriesConfig, TimeSeriesPipeline, WindowSpec
+from azuraforge_core import nn
+from azuraforge_learner import (
+    ConfigError,
+    Evaluation,
+    Learner,
+    RecurrentForecaster,
+    TimeSeriesConfig,
+    TimeSeriesPipeline,
+    WindowSpec,
+)
 from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.metrics import regression_metrics, rmse
 from azuraforge_learner.pipeline import CONFIG_FILE
@@ -90,33 +98,6 @@ class WeatherForecasterConfig(TimeSeriesConfig):
         return value
 
 
-class RecurrentForecaster(nn.Module):
-    """An LSTM or GRU over the window, then a Linear map from its last hidden state to `horizon` forecasts.
-
-    With `residual`, the Linear map forecasts the change from the last temperature in the window, which is
-    added back (a skip connection): the untrained model starts near persistence and learns what to correct.
-    This relies on the target and its input column sharing one scaler, which holds because both are fitted on
-    the same training rows of the same column.
-    """
-
-    def __init__(
-        self, cell: Literal["lstm", "gru"], spec: WindowSpec, hidden_size: int, num_layers: int, residual: bool
-    ) -> None:
-        super().__init__()
-        layer = nn.LSTM if cell == "lstm" else nn.GRU
-        self.rnn = layer(spec.n_features, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, spec.horizon)
-        self.last_value_column = spec.features.index(spec.target) if residual else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        outputs, _ = self.rnn(x)
-        forecast: Tensor = self.head(outputs[:, -1, :])
-        if self.last_value_column is not None:
-            column = self.last_value_column
-            forecast = forecast + x[:, -1, column : column + 1]
-        return forecast
-
-
 class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
     name = "weather-forecaster"
     description = (
@@ -148,7 +129,8 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
                 self.name,
                 [{"field": "residual", "message": "needs temperature among the features; add it or set false"}],
             )
-        return RecurrentForecaster(config.cell, spec, config.hidden_size, config.num_layers, config.residual)
+        skip = spec.features.index(spec.target) if config.residual else None
+        return RecurrentForecaster(config.cell, spec, config.hidden_size, config.num_layers, last_value_column=skip)
 
     def _prepare(self, config: WeatherForecasterConfig, raw: Any) -> PreparedSeries:
         prepared = super()._prepare(config, raw)

@@ -18,6 +18,7 @@ from azuraforge_learner.callbacks import (
 )
 from azuraforge_learner.config import ConfigError, PipelineConfig, validate_config
 from azuraforge_learner.data import ArrayDataset, Dataset
+from azuraforge_learner.forecasters import RecurrentForecaster
 from azuraforge_learner.image import ImageClassificationConfig, ImageClassificationPipeline, ImageData, ImageSpec
 from azuraforge_learner.learner import Learner
 from azuraforge_learner.pipeline import BasePipeline, Evaluation, Prepared, RunResult, Splits, seed_everything
@@ -53,6 +54,7 @@ __all__ = [
     "PluginError",
     "Prepared",
     "ProgressBar",
+    "RecurrentForecaster",
     "ReportSection",
     "RunResult",
     "Splits",
