@@ -8,7 +8,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY docker/constraints.txt ./
+COPY requirements.lock VERSION LICENSE ./
 COPY azuraforge-core/ azuraforge-core/
 COPY azuraforge-learner/ azuraforge-learner/
 COPY azuraforge-common/ azuraforge-common/
@@ -17,8 +17,10 @@ COPY azuraforge-api/ azuraforge-api/
 COPY azuraforge-app-stock-predictor/ azuraforge-app-stock-predictor/
 COPY azuraforge-app-weather-forecaster/ azuraforge-app-weather-forecaster/
 COPY azuraforge-app-image-classifier/ azuraforge-app-image-classifier/
-# Third-party versions are pinned in constraints.txt: the ones the test suite ran against.
-RUN pip install --no-cache-dir --constraint constraints.txt \
+# Third-party versions come from requirements.lock, the lock the test suite installs too (its pins without the
+# hashes: pip cannot hash-check a set that also holds folders).
+RUN sed -e '/--hash=/d' -e 's/ *\\$//' requirements.lock >constraints.txt \
+    && pip install --no-cache-dir --constraint constraints.txt \
     ./azuraforge-core ./azuraforge-learner "./azuraforge-common[postgres]" ./azuraforge-worker ./azuraforge-api \
     ./azuraforge-app-stock-predictor ./azuraforge-app-weather-forecaster ./azuraforge-app-image-classifier
 

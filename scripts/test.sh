@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the tests need on a fresh Debian machine (system packages, a virtualenv with every
-# package of the repository), then runs ruff, mypy and every package's tests. Exit code 0 only if all pass.
+# Installs everything the tests need on a fresh Debian machine (system packages, a virtualenv holding exactly
+# requirements.lock plus every package of the repository), then runs ruff, mypy and every package's tests.
+# Exit code 0 only if all pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,17 +19,13 @@ step() { printf '\n==== %s ====\n' "$*"; }
 step "system packages"
 bash scripts/install-system-deps.sh
 
-step "virtualenv $VENV"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-editable=()
-for pkg in "${PACKAGES[@]}"; do editable+=(-e "./$pkg[test]"); done
-"$VENV/bin/python" -m pip install -q -r requirements-dev.txt -r deploy-tests/requirements.txt "${editable[@]}"
+step "virtualenv $VENV (from requirements.lock)"
+bash scripts/install-locked.sh "$VENV" --all
 export PATH="$VENV/bin:$PATH"
 
 step "ruff"
-ruff check "${PACKAGES[@]}" deploy-tests
-ruff format --check "${PACKAGES[@]}" deploy-tests
+ruff check "${PACKAGES[@]}" deploy-tests scripts
+ruff format --check "${PACKAGES[@]}" deploy-tests scripts
 
 step "mypy"
 for pkg in "${PACKAGES[@]}"; do
@@ -38,6 +35,9 @@ for pkg in "${PACKAGES[@]}"; do
     mypy --config-file mypy.ini --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls "$pkg/tests"
   fi
 done
+
+echo "-- scripts"
+mypy --config-file mypy.ini scripts/*.py
 
 echo "-- deploy-tests"
 (cd deploy-tests && mypy --config-file ../mypy.ini deploycheck benchmarks \

@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,16 @@ def test_build_config_reads_values_as_yaml_and_nests_dotted_fields(tmp_path):
         build_config(file, [], None)
     with pytest.raises(UsageError, match="cannot read --config"):
         build_config(tmp_path / "missing.yaml", [], None)
+
+
+def test_version_names_every_azuraforge_package_and_the_runtimes(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    lines = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines())
+    for name in ("azuraforge-core", "azuraforge-learner", "python", "numpy", "celery", "fastapi"):
+        assert name in lines, name
+    assert lines["azuraforge-learner"] == version("azuraforge-learner")
+    assert lines["azuraforge-core"] == version("azuraforge-core")
+    assert lines["numpy"] == version("numpy")
+    assert lines["python"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}.")

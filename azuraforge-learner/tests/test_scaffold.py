@@ -4,6 +4,7 @@ into a throwaway virtualenv where its own test must pass."""
 import site
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,8 @@ def test_generation_fills_every_placeholder(tmp_path):
     pyproject = (root / "pyproject.toml").read_text()
     assert 'sales-forecaster = "azuraforge_app_sales_forecaster:SalesForecasterPipeline"' in pyproject
     assert 'description = "Forecasts sales."' in pyproject
+    platform = version("azuraforge-learner")
+    assert f'"azuraforge-learner=={platform}"' in pyproject  # an app runs on the release that generated it
     pipeline = (root / "src/azuraforge_app_sales_forecaster/pipeline.py").read_text()
     assert "class SalesForecasterPipeline(TimeSeriesPipeline[SalesForecasterConfig]):" in pipeline
     compile(pipeline, "pipeline.py", "exec")

@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 import click
 import pytest
 from celery import Celery
-from deploycheck import constraints, dockerfile, repo
+from deploycheck import dockerfile, lock, repo
 from fastapi import FastAPI
 from uvicorn.main import main as uvicorn_cli
 
@@ -78,9 +78,9 @@ def test_the_celery_app_module_imports_with_the_experiment_task(monkeypatch):
     assert app.conf.worker_prefetch_multiplier == 1
 
 
-@pytest.mark.parametrize("service", constraints.PYTHON_IMAGES)
+@pytest.mark.parametrize("service", lock.PYTHON_IMAGES)
 def test_every_app_is_installed_in_the_image(service):
-    installed = set(constraints.image_requirements(service))
+    installed = set(lock.image_requirements(service))
     assert {repo.project_name(app) for app in repo.app_packages()} <= installed
     assert repo.app_packages(), "no azuraforge-app-* package found"
     apps = {entry.name for entry in entry_points(group="azuraforge.pipelines")}

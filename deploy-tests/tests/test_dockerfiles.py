@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from deploycheck import constraints, dockerfile, dockerignore, repo
+from deploycheck import dockerfile, dockerignore, lock, repo
 
 DOCKERFILES = sorted(repo.DOCKER_DIR.glob("*.Dockerfile"))
 PINNED_SLIM = re.compile(r"[a-z0-9/._-]+:\d+\.\d+\.\d+-(slim-bookworm|bookworm-slim|alpine)")
@@ -113,14 +113,15 @@ def test_dockerignore_keeps_package_sources_and_drops_the_rest():
         assert dockerignore.excluded(patterns, generated)
 
 
-@pytest.mark.parametrize("service", constraints.PYTHON_IMAGES)
+@pytest.mark.parametrize("service", lock.PYTHON_IMAGES)
 def test_python_images_install_copied_folders_not_editable(service):
-    build = dockerfile.stages(constraints.dockerfile_path(service))[0]
+    build = dockerfile.stages(lock.dockerfile_path(service))[0]
     runs = " ".join(run.arguments for run in build.all("RUN"))
     assert not re.search(r"pip install[^&]*\s(-e|--editable)\s", runs)
+    assert "requirements.lock >constraints.txt" in runs
     assert "--constraint constraints.txt" in runs
     copied = {source.rstrip("/") for copy in build.all("COPY") for source in dockerfile.copy_sources(copy)[1]}
-    assert "docker/constraints.txt" in copied
+    assert "requirements.lock" in copied
     for argument in dockerfile.pip_install_arguments(build):
         folder = argument.removeprefix("./").partition("[")[0]
         assert argument.startswith("./"), f"{argument} is not installed by path"
@@ -128,23 +129,28 @@ def test_python_images_install_copied_folders_not_editable(service):
         assert (repo.ROOT / folder / "pyproject.toml").is_file()
 
 
-@pytest.mark.parametrize("service", constraints.PYTHON_IMAGES)
+@pytest.mark.parametrize("service", lock.PYTHON_IMAGES)
 def test_python_images_install_every_azuraforge_package_they_need(service):
-    requirements = constraints.image_requirements(service)
-    needed = {name for name in constraints.requirement_closure(requirements) if name.startswith("azuraforge-")}
+    requirements = lock.image_requirements(service)
+    needed = {name for name in lock.requirement_closure(requirements) if name.startswith("azuraforge-")}
     installed = {requirement.partition("[")[0] for requirement in requirements}
     assert needed == installed, f"{service} image: pip would look for {sorted(needed - installed)} on PyPI"
     assert "azuraforge-common[postgres]" in requirements  # psycopg for compose's PostgreSQL
 
 
-def test_constraints_pin_every_third_party_package_at_the_tested_version():
-    pinned, needed = constraints.read_constraints(), constraints.third_party_pins()
-    assert pinned == needed, (
-        f"docker/constraints.txt is stale: missing or different {sorted(set(needed.items()) - set(pinned.items()))}, "
-        f"not needed {sorted(set(pinned) - set(needed))}; regenerate it: "
-        "cd deploy-tests && ../.venv/bin/python -m deploycheck.constraints > ../docker/constraints.txt"
-    )
-    assert {"fastapi", "celery", "psycopg-binary", "numpy"} <= set(pinned)
+def test_the_lock_pins_everything_the_images_install_at_the_version_tested_here():
+    # The images install with `--constraint requirements.lock`; pip checks the lock's hashes, and every
+    # third-party package they need must be pinned there, at the version this test venv ran against.
+    pinned, needed = lock.read_lock(), lock.image_third_party_needs()
+    missing = sorted(set(needed) - set(pinned))
+    assert not missing, f"the images would install {missing} unpinned; {lock.UPDATE_HINT}"
+    differing = {
+        name: (version, pinned[name])
+        for name, version in needed.items()
+        if not lock.same_version(version, pinned[name])
+    }
+    assert not differing, f"installed here vs locked: {differing}; reinstall with ./scripts/test.sh"
+    assert {"fastapi", "celery", "psycopg-binary", "numpy"} <= set(needed)
 
 
 def test_dashboard_image_builds_the_spa_and_serves_it_with_nginx():

@@ -10,7 +10,6 @@ is killed outright (SIGKILL): they get SIGTERM from the kernel.
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import urllib.request
 from types import FrameType
 from typing import Any
 
+from azuraforge_api.doctor import port_free
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.processes import die_with_parent, stop_process, wait_until
 from azuraforge_common.redis_server import RedisServer
@@ -64,7 +64,7 @@ def up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     settings = Settings()
-    if not _port_free(args.host, args.port):
+    if not port_free(args.host, args.port):
         print(f"error: port {args.port} on {args.host} is in use; choose another with --port", file=sys.stderr)
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -136,16 +136,6 @@ def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         command, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent
     )
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def _answers(url: str) -> bool:

@@ -15,9 +15,9 @@ NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>AzuraForge</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto; line-height: 1.5">
 <h1>AzuraForge is running</h1>
-<p>The dashboard is not built, so there is nothing to show here yet. Build it with
-<code>cd azuraforge-dashboard &amp;&amp; npm ci &amp;&amp; npm run build</code> and start again with
-<code>AZURAFORGE_DASHBOARD_DIR=azuraforge-dashboard/dist</code>.</p>
+<p>The dashboard is not built, so there is nothing to show here yet. From the repository, build it into
+this package with <code>./scripts/build-dashboard.sh</code> and start again (or point
+<code>AZURAFORGE_DASHBOARD_DIR</code> at a built <code>dist/</code>). The released wheel carries it.</p>
 <p>The API works without it: see <a href="/docs">/docs</a>.</p>
 </body></html>
 """
