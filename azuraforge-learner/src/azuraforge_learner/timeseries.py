@@ -17,6 +17,7 @@ the model must return (batch, horizon) forecasts of the scaled target.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -30,7 +31,7 @@ from azuraforge_core import Tensor, nn
 from azuraforge_core.functional import mse_loss
 from azuraforge_learner.artifacts import load_weights, read_json, write_json, write_text
 from azuraforge_learner.callbacks import Callback, Logs
-from azuraforge_learner.config import ConfigError, PipelineConfig
+from azuraforge_learner.config import ConfigError, PipelineConfig, excerpt
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn, inference
 from azuraforge_learner.metrics import MetricFn, regression_metrics, rmse
@@ -332,13 +333,20 @@ def _feature_names(app: str, config: TimeSeriesConfig, frame: pd.DataFrame) -> t
     return names
 
 
-def _columns(frame: pd.DataFrame, names: list[str]) -> Array:
+def require_columns(frame: pd.DataFrame, names: Sequence[str]) -> None:
+    """ValueError naming the columns of `names` that `frame` lacks, and (the first few of) those it has."""
     missing = [name for name in names if name not in frame.columns]
     if missing:
+        present = [excerpt(str(column), 30) for column in frame.columns[:10]]
+        more = f" and {len(frame.columns) - 10} more" if len(frame.columns) > 10 else ""
         raise ValueError(
-            f"column(s) {', '.join(missing)} not in the loaded data; its columns are "
-            f"{', '.join(map(str, frame.columns))} (check the target and features fields)"
+            f"the data lacks column(s) {', '.join(missing)}; it has {', '.join(present) or 'none'}{more} "
+            "(check the target and features fields, or the rows sent)"
         )
+
+
+def _columns(frame: pd.DataFrame, names: list[str]) -> Array:
+    require_columns(frame, names)
     values = frame.loc[:, names]
     non_numeric = [name for name in names if not pd.api.types.is_numeric_dtype(values[name])]
     if non_numeric:
