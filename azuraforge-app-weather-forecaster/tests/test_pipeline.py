@@ -99,7 +99,7 @@ def test_open_meteo_data_trains_and_is_named_in_the_report(tmp_path, open_meteo,
     temperatures = read_sample("hourly")["2010-06-01":"2010-06-21"]
     times = [stamp.strftime("%Y-%m-%dT%H:%M") for stamp in temperatures.index]
     open_meteo.body = {"hourly": {"time": times, "temperature_2m": temperatures.round(1).tolist()}}
-    config = {"latitude": 52.52, "longitude": 13.41}
+    config: dict[str, object] = {"latitude": 52.52, "longitude": 13.41}
     config |= {"start_date": "2010-06-01", "end_date": "2010-06-21", "fallback_to_sample": False}
     result = _run(tmp_path, **config)
     assert result.status == "succeeded"
