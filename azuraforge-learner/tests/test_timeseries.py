@@ -143,6 +143,13 @@ def test_predict_matches_the_forecasts_made_during_the_run(tmp_path, model):
     assert again["forecast"][0] == pytest.approx(predictions["predicted_t1"].iloc[-1], rel=1e-5)
 
 
+@pytest.mark.parametrize("rows", [[{"Close": 1.0}] * 40, [{}] * 40])
+def test_predict_names_the_columns_its_rows_lack(tmp_path, rows):
+    SineForecaster().run(FAST, output_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"the data lacks column\(s\) value"):
+        SineForecaster().predict(tmp_path, data=pd.DataFrame.from_records(rows))
+
+
 def test_the_same_seed_gives_identical_results_and_another_seed_does_not(tmp_path):
     first = SineForecaster().run({**FAST, "seed": 7}, output_dir=tmp_path / "a")
     second = SineForecaster().run({**FAST, "seed": 7}, output_dir=tmp_path / "b")

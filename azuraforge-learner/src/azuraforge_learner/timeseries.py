@@ -251,7 +251,10 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
         feature_scaler, target_scaler = Scaler.from_dict(scalers["features"]), Scaler.from_dict(scalers["target"])
         model = self._create_model(config, spec)
         model.load_state_dict(load_weights(output_dir / WEIGHTS_FILE))
-        frame = _as_frame(data if data is not None else self._load_data(config))
+        raw = data if data is not None else self._load_data(config)
+        if isinstance(raw, pd.DataFrame):
+            require_columns(raw, list(spec.features))  # rows without columns are "empty" to pandas: say which
+        frame = _as_frame(raw)
         if len(frame) < spec.window:
             raise ValueError(f"predicting needs at least window={spec.window} rows of data, got {len(frame)}")
         inputs = feature_scaler.transform(_columns(frame, list(spec.features))[-spec.window :])[None]
