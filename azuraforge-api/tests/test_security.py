@@ -252,6 +252,9 @@ def test_bad_inputs_are_4xx_naming_the_problem_on_sqlite_and_postgresql(any_data
         assert "nested deeper than 32 levels" in response.text
     too_deep_to_parse = b"[" * 5000 + b"]" * 5000
     assert api.http.post(experiments, content=too_deep_to_parse, headers=JSON).status_code == 400
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        connect(f"{api.ws_url}/ws/experiments/abc%00").close()
+    assert refused.value.response.status_code == 400
     assert api.http.get(experiments).json()["total"] == 1, "nothing bad was stored"
 
 
