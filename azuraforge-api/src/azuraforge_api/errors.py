@@ -39,8 +39,10 @@ _MEANINGS = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error statuses."""
-    return {code: {"model": Problem, "description": _MEANINGS[code]} for code in codes}
+    """OpenAPI `responses` for these error statuses: JSON even on routes that answer markdown or files (with
+    `model`, FastAPI would document them in the route's own media type)."""
+    content = {"application/json": {"schema": Problem.model_json_schema()}}
+    return {code: {"description": _MEANINGS[code], "content": content} for code in codes}
 
 
 COMMON_ERRORS = errors(400, 401, 403, 413, 415, 503)
