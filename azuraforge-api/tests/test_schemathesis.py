@@ -17,8 +17,10 @@ CASES = int(os.environ.get("SCHEMATHESIS_CASES", "225"))
 
 
 @pytest.fixture
-def guarded(tmp_path, redis_server, redis_client, test_app_path):
-    with RunningAPI(make_settings(tmp_path, redis_server.url, api_token=TOKEN)) as api:
+def guarded(tmp_path, redis_server, redis_client, postgres_server, test_app_path):
+    # PostgreSQL: the stricter of the two databases (no NUL in text, 64-bit integers).
+    database_url = postgres_server.create_database("schemathesis")
+    with RunningAPI(make_settings(tmp_path, redis_server.url, api_token=TOKEN, database_url=database_url)) as api:
         yield api
 
 
