@@ -41,6 +41,7 @@ BODY_LIMITS: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/experiments"): 256 * KIB,  # a config and a grid
 }
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NUL_IN_URL = "the URL contains a NUL byte (%00); remove it"
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def presented_token(headers: Mapping[str, str]) -> str | None:
 def refusal(settings: Settings, method: str, path: str, headers: Mapping[str, str]) -> Refusal | None:
     """Why this request may not proceed, or None. `method` is "WEBSOCKET" for WebSocket handshakes."""
     if "\x00" in path:  # no id or file name holds one, and PostgreSQL cannot even compare it
-        return Refusal(status.HTTP_400_BAD_REQUEST, "the URL contains a NUL byte (%00); remove it")
+        return Refusal(status.HTTP_400_BAD_REQUEST, NUL_IN_URL)
     if settings.api_token is not None:
         guarded = path.startswith(("/api/", "/ws/")) and method != "OPTIONS"
         if guarded and not token_matches(settings.api_token, presented_token(headers)):
@@ -133,19 +134,17 @@ class Guard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        method, path = scope["method"], scope["path"]
+        method, path, headers = scope["method"], scope["path"], Headers(scope=scope)
         if b"%00" in scope["query_string"]:
-            return await Refusal(
-                status.HTTP_400_BAD_REQUEST, "the URL contains a NUL byte (%00); remove it"
-            ).response()(scope, receive, send)
-        if (denied := refusal(self.settings, method, path, Headers(scope=scope))) is not None:
+            return await Refusal(status.HTTP_400_BAD_REQUEST, NUL_IN_URL).response()(scope, receive, send)
+        if (denied := refusal(self.settings, method, path, headers)) is not None:
             return await denied.response()(scope, receive, send)
         limit = body_limit(method, path)
         too_large = Refusal(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"the request body is larger than {limit // KIB} KiB, the limit of {method} {path[:100]}",
         )
-        declared = Headers(scope=scope).get("content-length", "0")
+        declared = headers.get("content-length", "0")
         if not declared.isdigit() or int(declared) > limit:
             return await too_large.response()(scope, receive, send)
         received = 0
