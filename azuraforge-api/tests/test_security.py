@@ -60,11 +60,15 @@ def test_the_token_is_never_logged_and_websockets_take_it_from_a_header_or_a_sub
         with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
             connect(url, subprotocols=protocols("wrong")).close()
         assert refused.value.response.status_code == 401
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            connect(f"{url}?after=0&token={TOKEN}").close()  # an old client's URL form: refused, and not logged
+        assert refused.value.response.status_code == 401
         guarded.http.get("/api/v1/health")
     client_side = ("websockets.client", "httpx", "httpcore")  # this test's own clients log what they send
     server = [record for record in caplog.records if not record.name.startswith(client_side)]
     assert any("WebSocket" in record.getMessage() for record in server), "the server logged the sockets"
     assert not [record.getMessage() for record in server if TOKEN in record.getMessage()]
+    assert any("token=<redacted>" in record.getMessage() for record in server), "the old URL form was logged, blanked"
 
 
 # Item 3: without a token, nothing a foreign page can send gets through.

@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from azuraforge_api.dashboard import mount_dashboard
 from azuraforge_api.deps import bearer
 from azuraforge_api.errors import COMMON_ERRORS, install_error_handlers
-from azuraforge_api.guard import Guard
+from azuraforge_api.guard import Guard, redact_tokens_in_server_logs
 from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
 from azuraforge_api.routes import apps, experiments, health, live
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=version("azuraforge-api"),
         lifespan=lifespan,
     )
+    redact_tokens_in_server_logs()
     app.add_middleware(Guard, settings=settings)  # inside CORS, so that its refusals carry CORS headers
     if settings.cors_origins:
         app.add_middleware(

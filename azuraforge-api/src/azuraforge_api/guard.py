@@ -11,6 +11,7 @@
 import base64
 import binascii
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -124,6 +125,27 @@ def _hostname(host: str) -> str:
 
 def _same_origin(origin: str, headers: Mapping[str, str]) -> bool:
     return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+
+
+_TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]*", re.IGNORECASE)
+
+
+class RedactTokensInURLs(logging.Filter):
+    """A client of an older dashboard may still put the token in a WebSocket URL (?token=, now refused), and
+    uvicorn logs URLs even without an access log: the token is blanked before the line is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message.lower():
+            record.msg, record.args = _TOKEN_IN_URL.sub(r"\1<redacted>", message), ()
+        return True
+
+
+def redact_tokens_in_server_logs() -> None:
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, RedactTokensInURLs) for existing in logger.filters):
+            logger.addFilter(RedactTokensInURLs())
 
 
 class Guard:
