@@ -1,6 +1,7 @@
 import sys
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -31,13 +32,14 @@ def test_app_path(tmp_path_factory):
 class RunningAPI:
     """create_app(settings) served by a real uvicorn on a free port, in a thread of the test process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **uvicorn_options: Any) -> None:
         self.settings = settings
         self.app = create_app(settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        options = {"log_level": "warning", **uvicorn_options}
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}

@@ -267,14 +267,10 @@ def test_a_report_before_the_end_is_a_404_that_says_why(api):
 
 def test_predict_forecasts_with_the_saved_model(api):
     experiment = create(api, {"epochs": 1, "window": 4, "horizon": 2})
-    assert api.http.post(f"/api/v1/experiments/{experiment['id']}/predict", json={}).status_code == 409
+    rows = [{"value": value} for value in (0.0, 0.5, 1.0, 0.5, 0.0)]
+    assert api.http.post(f"/api/v1/experiments/{experiment['id']}/predict", json={"data": rows}).status_code == 409
     run_in_process(api, experiment["id"])
 
-    latest = api.http.post(f"/api/v1/experiments/{experiment['id']}/predict", json={})
-    assert latest.status_code == 200, latest.text
-    assert len(latest.json()["forecast"]) == 2
-
-    rows = [{"value": value} for value in (0.0, 0.5, 1.0, 0.5, 0.0)]
     given = api.http.post(f"/api/v1/experiments/{experiment['id']}/predict", json={"data": rows}).json()
     assert given["last_value"] == 0.0
     assert len(given["forecast"]) == 2

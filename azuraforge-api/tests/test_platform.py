@@ -99,11 +99,13 @@ def test_a_token_guards_every_rest_call(guarded):
 def test_a_token_guards_the_websockets(guarded):
     experiment = create(guarded)
     for url in (f"/ws/experiments/{experiment['id']}", "/ws/experiments"):
-        for query in ("", "?token=nope"):
+        for query, headers in [("", {}), ("", {"Authorization": "Bearer nope"}), ("?token=s3cret", {})]:
             with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-                connect(f"{guarded.ws_url}{url}{query}").close()
-            assert refused.value.response.status_code == 401
-    with connect(f"{guarded.ws_url}/ws/experiments/{experiment['id']}?token=s3cret") as ws:
+                connect(f"{guarded.ws_url}{url}{query}", additional_headers=headers).close()
+            assert refused.value.response.status_code == 401, "the token is no URL parameter (URLs are logged)"
+    with connect(
+        f"{guarded.ws_url}/ws/experiments/{experiment['id']}", additional_headers={"Authorization": "Bearer s3cret"}
+    ) as ws:
         assert '"status":"queued"' in ws.recv(timeout=10)
 
 

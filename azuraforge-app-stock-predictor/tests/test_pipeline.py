@@ -123,6 +123,13 @@ def test_predicting_without_data_loads_the_configured_source(tmp_path):
     assert 1500 < result["forecast"][0] < 3500
 
 
+@pytest.mark.parametrize("rows", [[{"Close": 1.0}], [{}]])
+def test_predicting_from_rows_without_the_price_columns_names_them(tmp_path, rows):
+    _run(tmp_path, source="sample")
+    with pytest.raises(ValueError, match=r"the data lacks column\(s\) Open, High, Low(, Close)?, Volume"):
+        StockPredictorPipeline().predict(tmp_path, pd.DataFrame.from_records(rows))
+
+
 def test_metrics_json_records_the_direction_details(tmp_path):
     _run(tmp_path, source="sample", start=date(2015, 1, 1).isoformat(), end=date(2017, 1, 1).isoformat())
     metrics = json.loads((tmp_path / "metrics.json").read_text())

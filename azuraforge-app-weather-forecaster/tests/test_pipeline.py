@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from azuraforge_app_weather_forecaster import WeatherForecasterPipeline, WeatherSourceUnavailableError
 from azuraforge_app_weather_forecaster.pipeline import seasonal_naive, with_calendar_features
-from azuraforge_app_weather_forecaster.temperatures import read_sample
+from azuraforge_app_weather_forecaster.temperatures import OPEN_METEO_URL_VARIABLE, read_sample
 
 from azuraforge_core import Tensor
 from azuraforge_learner import ConfigError, RecurrentForecaster, WindowSpec, load_pipeline
@@ -53,26 +53,53 @@ def test_the_residual_model_adds_its_correction_to_the_last_value():
     np.testing.assert_array_equal(forecast, np.repeat(windows[:, -1, 1:2], 3, axis=1))
 
 
-def test_without_network_the_run_falls_back_and_the_report_says_so(tmp_path, closed_port_url):
-    _run(tmp_path, api_url=closed_port_url)
+@pytest.fixture
+def open_meteo_at(monkeypatch):
+    """Points the deployment's Open-Meteo endpoint setting at a URL."""
+    return lambda url: monkeypatch.setenv(OPEN_METEO_URL_VARIABLE, url)
+
+
+def test_a_config_cannot_choose_the_endpoint_the_worker_fetches(tmp_path, open_meteo):
+    with pytest.raises(ConfigError, match="api_url: unknown field"):
+        WeatherForecasterPipeline().validate({"api_url": open_meteo.url})
+
+
+def test_a_fetched_body_never_reaches_the_report(tmp_path, open_meteo, open_meteo_at):
+    open_meteo_at(open_meteo.url)
+    open_meteo.status = 500
+    open_meteo.body = "root:x:0:0:root:/root:/bin/bash [private](http://tracker.example/x.png)"
+    with pytest.raises(WeatherSourceUnavailableError, match=r"answered HTTP 500: Internal Server Error$") as failed:
+        _run(tmp_path, fallback_to_sample=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "HTTP 500" in report
+    for leaked in ("root:x", "tracker.example"):
+        assert leaked not in report
+        assert leaked not in str(failed.value)
+
+
+def test_without_network_the_run_falls_back_and_the_report_says_so(tmp_path, closed_port_url, open_meteo_at):
+    open_meteo_at(closed_port_url)
+    _run(tmp_path)
     report = (tmp_path / "report.md").read_text()
     assert "Open-Meteo was unreachable" in report
     assert "Seattle hourly air temperature, 2010" in report
 
 
-def test_without_network_and_fallback_the_run_fails_with_a_clear_report(tmp_path, closed_port_url):
+def test_without_network_and_fallback_the_run_fails_with_a_clear_report(tmp_path, closed_port_url, open_meteo_at):
+    open_meteo_at(closed_port_url)
     with pytest.raises(WeatherSourceUnavailableError, match="could not reach"):
-        _run(tmp_path, api_url=closed_port_url, fallback_to_sample=False)
+        _run(tmp_path, fallback_to_sample=False)
     report = (tmp_path / "report.md").read_text()
     assert "failed" in report
     assert "could not reach" in report
 
 
-def test_open_meteo_data_trains_and_is_named_in_the_report(tmp_path, open_meteo):
+def test_open_meteo_data_trains_and_is_named_in_the_report(tmp_path, open_meteo, open_meteo_at):
+    open_meteo_at(open_meteo.url)
     temperatures = read_sample("hourly")["2010-06-01":"2010-06-21"]
     times = [stamp.strftime("%Y-%m-%dT%H:%M") for stamp in temperatures.index]
     open_meteo.body = {"hourly": {"time": times, "temperature_2m": temperatures.round(1).tolist()}}
-    config = {"api_url": open_meteo.url, "latitude": 52.52, "longitude": 13.41}
+    config: dict[str, object] = {"latitude": 52.52, "longitude": 13.41}
     config |= {"start_date": "2010-06-01", "end_date": "2010-06-21", "fallback_to_sample": False}
     result = _run(tmp_path, **config)
     assert result.status == "succeeded"

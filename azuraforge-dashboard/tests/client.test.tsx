@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { act, renderHook, waitFor } from "@testing-library/react";
 import { saveToken, useAuth } from "../src/api/auth";
-import { ApiError, api } from "../src/api/client";
+import { ApiError, api, websocketProtocols, websocketUrl } from "../src/api/client";
 
 afterEach(() => {
   saveToken(null);
@@ -28,6 +28,19 @@ describe("api client", () => {
     await waitFor(() => expect(auth.result.current.tokenRequired).toBe(true));
     act(() => saveToken("new"));
     expect(auth.result.current).toEqual({ token: "new", tokenRequired: false });
+  });
+
+  it("sends the token to WebSockets as a subprotocol, never in the URL", () => {
+    saveToken("s3cr/t+é");
+    expect(websocketUrl("/ws/experiments/x", { after: 3 })).toMatch(/^ws:\/\/[^?]+\/ws\/experiments\/x\?after=3$/);
+    const [protocol, bearer] = websocketProtocols();
+    expect(protocol).toBe("azuraforge");
+    expect(bearer).toMatch(/^bearer\.[A-Za-z0-9_-]+$/);
+    const encoded = bearer!.slice("bearer.".length).replace(/-/g, "+").replace(/_/g, "/");
+    const bytes = Uint8Array.from(atob(encoded + "=".repeat((4 - (encoded.length % 4)) % 4)), (c) => c.charCodeAt(0));
+    expect(new TextDecoder().decode(bytes)).toBe("s3cr/t+é");
+    saveToken(null);
+    expect(websocketProtocols()).toEqual(["azuraforge"]);
   });
 
   it("builds the list query from the filters that are set", async () => {

@@ -44,6 +44,17 @@ describe("MarkdownReport", () => {
     expect(screen.getByRole("link", { name: "the docs" }).getAttribute("href")).toBe("https://example.org/docs");
   });
 
+  it("loads no remote image, whatever the report says", () => {
+    const fetch = vi.fn();
+    vi.stubGlobal("fetch", fetch);
+    const { container } = render(
+      <MarkdownReport experimentId="abc" markdown={"![x](http://tracker.example/t.png) ![y](//tracker.example/u.png)"} />,
+    );
+    expect(container.querySelectorAll("img")).toHaveLength(0);
+    expect(container.textContent).toContain("[image not loaded: x]");
+    expect(fetch).not.toHaveBeenCalled();
+  });
+
   it("treats only report-relative paths as artifacts", () => {
     expect(artifactPathOf("images/loss.png")).toBe("images/loss.png");
     expect(artifactPathOf("./history.csv")).toBe("history.csv");

@@ -75,9 +75,11 @@ class FakeSocket {
   onmessage: ((message: { data: string }) => void) | null = null;
   onclose: (() => void) | null = null;
   readonly url: string;
+  readonly protocols: string[];
 
-  constructor(url: string) {
+  constructor(url: string, protocols: string[] = []) {
     this.url = url;
+    this.protocols = protocols;
     FakeSocket.all.push(this);
   }
 
@@ -142,11 +144,12 @@ describe("followExperiment", () => {
     expect(states).toEqual(["connecting", "open", "reconnecting", "reconnecting", "reconnecting", "reconnecting", "open", "closed"]);
   });
 
-  it("sends the stored token on the WebSocket URL", async () => {
+  it("sends the stored token as a WebSocket subprotocol, never in the URL", async () => {
     const { saveToken } = await import("../src/api/auth");
     saveToken("s3cret");
     const close = followExperiment(ID, () => undefined);
-    expect(FakeSocket.all[0]!.url).toContain("token=s3cret");
+    expect(FakeSocket.all[0]!.url).not.toContain("s3cret");
+    expect(FakeSocket.all[0]!.protocols).toEqual(["azuraforge", `bearer.${btoa("s3cret").replace(/=+$/, "")}`]);
     close();
     saveToken(null);
   });

@@ -63,3 +63,18 @@ def test_the_schema_carries_defaults_bounds_and_descriptions():
     assert window["minimum"] == 1
     assert window["description"]
     assert schema["additionalProperties"] is False
+
+
+class FolderConfig(PipelineConfig):
+    folder: str = ""
+    names: list[str] = Field(default_factory=list)
+
+
+def test_every_string_of_every_app_config_is_bounded_and_errors_quote_only_an_excerpt():
+    huge = "x" * 5_000_000
+    with pytest.raises(ConfigError) as caught:
+        validate_config("demo", FolderConfig, {"folder": huge, "names": ["ok", huge]})
+    assert {item["field"] for item in caught.value.errors} == {"folder", "names.1"}
+    assert all("at most 1000 characters" in item["message"] for item in caught.value.errors)
+    assert len(str(caught.value)) < 1_000, "the error quotes an excerpt, not the 5 MB input"
+    assert "(5000000 characters)" in str(caught.value)

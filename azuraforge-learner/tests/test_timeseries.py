@@ -143,6 +143,13 @@ def test_predict_matches_the_forecasts_made_during_the_run(tmp_path, model):
     assert again["forecast"][0] == pytest.approx(predictions["predicted_t1"].iloc[-1], rel=1e-5)
 
 
+@pytest.mark.parametrize("rows", [[{"Close": 1.0}] * 40, [{}] * 40])
+def test_predict_names_the_columns_its_rows_lack(tmp_path, rows):
+    SineForecaster().run(FAST, output_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"the data lacks column\(s\) value"):
+        SineForecaster().predict(tmp_path, data=pd.DataFrame.from_records(rows))
+
+
 def test_the_same_seed_gives_identical_results_and_another_seed_does_not(tmp_path):
     first = SineForecaster().run({**FAST, "seed": 7}, output_dir=tmp_path / "a")
     second = SineForecaster().run({**FAST, "seed": 7}, output_dir=tmp_path / "b")
@@ -237,7 +244,7 @@ def test_data_problems_are_explained(tmp_path):
 
     with pytest.raises(ValueError, match=r"missing or infinite values \({'value': 1}\); drop or fill them"):
         Gappy().run(FAST, output_dir=tmp_path / "gappy")
-    with pytest.raises(ValueError, match="column\\(s\\) price not in the loaded data; its columns are value, hour_cos"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) price; it has 'value', 'hour_cos'"):
         SineForecaster().run({**FAST, "target": "price"}, output_dir=tmp_path / "target")
 
 
@@ -263,3 +270,27 @@ def test_a_diverged_model_fails_the_run_instead_of_reporting_nan(tmp_path):
     with pytest.raises(FloatingPointError, match="training diverged; lower learning_rate"):
         Diverges().run(FAST, output_dir=tmp_path)
     assert "**Status:** failed — FloatingPointError" in (tmp_path / "report.md").read_text()
+
+
+def test_config_values_cannot_inject_markdown_into_the_report(tmp_path):
+    class Described(SineForecaster):
+        def _prepare(self, config, raw):
+            prepared = super()._prepare(config, raw)
+            prepared.summary["source"] = "![x](http://tracker.example/t.png) <img src=x> a|b\n# heading"
+            return prepared
+
+    Described().run(FAST, output_dir=tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert r"| source | !\[x\](http://tracker.example/t.png) \<img src=x\> a\|b # heading |" in report
+    assert "![x](http" not in report
+
+
+def test_an_error_cannot_end_its_code_block_in_the_report(tmp_path):
+    class Exploding(SineForecaster):
+        def _evaluate(self, config, learner, data):
+            raise RuntimeError("bad ```\n![x](http://tracker.example/t.png)")
+
+    with pytest.raises(RuntimeError):
+        Exploding().run(FAST, output_dir=tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "````\nRuntimeError: bad ```\n![x](http://tracker.example/t.png)\n````" in report

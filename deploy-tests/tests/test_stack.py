@@ -49,7 +49,8 @@ def watch(deployment, experiment_id: str, after: int = 0) -> list[dict]:
     """Every event the WebSocket sends, through nginx, until the API closes it after the final one."""
     ws_url = deployment.url.replace("http://", "ws://")
     events = []
-    with connect(f"{ws_url}/ws/experiments/{experiment_id}?after={after}&token={deployment.token}") as socket:
+    url = f"{ws_url}/ws/experiments/{experiment_id}?after={after}"
+    with connect(url, additional_headers={"Authorization": f"Bearer {deployment.token}"}) as socket:
         for message in socket:
             events.append(json.loads(message))
     return events

@@ -9,8 +9,9 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from azuraforge_api.dashboard import mount_dashboard
-from azuraforge_api.deps import require_token
-from azuraforge_api.errors import install_error_handlers
+from azuraforge_api.deps import bearer
+from azuraforge_api.errors import COMMON_ERRORS, install_error_handlers
+from azuraforge_api.guard import Guard, redact_tokens_in_server_logs
 from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
 from azuraforge_api.routes import apps, experiments, health, live
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=version("azuraforge-api"),
         lifespan=lifespan,
     )
+    redact_tokens_in_server_logs()
+    app.add_middleware(Guard, settings=settings)  # inside CORS, so that its refusals carry CORS headers
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -48,9 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     install_error_handlers(app)
-    authorized = [Depends(require_token)]
     for router in (health.router, apps.router, experiments.router):
-        app.include_router(router, dependencies=authorized)
-    app.include_router(live.router)  # WebSockets check ?token= themselves
+        app.include_router(router, dependencies=[Depends(bearer)], responses=COMMON_ERRORS)
+    app.include_router(live.router)
     mount_dashboard(app, settings.dashboard_dir)
     return app

@@ -8,6 +8,7 @@ is killed outright (SIGKILL): they get SIGTERM from the kernel.
 """
 
 import argparse
+import ipaddress
 import os
 import signal
 import subprocess
@@ -29,6 +30,16 @@ from azuraforge_worker.command import worker_command
 WORKER_RESTART_INTERVAL_S = 5.0
 WORKER_STOP_TIMEOUT_S = 30.0
 """A worker stops its experiment after the current batch; a batch longer than this is cut short (SIGKILL)."""
+
+
+NO_TOKEN_WARNING = """
+********************************************************************************
+WARNING: AzuraForge listens on {host} WITHOUT an API token.
+Anyone who can reach this machine can start, cancel and delete experiments.
+Set AZURAFORGE_API_TOKEN, or listen on 127.0.0.1 only (the default --host).
+Without a token, the API answers only to the host names in AZURAFORGE_ALLOWED_HOSTS.
+********************************************************************************
+"""
 
 
 def register_up(subparsers: Any) -> None:
@@ -64,6 +75,8 @@ def up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     settings = Settings()
+    if settings.api_token is None and not _is_loopback(args.host):
+        print(NO_TOKEN_WARNING.format(host=args.host), file=sys.stderr, flush=True)
     if not port_free(args.host, args.port):
         print(f"error: port {args.port} on {args.host} is in use; choose another with --port", file=sys.stderr)
         return 2
@@ -136,6 +149,15 @@ def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         command, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent
     )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def _answers(url: str) -> bool:

@@ -1,18 +1,52 @@
-"""Errors are JSON {"detail": ...}, never a stack trace; an unreachable Redis or database is a 503."""
+"""Errors are JSON {"detail": ...}, never a stack trace nor a whole input; an unreachable Redis or database is
+a 503. Unexpected errors are answered by azuraforge_api.guard, which keeps the connection usable."""
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
+from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+from azuraforge_api.guard import internal_error
+from azuraforge_learner.config import excerpt
 
 log = logging.getLogger(__name__)
 
 REDIS_DOWN = "Redis is unreachable; retry once it is back (GET /api/v1/health shows when)"
 DATABASE_DOWN = "the database is unreachable; retry once it is back (GET /api/v1/health shows when)"
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+_MEANINGS = {
+    400: "A URL with a NUL byte, or (without an API token) a Host the API does not answer to",
+    401: "Missing or wrong API token",
+    403: "Without an API token: a request from another site's page (its Origin is not allowed)",
+    404: "No such experiment, app or file",
+    409: "The experiment is not in a state that allows this, or the Idempotency-Key was used for another request",
+    413: "The body is larger than this route accepts; the detail names the limit",
+    415: "Without an API token: a body that is not JSON",
+    503: "Redis or the database is unreachable; retry after Retry-After seconds",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses: JSON even on routes that answer markdown or files (with
+    `model`, FastAPI would document them in the route's own media type)."""
+    content = {"application/json": {"schema": Problem.model_json_schema()}}
+    return {code: {"description": _MEANINGS[code], "content": content} for code in codes}
+
+
+COMMON_ERRORS = errors(400, 401, 403, 413, 415, 503)
+"""What any REST route can answer, from the guard and the error handlers."""
 
 
 def _unavailable(detail: str) -> JSONResponse:
@@ -33,13 +67,23 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(
-        {"detail": "internal error; the API log has the details"}, status.HTTP_500_INTERNAL_SERVER_ERROR
-    )
+    return internal_error()
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, with an excerpt of each bad input instead of the input: a megabyte body is not echoed, and
+    a deeply nested one cannot break the answer."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"type": error["type"], "loc": error["loc"], "msg": error["msg"]}
+        | ({"input": excerpt(error["input"])} if "input" in error else {})
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     for redis_error in (RedisConnectionError, RedisTimeoutError, BrokerError):
         app.add_exception_handler(redis_error, _redis_down)
     app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(Exception, _internal_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)

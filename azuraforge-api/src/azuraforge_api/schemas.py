@@ -3,15 +3,55 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.models import Experiment
 
+MAX_NESTING = 32
+"""Of objects and lists in a request body: far beyond any config, far below what the JSON encoders manage."""
+
+
+def storable(value: Any, where: str = "body", depth: int = 0) -> None:
+    """Raises ValueError, naming the place, for what JSON can carry but the databases cannot store or the API
+    cannot answer back: NUL characters (PostgreSQL), lone surrogates (not Unicode text), deep nesting."""
+    if depth > MAX_NESTING:
+        raise ValueError(f"{where} is nested deeper than {MAX_NESTING} levels")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where} contains a NUL character (\\u0000); remove it")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where} contains a lone surrogate (e.g. \\ud800), which is not text") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            storable(key, f"a key in {where}", depth + 1)
+            storable(item, f"{where}.{key}"[:100], depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            storable(item, f"{where}[{index}]"[:100], depth + 1)
+
+
+class StorableBody(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        storable(data)
+        return data
+
+
+def _distinct(tags: list[str]) -> list[str]:
+    if duplicates := sorted({tag for tag in tags if tags.count(tag) > 1}):
+        raise ValueError(f"tags must differ (after trimming spaces); given more than once: {', '.join(duplicates)}")
+    return tags
+
+
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+MAX_OFFSET = 10**9
 
 
-class ExperimentCreate(BaseModel):
+class ExperimentCreate(StorableBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -22,10 +62,10 @@ class ExperimentCreate(BaseModel):
         },
     )
 
-    app: str = Field(min_length=1, description="An installed app (GET /api/v1/apps).")
+    app: str = Field(min_length=1, max_length=100, description="An installed app (GET /api/v1/apps).")
     config: dict[str, Any] = Field(default_factory=dict, description="The app's config; omitted fields default.")
     name: str | None = Field(default=None, max_length=150)
-    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    tags: Annotated[list[Tag], AfterValidator(_distinct)] = Field(default_factory=list, max_length=20)
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] | None = Field(
         default=None,
         description="Hyperparameter grid: config field -> values to try. One experiment per combination, "
@@ -89,11 +129,12 @@ class Health(BaseModel):
     database: bool
 
 
-class PredictRequest(BaseModel):
+class PredictRequest(StorableBody):
     model_config = ConfigDict(extra="forbid")
 
-    data: list[dict[str, Any]] | None = Field(
-        default=None,
-        description="Rows of input data in time order (column -> value), at least `window` of them; "
-        "omitted: the app loads its latest data itself.",
+    data: list[dict[str, float | int | str | None]] = Field(
+        min_length=1,
+        max_length=100_000,
+        description="Rows of input data in time order (column -> value), at least the run's `window` of them, "
+        "with the columns its model reads. The API never fetches data itself.",
     )

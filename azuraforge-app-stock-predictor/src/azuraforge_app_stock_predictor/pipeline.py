@@ -29,7 +29,7 @@ from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.metrics import regression_metrics
 from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection, table
-from azuraforge_learner.timeseries import PreparedSeries, forecast
+from azuraforge_learner.timeseries import PreparedSeries, forecast, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,8 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
         """Prices for the `horizon` bars after `data` (OHLCV; default: the configured source loaded afresh), with
         the model and scalers of a saved run and the run's transform undone."""
         config = self.validate(read_json(Path(output_dir) / CONFIG_FILE))
+        if data is not None:
+            require_columns(data, PRICE_COLUMNS)
         frame = self._load_data(config) if data is None else model_frame(data, config.transform, config.target)
         result = super().predict(output_dir, frame)
         last = float(frame[PRICE_COLUMN].iloc[-1])

@@ -17,7 +17,6 @@ import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 
 from azuraforge_app_weather_forecaster.temperatures import (
-    OPEN_METEO_ARCHIVE_URL,
     Frequency,
     Source,
     TemperatureRequest,
@@ -37,7 +36,7 @@ from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.metrics import regression_metrics, rmse
 from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection, table
-from azuraforge_learner.timeseries import PreparedSeries
+from azuraforge_learner.timeseries import PreparedSeries, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,6 @@ class WeatherForecasterConfig(TimeSeriesConfig):
         default=True, description="When Open-Meteo can't be reached, train on the shipped sample instead of failing."
     )
     timeout_s: float = Field(default=15.0, gt=0.0, le=300.0, description="Seconds to wait for Open-Meteo.")
-    api_url: str = Field(default=OPEN_METEO_ARCHIVE_URL, description="Open-Meteo archive endpoint.")
     use_cache: bool = Field(default=True, description="Reuse a download of the same request made within a day.")
     cell: Literal["lstm", "gru"] = Field(default="lstm", description="Recurrent layer type.")
     hidden_size: int = Field(default=32, ge=1, le=1024, description="Units of each recurrent layer.")
@@ -115,7 +113,6 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
             config.source,
             fallback_to_sample=config.fallback_to_sample,
             timeout_s=config.timeout_s,
-            api_url=config.api_url,
             use_cache=config.use_cache,
         )
         log.info("data source: %s", loaded.source_note)
@@ -174,6 +171,8 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
         column; default: the configured source loaded afresh), with the model and scalers of a saved run."""
         if data is not None:
             config = self.validate(read_json(Path(output_dir) / CONFIG_FILE))
+            if isinstance(data, pd.DataFrame):
+                require_columns(data, [TARGET])
             series = data[TARGET] if isinstance(data, pd.DataFrame) else data
             data = with_calendar_features(series.astype("float64"), config.frequency)
         return super().predict(output_dir, data)

@@ -7,6 +7,7 @@ from the Seattle samples shipped with the app.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from importlib import resources
@@ -20,6 +21,9 @@ from azuraforge_learner.cache import cached
 log = logging.getLogger(__name__)
 
 OPEN_METEO_ARCHIVE_URL = "https://archive-api.open-meteo.com/v1/archive"
+# The endpoint is the deployment's choice (a mirror, a proxy), never a run's: a URL in a config would let anyone
+# who can start a run make the workers fetch from inside the network.
+OPEN_METEO_URL_VARIABLE = "AZURAFORGE_OPEN_METEO_URL"
 # The archive's variable for each frequency; the daily one is the mean of the day's hourly values.
 OPEN_METEO_VARIABLES = {"hourly": "temperature_2m", "daily": "temperature_2m_mean"}
 PANDAS_FREQUENCIES = {"hourly": "h", "daily": "D"}
@@ -27,6 +31,7 @@ PANDAS_FREQUENCIES = {"hourly": "h", "daily": "D"}
 MAX_GAP_STEPS = 6
 # The archive revises its last few days, so entries are refreshed daily.
 CACHE_MAX_AGE = timedelta(days=1)
+MAX_REASON_LENGTH = 120
 
 Frequency = Literal["hourly", "daily"]
 Source = Literal["open-meteo", "sample"]
@@ -68,18 +73,24 @@ SAMPLES: dict[Frequency, Sample] = {
 }
 
 
+def open_meteo_url() -> str:
+    """The Open-Meteo archive endpoint: AZURAFORGE_OPEN_METEO_URL if the deployment sets it."""
+    return os.environ.get(OPEN_METEO_URL_VARIABLE) or OPEN_METEO_ARCHIVE_URL
+
+
 def load_temperatures(
     request: TemperatureRequest,
     source: Source = "open-meteo",
     *,
     fallback_to_sample: bool = True,
     timeout_s: float = 15.0,
-    api_url: str = OPEN_METEO_ARCHIVE_URL,
+    api_url: str | None = None,
     use_cache: bool = True,
 ) -> Temperatures:
     """Temperatures for `request` from `source`. Downloads go through the learner's on-disk cache. When
     Open-Meteo is unreachable and `fallback_to_sample` is set, the shipped sample of the same frequency is used
-    (whole: its dates differ from the request's)."""
+    (whole: its dates differ from the request's). `api_url` defaults to `open_meteo_url()`."""
+    api_url = api_url or open_meteo_url()
     sample = SAMPLES[request.frequency]
     if source == "sample":
         series = read_sample(request.frequency)
@@ -181,11 +192,17 @@ def regularize(series: pd.Series, frequency: Frequency) -> pd.Series:
 
 
 def _reason(response: httpx.Response) -> str:
+    """Open-Meteo's one-line "reason", shortened; never the body itself, which would carry whatever a
+    misdirected endpoint answers into the run's report and error."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
-    return str(body.get("reason", body)) if isinstance(body, dict) else str(body)
+        body = None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if not isinstance(reason, str):
+        return response.reason_phrase or "no reason given"
+    line = " ".join(reason.split())
+    return line if len(line) <= MAX_REASON_LENGTH else line[:MAX_REASON_LENGTH] + "..."
 
 
 def _span(series: pd.Series) -> str:

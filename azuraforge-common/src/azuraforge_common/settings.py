@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed to call the API from a browser."
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Comma-separated host names the API answers to when no API token is set (against DNS "
+        "rebinding); add the machine's name to reach a token-less API from elsewhere.",
+    )
     dashboard_dir: Path | None = Field(default=None, description="The dashboard's built files, served at /.")
     heartbeat_ttl_s: float = Field(default=30.0, gt=0, description="A running experiment's heartbeat lifetime.")
     reaper_interval_s: float = Field(default=10.0, gt=0, description="How often the API looks for lost runs.")
@@ -28,11 +33,11 @@ class Settings(BaseSettings):
         default=7 * 24 * 3600, gt=0, description="Longer than the longest run, or Redis hands it out twice."
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("api_token", "redis_url", "database_url", mode="before")

@@ -79,11 +79,23 @@ function encodePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
 }
 
-/** The WebSocket URL of a path such as /ws/experiments/ID, on the page's own host, with the token. */
+/** The WebSocket URL of a path such as /ws/experiments/ID, on the page's own host. Never with the token: URLs
+ * end up in logs. */
 export function websocketUrl(path: string, query: Record<string, string | number | undefined> = {}): string {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  const token = currentToken() ?? undefined;
-  return `${scheme}://${window.location.host}${path}${queryString({ ...query, token })}`;
+  return `${scheme}://${window.location.host}${path}${queryString(query)}`;
+}
+
+/** The subprotocols to offer: browsers cannot set an Authorization header on a WebSocket, so the token goes as
+ * "bearer.<base64url>"; the API answers with "azuraforge". */
+export function websocketProtocols(): string[] {
+  const token = currentToken();
+  return token ? ["azuraforge", `bearer.${base64url(token)}`] : ["azuraforge"];
+}
+
+function base64url(text: string): string {
+  const binary = Array.from(new TextEncoder().encode(text), (byte) => String.fromCharCode(byte)).join("");
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 /** A random Idempotency-Key; getRandomValues works on plain http too, unlike randomUUID. */

@@ -13,7 +13,9 @@ export function MarkdownReport({ experimentId, markdown }: { experimentId: strin
   const components: Components = {
     img: ({ src, alt }) => {
       const path = artifactPathOf(typeof src === "string" ? src : undefined);
-      return path ? <ArtifactImage experimentId={experimentId} path={path} alt={alt ?? path} /> : <img src={src as string} alt={alt ?? ""} />;
+      // Only the experiment's own images: a report is built from user input, and a remote image would tell
+      // another host who reads it.
+      return path ? <ArtifactImage experimentId={experimentId} path={path} alt={alt ?? path} /> : <span className="remote-image">[image not loaded: {alt || "remote"}]</span>;
     },
     a: ({ href, children }) => {
       const path = artifactPathOf(href);

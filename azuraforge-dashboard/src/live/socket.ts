@@ -1,5 +1,5 @@
 // A WebSocket that reconnects by itself with exponential backoff until told to stop.
-import { websocketUrl } from "../api/client";
+import { websocketProtocols, websocketUrl } from "../api/client";
 import type { ProgressEvent } from "../api/types";
 
 const FIRST_DELAY_MS = 500;
@@ -27,7 +27,7 @@ export function keepSocketOpen(options: SocketOptions): () => void {
 
   const connect = () => {
     options.onStateChange?.(failures ? "reconnecting" : "connecting");
-    socket = new WebSocket(options.url());
+    socket = new WebSocket(options.url(), websocketProtocols());
     socket.onopen = () => {
       options.onStateChange?.("open");
       options.onOpen?.(opened);

@@ -14,10 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 ConfigT = TypeVar("ConfigT", bound="PipelineConfig")
 
 
+MAX_STRING_LENGTH = 1_000
+"""Of every string in every app's config (a path, a ticker, each list item): configs are stored with each run
+and listed with it, so a megabyte string would cost megabytes per listing."""
+
+
 class PipelineConfig(BaseModel):
     """Fields every app has. Unknown fields are errors, so a typo never passes silently."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_STRING_LENGTH)
 
     epochs: int = Field(default=10, ge=1, le=10_000, description="Passes over the training data.")
     batch_size: int = Field(default=32, ge=1, le=65_536, description="Samples per gradient step.")
@@ -46,10 +51,21 @@ class ConfigError(ValueError):
         super().__init__(f"invalid config for app {app!r}:\n{lines}")
 
 
+def excerpt(value: Any, length: int = 60) -> str:
+    """A short description of an input for an error message: never the whole of a long or nested value."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= length else f"{value[:length]!r}... ({len(value)} characters)"
+    if isinstance(value, Mapping):
+        return f"an object with {len(value)} keys"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)} items"
+    return repr(value)[:length]
+
+
 def _message(error: Mapping[str, Any], model: type[BaseModel]) -> str:
     if error["type"] == "extra_forbidden":
         return f"unknown field; the fields of this app are: {', '.join(model.model_fields)}"
-    return f"{error['msg']} (got {error['input']!r})"
+    return f"{error['msg']} (got {excerpt(error['input'])})"
 
 
 def validate_config(app: str, model: type[ConfigT], config: Mapping[str, Any] | BaseModel) -> ConfigT:

@@ -39,7 +39,7 @@ from azuraforge_learner.config import ConfigT, PipelineConfig, validate_config
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn
 from azuraforge_learner.metrics import MetricFn, higher_is_better
-from azuraforge_learner.report import ReportSection, image, plot_history, render, table
+from azuraforge_learner.report import ReportSection, code_block, escape, image, plot_history, render, table
 
 REPORT_FILE = "report.md"
 METRICS_FILE = "metrics.json"
@@ -338,10 +338,10 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         """Replace any success claim with a report that says the run failed and why."""
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         sections = [
-            ReportSection("Error", f"```\n{error}\n```"),
+            ReportSection("Error", code_block(error)),
             ReportSection("Configuration", table(["field", "value"], list(config.model_dump(mode="json").items()))),
         ]
-        status_line = f"failed — {error.splitlines()[0]}. No results were measured."
+        status_line = f"failed — {escape(error.splitlines()[0])}. No results were measured."
         report = render(self._title(), status_line, self.description, sections)
         try:
             (out / METRICS_FILE).unlink(missing_ok=True)

@@ -5,6 +5,7 @@ report.md. Charts use matplotlib's object API (no pyplot state), so runs in thre
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,12 +107,29 @@ def plot_confusion_matrix(matrix: NDArray[np.int64], class_names: Sequence[str],
     return save_figure(figure, output_dir, "confusion_matrix")
 
 
+# What could make a value a link, an image (which a browser would fetch), HTML, code or a new table cell;
+# emphasis is harmless and escaping it would litter the raw file with backslashes.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`\[\]<>|])")
+
+
+def escape(text: str) -> str:
+    """`text` shown literally in markdown, on one line: config values and data descriptions come from users."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(text.splitlines()))
+
+
+def code_block(text: str) -> str:
+    """`text` in a fenced block whose fence is longer than any run of backticks inside, so it cannot end early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
+
+
 def format_value(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return escape(str(value))
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -17,6 +17,7 @@ the model must return (batch, horizon) forecasts of the scaled target.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -30,7 +31,7 @@ from azuraforge_core import Tensor, nn
 from azuraforge_core.functional import mse_loss
 from azuraforge_learner.artifacts import load_weights, read_json, write_json, write_text
 from azuraforge_learner.callbacks import Callback, Logs
-from azuraforge_learner.config import ConfigError, PipelineConfig
+from azuraforge_learner.config import ConfigError, PipelineConfig, excerpt
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn, inference
 from azuraforge_learner.metrics import MetricFn, regression_metrics, rmse
@@ -250,7 +251,10 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
         feature_scaler, target_scaler = Scaler.from_dict(scalers["features"]), Scaler.from_dict(scalers["target"])
         model = self._create_model(config, spec)
         model.load_state_dict(load_weights(output_dir / WEIGHTS_FILE))
-        frame = _as_frame(data if data is not None else self._load_data(config))
+        raw = data if data is not None else self._load_data(config)
+        if isinstance(raw, pd.DataFrame):
+            require_columns(raw, list(spec.features))  # rows without columns are "empty" to pandas: say which
+        frame = _as_frame(raw)
         if len(frame) < spec.window:
             raise ValueError(f"predicting needs at least window={spec.window} rows of data, got {len(frame)}")
         inputs = feature_scaler.transform(_columns(frame, list(spec.features))[-spec.window :])[None]
@@ -332,13 +336,20 @@ def _feature_names(app: str, config: TimeSeriesConfig, frame: pd.DataFrame) -> t
     return names
 
 
-def _columns(frame: pd.DataFrame, names: list[str]) -> Array:
+def require_columns(frame: pd.DataFrame, names: Sequence[str]) -> None:
+    """ValueError naming the columns of `names` that `frame` lacks, and (the first few of) those it has."""
     missing = [name for name in names if name not in frame.columns]
     if missing:
+        present = [excerpt(str(column), 30) for column in frame.columns[:10]]
+        more = f" and {len(frame.columns) - 10} more" if len(frame.columns) > 10 else ""
         raise ValueError(
-            f"column(s) {', '.join(missing)} not in the loaded data; its columns are "
-            f"{', '.join(map(str, frame.columns))} (check the target and features fields)"
+            f"the data lacks column(s) {', '.join(missing)}; it has {', '.join(present) or 'none'}{more} "
+            "(check the target and features fields, or the rows sent)"
         )
+
+
+def _columns(frame: pd.DataFrame, names: list[str]) -> Array:
+    require_columns(frame, names)
     values = frame.loc[:, names]
     non_numeric = [name for name in names if not pd.api.types.is_numeric_dtype(values[name])]
     if non_numeric:

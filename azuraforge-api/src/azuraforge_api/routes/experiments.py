@@ -13,13 +13,23 @@ from sqlalchemy.orm import Session
 
 from azuraforge_api import catalog
 from azuraforge_api.deps import PlatformDep, SessionDep
+from azuraforge_api.errors import errors
+from azuraforge_api.files import served_file
 from azuraforge_api.platform import Platform
-from azuraforge_api.schemas import BatchOut, ExperimentCreate, ExperimentOut, ExperimentPage, PredictRequest
+from azuraforge_api.schemas import (
+    MAX_OFFSET,
+    BatchOut,
+    ExperimentCreate,
+    ExperimentOut,
+    ExperimentPage,
+    PredictRequest,
+)
 from azuraforge_common import names, store
 from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
 from azuraforge_common.models import Experiment, IdempotencyKey, new_id
 from azuraforge_common.publish import publish_event
+from azuraforge_learner.config import excerpt
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
 
@@ -27,7 +37,7 @@ REPORT = "report.md"
 WEIGHTS = "model.npz"
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, responses={404: {"description": "No such app"}})
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=errors(404, 409))
 def create_experiment(
     body: ExperimentCreate,
     platform: PlatformDep,
@@ -94,7 +104,7 @@ def list_experiments(
     batch_id: str | None = None,
     sort: store.SortField = "-created_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ExperimentPage:
     """A page of experiments, filtered and sorted (a leading "-" sorts descending)."""
     where = store.ExperimentFilter(app=app, status=status, tag=tag, batch_id=batch_id)
@@ -102,12 +112,12 @@ def list_experiments(
     return ExperimentPage(items=[ExperimentOut.of(e) for e in items], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{experiment_id}", responses={404: {"description": "No such experiment"}})
+@router.get("/{experiment_id}", responses=errors(404))
 def get_experiment(experiment_id: str, session: SessionDep) -> ExperimentOut:
     return ExperimentOut.of(_get(session, experiment_id))
 
 
-@router.post("/{experiment_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{experiment_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=errors(404, 409))
 def cancel_experiment(experiment_id: str, platform: PlatformDep, session: SessionDep) -> ExperimentOut:
     """A queued experiment ends cancelled at once; a running one stops after its current batch, keeping what it
     produced (watch its events, or GET it, for the end)."""
@@ -121,7 +131,7 @@ def cancel_experiment(experiment_id: str, platform: PlatformDep, session: Sessio
     return ExperimentOut.of(_get(session, experiment_id))
 
 
-@router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
 def delete_experiment(experiment_id: str, platform: PlatformDep, session: SessionDep) -> Response:
     """Deletes the experiment, its artifacts and its events. Cancel a queued or running one first."""
     experiment = _get(session, experiment_id)
@@ -136,40 +146,53 @@ def delete_experiment(experiment_id: str, platform: PlatformDep, session: Sessio
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{experiment_id}/report", response_class=PlainTextResponse)
-def get_report(experiment_id: str, platform: PlatformDep, session: SessionDep) -> PlainTextResponse:
+class MarkdownResponse(PlainTextResponse):
+    media_type = "text/markdown"
+
+
+@router.get(
+    "/{experiment_id}/report",
+    response_class=MarkdownResponse,
+    responses=errors(404) | {200: {"description": "report.md", "content": {"text/markdown": {}}}},
+)
+def get_report(experiment_id: str, platform: PlatformDep, session: SessionDep) -> MarkdownResponse:
     """report.md as markdown; its image links are relative to .../artifacts/."""
     experiment = _get(session, experiment_id)
-    report = platform.settings.experiment_dir(experiment_id) / REPORT
-    if not report.is_file():
+    report = served_file(platform.settings.experiment_dir(experiment_id), REPORT)
+    if report is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"experiment {experiment_id} has no report yet (it is {experiment.status}); it is written when it ends",
         )
-    return PlainTextResponse(report.read_text(encoding="utf-8"), media_type="text/markdown; charset=utf-8")
+    return MarkdownResponse(report.read_text(encoding="utf-8"))
 
 
-@router.get("/{experiment_id}/artifacts/{path:path}")
+@router.get(
+    "/{experiment_id}/artifacts/{path:path}",
+    response_class=FileResponse,
+    responses=errors(404)
+    | {200: {"description": "The file, with the media type of its name", "content": {"application/octet-stream": {}}}},
+)
 def get_artifact(experiment_id: str, path: str, platform: PlatformDep, session: SessionDep) -> FileResponse:
     """One file the experiment wrote (images/loss.png, model.npz, history.csv, ...)."""
     _get(session, experiment_id)
-    root = platform.settings.experiment_dir(experiment_id).resolve()
-    file = (root / path).resolve()
-    if not file.is_relative_to(root) or not file.is_file():
+    file = served_file(platform.settings.experiment_dir(experiment_id), path)
+    if file is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
-            f"experiment {experiment_id} has no artifact {path!r}; its artifacts are listed in GET .../{experiment_id}",
+            f"experiment {experiment_id} has no artifact {excerpt(path)}; its artifacts are listed in "
+            f"GET .../{experiment_id}",
         )
     media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     return FileResponse(file, media_type=media_type)
 
 
-@router.post("/{experiment_id}/predict")
+@router.post("/{experiment_id}/predict", responses=errors(404, 409))
 def predict(experiment_id: str, body: PredictRequest, platform: PlatformDep, session: SessionDep) -> dict[str, Any]:
-    """Forecast with the experiment's saved model, on the rows given or on the app's latest data."""
+    """Forecast with the experiment's saved model from the rows given."""
     experiment = _get(session, experiment_id)
     output_dir = platform.settings.experiment_dir(experiment_id)
-    if not (output_dir / WEIGHTS).is_file():
+    if served_file(output_dir, WEIGHTS) is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"experiment {experiment_id} has no saved model (it is {experiment.status})"
         )
@@ -179,9 +202,8 @@ def predict(experiment_id: str, body: PredictRequest, platform: PlatformDep, ses
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"app {experiment.app!r} cannot predict; only time-series apps can"
         )
-    data = pd.DataFrame.from_records(body.data) if body.data is not None else None
     try:
-        result: dict[str, Any] = predict_from(output_dir, data)
+        result: dict[str, Any] = predict_from(output_dir, pd.DataFrame.from_records(body.data))
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return result
@@ -190,5 +212,5 @@ def predict(experiment_id: str, body: PredictRequest, platform: PlatformDep, ses
 def _get(session: Session, experiment_id: str) -> Experiment:
     experiment = store.get_experiment(session, experiment_id)
     if experiment is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no experiment {experiment_id!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no experiment {excerpt(experiment_id)}")
     return experiment

@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from azuraforge_api.deps import TOKEN_HELP, token_matches
 from azuraforge_api.errors import DATABASE_DOWN, REDIS_DOWN
+from azuraforge_api.guard import WEBSOCKET_PROTOCOL, refusal
 from azuraforge_api.hub import Subscription
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
@@ -37,12 +37,11 @@ TRY_AGAIN_LATER = 1013
 async def watch_experiment(
     websocket: WebSocket,
     experiment_id: str,
-    after: Annotated[int, Query(ge=0, description="Send only events with a higher seq.")] = 0,
-    token: str | None = None,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Send only events with a higher seq.")] = 0,
 ) -> None:
     """Every stored event of the experiment after `after`, then live ones; closes after the final status event."""
     platform: Platform = websocket.app.state.platform
-    if (refusal := await _refusal(platform, token)) is not None:
+    if (refusal := await _refusal(platform, websocket)) is not None:
         return await websocket.send_denial_response(refusal)
     try:
         status_now = await run_in_threadpool(_status_of, platform, experiment_id)
@@ -54,7 +53,7 @@ async def watch_experiment(
         )
     subscription = platform.hub.subscribe(experiment_id)
     try:
-        await websocket.accept()
+        await _accept(websocket)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_disconnect, websocket, tasks.cancel_scope)
             await _send_events(websocket, platform, subscription, after, status_now in TERMINAL_STATUSES)
@@ -68,14 +67,14 @@ async def watch_experiment(
 
 
 @router.websocket("/ws/experiments")
-async def watch_all_experiments(websocket: WebSocket, token: str | None = None) -> None:
+async def watch_all_experiments(websocket: WebSocket) -> None:
     """Status events of every experiment, live (no replay): for lists that update by themselves."""
     platform: Platform = websocket.app.state.platform
-    if (refusal := await _refusal(platform, token)) is not None:
+    if (refusal := await _refusal(platform, websocket)) is not None:
         return await websocket.send_denial_response(refusal)
     subscription = platform.hub.subscribe(None)
     try:
-        await websocket.accept()
+        await _accept(websocket)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_disconnect, websocket, tasks.cancel_scope)
             while (delivery := await subscription.queue.get()) is not None:
@@ -127,6 +126,12 @@ async def _stored_events(platform: Platform, experiment_id: str, after: int) -> 
     return [cast(bytes, fields[b"event"]) for _, fields in entries or [] if fields]
 
 
+async def _accept(websocket: WebSocket) -> None:
+    # A browser that sent its token as a subprotocol needs one of its offers back; never the token's.
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(WEBSOCKET_PROTOCOL if WEBSOCKET_PROTOCOL in offered else None)
+
+
 async def _send(websocket: WebSocket, text: str) -> None:
     with anyio.fail_after(SEND_TIMEOUT_S):
         await websocket.send_text(text)
@@ -138,9 +143,9 @@ async def _stop_on_disconnect(websocket: WebSocket, scope: anyio.CancelScope) ->
     scope.cancel()
 
 
-async def _refusal(platform: Platform, token: str | None) -> JSONResponse | None:
-    if not token_matches(platform.settings.api_token, token):
-        return _deny(status.HTTP_401_UNAUTHORIZED, f"missing or wrong API token; {TOKEN_HELP}")
+async def _refusal(platform: Platform, websocket: WebSocket) -> JSONResponse | None:
+    if (refused := refusal(platform.settings, "WEBSOCKET", websocket.url.path, websocket.headers)) is not None:
+        return refused.response()
     with anyio.move_on_after(2.0):
         await platform.hub.connected.wait()
     if not platform.hub.connected.is_set():
