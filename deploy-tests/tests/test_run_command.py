@@ -41,7 +41,8 @@ def test_a_busy_port_is_named_with_what_to_do(tmp_path):
         port = holder.getsockname()[1]
         done = run(tmp_path, tools(tmp_path / "bin", "python3", "dirname", "node"), f"--port={port}")
     assert done.returncode == 1
-    assert f"127.0.0.1:{port} is in use" in done.stderr and "--port N" in done.stderr
+    assert f"127.0.0.1:{port} is in use" in done.stderr
+    assert "--port N" in done.stderr
     assert "Node.js" not in done.stderr  # the node found here is new enough
     assert not (tmp_path / "venv").exists()
 
