@@ -9,6 +9,7 @@ Conventionally imported as `from azuraforge_core import functional as F`.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -115,6 +116,96 @@ def layer_norm(
     return LayerNorm.apply(x, weight, bias, ndim=len(normalized_shape), eps=eps)
 
 
+class BatchNorm(Function):
+    """Normalise each channel (axis 1) over every other axis, then scale and shift (either may be None).
+
+    While training, or without running statistics, the batch's mean and variance normalise; while training,
+    `running` (mean, var) also moves towards them in place by `momentum`, with the unbiased variance as
+    PyTorch does. In eval the running statistics normalise, and the gradient has no batch-statistics term.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Array,
+        weight: Array | None,
+        bias: Array | None,
+        running: tuple[Array, Array] | None,
+        training: bool,
+        momentum: float,
+        eps: float,
+    ) -> Array:
+        axes = (0, *range(2, x.ndim))
+        per_channel = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        use_batch_stats = training or running is None
+        if training or running is None:
+            count = x.size // x.shape[1]
+            if count < 2:
+                raise ValueError(
+                    f"batch norm over a batch needs more than one value per channel, got input of shape {x.shape}"
+                )
+            mean = x.mean(axis=axes)
+            centred = x - mean.reshape(per_channel)
+            var = (centred * centred).mean(axis=axes)
+            if training and running is not None:
+                running_mean, running_var = running
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+                running_var *= 1 - momentum
+                running_var += momentum * var * (count / (count - 1))
+        else:
+            running_mean, var = running
+            centred = x - running_mean.reshape(per_channel)
+        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype).reshape(per_channel)
+        normed = centred * inv_std
+        ctx.normed, ctx.inv_std, ctx.weight, ctx.axes = normed, inv_std, weight, axes
+        ctx.per_channel, ctx.use_batch_stats = per_channel, use_batch_stats
+        out = normed if weight is None else normed * weight.reshape(per_channel)
+        return out if bias is None else out + bias.reshape(per_channel)
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
+        normed, inv_std, weight, axes = ctx.normed, ctx.inv_std, ctx.weight, ctx.axes
+        dx_needed, dw_needed, db_needed = ctx.needs_input_grad[:3]
+        dw = (g * normed).sum(axis=axes) if dw_needed else None
+        db = g.sum(axis=axes) if db_needed else None
+        dx = None
+        if dx_needed:
+            g_normed = g if weight is None else g * weight.reshape(ctx.per_channel)
+            if ctx.use_batch_stats:
+                g_normed = (
+                    g_normed
+                    - g_normed.mean(axis=axes, keepdims=True)
+                    - normed * (g_normed * normed).mean(axis=axes, keepdims=True)
+                )
+            dx = g_normed * inv_std
+        return dx, dw, db
+
+
+def batch_norm(
+    x: Tensor,
+    running_mean: Array | None,
+    running_var: Array | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalisation over channel axis 1, as torch.nn.functional.batch_norm.
+
+    While training, the running statistics (when given) are updated in place.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm expects input of shape (N, C, ...), got shape {x.shape}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm needs both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError("batch_norm without training needs running_mean and running_var")
+    running = None if running_mean is None or running_var is None else (running_mean, running_var)
+    return BatchNorm.apply(x, weight, bias, running=running, training=training, momentum=momentum, eps=eps)
+
+
 def embedding(indices: Tensor | Array, weight: Tensor) -> Tensor:
     """Rows of `weight` picked by integer `indices` of any shape; repeated rows accumulate gradients."""
     idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
@@ -140,6 +231,156 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     keep = generator().random(x.shape, dtype=np.float32) >= p
     scale = np.asarray(1 / (1 - p), dtype=x.dtype)
     return ops.Mul.apply(x, keep * scale)
+
+
+def pad(x: Tensor, pad: tuple[int, ...], mode: Literal["constant"] = "constant", value: float = 0.0) -> Tensor:
+    """Constant padding as torch.nn.functional.pad: `pad` lists (before, after) pairs from the last axis backwards.
+
+    pad=(1, 2) pads the last axis with 1 value before and 2 after; (1, 2, 0, 3) also pads the axis before it.
+    """
+    if mode != "constant":
+        raise ValueError(f'pad supports mode="constant" only, got {mode!r}')
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(
+            f"pad needs an even number of widths, two per padded axis (at most {x.ndim} axes), got {len(pad)}"
+        )
+    if any(width < 0 for width in pad):
+        raise ValueError(f"pad widths must be >= 0 (slice the tensor to crop it), got {pad}")
+    pairs = [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)]
+    widths = ((0, 0),) * (x.ndim - len(pairs)) + tuple(reversed(pairs))
+    return ops.Pad.apply(x, widths=widths, value=value)
+
+
+def one_hot(indices: Tensor | Array, num_classes: int = -1) -> Tensor:
+    """int64 rows with a 1 at each index, shape (*indices.shape, num_classes); -1 means max index + 1."""
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot needs integer indices, got dtype {idx.dtype}")
+    classes = int(idx.max()) + 1 if num_classes == -1 and idx.size else max(num_classes, 0)
+    if idx.size and (idx.min() < 0 or idx.max() >= classes):
+        raise ValueError(f"one_hot indices must lie in [0, {classes - 1}] for num_classes={classes}")
+    out = np.zeros((*idx.shape, classes), dtype=np.int64)
+    np.put_along_axis(out, idx[..., None].astype(np.intp), 1, axis=-1)
+    return Tensor(out)
+
+
+class Attention(Function):
+    """softmax(q kᵀ · scale + mask) v over the last two axes, as one node with one softmax backward.
+
+    q is (..., L, E), k (..., S, E), v (..., S, Ev); `mask` is None or an additive float array that
+    broadcasts to (..., L, S) (-inf where a query may not look). With dropout the attention weights are
+    dropped before they weigh v. With `return_weights` the (dropped) weights are a second output, and a
+    gradient flowing into them joins the one from v's side before the softmax backward.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        q: Array,
+        k: Array,
+        v: Array,
+        mask: Array | None,
+        scale: float,
+        dropout_p: float,
+        return_weights: bool,
+    ) -> Array | tuple[Array, Array]:
+        scores = np.matmul(q, np.swapaxes(k, -1, -2))
+        scores *= scores.dtype.type(scale)
+        if mask is not None:
+            if np.broadcast_shapes(scores.shape, mask.shape) == scores.shape:
+                scores += mask
+            else:
+                scores = scores + mask
+        weights = scores
+        weights -= weights.max(axis=-1, keepdims=True)
+        np.exp(weights, out=weights)
+        weights /= weights.sum(axis=-1, keepdims=True)
+        keep = None
+        dropped = weights
+        if dropout_p > 0:
+            keep = (generator().random(weights.shape, dtype=np.float32) >= dropout_p) * weights.dtype.type(
+                1 / (1 - dropout_p)
+            )
+            dropped = weights * keep
+        ctx.q, ctx.k, ctx.v, ctx.weights, ctx.dropped, ctx.keep, ctx.scale = q, k, v, weights, dropped, keep, scale
+        out = np.matmul(dropped, v)
+        return (out, dropped) if return_weights else out
+
+    @staticmethod
+    def backward(ctx: Any, g: Array, g_weights: Array | None = None) -> tuple[Array | None, ...]:
+        q, k, v, weights, dropped, keep = ctx.q, ctx.k, ctx.v, ctx.weights, ctx.dropped, ctx.keep
+        dq_needed, dk_needed, dv_needed, dmask_needed = ctx.needs_input_grad[:4]
+        dv = np.matmul(np.swapaxes(dropped, -1, -2), g) if dv_needed else None
+        d_weights = np.matmul(g, np.swapaxes(v, -1, -2))
+        if g_weights is not None:
+            d_weights += g_weights
+        if keep is not None:
+            d_weights *= keep
+        # The softmax backward: dS = P * (dP - rowsum(dP * P)).
+        d_scores = d_weights
+        d_scores -= (d_weights * weights).sum(axis=-1, keepdims=True)
+        d_scores *= weights
+        scale = d_scores.dtype.type(ctx.scale)
+        dq = np.matmul(d_scores, k) * scale if dq_needed else None
+        dk = np.matmul(np.swapaxes(d_scores, -1, -2), q) * scale if dk_needed else None
+        return dq, dk, dv, d_scores if dmask_needed else None
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | Array | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    need_weights: bool = False,
+) -> Any:
+    """softmax(query keyᵀ / √E + mask) value, as torch.nn.functional.scaled_dot_product_attention.
+
+    query is (..., L, E), key (..., S, E), value (..., S, Ev). A bool `attn_mask` marks with True where a
+    query may attend; a float one is added to the scores. `is_causal` lets position i see positions <= i
+    only. With `need_weights` (ours, not torch's) the result is (output, attention weights).
+    """
+    if query.ndim < 2 or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError(
+            "scaled_dot_product_attention expects query (..., L, E), key (..., S, E) and value (..., S, Ev) "
+            f"of one rank, got shapes {query.shape}, {key.shape} and {value.shape}"
+        )
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"scaled_dot_product_attention: query and key need one feature size E and key and value one length S, "
+            f"got shapes {query.shape}, {key.shape} and {value.shape}"
+        )
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    L, S = query.shape[-2], key.shape[-2]
+    mask = _additive_mask(attn_mask, query.dtype)
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("pass either attn_mask or is_causal=True, not both")
+        mask = _additive_mask(np.tril(np.ones((L, S), dtype=bool)), query.dtype)
+    return Attention.apply(
+        query,
+        key,
+        value,
+        mask,
+        scale=1 / math.sqrt(query.shape[-1]) if scale is None else scale,
+        dropout_p=dropout_p,
+        return_weights=need_weights,
+    )
+
+
+def _additive_mask(mask: Tensor | Array | None, dtype: np.dtype[Any]) -> Tensor | Array | None:
+    """A bool mask (True = may attend) as 0 / -inf of `dtype`; a float mask as it is (a Tensor keeps its graph)."""
+    if mask is None:
+        return None
+    array = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if array.dtype == bool:
+        return np.where(array, dtype.type(0), dtype.type(-np.inf))
+    if array.dtype.kind != "f":
+        raise TypeError(f"attention masks must be bool or float, got dtype {array.dtype}")
+    return mask if isinstance(mask, Tensor) else array.astype(dtype, copy=False)
 
 
 # ----- activations --------------------------------------------------------------------------------------
@@ -168,6 +409,63 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx: Any, g: Array) -> Array:
         return g - np.exp(ctx.out) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+# numpy has no erf; math.erf over the elements is exact, which the float64 gradient checks need.
+_erf = np.frompyfunc(math.erf, 1, 1)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+class GELU(Function):
+    """x * Φ(x), Φ the standard normal CDF; approximate="tanh" uses PyTorch's tanh formula instead."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Array, approximate: str) -> Array:
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            t = np.tanh(inner)
+            ctx.x, ctx.t = x, t
+            return 0.5 * x * (1 + t)
+        cdf = 0.5 * (1 + np.asarray(_erf(x / math.sqrt(2)), dtype=x.dtype))
+        ctx.x, ctx.cdf = x, cdf
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> Array:
+        x = ctx.x
+        if ctx.approximate == "tanh":
+            t = ctx.t
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return g * (ctx.cdf + x * pdf)
+
+
+def gelu(x: Tensor, approximate: Literal["none", "tanh"] = "none") -> Tensor:
+    """Gaussian error linear unit, as torch.nn.functional.gelu (exact unless approximate="tanh")."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f'gelu approximate must be "none" or "tanh", got {approximate!r}')
+    return GELU.apply(x, approximate=approximate)
+
+
+class SiLU(Function):
+    """x * sigmoid(x), also called swish."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Array) -> Array:
+        s = ops.sigmoid(x)
+        ctx.x, ctx.s = x, s
+        return x * s
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> Array:
+        s = ctx.s
+        return g * s * (1 + ctx.x * (1 - s))
+
+
+def silu(x: Tensor) -> Tensor:
+    return SiLU.apply(x)
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -269,6 +567,48 @@ class L1Loss(Function):
 def l1_loss(prediction: Tensor, target: Tensor | Array, reduction: Reduction = "mean") -> Tensor:
     _check_reduction(reduction)
     return L1Loss.apply(prediction, _target_like("l1_loss", prediction, target), reduction=reduction)
+
+
+class Huber(Function):
+    """scale * (0.5 d² where |d| < delta, else delta * (|d| - 0.5 delta)), d = prediction - target."""
+
+    @staticmethod
+    def forward(ctx: Any, prediction: Array, target: Array, delta: float, scale: float, reduction: str) -> Array:
+        diff = prediction - target
+        size = np.abs(diff)
+        quadratic = size < delta
+        loss = np.where(quadratic, 0.5 * diff * diff, delta * (size - 0.5 * delta))
+        ctx.diff, ctx.quadratic, ctx.delta, ctx.scale, ctx.reduction = diff, quadratic, delta, scale, reduction
+        return _reduce(loss * np.asarray(scale, loss.dtype), reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
+        diff = ctx.diff
+        slope = np.where(ctx.quadratic, diff, ctx.delta * np.sign(diff))
+        grad = slope * (ctx.scale * _reduced_grad(g, diff.size, ctx.reduction))
+        return grad, -grad if ctx.needs_input_grad[1] else None
+
+
+def huber_loss(prediction: Tensor, target: Tensor | Array, reduction: Reduction = "mean", delta: float = 1.0) -> Tensor:
+    """Squared error below `delta`, absolute error (times delta) above it, as torch's huber_loss."""
+    _check_reduction(reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss delta must be > 0, got {delta}")
+    converted = _target_like("huber_loss", prediction, target)
+    return Huber.apply(prediction, converted, delta=delta, scale=1.0, reduction=reduction)
+
+
+def smooth_l1_loss(
+    prediction: Tensor, target: Tensor | Array, reduction: Reduction = "mean", beta: float = 1.0
+) -> Tensor:
+    """Huber loss divided by beta, as torch's smooth_l1_loss; beta=0 is the L1 loss."""
+    _check_reduction(reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss beta must be >= 0, got {beta}")
+    if beta == 0:
+        return l1_loss(prediction, target, reduction)
+    converted = _target_like("smooth_l1_loss", prediction, target)
+    return Huber.apply(prediction, converted, delta=beta, scale=1.0 / beta, reduction=reduction)
 
 
 class BCEWithLogits(Function):
