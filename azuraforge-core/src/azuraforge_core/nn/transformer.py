@@ -89,7 +89,10 @@ class MultiheadAttention(Module):
         applies the causal mask.
         """
         if not self.batch_first:
+            self_attention = query is key and key is value
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+            if self_attention:  # keep them one tensor, so the projections stay one matmul
+                key = value = query
         if query.ndim != 3 or query.shape[-1] != self.embed_dim:
             layout = "(batch, seq" if self.batch_first else "(seq, batch"
             raise ValueError(
