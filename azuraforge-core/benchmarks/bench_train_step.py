@@ -1,6 +1,7 @@
 """Time one training step (forward, backward, optimizer step) of azuraforge-core against PyTorch CPU eager.
 
-For each model kind (LSTM regressor, small CNN, MLP) and two shapes per kind, the same architecture
+For each model kind (LSTM regressor, small CNN, CNN with BatchNorm, MLP, self-attention, Transformer
+encoder) and one or more shapes per kind, the same architecture
 is built in both libraries with the same starting weights (PyTorch's state_dict loaded into ours),
 and the two steps are timed interleaved in this one process (see `measure`); the median step time
 of each is reported with the ratio ours / PyTorch (lower is better) and the target ratio. The
@@ -67,6 +68,62 @@ class _TorchRegressor(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         output, _ = self.lstm(x)
         prediction: torch.Tensor = self.head(output[:, -1])
+        return prediction
+
+
+class _Encoder(nn.Module):
+    """A pre-norm Transformer encoder over the sequence, then a Linear map from its last step."""
+
+    def __init__(self, d_model: int, layers: int) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model, 4, 2 * d_model, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers)
+        self.head = nn.Linear(d_model, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        prediction: Tensor = self.head(self.encoder(x)[:, -1])
+        return prediction
+
+
+class _TorchEncoder(torch.nn.Module):
+    def __init__(self, d_model: int, layers: int) -> None:
+        super().__init__()
+        layer = torch.nn.TransformerEncoderLayer(
+            d_model, 4, 2 * d_model, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.encoder = torch.nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = torch.nn.Linear(d_model, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        prediction: torch.Tensor = self.head(self.encoder(x)[:, -1])
+        return prediction
+
+
+class _SelfAttention(nn.Module):
+    """One causal multi-head self-attention layer, then a Linear map from the last step."""
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(d_model, 4, batch_first=True)
+        self.head = nn.Linear(d_model, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        attended, _ = self.attention(x, x, x, need_weights=False, is_causal=True)
+        prediction: Tensor = self.head(attended[:, -1])
+        return prediction
+
+
+class _TorchSelfAttention(torch.nn.Module):
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.attention = torch.nn.MultiheadAttention(d_model, 4, batch_first=True)
+        self.head = torch.nn.Linear(d_model, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = x.shape[1]
+        causal = torch.nn.Transformer.generate_square_subsequent_mask(seq)
+        attended, _ = self.attention(x, x, x, need_weights=False, attn_mask=causal, is_causal=True)
+        prediction: torch.Tensor = self.head(attended[:, -1])
         return prediction
 
 
@@ -151,6 +208,63 @@ def cnn_case(batch: int, c1: int, c2: int) -> Callable[[np.random.Generator], tu
     return build
 
 
+def cnn_batchnorm_case(batch: int, c1: int, c2: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    """CIFAR-shaped: 3x32x32 images, conv-BatchNorm-ReLU-pool twice, then a Linear classifier."""
+
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        ours = nn.Sequential(
+            nn.Conv2D(3, c1, 3, padding=1),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(),
+            nn.MaxPool2D(2),
+            nn.Conv2D(c1, c2, 3, padding=1),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(),
+            nn.MaxPool2D(2),
+            nn.Flatten(),
+            nn.Linear(c2 * 8 * 8, 10),
+        )
+        theirs = torch.nn.Sequential(
+            torch.nn.Conv2d(3, c1, 3, padding=1),
+            torch.nn.BatchNorm2d(c1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(c1, c2, 3, padding=1),
+            torch.nn.BatchNorm2d(c2),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(c2 * 8 * 8, 10),
+        )
+        x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+        y = rng.integers(0, 10, batch)
+        return _steps(ours, theirs, _adam, F.cross_entropy, torch.nn.functional.cross_entropy, x, y)
+
+    return build
+
+
+def attention_case(batch: int, seq: int, d_model: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        x = rng.standard_normal((batch, seq, d_model)).astype(np.float32)
+        y = rng.standard_normal((batch, 1)).astype(np.float32)
+        ours, theirs = _SelfAttention(d_model), _TorchSelfAttention(d_model)
+        return _steps(ours, theirs, _adam, F.mse_loss, torch.nn.functional.mse_loss, x, y)
+
+    return build
+
+
+def transformer_case(
+    batch: int, seq: int, d_model: int, layers: int
+) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        x = rng.standard_normal((batch, seq, d_model)).astype(np.float32)
+        y = rng.standard_normal((batch, 1)).astype(np.float32)
+        ours, theirs = _Encoder(d_model, layers), _TorchEncoder(d_model, layers)
+        return _steps(ours, theirs, _adam, F.mse_loss, torch.nn.functional.mse_loss, x, y)
+
+    return build
+
+
 def mlp_case(batch: int, inputs: int, hidden: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
     def build(rng: np.random.Generator) -> tuple[Step, Step]:
         ours = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 10))
@@ -169,6 +283,12 @@ CASES = [
     Case("cnn", "batch 32, 1x28x28, conv 16 / 32 channels", 2.5, cnn_case(32, 16, 32)),
     Case("mlp", "batch 128, 784-256-10, SGD momentum", 1.5, mlp_case(128, 784, 256)),
     Case("mlp", "batch 256, 512-128-10, SGD momentum", 1.5, mlp_case(256, 512, 128)),
+    Case("cnn-bn", "batch 32, 3x32x32, conv 32 / 64 + BatchNorm", 2.5, cnn_batchnorm_case(32, 32, 64)),
+    Case("attention", "batch 32, seq 64, d 64, 4 heads, causal", 1.5, attention_case(32, 64, 64)),
+    Case("attention", "batch 32, seq 128, d 64, 4 heads, causal", 1.5, attention_case(32, 128, 64)),
+    Case("transformer", "2 layers, batch 32, seq 64, d 64, 4 heads", 1.5, transformer_case(32, 64, 64, 2)),
+    Case("transformer", "2 layers, batch 32, seq 128, d 64, 4 heads", 1.5, transformer_case(32, 128, 64, 2)),
+    Case("transformer", "2 layers, batch 32, seq 64, d 128, 4 heads", 1.5, transformer_case(32, 64, 128, 2)),
 ]
 
 
@@ -241,7 +361,7 @@ def main() -> None:
     describe_machine()
     print()
     print(
-        f"{'model':<5} {'shape':<42} {'ours ms':>8} {'torch ms':>9} {'ratio':>6} {'target':>7}  first loss ours/torch"
+        f"{'model':<11} {'shape':<44} {'ours ms':>8} {'torch ms':>9} {'ratio':>6} {'target':>7}  first loss ours/torch"
     )
     for case in CASES:
         if args.only not in case.kind:
@@ -250,7 +370,7 @@ def main() -> None:
         ratio = ours / theirs
         verdict = "ok" if ratio <= case.target else "MISSED"
         print(
-            f"{case.kind:<5} {case.shape:<42} {ours:8.2f} {theirs:9.2f} {ratio:6.2f} {'<= ' + str(case.target):>7}"
+            f"{case.kind:<11} {case.shape:<44} {ours:8.2f} {theirs:9.2f} {ratio:6.2f} {'<= ' + str(case.target):>7}"
             f" {verdict:<6} {loss_ours:.5f}/{loss_theirs:.5f}"
         )
 
