@@ -63,6 +63,7 @@ CASES: dict[str, tuple[Callable[..., Any], list[np.ndarray]]] = {
     "gelu": (lambda a: F.gelu(a), [A * 2]),
     "gelu_tanh": (lambda a: F.gelu(a, "tanh"), [A * 2]),
     "silu": (lambda a: F.silu(a), [A * 2]),
+    "unbind": (lambda a: a.unbind(1)[0] * a.unbind(1)[2], [A]),
     "pad": (lambda a: F.pad(a, (1, 2, 0, 1), value=3.0), [A]),
     "huber": (lambda a, b: F.huber_loss(a, b, delta=0.7), [A, A * 0.1]),
     "smooth_l1": (lambda a, b: F.smooth_l1_loss(a, b, reduction="none", beta=0.7), [A, A * 0.1]),

@@ -117,8 +117,8 @@ class MultiheadAttention(Module):
         N, H, D, E = query.shape[0], self.num_heads, self.head_dim, self.embed_dim
         weight, bias = self.in_proj_weight, self.in_proj_bias
         if query is key and key is value:
-            qkv = F.linear(query, weight, bias).reshape(N, -1, 3, H, D).permute(2, 0, 3, 1, 4)
-            return qkv[0], qkv[1], qkv[2]
+            q, k, v = F.linear(query, weight, bias).reshape(N, -1, 3, H, D).permute(2, 0, 3, 1, 4).unbind()
+            return q, k, v
         projected = [
             F.linear(x, weight[i * E : (i + 1) * E], None if bias is None else bias[i * E : (i + 1) * E])
             for i, x in enumerate((query, key, value))
