@@ -432,9 +432,30 @@ class LogSoftmax(Function):
         return g - np.exp(ctx.out) * g.sum(axis=ctx.axis, keepdims=True)
 
 
-# numpy has no erf; math.erf over the elements is exact, which the float64 gradient checks need.
-_erf = np.frompyfunc(math.erf, 1, 1)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+# numpy has no erf. math.erf over the elements is exact (float64, which the gradient checks use) but
+# takes ~100 ns an element; for float32 the Chebyshev fit of erfc below (Numerical Recipes' erfcc,
+# relative error < 1.2e-7, under float32's resolution) runs at numpy's speed.
+_exact_erfc = np.frompyfunc(math.erfc, 1, 1)
+_ERFC_POLYNOMIAL = (
+    -1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+    0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277,
+)  # fmt: skip
+
+
+def _normal_cdf(x: Array) -> Array:
+    """Φ(x) = erfc(-x / √2) / 2, in x's dtype."""
+    z = np.abs(x) * x.dtype.type(1 / math.sqrt(2))
+    if x.dtype == np.float64:
+        half_tail = 0.5 * np.asarray(_exact_erfc(z), dtype=np.float64)
+    else:
+        t = 1 / (1 + 0.5 * z)
+        poly = np.full_like(t, _ERFC_POLYNOMIAL[-1])
+        for coefficient in reversed(_ERFC_POLYNOMIAL[:-1]):
+            poly *= t
+            poly += x.dtype.type(coefficient)
+        half_tail = 0.5 * t * np.exp(poly - z * z)
+    return np.where(x < 0, half_tail, 1 - half_tail)
 
 
 class GELU(Function):
@@ -444,11 +465,11 @@ class GELU(Function):
     def forward(ctx: Any, x: Array, approximate: str) -> Array:
         ctx.approximate = approximate
         if approximate == "tanh":
-            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)  # x * x * x: np.power is ~100x slower
             t = np.tanh(inner)
             ctx.x, ctx.t = x, t
             return 0.5 * x * (1 + t)
-        cdf = 0.5 * (1 + np.asarray(_erf(x / math.sqrt(2)), dtype=x.dtype))
+        cdf = _normal_cdf(x)
         ctx.x, ctx.cdf = x, cdf
         return x * cdf
 
