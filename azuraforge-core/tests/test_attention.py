@@ -146,6 +146,9 @@ def test_multihead_attention_state_dict_keys_shapes_and_init_follow_torch():
     assert list(nn.MultiheadAttention(16, 4, bias=False).state_dict()) == ["in_proj_weight", "out_proj.weight"]
     with pytest.raises(ValueError, match="divisible by num_heads"):
         nn.MultiheadAttention(10, 3)
+    # batch first by default, as this engine's recurrent layers (PyTorch's default is sequence first)
+    assert ours.batch_first
+    assert nn.TransformerEncoderLayer(16, 4).self_attn.batch_first
 
 
 @pytest.mark.parametrize("batch_first", [True, False])

@@ -44,11 +44,12 @@ class MultiheadAttention(Module):
     """Attention from `num_heads` heads of size embed_dim / num_heads, as torch.nn.MultiheadAttention.
 
     Parameters: in_proj_weight (3E, E) and in_proj_bias (3E,) hold the query, key and value projections
-    stacked; out_proj is a Linear(E, E). Inputs are (batch, seq, E) with batch_first=True, else (seq, batch, E).
+    stacked; out_proj is a Linear(E, E). Inputs are (batch, seq, E); with batch_first=False, (seq, batch, E).
+    batch_first defaults to True, as in this engine's LSTM and GRU (PyTorch's default is False).
     """
 
     def __init__(
-        self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True, batch_first: bool = False
+        self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True, batch_first: bool = True
     ) -> None:
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
@@ -163,6 +164,7 @@ class TransformerEncoderLayer(Module):
 
     As torch.nn.TransformerEncoderLayer: norm_first=False normalises after each residual sum (the original
     Transformer), norm_first=True before each block. `activation` is "relu", "gelu" or a callable.
+    batch_first defaults to True, as in MultiheadAttention here (PyTorch's default is False).
     """
 
     def __init__(
@@ -173,7 +175,7 @@ class TransformerEncoderLayer(Module):
         dropout: float = 0.1,
         activation: Activation = "relu",
         layer_norm_eps: float = 1e-5,
-        batch_first: bool = False,
+        batch_first: bool = True,
         norm_first: bool = False,
         bias: bool = True,
     ) -> None:
