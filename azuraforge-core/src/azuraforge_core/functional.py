@@ -85,15 +85,9 @@ class LayerNorm(Function):
         averaging = np.full(features, 1 / features, dtype=x.dtype)
         centred = x2 - (x2 @ averaging)[:, None]
         inv_std = 1 / np.sqrt(np.einsum("ij,ij->i", centred, centred) / features + eps)
-        normed = centred
-        normed *= inv_std[:, None]
-        ctx.normed, ctx.inv_std, ctx.averaging = normed, inv_std, averaging
-        ctx.weight, ctx.x_shape, ctx.features, ctx.normalized_shape = (
-            weight,
-            x.shape,
-            features,
-            x.shape[x.ndim - ndim :],
-        )
+        normed = np.multiply(centred, inv_std[:, None], out=centred)
+        ctx.normed, ctx.inv_std, ctx.averaging, ctx.weight = normed, inv_std, averaging, weight
+        ctx.x_shape, ctx.features, ctx.normalized_shape = x.shape, features, x.shape[x.ndim - ndim :]
         out = normed if weight is None else normed * weight.reshape(-1)
         if bias is not None:
             out = out + bias.reshape(-1)
@@ -433,8 +427,8 @@ class LogSoftmax(Function):
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
-# numpy has no erf. math.erf over the elements is exact (float64, which the gradient checks use) but
-# takes ~100 ns an element; for float32 the Chebyshev fit of erfc below (Numerical Recipes' erfcc,
+# numpy has no erf. math.erfc element by element is exact, which float64 (the gradient checks) needs,
+# but takes ~100 ns an element; for float32 the Chebyshev fit of erfc below (Numerical Recipes' erfcc,
 # relative error < 1.2e-7, under float32's resolution) runs at numpy's speed.
 _exact_erfc = np.frompyfunc(math.erfc, 1, 1)
 _ERFC_POLYNOMIAL = (
