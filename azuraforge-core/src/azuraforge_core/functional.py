@@ -132,6 +132,8 @@ class BatchNorm(Function):
     While training, or without running statistics, the batch's mean and variance normalise; while training,
     `running` (mean, var) also moves towards them in place by `momentum`, with the unbiased variance as
     PyTorch does. In eval the running statistics normalise, and the gradient has no batch-statistics term.
+    The work happens on an (N, C, rest) view, with every per-channel sum an einsum (several times faster
+    than numpy's reduce over axes (0, 2, 3)).
     """
 
     @staticmethod
@@ -145,18 +147,17 @@ class BatchNorm(Function):
         momentum: float,
         eps: float,
     ) -> Array:
-        axes = (0, *range(2, x.ndim))
-        per_channel = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        count = x3.shape[0] * x3.shape[2]
         use_batch_stats = training or running is None
         if training or running is None:
-            count = x.size // x.shape[1]
             if count < 2:
                 raise ValueError(
                     f"batch norm over a batch needs more than one value per channel, got input of shape {x.shape}"
                 )
-            mean = x.mean(axis=axes)
-            centred = x - mean.reshape(per_channel)
-            var = (centred * centred).mean(axis=axes)
+            mean = np.einsum("ncm->c", x3) / count
+            centred = x3 - mean[:, None]
+            var = np.einsum("ncm,ncm->c", centred, centred) / count
             if training and running is not None:
                 running_mean, running_var = running
                 running_mean *= 1 - momentum
@@ -165,31 +166,35 @@ class BatchNorm(Function):
                 running_var += momentum * var * (count / (count - 1))
         else:
             running_mean, var = running
-            centred = x - running_mean.reshape(per_channel)
-        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype).reshape(per_channel)
-        normed = centred * inv_std
-        ctx.normed, ctx.inv_std, ctx.weight, ctx.axes = normed, inv_std, weight, axes
-        ctx.per_channel, ctx.use_batch_stats = per_channel, use_batch_stats
-        out = normed if weight is None else normed * weight.reshape(per_channel)
-        return out if bias is None else out + bias.reshape(per_channel)
+            centred = x3 - running_mean.astype(x.dtype, copy=False)[:, None]
+        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
+        normed = np.multiply(centred, inv_std[:, None], out=centred)
+        ctx.normed, ctx.inv_std, ctx.weight, ctx.count = normed, inv_std, weight, count
+        ctx.x_shape, ctx.use_batch_stats = x.shape, use_batch_stats
+        out = normed if weight is None else normed * weight[:, None]
+        if bias is not None:
+            out = out + bias[:, None] if out is normed else np.add(out, bias[:, None], out=out)
+        return out.reshape(x.shape)
 
     @staticmethod
     def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
-        normed, inv_std, weight, axes = ctx.normed, ctx.inv_std, ctx.weight, ctx.axes
+        normed, inv_std, weight, count = ctx.normed, ctx.inv_std, ctx.weight, ctx.count
         dx_needed, dw_needed, db_needed = ctx.needs_input_grad[:3]
-        dw = (g * normed).sum(axis=axes) if dw_needed else None
-        db = g.sum(axis=axes) if db_needed else None
+        g3 = g.reshape(normed.shape)
+        d_bias = np.einsum("ncm->c", g3)
+        d_weight = np.einsum("ncm,ncm->c", g3, normed)
         dx = None
         if dx_needed:
-            g_normed = g if weight is None else g * weight.reshape(ctx.per_channel)
+            gain = inv_std if weight is None else inv_std * weight
             if ctx.use_batch_stats:
-                g_normed = (
-                    g_normed
-                    - g_normed.mean(axis=axes, keepdims=True)
-                    - normed * (g_normed * normed).mean(axis=axes, keepdims=True)
-                )
-            dx = g_normed * inv_std
-        return dx, dw, db
+                # x's gradient also flows through the batch mean and variance: subtract their share.
+                dx = g3 - (d_bias / count)[:, None]
+                dx -= normed * (d_weight / count)[:, None]
+                dx *= gain[:, None]
+            else:
+                dx = g3 * gain[:, None]
+            dx = dx.reshape(ctx.x_shape)
+        return dx, d_weight if dw_needed else None, d_bias if db_needed else None
 
 
 def batch_norm(
