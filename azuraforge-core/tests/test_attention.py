@@ -260,6 +260,13 @@ def test_encoder_layer_matches_torch(rng, norm_first, activation):
         atol=1e-5,
     )
     _compare_parameter_grads(ours, theirs)
+    # And back: our weights, re-initialised, load into a fresh torch layer and give the same outputs.
+    ours = nn.TransformerEncoderLayer(8, 2, 16, 0.0, activation, batch_first=True, norm_first=norm_first)
+    again = torch.nn.TransformerEncoderLayer(8, 2, 16, 0.0, activation, batch_first=True, norm_first=norm_first)
+    again.load_state_dict(_to_torch(ours.state_dict()))
+    with no_grad():
+        mine = ours(Tensor(x)).data
+    np.testing.assert_allclose(again(torch.tensor(x)).detach().numpy(), mine, atol=1e-5)
 
 
 def test_encoder_stack_with_causal_mask_matches_torch_and_round_trips(rng):

@@ -311,6 +311,10 @@ def test_module_list_and_dict_register_like_torch(rng):
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = rng.normal(size=(3, 4)).astype(np.float32)
     compare_with_torch(lambda x: _run_residual(ours, x), lambda x: _run_residual(theirs, x), [x], atol=1e-5)
+    fresh, again = _residual(nn), _residual(torch.nn)
+    again.load_state_dict({k: torch.tensor(v) for k, v in fresh.state_dict().items()})
+    expected = _run_residual(again, torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(_run_residual(fresh, Tensor(x)).data, expected, atol=1e-5)
     blocks, heads = ours["blocks"], ours["heads"]
     assert isinstance(blocks, nn.ModuleList)
     assert isinstance(heads, nn.ModuleDict)
