@@ -46,15 +46,22 @@ class _BatchNorm(Module):
                 f"{type(self).__name__}({self.num_features}) expects input of shape {self.layout} with "
                 f"C = {self.num_features}, got shape {x.shape}"
             )
-        momentum = self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked += 1
-            if momentum is None:
-                momentum = 1.0 / float(self.num_batches_tracked)
         if not self.track_running_stats:
-            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+            return F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
+        momentum = self.momentum
+        if self.training:
+            self.num_batches_tracked += 1
+            if momentum is None:  # the cumulative average: every batch so far weighs the same
+                momentum = 1.0 / float(self.num_batches_tracked)
         return F.batch_norm(
-            x, self.running_mean, self.running_var, self.weight, self.bias, self.training, momentum or 0.0, self.eps
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            training=self.training,
+            momentum=0.0 if momentum is None else momentum,  # unused in eval
+            eps=self.eps,
         )
 
     def extra_repr(self) -> str:
