@@ -239,9 +239,9 @@ def test_conv1d_finite_differences_and_errors():
     check_finite_differences(layer, [rng.standard_normal((2, 2, 6))])
     bound = 1 / np.sqrt(2 * 3)
     assert 0.8 * bound < np.abs(nn.Conv1d(2, 64, 3).weight.data).max() <= bound
-    with pytest.raises(ValueError, match=r"\(batch, channels, length\)"):
+    with pytest.raises(ValueError, match=r"\(batch, 2, length\), got shape \(2, 6\)"):
         layer(Tensor(np.zeros((2, 6), np.float32)))
-    with pytest.raises(ValueError, match="in_channels=2"):
+    with pytest.raises(ValueError, match=r"Conv1d\(in_channels=2\).*got shape \(1, 3, 6\)"):
         layer(Tensor(np.zeros((1, 3, 6), np.float32)))
 
 

@@ -348,14 +348,13 @@ class Conv1d(Module):
 
     def forward(self, x: Tensor | Array) -> Tensor:
         x = x if isinstance(x, Tensor) else Tensor(x)
-        if x.ndim != 3:
-            raise ValueError(f"Conv1d expects input of shape (batch, channels, length), got shape {x.shape}")
+        if x.ndim != 3 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv1d(in_channels={self.in_channels}) expects input of shape (batch, {self.in_channels}, length), "
+                f"got shape {x.shape}"
+            )
         images = _check_images(
-            self,
-            x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]),
-            self.in_channels,
-            (1, self.kernel_size),
-            (0, self.padding),
+            self, x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]), None, (1, self.kernel_size), (0, self.padding)
         )
         weight = self.weight.reshape(self.out_channels, self.in_channels, 1, self.kernel_size)
         out: Tensor = Conv2DFunction.apply(
