@@ -48,9 +48,9 @@ def _copy_weights(ours: nn.Module, theirs: torch.nn.Module) -> None:
 
 
 class _Regressor(nn.Module):
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, layers: int = 1) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(1, hidden, batch_first=True)
+        self.lstm = nn.LSTM(1, hidden, num_layers=layers, batch_first=True)
         self.head = nn.Linear(hidden, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -60,9 +60,9 @@ class _Regressor(nn.Module):
 
 
 class _TorchRegressor(torch.nn.Module):
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, layers: int = 1) -> None:
         super().__init__()
-        self.lstm = torch.nn.LSTM(1, hidden, batch_first=True)
+        self.lstm = torch.nn.LSTM(1, hidden, num_layers=layers, batch_first=True)
         self.head = torch.nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -161,6 +161,10 @@ def _adam(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
     return optim.Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
 
 
+def _adamw(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
+    return optim.AdamW(ours.parameters(), lr=1e-3), torch.optim.AdamW(theirs.parameters(), lr=1e-3)
+
+
 def _sgd_momentum(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
     return (
         optim.SGD(ours.parameters(), lr=0.01, momentum=0.9),
@@ -168,12 +172,18 @@ def _sgd_momentum(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
     )
 
 
-def lstm_case(batch: int, seq: int, hidden: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+def lstm_case(batch: int, seq: int, hidden: int, layers: int = 1) -> Callable[[np.random.Generator], tuple[Step, Step]]:
     def build(rng: np.random.Generator) -> tuple[Step, Step]:
         x = rng.standard_normal((batch, seq, 1)).astype(np.float32)
         y = rng.standard_normal((batch, 1)).astype(np.float32)
         return _steps(
-            _Regressor(hidden), _TorchRegressor(hidden), _adam, F.mse_loss, torch.nn.functional.mse_loss, x, y
+            _Regressor(hidden, layers),
+            _TorchRegressor(hidden, layers),
+            _adam,
+            F.mse_loss,
+            torch.nn.functional.mse_loss,
+            x,
+            y,
         )
 
     return build
@@ -243,6 +253,25 @@ def cnn_batchnorm_case(batch: int, c1: int, c2: int) -> Callable[[np.random.Gene
     return build
 
 
+def deep_mlp_case(batch: int, inputs: int, width: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    """Three hidden layers of `width`, trained with AdamW."""
+
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        ours = nn.Sequential(
+            nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+            nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 10),
+        )  # fmt: skip
+        theirs = torch.nn.Sequential(
+            torch.nn.Linear(inputs, width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(),
+            torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, 10),
+        )  # fmt: skip
+        x = rng.standard_normal((batch, inputs)).astype(np.float32)
+        y = rng.integers(0, 10, batch)
+        return _steps(ours, theirs, _adamw, F.cross_entropy, torch.nn.functional.cross_entropy, x, y)
+
+    return build
+
+
 def attention_case(batch: int, seq: int, d_model: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
     def build(rng: np.random.Generator) -> tuple[Step, Step]:
         x = rng.standard_normal((batch, seq, d_model)).astype(np.float32)
@@ -279,10 +308,14 @@ def mlp_case(batch: int, inputs: int, hidden: int) -> Callable[[np.random.Genera
 CASES = [
     Case("lstm", "batch 32, seq 60, 1 feature, hidden 64", 1.5, lstm_case(32, 60, 64)),
     Case("lstm", "batch 64, seq 30, 1 feature, hidden 128", 1.5, lstm_case(64, 30, 128)),
+    Case("lstm", "2 layers, batch 32, seq 60, hidden 64", 1.5, lstm_case(32, 60, 64, layers=2)),
+    Case("lstm", "batch 32, seq 120, 1 feature, hidden 64", 1.5, lstm_case(32, 120, 64)),
+    Case("lstm", "batch 32, seq 60, 1 feature, hidden 256", 1.5, lstm_case(32, 60, 256)),
     Case("cnn", "batch 64, 1x28x28, conv 8 / 16 channels", 2.5, cnn_case(64, 8, 16)),
     Case("cnn", "batch 32, 1x28x28, conv 16 / 32 channels", 2.5, cnn_case(32, 16, 32)),
     Case("mlp", "batch 128, 784-256-10, SGD momentum", 1.5, mlp_case(128, 784, 256)),
     Case("mlp", "batch 256, 512-128-10, SGD momentum", 1.5, mlp_case(256, 512, 128)),
+    Case("mlp", "batch 128, 784-1024x3-10, AdamW", 1.5, deep_mlp_case(128, 784, 1024)),
     Case("cnn-bn", "batch 32, 3x32x32, conv 32 / 64 + BatchNorm", 2.5, cnn_batchnorm_case(32, 32, 64)),
     Case("attention", "batch 32, seq 64, d 64, 4 heads, causal", 1.5, attention_case(32, 64, 64)),
     Case("attention", "batch 32, seq 128, d 64, 4 heads, causal", 1.5, attention_case(32, 128, 64)),
