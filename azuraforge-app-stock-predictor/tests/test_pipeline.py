@@ -50,6 +50,16 @@ def test_a_sample_run_is_scored_against_the_naive_forecast_in_prices(tmp_path):
     assert "direction accuracy" in report
 
 
+@pytest.mark.parametrize("cell", ["gru", "transformer"])
+def test_every_model_choice_trains_on_the_sample(tmp_path, cell):
+    result = _run(tmp_path, source="sample", cell=cell, transform="log")
+    assert result.status == "succeeded"
+    assert np.isfinite(result.metrics["mae"])
+    assert json.loads((tmp_path / "config.json").read_text())["cell"] == cell
+    model_keys = set(np.load(tmp_path / "model.npz").files)
+    assert ("encoder.layers.0.self_attn.in_proj_weight" in model_keys) == (cell == "transformer")
+
+
 def test_without_network_the_run_uses_the_sample_and_the_report_says_so(tmp_path, refused_proxy):
     _run(tmp_path, ticker="AAPL")
     report = (tmp_path / "report.md").read_text()
@@ -79,7 +89,13 @@ def test_an_empty_date_range_is_a_config_error():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("features", ["Close", "Dividends"]), ("ticker", "AAPL; rm -rf"), ("period", "3 years"), ("interval", "2d")],
+    [
+        ("features", ["Close", "Dividends"]),
+        ("ticker", "AAPL; rm -rf"),
+        ("period", "3 years"),
+        ("interval", "2d"),
+        ("cell", "cnn"),
+    ],
 )
 def test_bad_fields_are_named(field, value):
     with pytest.raises(ConfigError) as caught:

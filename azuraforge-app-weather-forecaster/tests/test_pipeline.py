@@ -11,7 +11,8 @@ from azuraforge_app_weather_forecaster.pipeline import seasonal_naive, with_cale
 from azuraforge_app_weather_forecaster.temperatures import OPEN_METEO_URL_VARIABLE, read_sample
 
 from azuraforge_core import Tensor
-from azuraforge_learner import ConfigError, RecurrentForecaster, WindowSpec, load_pipeline
+from azuraforge_learner import ConfigError, WindowSpec, load_pipeline
+from azuraforge_learner.forecasters import build_forecaster
 
 TINY = {"epochs": 1, "window": 24, "horizon": 6, "hidden_size": 8, "batch_size": 256, "seed": 0}
 
@@ -43,9 +44,10 @@ def test_a_sample_run_reports_its_source_and_both_baselines(tmp_path):
     assert "predictions.csv" in result.artifacts
 
 
-def test_the_residual_model_adds_its_correction_to_the_last_value():
+@pytest.mark.parametrize("cell", ["lstm", "gru", "transformer"])
+def test_the_residual_model_adds_its_correction_to_the_last_value(cell):
     spec = WindowSpec(features=("hour_sin", "temperature"), target="temperature", window=5, horizon=3)
-    model = RecurrentForecaster("gru", spec, hidden_size=4, num_layers=1, last_value_column=1)
+    model = build_forecaster(cell, spec, hidden_size=4, num_layers=1, last_value_column=1)
     for parameter in model.head.parameters():
         parameter.data[...] = 0.0  # no correction: the forecast is persistence
     windows = np.random.default_rng(0).normal(size=(2, 5, 2)).astype(np.float32)
@@ -75,6 +77,20 @@ def test_a_fetched_body_never_reaches_the_report(tmp_path, open_meteo, open_mete
     for leaked in ("root:x", "tracker.example"):
         assert leaked not in report
         assert leaked not in str(failed.value)
+
+
+def test_a_transformer_run_learns_on_the_sample(tmp_path):
+    result = _run(tmp_path, source="sample", cell="transformer", hidden_size=16, batch_size=64)
+    assert result.status == "succeeded"
+    # The skip connection starts it at persistence; an epoch of training must improve on that.
+    assert result.metrics["rmse"] < result.baseline_metrics["rmse"]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["cell"] == "transformer"
+
+
+def test_an_unknown_cell_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cell"):
+        _run(tmp_path, source="sample", cell="cnn")
 
 
 def test_without_network_the_run_falls_back_and_the_report_says_so(tmp_path, closed_port_url, open_meteo_at):

@@ -1,6 +1,7 @@
 """Time one training step (forward, backward, optimizer step) of azuraforge-core against PyTorch CPU eager.
 
-For each model kind (LSTM regressor, small CNN, MLP) and two shapes per kind, the same architecture
+For each model kind (LSTM regressor, small CNN, CNN with BatchNorm, MLP, self-attention, Transformer
+encoder) and one or more shapes per kind, the same architecture
 is built in both libraries with the same starting weights (PyTorch's state_dict loaded into ours),
 and the two steps are timed interleaved in this one process (see `measure`); the median step time
 of each is reported with the ratio ours / PyTorch (lower is better) and the target ratio. The
@@ -47,9 +48,9 @@ def _copy_weights(ours: nn.Module, theirs: torch.nn.Module) -> None:
 
 
 class _Regressor(nn.Module):
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, layers: int = 1) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(1, hidden, batch_first=True)
+        self.lstm = nn.LSTM(1, hidden, num_layers=layers, batch_first=True)
         self.head = nn.Linear(hidden, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -59,14 +60,70 @@ class _Regressor(nn.Module):
 
 
 class _TorchRegressor(torch.nn.Module):
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, layers: int = 1) -> None:
         super().__init__()
-        self.lstm = torch.nn.LSTM(1, hidden, batch_first=True)
+        self.lstm = torch.nn.LSTM(1, hidden, num_layers=layers, batch_first=True)
         self.head = torch.nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         output, _ = self.lstm(x)
         prediction: torch.Tensor = self.head(output[:, -1])
+        return prediction
+
+
+class _Encoder(nn.Module):
+    """A pre-norm Transformer encoder over the sequence, then a Linear map from its last step."""
+
+    def __init__(self, d_model: int, layers: int) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model, 4, 2 * d_model, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers)
+        self.head = nn.Linear(d_model, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        prediction: Tensor = self.head(self.encoder(x)[:, -1])
+        return prediction
+
+
+class _TorchEncoder(torch.nn.Module):
+    def __init__(self, d_model: int, layers: int) -> None:
+        super().__init__()
+        layer = torch.nn.TransformerEncoderLayer(
+            d_model, 4, 2 * d_model, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.encoder = torch.nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = torch.nn.Linear(d_model, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        prediction: torch.Tensor = self.head(self.encoder(x)[:, -1])
+        return prediction
+
+
+class _SelfAttention(nn.Module):
+    """One causal multi-head self-attention layer, then a Linear map from the last step."""
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(d_model, 4, batch_first=True)
+        self.head = nn.Linear(d_model, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        attended, _ = self.attention(x, x, x, need_weights=False, is_causal=True)
+        prediction: Tensor = self.head(attended[:, -1])
+        return prediction
+
+
+class _TorchSelfAttention(torch.nn.Module):
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.attention = torch.nn.MultiheadAttention(d_model, 4, batch_first=True)
+        self.head = torch.nn.Linear(d_model, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = x.shape[1]
+        causal = torch.nn.Transformer.generate_square_subsequent_mask(seq)
+        attended, _ = self.attention(x, x, x, need_weights=False, attn_mask=causal, is_causal=True)
+        prediction: torch.Tensor = self.head(attended[:, -1])
         return prediction
 
 
@@ -104,6 +161,10 @@ def _adam(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
     return optim.Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
 
 
+def _adamw(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
+    return optim.AdamW(ours.parameters(), lr=1e-3), torch.optim.AdamW(theirs.parameters(), lr=1e-3)
+
+
 def _sgd_momentum(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
     return (
         optim.SGD(ours.parameters(), lr=0.01, momentum=0.9),
@@ -111,12 +172,18 @@ def _sgd_momentum(ours: nn.Module, theirs: torch.nn.Module) -> tuple[Any, Any]:
     )
 
 
-def lstm_case(batch: int, seq: int, hidden: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+def lstm_case(batch: int, seq: int, hidden: int, layers: int = 1) -> Callable[[np.random.Generator], tuple[Step, Step]]:
     def build(rng: np.random.Generator) -> tuple[Step, Step]:
         x = rng.standard_normal((batch, seq, 1)).astype(np.float32)
         y = rng.standard_normal((batch, 1)).astype(np.float32)
         return _steps(
-            _Regressor(hidden), _TorchRegressor(hidden), _adam, F.mse_loss, torch.nn.functional.mse_loss, x, y
+            _Regressor(hidden, layers),
+            _TorchRegressor(hidden, layers),
+            _adam,
+            F.mse_loss,
+            torch.nn.functional.mse_loss,
+            x,
+            y,
         )
 
     return build
@@ -151,6 +218,82 @@ def cnn_case(batch: int, c1: int, c2: int) -> Callable[[np.random.Generator], tu
     return build
 
 
+def cnn_batchnorm_case(batch: int, c1: int, c2: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    """CIFAR-shaped: 3x32x32 images, conv-BatchNorm-ReLU-pool twice, then a Linear classifier."""
+
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        ours = nn.Sequential(
+            nn.Conv2D(3, c1, 3, padding=1),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(),
+            nn.MaxPool2D(2),
+            nn.Conv2D(c1, c2, 3, padding=1),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(),
+            nn.MaxPool2D(2),
+            nn.Flatten(),
+            nn.Linear(c2 * 8 * 8, 10),
+        )
+        theirs = torch.nn.Sequential(
+            torch.nn.Conv2d(3, c1, 3, padding=1),
+            torch.nn.BatchNorm2d(c1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(c1, c2, 3, padding=1),
+            torch.nn.BatchNorm2d(c2),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(c2 * 8 * 8, 10),
+        )
+        x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+        y = rng.integers(0, 10, batch)
+        return _steps(ours, theirs, _adam, F.cross_entropy, torch.nn.functional.cross_entropy, x, y)
+
+    return build
+
+
+def deep_mlp_case(batch: int, inputs: int, width: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    """Three hidden layers of `width`, trained with AdamW."""
+
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        ours = nn.Sequential(
+            nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+            nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 10),
+        )  # fmt: skip
+        theirs = torch.nn.Sequential(
+            torch.nn.Linear(inputs, width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(),
+            torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, 10),
+        )  # fmt: skip
+        x = rng.standard_normal((batch, inputs)).astype(np.float32)
+        y = rng.integers(0, 10, batch)
+        return _steps(ours, theirs, _adamw, F.cross_entropy, torch.nn.functional.cross_entropy, x, y)
+
+    return build
+
+
+def attention_case(batch: int, seq: int, d_model: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        x = rng.standard_normal((batch, seq, d_model)).astype(np.float32)
+        y = rng.standard_normal((batch, 1)).astype(np.float32)
+        ours, theirs = _SelfAttention(d_model), _TorchSelfAttention(d_model)
+        return _steps(ours, theirs, _adam, F.mse_loss, torch.nn.functional.mse_loss, x, y)
+
+    return build
+
+
+def transformer_case(
+    batch: int, seq: int, d_model: int, layers: int
+) -> Callable[[np.random.Generator], tuple[Step, Step]]:
+    def build(rng: np.random.Generator) -> tuple[Step, Step]:
+        x = rng.standard_normal((batch, seq, d_model)).astype(np.float32)
+        y = rng.standard_normal((batch, 1)).astype(np.float32)
+        ours, theirs = _Encoder(d_model, layers), _TorchEncoder(d_model, layers)
+        return _steps(ours, theirs, _adam, F.mse_loss, torch.nn.functional.mse_loss, x, y)
+
+    return build
+
+
 def mlp_case(batch: int, inputs: int, hidden: int) -> Callable[[np.random.Generator], tuple[Step, Step]]:
     def build(rng: np.random.Generator) -> tuple[Step, Step]:
         ours = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 10))
@@ -165,10 +308,20 @@ def mlp_case(batch: int, inputs: int, hidden: int) -> Callable[[np.random.Genera
 CASES = [
     Case("lstm", "batch 32, seq 60, 1 feature, hidden 64", 1.5, lstm_case(32, 60, 64)),
     Case("lstm", "batch 64, seq 30, 1 feature, hidden 128", 1.5, lstm_case(64, 30, 128)),
+    Case("lstm", "2 layers, batch 32, seq 60, hidden 64", 1.5, lstm_case(32, 60, 64, layers=2)),
+    Case("lstm", "batch 32, seq 120, 1 feature, hidden 64", 1.5, lstm_case(32, 120, 64)),
+    Case("lstm", "batch 32, seq 60, 1 feature, hidden 256", 1.5, lstm_case(32, 60, 256)),
     Case("cnn", "batch 64, 1x28x28, conv 8 / 16 channels", 2.5, cnn_case(64, 8, 16)),
     Case("cnn", "batch 32, 1x28x28, conv 16 / 32 channels", 2.5, cnn_case(32, 16, 32)),
     Case("mlp", "batch 128, 784-256-10, SGD momentum", 1.5, mlp_case(128, 784, 256)),
     Case("mlp", "batch 256, 512-128-10, SGD momentum", 1.5, mlp_case(256, 512, 128)),
+    Case("mlp", "batch 128, 784-1024x3-10, AdamW", 1.5, deep_mlp_case(128, 784, 1024)),
+    Case("cnn-bn", "batch 32, 3x32x32, conv 32 / 64 + BatchNorm", 2.5, cnn_batchnorm_case(32, 32, 64)),
+    Case("attention", "batch 32, seq 64, d 64, 4 heads, causal", 1.5, attention_case(32, 64, 64)),
+    Case("attention", "batch 32, seq 128, d 64, 4 heads, causal", 1.5, attention_case(32, 128, 64)),
+    Case("transformer", "2 layers, batch 32, seq 64, d 64, 4 heads", 1.5, transformer_case(32, 64, 64, 2)),
+    Case("transformer", "2 layers, batch 32, seq 128, d 64, 4 heads", 1.5, transformer_case(32, 128, 64, 2)),
+    Case("transformer", "2 layers, batch 32, seq 64, d 128, 4 heads", 1.5, transformer_case(32, 64, 128, 2)),
 ]
 
 
@@ -241,7 +394,7 @@ def main() -> None:
     describe_machine()
     print()
     print(
-        f"{'model':<5} {'shape':<42} {'ours ms':>8} {'torch ms':>9} {'ratio':>6} {'target':>7}  first loss ours/torch"
+        f"{'model':<11} {'shape':<44} {'ours ms':>8} {'torch ms':>9} {'ratio':>6} {'target':>7}  first loss ours/torch"
     )
     for case in CASES:
         if args.only not in case.kind:
@@ -250,7 +403,7 @@ def main() -> None:
         ratio = ours / theirs
         verdict = "ok" if ratio <= case.target else "MISSED"
         print(
-            f"{case.kind:<5} {case.shape:<42} {ours:8.2f} {theirs:9.2f} {ratio:6.2f} {'<= ' + str(case.target):>7}"
+            f"{case.kind:<11} {case.shape:<44} {ours:8.2f} {theirs:9.2f} {ratio:6.2f} {'<= ' + str(case.target):>7}"
             f" {verdict:<6} {loss_ours:.5f}/{loss_theirs:.5f}"
         )
 

@@ -209,3 +209,66 @@ def test_buffer_pool_reuses_memory_and_stays_bounded():
     pool.max_bytes = 3 * 8000
     pool.give(pool.take((1000,), np.float64))
     assert sum(buffer.nbytes for buffer in pool.free) <= pool.max_bytes
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [(3, 1, 0), (4, 2, 1), (1, 3, 2)])
+def test_conv1d_matches_torch_and_round_trips_state_dict(kernel, stride, padding):
+    rng = np.random.default_rng(6)
+    torch.manual_seed(0)
+    theirs = torch.nn.Conv1d(3, 4, kernel, stride=stride, padding=padding)
+    ours = nn.Conv1d(3, 4, kernel, stride=stride, padding=padding)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    compare_with_torch(ours, theirs, [rng.standard_normal((2, 3, 11)).astype(np.float32)], rtol=1e-4, atol=1e-5)
+    for name, parameter in ours.named_parameters():
+        reference = dict(theirs.named_parameters())[name].grad
+        assert reference is not None
+        np.testing.assert_allclose(grad_of(parameter), reference.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+    ours.reset_parameters()
+    again = torch.nn.Conv1d(3, 4, kernel, stride=stride, padding=padding)
+    again.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    x = rng.standard_normal((1, 3, 9)).astype(np.float32)
+    with no_grad():
+        np.testing.assert_allclose(ours(Tensor(x)).data, again(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+
+
+def test_conv1d_finite_differences_and_errors():
+    rng = np.random.default_rng(7)
+    layer = nn.Conv1d(2, 3, 3, stride=2, padding=1)
+    for parameter in layer.parameters():
+        parameter.data = parameter.data.astype(np.float64)
+    check_finite_differences(layer, [rng.standard_normal((2, 2, 6))])
+    bound = 1 / np.sqrt(2 * 3)
+    assert 0.8 * bound < np.abs(nn.Conv1d(2, 64, 3).weight.data).max() <= bound
+    with pytest.raises(ValueError, match=r"\(batch, 2, length\), got shape \(2, 6\)"):
+        layer(Tensor(np.zeros((2, 6), np.float32)))
+    with pytest.raises(ValueError, match=r"Conv1d\(in_channels=2\).*got shape \(1, 3, 6\)"):
+        layer(Tensor(np.zeros((1, 3, 6), np.float32)))
+
+
+AVERAGE_POOLS = [
+    pytest.param((2, 3, 6, 6), 2, None, 0, id="2x2"),
+    pytest.param((2, 2, 7, 5), (3, 2), (2, 1), 0, id="uneven-overlapping"),
+    pytest.param((1, 2, 5, 5), 3, 2, 1, id="padding-counts"),
+]
+
+
+@pytest.mark.parametrize(("x_shape", "kernel", "stride", "padding"), AVERAGE_POOLS)
+def test_avg_pool_matches_torch(x_shape, kernel, stride, padding):
+    x = np.random.default_rng(8).standard_normal(x_shape).astype(np.float32)
+    compare_with_torch(nn.AvgPool2d(kernel, stride, padding), torch.nn.AvgPool2d(kernel, stride, padding), [x])
+
+
+@pytest.mark.parametrize(("x_shape", "size"), [((2, 3, 8, 8), 1), ((2, 3, 7, 5), (3, 2)), ((1, 2, 4, 6), (4, 6))])
+def test_adaptive_avg_pool_matches_torch(x_shape, size):
+    x = np.random.default_rng(9).standard_normal(x_shape).astype(np.float32)
+    compare_with_torch(nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), [x])
+
+
+def test_average_pools_finite_differences_and_errors():
+    rng = np.random.default_rng(10)
+    check_finite_differences(nn.AvgPool2d((3, 2), (2, 1), padding=1), [rng.standard_normal((1, 2, 5, 4))])
+    check_finite_differences(nn.AdaptiveAvgPool2d((2, 3)), [rng.standard_normal((1, 2, 5, 4))])
+    with pytest.raises(ValueError, match="at most half of kernel_size"):
+        nn.AvgPool2d(2, padding=2)
+    with pytest.raises(ValueError, match="larger than the"):
+        nn.AvgPool2d(4)(Tensor(np.zeros((1, 1, 3, 3), np.float32)))

@@ -178,3 +178,75 @@ def test_property_softmax_family_over_random_shapes(rows, classes, scale, seed):
     compare_with_torch(lambda t, y: F.cross_entropy(t, y), lambda t, y: TF.cross_entropy(t, y), [logits, targets])
     compare_with_torch(lambda t: F.log_softmax(t), lambda t: TF.log_softmax(t, dim=-1), [logits], atol=1e-5)
     compare_with_torch(lambda t: F.softmax(t, axis=0), lambda t: TF.softmax(t, dim=0), [logits])
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_matches_torch(rng, approximate):
+    x = (rng.normal(size=(4, 7)) * 3).astype(np.float32)
+    compare_with_torch(lambda t: F.gelu(t, approximate), lambda t: TF.gelu(t, approximate=approximate), [x])
+    with pytest.raises(ValueError, match='"none" or "tanh"'):
+        F.gelu(Tensor(x), "fast")  # type: ignore[arg-type]
+
+
+def test_silu_matches_torch(rng):
+    x = np.concatenate([rng.normal(size=20) * 3, [-100.0, 100.0, 0.0]]).astype(np.float32)
+    compare_with_torch(F.silu, TF.silu, [x])
+
+
+@pytest.mark.parametrize("widths", [(1, 2), (0, 1, 2, 0), (1, 1, 0, 0, 2, 3)])
+def test_pad_matches_torch(rng, widths):
+    x = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    compare_with_torch(lambda t: F.pad(t, widths, value=0.5), lambda t: TF.pad(t, widths, value=0.5), [x])
+
+
+def test_pad_errors():
+    x = Tensor(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="even number of widths"):
+        F.pad(x, (1, 2, 3))
+    with pytest.raises(ValueError, match=">= 0"):
+        F.pad(x, (-1, 0))
+    with pytest.raises(ValueError, match='mode="constant"'):
+        F.pad(x, (1, 1), mode="reflect")  # type: ignore[arg-type]
+
+
+def test_one_hot_matches_torch():
+    indices = np.array([[0, 3], [2, 2]])
+    for classes in (-1, 6):
+        ours = F.one_hot(Tensor(indices), classes)
+        theirs = TF.one_hot(torch.tensor(indices), classes).numpy()
+        assert ours.dtype == np.int64
+        np.testing.assert_array_equal(ours.data, theirs)
+    with pytest.raises(ValueError, match=r"\[0, 2\] for num_classes=3"):
+        F.one_hot(indices, 3)
+    with pytest.raises(TypeError, match="integer indices"):
+        F.one_hot(np.array([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("width", [0.5, 1.0, 2.0])
+def test_huber_and_smooth_l1_match_torch(rng, reduction, width):
+    prediction = (rng.normal(size=(5, 4)) * 2).astype(np.float32)
+    target = rng.normal(size=(5, 4)).astype(np.float32)
+    compare_with_torch(
+        lambda p, t: F.huber_loss(p, t, reduction=reduction, delta=width),
+        lambda p, t: TF.huber_loss(p, t, reduction=reduction, delta=width),
+        [prediction, target],
+    )
+    compare_with_torch(
+        lambda p, t: F.smooth_l1_loss(p, t, reduction=reduction, beta=width),
+        lambda p, t: TF.smooth_l1_loss(p, t, reduction=reduction, beta=width),
+        [prediction, target],
+    )
+
+
+def test_smooth_l1_with_beta_zero_is_l1_and_bad_widths_are_refused(rng):
+    prediction, target = rng.normal(size=(2, 6)).astype(np.float32)
+    compare_with_torch(
+        lambda p, t: F.smooth_l1_loss(p, t, beta=0.0),
+        lambda p, t: TF.smooth_l1_loss(p, t, beta=0.0),
+        [prediction, target],
+    )
+    with pytest.raises(ValueError, match="delta must be > 0"):
+        F.huber_loss(Tensor(prediction), target, delta=0.0)
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        F.smooth_l1_loss(Tensor(prediction), target, beta=-1.0)

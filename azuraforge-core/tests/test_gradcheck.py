@@ -60,6 +60,13 @@ CASES: dict[str, tuple[Callable[..., Any], list[np.ndarray]]] = {
     "l1": (lambda a, b: F.l1_loss(a, b), [A, A * 0.5]),
     "bce_with_logits": (lambda a, b: F.binary_cross_entropy_with_logits(a, b), [A * 3, POSITIVE / 2]),
     "embedding": (lambda w: F.embedding(np.array([[1, 1], [0, 3]]), w), [rng.normal(size=(4, 3))]),
+    "gelu": (lambda a: F.gelu(a), [A * 2]),
+    "gelu_tanh": (lambda a: F.gelu(a, "tanh"), [A * 2]),
+    "silu": (lambda a: F.silu(a), [A * 2]),
+    "unbind": (lambda a: a.unbind(1)[0] * a.unbind(1)[2], [A]),
+    "pad": (lambda a: F.pad(a, (1, 2, 0, 1), value=3.0), [A]),
+    "huber": (lambda a, b: F.huber_loss(a, b, delta=0.7), [A, A * 0.1]),
+    "smooth_l1": (lambda a, b: F.smooth_l1_loss(a, b, reduction="none", beta=0.7), [A, A * 0.1]),
 }
 
 

@@ -180,6 +180,11 @@ def test_module_without_forward_says_so():
         (nn.Sigmoid(), torch.nn.Sigmoid()),
         (nn.Flatten(), torch.nn.Flatten()),
         (nn.Flatten(0, 1), torch.nn.Flatten(0, 1)),
+        (nn.GELU(), torch.nn.GELU()),
+        (nn.GELU("tanh"), torch.nn.GELU("tanh")),
+        (nn.SiLU(), torch.nn.SiLU()),
+        (nn.Softmax(dim=1), torch.nn.Softmax(dim=1)),
+        (nn.Identity(), torch.nn.Identity()),
     ],
 )
 def test_parameterless_layers_match_torch(rng, ours, theirs):
@@ -282,3 +287,80 @@ def test_save_and_load_npz_round_trip(tmp_path, rng):
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
     theirs.load_state_dict(_to_torch(af.load(path)))
     np.testing.assert_allclose(theirs(torch.tensor(x.data)).detach().numpy(), model(x).data, rtol=1e-5, atol=1e-6)
+
+
+def _residual(framework):
+    """Residual blocks in a ModuleList and two heads in a ModuleDict, all in a ModuleDict, built with `framework`."""
+    blocks = framework.ModuleList([framework.Linear(4, 4) for _ in range(2)])
+    blocks.append(framework.Linear(4, 4))
+    heads = framework.ModuleDict({"mean": framework.Linear(4, 1), "scale": framework.Linear(4, 1)})
+    return framework.ModuleDict({"blocks": blocks, "heads": heads})
+
+
+def _run_residual(model, x):
+    for block in model["blocks"]:
+        x = x + block(x).tanh()
+    return model["heads"]["mean"](x) * model["heads"]["scale"](x).sigmoid()
+
+
+def test_module_list_and_dict_register_like_torch(rng):
+    ours, theirs = _residual(nn), _residual(torch.nn)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert "blocks.2.weight" in ours.state_dict()
+    assert "heads.scale.bias" in ours.state_dict()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    compare_with_torch(lambda x: _run_residual(ours, x), lambda x: _run_residual(theirs, x), [x], atol=1e-5)
+    fresh, again = _residual(nn), _residual(torch.nn)
+    again.load_state_dict({k: torch.tensor(v) for k, v in fresh.state_dict().items()})
+    expected = _run_residual(again, torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(_run_residual(fresh, Tensor(x)).data, expected, atol=1e-5)
+    blocks, heads = ours["blocks"], ours["heads"]
+    assert isinstance(blocks, nn.ModuleList)
+    assert isinstance(heads, nn.ModuleDict)
+    assert len(blocks) == 3
+    assert blocks[-1] is list(blocks)[2]
+    assert list(heads) == ["mean", "scale"]
+    assert "mean" in heads
+    assert [key for key, _ in heads.items()] == list(heads.keys())
+    assert len(list(heads.values())) == len(heads) == 2
+    with pytest.raises(TypeError, match="ModuleList holds Modules"):
+        blocks.extend([3])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="under 'bad'"):
+        heads["bad"] = 3  # type: ignore[assignment]
+
+
+class WithBuffer(nn.Module):
+    count: np.ndarray
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+        self.register_buffer("count", np.zeros((), dtype=np.int64))
+
+
+class TorchWithBuffer(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+
+def test_buffers_are_saved_loaded_in_place_and_not_learned():
+    module = WithBuffer()
+    # As torch: a module's own parameters, then its own buffers, then its children's.
+    assert (
+        list(module.state_dict()) == list(TorchWithBuffer().state_dict()) == ["count", "linear.weight", "linear.bias"]
+    )
+    assert [name for name, _ in module.named_buffers()] == ["count"]
+    assert len(list(module.parameters())) == 2
+    buffer = module.count
+    module.count += 5
+    assert int(module.state_dict()["count"]) == 5
+    module.load_state_dict({**module.state_dict(), "count": np.array(9)})
+    assert module.count is buffer
+    assert int(next(iter(module.buffers()))) == 9
+    with pytest.raises(KeyError, match="already has a parameter or module"):
+        module.register_buffer("linear", np.zeros(1))
+    del module.count
+    assert list(module.named_buffers()) == []

@@ -238,6 +238,13 @@ def test_concatenate_and_stack(rng, axis):
     compare_with_torch(lambda *ts: stack(ts, axis=axis), lambda *ts: torch.stack(ts, dim=axis), [a, b, c])
 
 
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_unbind_matches_torch_when_some_slices_go_unused(rng, axis):
+    x = rng.normal(size=(3, 4, 2)).astype(np.float32)
+    # The last slice is left out, so its gradient is zero.
+    compare_with_torch(lambda t: t.unbind(axis)[:-1], lambda t: t.unbind(axis)[:-1], [x])
+
+
 def test_concatenate_error_lists_the_shapes():
     with pytest.raises(ValueError, match=r"\(2, 3\), \(2, 4\)"):
         concatenate([Tensor(np.zeros((2, 3))), Tensor(np.zeros((2, 4)))], axis=0)

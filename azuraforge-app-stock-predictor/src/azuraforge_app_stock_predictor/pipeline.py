@@ -1,5 +1,5 @@
 """The stock-predictor app: a ticker's price `horizon` steps ahead from the past `window` steps of OHLCV, with an
-LSTM, judged in price units against the naive forecast (tomorrow's price is today's).
+LSTM, a GRU or a Transformer encoder, judged in price units against the naive forecast (tomorrow's price is today's).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from azuraforge_core import nn
 from azuraforge_learner import (
     Evaluation,
     Learner,
-    RecurrentForecaster,
     TimeSeriesConfig,
     TimeSeriesPipeline,
     WindowSpec,
 )
 from azuraforge_learner.artifacts import read_json
+from azuraforge_learner.forecasters import ForecasterKind, build_forecaster
 from azuraforge_learner.metrics import regression_metrics
 from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection, table
@@ -76,8 +76,14 @@ class StockPredictorConfig(TimeSeriesConfig):
         "back into prices the same way before they are scored.",
     )
     window: int = Field(default=30, ge=1, le=10_000, description="Past bars the model sees (lookback).")
-    hidden_size: int = Field(default=32, ge=1, le=1024, description="Units of each LSTM layer.")
-    num_layers: int = Field(default=1, ge=1, le=4, description="Stacked LSTM layers.")
+    cell: ForecasterKind = Field(
+        default="lstm",
+        description="Model over the window: lstm, gru, or transformer (an encoder with positional encoding).",
+    )
+    hidden_size: int = Field(
+        default=32, ge=1, le=1024, description="Units of each recurrent layer, or the transformer's width."
+    )
+    num_layers: int = Field(default=1, ge=1, le=4, description="Stacked recurrent or encoder layers.")
 
     @field_validator("features")
     @classmethod
@@ -106,8 +112,8 @@ class PreparedPrices(PreparedSeries):
 class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
     name = "stock-predictor"
     description = (
-        "Forecasts a ticker's closing price with an LSTM on OHLCV from yfinance (offline: the S&P 500 1999-2018), "
-        "scored against the naive last-price forecast on price error and direction."
+        "Forecasts a ticker's closing price with an LSTM, GRU or Transformer on OHLCV from yfinance (offline: the "
+        "S&P 500 1999-2018), scored against the naive last-price forecast on price error and direction."
     )
     Config = StockPredictorConfig
 
@@ -127,7 +133,7 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
     def _create_model(self, config: StockPredictorConfig, spec: WindowSpec) -> nn.Module:
         levels = config.transform != "returns" and spec.target in spec.features
         skip = spec.features.index(spec.target) if levels else None
-        return RecurrentForecaster("lstm", spec, config.hidden_size, config.num_layers, last_value_column=skip)
+        return build_forecaster(config.cell, spec, config.hidden_size, config.num_layers, last_value_column=skip)
 
     def _prepare(self, config: StockPredictorConfig, raw: Any) -> PreparedPrices:
         prepared = super()._prepare(config, raw)

@@ -1,4 +1,5 @@
-"""The weather-forecaster app: the next `horizon` temperatures from the past `window` ones, with an LSTM or a GRU.
+"""The weather-forecaster app: the next `horizon` temperatures from the past `window` ones, with an LSTM, a GRU or a
+Transformer encoder.
 
 Besides the learner's persistence baseline (every future step equals the last temperature seen) the report
 measures the seasonal one: each hour as the same hour the day before (for daily data: the same day the year
@@ -27,12 +28,12 @@ from azuraforge_learner import (
     ConfigError,
     Evaluation,
     Learner,
-    RecurrentForecaster,
     TimeSeriesConfig,
     TimeSeriesPipeline,
     WindowSpec,
 )
 from azuraforge_learner.artifacts import read_json
+from azuraforge_learner.forecasters import ForecasterKind, build_forecaster
 from azuraforge_learner.metrics import regression_metrics, rmse
 from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection, table
@@ -79,9 +80,14 @@ class WeatherForecasterConfig(TimeSeriesConfig):
     )
     timeout_s: float = Field(default=15.0, gt=0.0, le=300.0, description="Seconds to wait for Open-Meteo.")
     use_cache: bool = Field(default=True, description="Reuse a download of the same request made within a day.")
-    cell: Literal["lstm", "gru"] = Field(default="lstm", description="Recurrent layer type.")
-    hidden_size: int = Field(default=32, ge=1, le=1024, description="Units of each recurrent layer.")
-    num_layers: int = Field(default=1, ge=1, le=4, description="Stacked recurrent layers.")
+    cell: ForecasterKind = Field(
+        default="lstm",
+        description="Model over the window: lstm, gru, or transformer (an encoder with positional encoding).",
+    )
+    hidden_size: int = Field(
+        default=32, ge=1, le=1024, description="Units of each recurrent layer, or the transformer's width."
+    )
+    num_layers: int = Field(default=1, ge=1, le=4, description="Stacked recurrent or encoder layers.")
     residual: bool = Field(
         default=True,
         description="Forecast the change from the last temperature seen (needs temperature among the features).",
@@ -99,8 +105,8 @@ class WeatherForecasterConfig(TimeSeriesConfig):
 class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
     name = "weather-forecaster"
     description = (
-        "Forecasts the temperature of the next 24 hours with an LSTM or GRU, from the Open-Meteo archive for any "
-        "place (offline: Seattle samples), against persistence and same-hour-yesterday baselines."
+        "Forecasts the temperature of the next 24 hours with an LSTM, GRU or Transformer, from the Open-Meteo "
+        "archive for any place (offline: Seattle samples), against persistence and same-hour-yesterday baselines."
     )
     Config = WeatherForecasterConfig
 
@@ -127,7 +133,7 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
                 [{"field": "residual", "message": "needs temperature among the features; add it or set false"}],
             )
         skip = spec.features.index(spec.target) if config.residual else None
-        return RecurrentForecaster(config.cell, spec, config.hidden_size, config.num_layers, last_value_column=skip)
+        return build_forecaster(config.cell, spec, config.hidden_size, config.num_layers, last_value_column=skip)
 
     def _prepare(self, config: WeatherForecasterConfig, raw: Any) -> PreparedSeries:
         prepared = super()._prepare(config, raw)

@@ -9,6 +9,7 @@ Conventionally imported as `from azuraforge_core import functional as F`.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -71,33 +72,43 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 class LayerNorm(Function):
-    """Normalise over the trailing `ndim` axes, then scale and shift (either may be None)."""
+    """Normalise over the trailing `ndim` axes, then scale and shift (either may be None).
+
+    The work happens on a (rows, features) view; the per-row means are matrix-vector products and the
+    per-row dot products einsums, both far faster than numpy's reduce over short rows.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: Array, weight: Array | None, bias: Array | None, ndim: int, eps: float) -> Array:
-        axes = tuple(range(x.ndim - ndim, x.ndim))
-        centred = x - x.mean(axis=axes, keepdims=True)
-        inv_std = 1 / np.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
-        normed = centred * inv_std
-        ctx.normed, ctx.inv_std, ctx.weight, ctx.axes = normed, inv_std, weight, axes
-        out = normed if weight is None else normed * weight
-        return out if bias is None else out + bias
+        features = math.prod(x.shape[x.ndim - ndim :])
+        x2 = x.reshape(-1, features)
+        averaging = np.full(features, 1 / features, dtype=x.dtype)
+        centred = x2 - (x2 @ averaging)[:, None]
+        inv_std = 1 / np.sqrt(np.einsum("ij,ij->i", centred, centred) / features + eps)
+        normed = np.multiply(centred, inv_std[:, None], out=centred)
+        ctx.normed, ctx.inv_std, ctx.averaging, ctx.weight = normed, inv_std, averaging, weight
+        ctx.x_shape, ctx.features, ctx.normalized_shape = x.shape, features, x.shape[x.ndim - ndim :]
+        out = normed if weight is None else normed * weight.reshape(-1)
+        if bias is not None:
+            out = out + bias.reshape(-1)
+        return out.reshape(x.shape)
 
     @staticmethod
     def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
-        normed, inv_std, weight, axes = ctx.normed, ctx.inv_std, ctx.weight, ctx.axes
+        normed, inv_std, weight = ctx.normed, ctx.inv_std, ctx.weight
         dx_needed, dw_needed, db_needed = ctx.needs_input_grad[:3]
-        leading = tuple(range(g.ndim - len(axes)))
-        dw = (g * normed).sum(axis=leading) if dw_needed else None
-        db = g.sum(axis=leading) if db_needed else None
+        g2 = g.reshape(-1, ctx.features)
+        dw = np.einsum("ij,ij->j", g2, normed).reshape(ctx.normalized_shape) if dw_needed else None
+        db = g2.sum(axis=0).reshape(ctx.normalized_shape) if db_needed else None
         dx = None
         if dx_needed:
-            g_normed = g if weight is None else g * weight
-            dx = inv_std * (
-                g_normed
-                - g_normed.mean(axis=axes, keepdims=True)
-                - normed * (g_normed * normed).mean(axis=axes, keepdims=True)
-            )
+            g_normed = g2 if weight is None else g2 * weight.reshape(-1)
+            mean_g = g_normed @ ctx.averaging
+            mean_g_normed = np.einsum("ij,ij->i", g_normed, normed) / ctx.features
+            dx = g_normed - mean_g[:, None]
+            dx -= normed * mean_g_normed[:, None]
+            dx *= inv_std[:, None]
+            dx = dx.reshape(ctx.x_shape)
         return dx, dw, db
 
 
@@ -113,6 +124,101 @@ def layer_norm(
         expected = ", ".join(map(str, normalized_shape))
         raise ValueError(f"layer_norm expects input of shape (..., {expected}), got {x.shape}")
     return LayerNorm.apply(x, weight, bias, ndim=len(normalized_shape), eps=eps)
+
+
+class BatchNorm(Function):
+    """Normalise each channel (axis 1) over every other axis, then scale and shift (either may be None).
+
+    While training, or without running statistics, the batch's mean and variance normalise; while training,
+    `running` (mean, var) also moves towards them in place by `momentum`, with the unbiased variance as
+    PyTorch does. In eval the running statistics normalise, and the gradient has no batch-statistics term.
+    The work happens on an (N, C, rest) view, with every per-channel sum an einsum (several times faster
+    than numpy's reduce over axes (0, 2, 3)).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Array,
+        weight: Array | None,
+        bias: Array | None,
+        running: tuple[Array, Array] | None,
+        training: bool,
+        momentum: float,
+        eps: float,
+    ) -> Array:
+        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        count = x3.shape[0] * x3.shape[2]
+        use_batch_stats = training or running is None
+        if training or running is None:
+            if count < 2:
+                raise ValueError(
+                    f"batch norm over a batch needs more than one value per channel, got input of shape {x.shape}"
+                )
+            mean = np.einsum("ncm->c", x3) / count
+            centred = x3 - mean[:, None]
+            var = np.einsum("ncm,ncm->c", centred, centred) / count
+            if training and running is not None:
+                running_mean, running_var = running
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+                running_var *= 1 - momentum
+                running_var += momentum * var * (count / (count - 1))
+        else:
+            running_mean, var = running
+            centred = x3 - running_mean.astype(x.dtype, copy=False)[:, None]
+        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
+        normed = np.multiply(centred, inv_std[:, None], out=centred)
+        ctx.normed, ctx.inv_std, ctx.weight, ctx.count = normed, inv_std, weight, count
+        ctx.x_shape, ctx.use_batch_stats = x.shape, use_batch_stats
+        out = normed if weight is None else normed * weight[:, None]
+        if bias is not None:
+            out = out + bias[:, None] if out is normed else np.add(out, bias[:, None], out=out)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
+        normed, inv_std, weight, count = ctx.normed, ctx.inv_std, ctx.weight, ctx.count
+        dx_needed, dw_needed, db_needed = ctx.needs_input_grad[:3]
+        g3 = g.reshape(normed.shape)
+        d_bias = np.einsum("ncm->c", g3)
+        d_weight = np.einsum("ncm,ncm->c", g3, normed)
+        dx = None
+        if dx_needed:
+            gain = inv_std if weight is None else inv_std * weight
+            if ctx.use_batch_stats:
+                # x's gradient also flows through the batch mean and variance: subtract their share.
+                dx = g3 - (d_bias / count)[:, None]
+                dx -= normed * (d_weight / count)[:, None]
+                dx *= gain[:, None]
+            else:
+                dx = g3 * gain[:, None]
+            dx = dx.reshape(ctx.x_shape)
+        return dx, d_weight if dw_needed else None, d_bias if db_needed else None
+
+
+def batch_norm(
+    x: Tensor,
+    running_mean: Array | None,
+    running_var: Array | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalisation over channel axis 1, as torch.nn.functional.batch_norm.
+
+    While training, the running statistics (when given) are updated in place.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm expects input of shape (N, C, ...), got shape {x.shape}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm needs both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError("batch_norm without training needs running_mean and running_var")
+    running = None if running_mean is None or running_var is None else (running_mean, running_var)
+    return BatchNorm.apply(x, weight, bias, running=running, training=training, momentum=momentum, eps=eps)
 
 
 def embedding(indices: Tensor | Array, weight: Tensor) -> Tensor:
@@ -142,6 +248,161 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     return ops.Mul.apply(x, keep * scale)
 
 
+def pad(x: Tensor, pad: tuple[int, ...], mode: Literal["constant"] = "constant", value: float = 0.0) -> Tensor:
+    """Constant padding as torch.nn.functional.pad: `pad` lists (before, after) pairs from the last axis backwards.
+
+    pad=(1, 2) pads the last axis with 1 value before and 2 after; (1, 2, 0, 3) also pads the axis before it.
+    """
+    if mode != "constant":
+        raise ValueError(f'pad supports mode="constant" only, got {mode!r}')
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(
+            f"pad needs an even number of widths, two per padded axis (at most {x.ndim} axes), got {len(pad)}"
+        )
+    if any(width < 0 for width in pad):
+        raise ValueError(f"pad widths must be >= 0 (slice the tensor to crop it), got {pad}")
+    pairs = [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)]
+    widths = ((0, 0),) * (x.ndim - len(pairs)) + tuple(reversed(pairs))
+    return ops.Pad.apply(x, widths=widths, value=value)
+
+
+def one_hot(indices: Tensor | Array, num_classes: int = -1) -> Tensor:
+    """int64 rows with a 1 at each index, shape (*indices.shape, num_classes); -1 means max index + 1."""
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot needs integer indices, got dtype {idx.dtype}")
+    classes = int(idx.max()) + 1 if num_classes == -1 and idx.size else max(num_classes, 0)
+    if idx.size and (idx.min() < 0 or idx.max() >= classes):
+        raise ValueError(f"one_hot indices must lie in [0, {classes - 1}] for num_classes={classes}")
+    out = np.zeros((*idx.shape, classes), dtype=np.int64)
+    np.put_along_axis(out, idx[..., None].astype(np.intp), 1, axis=-1)
+    return Tensor(out)
+
+
+class Attention(Function):
+    """softmax(q kᵀ · scale + mask) v over the last two axes, as one node with one softmax backward.
+
+    q is (..., L, E), k (..., S, E), v (..., S, Ev); `mask` is None or an additive float array that
+    broadcasts to (..., L, S) (-inf where a query may not look). With dropout the attention weights are
+    dropped before they weigh v. With `return_weights` the (dropped) weights are a second output, and a
+    gradient flowing into them joins the one from v's side before the softmax backward.
+
+    The scores are held transposed, (..., S, L): the softmax then reduces over axis -2, which numpy
+    vectorises across the contiguous last axis, about three times faster than reducing over short rows;
+    the matmuls read the transposed operands in place.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        q: Array,
+        k: Array,
+        v: Array,
+        mask: Array | None,
+        scale: float,
+        dropout_p: float,
+        return_weights: bool,
+    ) -> Array | tuple[Array, Array]:
+        # Scaling q costs L·E multiplications, scaling the scores L·S.
+        weights = np.matmul(k, np.swapaxes(q * q.dtype.type(scale), -1, -2))
+        if mask is not None:
+            # Contiguous, so the broadcast add below streams through it.
+            mask_t = np.ascontiguousarray(np.swapaxes(mask, -1, -2) if mask.ndim >= 2 else mask[..., None])
+            if np.broadcast_shapes(weights.shape, mask_t.shape) == weights.shape:
+                weights += mask_t
+            else:
+                weights = weights + mask_t
+        weights -= weights.max(axis=-2, keepdims=True)
+        np.exp(weights, out=weights)
+        # The sum over axis -2 without numpy's reduce, and one reciprocal per column instead of a division per weight.
+        weights *= (1 / np.einsum("...ij->...j", weights))[..., None, :]
+        keep = None
+        dropped = weights
+        if dropout_p > 0:
+            kept = generator().random(weights.shape, dtype=np.float32) >= dropout_p
+            keep = kept * weights.dtype.type(1 / (1 - dropout_p))
+            dropped = weights * keep
+        ctx.q, ctx.k, ctx.v, ctx.weights, ctx.dropped, ctx.keep, ctx.scale = q, k, v, weights, dropped, keep, scale
+        out = np.matmul(np.swapaxes(dropped, -1, -2), v)
+        return (out, np.swapaxes(dropped, -1, -2)) if return_weights else out
+
+    @staticmethod
+    def backward(ctx: Any, g: Array, g_weights: Array | None = None) -> tuple[Array | None, ...]:
+        q, k, v, weights, dropped, keep = ctx.q, ctx.k, ctx.v, ctx.weights, ctx.dropped, ctx.keep
+        dq_needed, dk_needed, dv_needed, dmask_needed = ctx.needs_input_grad[:4]
+        dv = np.matmul(dropped, g) if dv_needed else None
+        d_weights = np.matmul(v, np.swapaxes(g, -1, -2))
+        if g_weights is not None:
+            d_weights += np.swapaxes(g_weights, -1, -2)
+        if keep is not None:
+            d_weights *= keep
+        # The softmax backward, dS = P * (dP - rowsum(dP * P)); the rows of P are columns here.
+        d_scores = d_weights
+        d_scores -= np.einsum("...ij,...ij->...j", d_weights, weights)[..., None, :]
+        d_scores *= weights
+        scale = d_scores.dtype.type(ctx.scale)
+        dq = np.matmul(np.swapaxes(d_scores, -1, -2), k) * scale if dq_needed else None
+        dk = np.matmul(d_scores, q) * scale if dk_needed else None
+        return dq, dk, dv, np.swapaxes(d_scores, -1, -2) if dmask_needed else None
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | Array | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    need_weights: bool = False,
+) -> Any:
+    """softmax(query keyᵀ / √E + mask) value, as torch.nn.functional.scaled_dot_product_attention.
+
+    query is (..., L, E), key (..., S, E), value (..., S, Ev). A bool `attn_mask` marks with True where a
+    query may attend; a float one is added to the scores. `is_causal` lets position i see positions <= i
+    only. With `need_weights` (ours, not torch's) the result is (output, attention weights).
+    """
+    if query.ndim < 2 or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise ValueError(
+            "scaled_dot_product_attention expects query (..., L, E), key (..., S, E) and value (..., S, Ev) "
+            f"of one rank, got shapes {query.shape}, {key.shape} and {value.shape}"
+        )
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"scaled_dot_product_attention: query and key need one feature size E and key and value one length S, "
+            f"got shapes {query.shape}, {key.shape} and {value.shape}"
+        )
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    L, S = query.shape[-2], key.shape[-2]
+    mask = _additive_mask(attn_mask, query.dtype)
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("pass either attn_mask or is_causal=True, not both")
+        mask = _additive_mask(np.tril(np.ones((L, S), dtype=bool)), query.dtype)
+    return Attention.apply(
+        query,
+        key,
+        value,
+        mask,
+        scale=1 / math.sqrt(query.shape[-1]) if scale is None else scale,
+        dropout_p=dropout_p,
+        return_weights=need_weights,
+    )
+
+
+def _additive_mask(mask: Tensor | Array | None, dtype: np.dtype[Any]) -> Tensor | Array | None:
+    """A bool mask (True = may attend) as 0 / -inf of `dtype`; a float mask as it is (a Tensor keeps its graph)."""
+    if mask is None:
+        return None
+    array = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if array.dtype == bool:
+        return np.where(array, dtype.type(0), dtype.type(-np.inf))
+    if array.dtype.kind != "f":
+        raise TypeError(f"attention masks must be bool or float, got dtype {array.dtype}")
+    return mask if isinstance(mask, Tensor) else array.astype(dtype, copy=False)
+
+
 # ----- activations --------------------------------------------------------------------------------------
 class Softmax(Function):
     @staticmethod
@@ -168,6 +429,84 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx: Any, g: Array) -> Array:
         return g - np.exp(ctx.out) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+# numpy has no erf. math.erfc element by element is exact, which float64 (the gradient checks) needs,
+# but takes ~100 ns an element; for float32 the Chebyshev fit of erfc below (Numerical Recipes' erfcc,
+# relative error < 1.2e-7, under float32's resolution) runs at numpy's speed.
+_exact_erfc = np.frompyfunc(math.erfc, 1, 1)
+_ERFC_POLYNOMIAL = (
+    -1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+    0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277,
+)  # fmt: skip
+
+
+def _normal_cdf(x: Array) -> Array:
+    """Φ(x) = erfc(-x / √2) / 2, in x's dtype."""
+    z = np.abs(x) * x.dtype.type(1 / math.sqrt(2))
+    if x.dtype == np.float64:
+        half_tail = 0.5 * np.asarray(_exact_erfc(z), dtype=np.float64)
+    else:
+        t = 1 / (1 + 0.5 * z)
+        poly = np.full_like(t, _ERFC_POLYNOMIAL[-1])
+        for coefficient in reversed(_ERFC_POLYNOMIAL[:-1]):
+            poly *= t
+            poly += x.dtype.type(coefficient)
+        half_tail = 0.5 * t * np.exp(poly - z * z)
+    return np.where(x < 0, half_tail, 1 - half_tail)
+
+
+class GELU(Function):
+    """x * Φ(x), Φ the standard normal CDF; approximate="tanh" uses PyTorch's tanh formula instead."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Array, approximate: str) -> Array:
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)  # x * x * x: np.power is ~100x slower
+            t = np.tanh(inner)
+            ctx.x, ctx.t = x, t
+            return 0.5 * x * (1 + t)
+        cdf = _normal_cdf(x)
+        ctx.x, ctx.cdf = x, cdf
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> Array:
+        x = ctx.x
+        if ctx.approximate == "tanh":
+            t = ctx.t
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return g * (ctx.cdf + x * pdf)
+
+
+def gelu(x: Tensor, approximate: Literal["none", "tanh"] = "none") -> Tensor:
+    """Gaussian error linear unit, as torch.nn.functional.gelu (exact unless approximate="tanh")."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f'gelu approximate must be "none" or "tanh", got {approximate!r}')
+    return GELU.apply(x, approximate=approximate)
+
+
+class SiLU(Function):
+    """x * sigmoid(x), also called swish."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Array) -> Array:
+        s = ops.sigmoid(x)
+        ctx.x, ctx.s = x, s
+        return x * s
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> Array:
+        s = ctx.s
+        return g * s * (1 + ctx.x * (1 - s))
+
+
+def silu(x: Tensor) -> Tensor:
+    return SiLU.apply(x)
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -269,6 +608,48 @@ class L1Loss(Function):
 def l1_loss(prediction: Tensor, target: Tensor | Array, reduction: Reduction = "mean") -> Tensor:
     _check_reduction(reduction)
     return L1Loss.apply(prediction, _target_like("l1_loss", prediction, target), reduction=reduction)
+
+
+class Huber(Function):
+    """scale * (0.5 d² where |d| < delta, else delta * (|d| - 0.5 delta)), d = prediction - target."""
+
+    @staticmethod
+    def forward(ctx: Any, prediction: Array, target: Array, delta: float, scale: float, reduction: str) -> Array:
+        diff = prediction - target
+        size = np.abs(diff)
+        quadratic = size < delta
+        loss = np.where(quadratic, 0.5 * diff * diff, delta * (size - 0.5 * delta))
+        ctx.diff, ctx.quadratic, ctx.delta, ctx.scale, ctx.reduction = diff, quadratic, delta, scale, reduction
+        return _reduce(loss * np.asarray(scale, loss.dtype), reduction)
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
+        diff = ctx.diff
+        slope = np.where(ctx.quadratic, diff, ctx.delta * np.sign(diff))
+        grad = slope * (ctx.scale * _reduced_grad(g, diff.size, ctx.reduction))
+        return grad, -grad if ctx.needs_input_grad[1] else None
+
+
+def huber_loss(prediction: Tensor, target: Tensor | Array, reduction: Reduction = "mean", delta: float = 1.0) -> Tensor:
+    """Squared error below `delta`, absolute error (times delta) above it, as torch's huber_loss."""
+    _check_reduction(reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss delta must be > 0, got {delta}")
+    converted = _target_like("huber_loss", prediction, target)
+    return Huber.apply(prediction, converted, delta=delta, scale=1.0, reduction=reduction)
+
+
+def smooth_l1_loss(
+    prediction: Tensor, target: Tensor | Array, reduction: Reduction = "mean", beta: float = 1.0
+) -> Tensor:
+    """Huber loss divided by beta, as torch's smooth_l1_loss; beta=0 is the L1 loss."""
+    _check_reduction(reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss beta must be >= 0, got {beta}")
+    if beta == 0:
+        return l1_loss(prediction, target, reduction)
+    converted = _target_like("smooth_l1_loss", prediction, target)
+    return Huber.apply(prediction, converted, delta=beta, scale=1.0 / beta, reduction=reduction)
 
 
 class BCEWithLogits(Function):

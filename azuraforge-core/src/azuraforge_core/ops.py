@@ -394,6 +394,32 @@ class Stack(Function):
         return tuple(np.moveaxis(g, ctx.axis, 0))
 
 
+class Unbind(Function):
+    """The slices along `axis` as separate outputs: one node, whose backward stacks their gradients once."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Array, axis: int) -> tuple[Array, ...]:
+        ctx.axis = axis
+        return tuple(np.moveaxis(a, axis, 0))
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Array) -> Array:
+        return np.stack(grads, axis=ctx.axis)
+
+
+class Pad(Function):
+    """Constant padding; `widths` holds a (before, after) pair for every axis, as np.pad takes them."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Array, widths: tuple[tuple[int, int], ...], value: float) -> Array:
+        ctx.inside = tuple(slice(before, before + size) for (before, _), size in zip(widths, a.shape, strict=True))
+        return np.pad(a, widths, constant_values=value)
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> Array:
+        return g[ctx.inside]
+
+
 class Where(Function):
     @staticmethod
     def forward(ctx: Any, condition: Array, x: Array, y: Array) -> Array:

@@ -1,11 +1,24 @@
-"""A ready model for TimeSeriesPipeline apps: a recurrent layer over the window, then a Linear head."""
+"""Ready models for TimeSeriesPipeline apps: a recurrent layer or a Transformer encoder over the window, then a
+Linear head. `build_forecaster` picks one by name, so every app offers the same choices."""
 
 from __future__ import annotations
 
+import math
 from typing import Literal
+
+import numpy as np
 
 from azuraforge_core import Tensor, nn
 from azuraforge_learner.timeseries import WindowSpec
+
+ForecasterKind = Literal["lstm", "gru", "transformer"]
+
+
+def _add_last_value(forecast: Tensor, x: Tensor, column: int | None) -> Tensor:
+    """The skip connection: the forecast is a change added to the window's last value of `column`."""
+    if column is None:
+        return forecast
+    return forecast + x[:, -1, column : column + 1]
 
 
 class RecurrentForecaster(nn.Module):
@@ -34,7 +47,57 @@ class RecurrentForecaster(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         outputs, _ = self.rnn(x)
         forecast: Tensor = self.head(outputs[:, -1, :])
-        if self.last_value_column is not None:
-            column = self.last_value_column
-            forecast = forecast + x[:, -1, column : column + 1]
-        return forecast
+        return _add_last_value(forecast, x, self.last_value_column)
+
+
+def positional_encoding(length: int, d_model: int) -> np.ndarray:
+    """The Transformer's sinusoids, (length, d_model): sin on even columns, cos on odd ones."""
+    position = np.arange(length)[:, None]
+    frequencies = np.exp(np.arange(0, d_model, 2) * (-math.log(10_000.0) / d_model))
+    encoding = np.zeros((length, d_model), dtype=np.float32)
+    encoding[:, 0::2] = np.sin(position * frequencies)
+    encoding[:, 1::2] = np.cos(position * frequencies[: d_model // 2])
+    return encoding
+
+
+class TransformerForecaster(nn.Module):
+    """A Transformer encoder over the window, then a Linear map from the last step's encoding to `horizon` forecasts.
+
+    Each step's features are projected to `d_model` and get a fixed sinusoidal position encoding (attention
+    alone does not know the order of the steps). The encoder is pre-norm (norm_first), which trains steadily
+    without a warm-up schedule. The heads are the most of 4, 2, 1 that divide d_model. `last_value_column`
+    is the skip connection of RecurrentForecaster.
+    """
+
+    def __init__(
+        self,
+        spec: WindowSpec,
+        d_model: int,
+        num_layers: int = 1,
+        dropout: float = 0.1,
+        last_value_column: int | None = None,
+    ) -> None:
+        super().__init__()
+        heads = next(h for h in (4, 2, 1) if d_model % h == 0)
+        self.embed = nn.Linear(spec.n_features, d_model)
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, dim_feedforward=2 * d_model, dropout=dropout, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model))
+        self.head = nn.Linear(d_model, spec.horizon)
+        self.positions = positional_encoding(spec.window, d_model)  # fixed, so not in the state_dict
+        self.last_value_column = last_value_column
+
+    def forward(self, x: Tensor) -> Tensor:
+        encoded = self.encoder(self.embed(x) + self.positions[: x.shape[1]])
+        forecast: Tensor = self.head(encoded[:, -1, :])
+        return _add_last_value(forecast, x, self.last_value_column)
+
+
+def build_forecaster(
+    kind: ForecasterKind, spec: WindowSpec, hidden_size: int, num_layers: int, last_value_column: int | None
+) -> RecurrentForecaster | TransformerForecaster:
+    """The model an app's `cell` field names: an LSTM, a GRU, or a Transformer encoder of width `hidden_size`."""
+    if kind == "transformer":
+        return TransformerForecaster(spec, hidden_size, num_layers, last_value_column=last_value_column)
+    return RecurrentForecaster(kind, spec, hidden_size, num_layers, last_value_column=last_value_column)

@@ -1,4 +1,5 @@
-"""Conv2D and MaxPool2D kernels, each one Function over NCHW arrays.
+"""Convolution and pooling: the Conv2D and MaxPool2D kernels (each one Function over NCHW arrays), and the
+layers built on them (Conv1d, AvgPool2d, AdaptiveAvgPool2d).
 
 The convolution is im2col on a "wide" grid: each padded image is flattened, and output position
 (oh, g) reads the flat input at oh*stride_h*row_pitch + g*stride_w + (i*row_pitch + j) for kernel
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from azuraforge_core import functional as F  # noqa: N812 (PyTorch's convention)
 from azuraforge_core.nn import init
 from azuraforge_core.nn.buffers import buffer_pool
 from azuraforge_core.nn.module import Module, Parameter
@@ -187,6 +189,34 @@ class MaxPool2DFunction(Function):
         return dx
 
 
+class AvgPool2DFunction(Function):
+    """Mean over each window, as torch.nn.functional.avg_pool2d without padding: one strided slice per kernel offset."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Array, kernel: Pair, stride: Pair) -> Array:
+        H, W = x.shape[2:]
+        (kh, kw), (sh, sw) = kernel, stride
+        OH, OW = (H - kh) // sh + 1, (W - kw) // sw + 1
+        out = np.zeros((*x.shape[:2], OH, OW), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                out += x[:, :, i : i + sh * (OH - 1) + 1 : sh, j : j + sw * (OW - 1) + 1 : sw]
+        out *= out.dtype.type(1 / (kh * kw))
+        ctx.x_shape, ctx.kernel, ctx.stride = x.shape, kernel, stride
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Array) -> Array:
+        (kh, kw), (sh, sw) = ctx.kernel, ctx.stride
+        OH, OW = d_out.shape[2:]
+        share = d_out * d_out.dtype.type(1 / (kh * kw))
+        dx = np.zeros(ctx.x_shape, dtype=d_out.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                dx[:, :, i : i + sh * (OH - 1) + 1 : sh, j : j + sw * (OW - 1) + 1 : sw] += share
+        return dx
+
+
 def _running_max(candidates: list[Array], codes: list[Any], dtype: np.dtype[Any]) -> tuple[Array, Array]:
     """Elementwise max over same-shaped arrays, and the code of the first candidate holding it.
 
@@ -284,3 +314,116 @@ class MaxPool2D(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class Conv1d(Module):
+    """1-D convolution over (N, C, L), as torch.nn.Conv1d; weight is (out, in, k). Runs as Conv2D on (N, C, 1, L)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"Conv1d needs positive channel counts, got in={in_channels}, out={out_channels}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)[0]
+        self.stride = _pair(stride, "stride", 1)[0]
+        self.padding = _pair(padding, "padding", 0)[0]
+        self.weight = Parameter(np.zeros((out_channels, in_channels, self.kernel_size), dtype=np.float32))
+        self.bias = Parameter(np.zeros(out_channels, dtype=np.float32)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: kaiming_uniform(a=sqrt(5)) weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_channels * self.kernel_size)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor | Array) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if x.ndim != 3 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv1d(in_channels={self.in_channels}) expects input of shape (batch, {self.in_channels}, length), "
+                f"got shape {x.shape}"
+            )
+        images = _check_images(
+            self, x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]), None, (1, self.kernel_size), (0, self.padding)
+        )
+        weight = self.weight.reshape(self.out_channels, self.in_channels, 1, self.kernel_size)
+        out: Tensor = Conv2DFunction.apply(
+            images, weight, self.bias, stride=(1, self.stride), padding=(0, self.padding)
+        )
+        return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, bias={self.bias is not None}"
+        )
+
+
+class AvgPool2d(Module):
+    """Average pooling over (N, C, H, W), as torch.nn.AvgPool2d; zero padding counts towards each mean."""
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", 1)
+        self.padding = _pair(padding, "padding", 0)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
+            raise ValueError(f"AvgPool2d padding {self.padding} must be at most half of kernel_size {self.kernel_size}")
+
+    def forward(self, x: Tensor | Array) -> Tensor:
+        x = _check_images(self, x, None, self.kernel_size, self.padding)
+        (ph, pw) = self.padding
+        if ph or pw:
+            x = F.pad(x, (pw, pw, ph, ph))
+        result: Tensor = AvgPool2DFunction.apply(x, kernel=self.kernel_size, stride=self.stride)
+        return result
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+def _adaptive_bins(size: int, out: int) -> Array:
+    """(out, size) matrix averaging PyTorch's adaptive bins: bin i spans floor(i*size/out) .. ceil((i+1)*size/out)."""
+    matrix = np.zeros((out, size), dtype=np.float32)
+    for i in range(out):
+        start, end = (i * size) // out, -(-(i + 1) * size // out)
+        matrix[i, start:end] = 1 / (end - start)
+    return matrix
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed (OH, OW) whatever the input size, as torch.nn.AdaptiveAvgPool2d.
+
+    Each output averages a rectangle of inputs, so the pooling is separable: one averaging matrix over the
+    rows and one over the columns, two matmuls whose gradients the autograd already has.
+    """
+
+    def __init__(self, output_size: int | tuple[int, int]) -> None:
+        super().__init__()
+        self.output_size = _pair(output_size, "output_size", 1)
+
+    def forward(self, x: Tensor | Array) -> Tensor:
+        x = _check_images(self, x, None, (1, 1), (0, 0))
+        (OH, OW), (H, W) = self.output_size, x.shape[2:]
+        rows = _adaptive_bins(H, OH).astype(x.dtype)
+        columns = _adaptive_bins(W, OW).T.astype(x.dtype)
+        result: Tensor = rows @ x @ columns
+        return result
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

@@ -1,4 +1,4 @@
-"""The standard layers: Linear, Embedding, LayerNorm, Dropout, Flatten and the activations.
+"""The standard layers: Linear, Embedding, LayerNorm, Dropout, Flatten, Identity and the activations.
 
 Parameter names, shapes and default initialisation are PyTorch's, so state_dicts move between the two.
 """
@@ -6,6 +6,7 @@ Parameter names, shapes and default initialisation are PyTorch's, so state_dicts
 from __future__ import annotations
 
 import math
+from typing import Any, Literal
 
 import numpy as np
 
@@ -119,3 +120,48 @@ class Tanh(Module):
 class Sigmoid(Module):
     def forward(self, x: Tensor) -> Tensor:
         return x.sigmoid()
+
+
+class GELU(Module):
+    """x * Φ(x); approximate="tanh" uses PyTorch's tanh formula."""
+
+    def __init__(self, approximate: Literal["none", "tanh"] = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f'GELU approximate must be "none" or "tanh", got {approximate!r}')
+        self.approximate: Literal["none", "tanh"] = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
+
+
+class Softmax(Module):
+    """Softmax along `dim`; unlike PyTorch's deprecated implicit choice, dim is required."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(x, axis=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Identity(Module):
+    """Returns its input; a placeholder where a layer is optional (any constructor arguments are ignored)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x

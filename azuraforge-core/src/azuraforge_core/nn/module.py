@@ -1,12 +1,13 @@
-"""Module, Parameter and Sequential: the bookkeeping every layer shares.
+"""Module, Parameter and the containers (Sequential, ModuleList, ModuleDict): the bookkeeping every layer shares.
 
 Assigning a Parameter or a Module to an attribute registers it, in assignment order, so that
 `named_parameters()` and `state_dict()` produce PyTorch's dotted names ("0.weight", "encoder.bias").
+Buffers (`register_buffer`) are state that is saved but not learned, such as BatchNorm's running mean.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,11 +37,23 @@ class Module:
     training: bool
     _parameters: dict[str, Parameter]
     _modules: dict[str, Module]
+    _buffers: dict[str, Array]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "training", True)
+
+    def register_buffer(self, name: str, array: Array) -> None:
+        """Keep `array` as `self.<name>` and in state_dict, as torch's register_buffer; it gets no gradient.
+
+        Layers update a buffer in place, so a state_dict loaded into it keeps the same array.
+        """
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"cannot register buffer {name!r}: {type(self).__name__} already has a parameter or module")
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
 
     def __setattr__(self, name: str, value: Any) -> None:
         parameters: dict[str, Parameter] | None = self.__dict__.get("_parameters")
@@ -61,11 +74,14 @@ class Module:
             del parameters[name]
         elif name in modules:
             del modules[name]
+        elif name in self.__dict__["_buffers"]:
+            self.__dict__["_buffers"][name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
         object.__delattr__(self, name)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -117,10 +133,28 @@ class Module:
         for _, parameter in self.named_parameters(recurse=recurse):
             yield parameter
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Array]]:
+        for module_name, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def buffers(self) -> Iterator[Array]:
+        for _, buffer in self.named_buffers():
+            yield buffer
+
     # ----- state -----------------------------------------------------------------------------------
+    def _state_arrays(self) -> dict[str, Array]:
+        """The live array behind every state_dict key, in torch's order: each module's parameters, then its buffers."""
+        arrays: dict[str, Array] = {}
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            prefix = f"{module_name}." if module_name else ""
+            arrays.update({prefix + name: p.data for name, p in module._parameters.items()})
+            arrays.update({prefix + name: buffer for name, buffer in module._buffers.items()})
+        return arrays
+
     def state_dict(self) -> dict[str, Array]:
-        """Copies of every parameter's array under PyTorch's key names and layouts."""
-        return {name: p.data.copy() for name, p in self.named_parameters(remove_duplicate=False)}
+        """Copies of every parameter's and buffer's array under PyTorch's key names and layouts."""
+        return {name: array.copy() for name, array in self._state_arrays().items()}
 
     def load_state_dict(self, state_dict: Mapping[str, ArrayLike], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays into the parameters in place (converted to each parameter's dtype).
@@ -128,7 +162,7 @@ class Module:
         Raises ValueError naming every missing or unexpected key (when strict) and every shape mismatch;
         on error nothing is loaded.
         """
-        own = dict(self.named_parameters(remove_duplicate=False))
+        own = self._state_arrays()
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         values = {key: np.asarray(state_dict[key]) for key in own if key in state_dict}
@@ -148,7 +182,7 @@ class Module:
                 "keys and shapes must match model.state_dict() (pass strict=False to skip missing/unexpected keys)"
             )
         for key, value in values.items():
-            np.copyto(own[key].data, value, casting="same_kind")
+            np.copyto(own[key], value, casting="same_kind")
         return IncompatibleKeys(missing, unexpected)
 
     # ----- modes and gradients ----------------------------------------------------------------------
@@ -199,3 +233,67 @@ class Sequential(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
+
+
+class ModuleList(Module):
+    """A list of Modules registered as "0", "1", ... as in PyTorch; its owner decides how to call them."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList holds Modules, got a {type(module).__name__}")
+        setattr(self, str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for module in modules:
+            self.append(module)
+        return self
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """Modules registered under string keys, in insertion order, as in PyTorch."""
+
+    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+        super().__init__()
+        for key, module in (modules or {}).items():
+            self[key] = module
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict holds Modules, got a {type(module).__name__} under {key!r}")
+        setattr(self, key, module)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()
