@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import redis
 from celery import Celery
 from redis.asyncio import BlockingConnectionPool
@@ -14,6 +15,9 @@ from azuraforge_api.hub import EventHub
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
 from azuraforge_worker.config import create_celery
+
+PREDICT_SLOTS = 4
+"""Predictions that may run at once; more are refused with a 503 rather than queued."""
 
 _CONNECTION_OPTIONS: dict[str, Any] = {
     "max_connections": 50,
@@ -34,11 +38,13 @@ class Platform:
     """For the WebSocket routes and the event hub, on the event loop."""
     celery: Celery
     hub: EventHub
+    predict_slots: anyio.CapacityLimiter
+    """Threads for predictions, apart from the pool that runs the other routes."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Platform":
         redis_url = settings.require_redis_url()
-        engine = create_db_engine(settings.resolved_database_url)
+        engine = create_db_engine(settings.resolved_database_url, settings.database_timeout_s)
         # Short timeouts: with Redis down, a call must answer 503 quickly rather than hang. Bounded pools that
         # wait for a free connection: a burst of clients queues up instead of failing with "too many connections".
         return cls(
@@ -52,6 +58,7 @@ class Platform:
             celery=create_celery(settings),
             # The hub waits for messages as long as it takes, so no socket timeout there.
             hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
+            predict_slots=anyio.CapacityLimiter(PREDICT_SLOTS),
         )
 
     async def close(self) -> None:

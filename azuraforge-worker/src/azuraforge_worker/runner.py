@@ -49,7 +49,7 @@ class Services:
     def from_settings(cls, settings: Settings) -> "Services":
         return cls(
             settings=settings,
-            sessions=session_factory(create_db_engine(settings.resolved_database_url)),
+            sessions=session_factory(create_db_engine(settings.resolved_database_url, settings.database_timeout_s)),
             redis=redis.Redis.from_url(settings.require_redis_url(), socket_timeout=10, health_check_interval=30),
         )
 
