@@ -153,7 +153,8 @@ def test_a_built_dashboard_is_served_with_client_side_routes(tmp_path, redis_ser
         assert api.http.get("/api/v1/health").json()["status"] == "ok"
 
 
-def test_reaper_fails_running_experiments_without_a_heartbeat(api):
+def test_reaper_fails_running_experiments_without_a_heartbeat(reaping_api):
+    api = reaping_api
     alive, lost = create(api), create(api)
     with api.platform.sessions() as session:
         for experiment in (alive, lost):

@@ -20,7 +20,12 @@ import urllib.request
 from types import FrameType
 from typing import Any
 
+from azuraforge_api.reaper import WORKER_LOST
+from azuraforge_common import store
+from azuraforge_common.database import create_db_engine, session_factory
+from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.migrate import upgrade
+from azuraforge_common.outcome import OUTCOME_FILE, read_outcome
 from azuraforge_common.processes import die_with_parent, stop_process, wait_until
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.settings import Settings
@@ -47,12 +52,49 @@ def register_up(subparsers: Any) -> None:
 def register_migrate(subparsers: Any) -> None:
     parser = subparsers.add_parser("migrate", help="bring the database (AZURAFORGE_DATABASE_URL) to the newest schema")
     parser.set_defaults(handler=migrate)
+    register_recover(subparsers)  # database maintenance too; shares this entry point until it has its own
+
+
+def register_recover(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "recover",
+        help="rebuild the records of finished runs from their outcome files (after a database outage)",
+        description="A worker writes each run's outcome (status, metrics, history, artifacts) to "
+        "DATA_DIR/experiments/<id>/outcome.json before recording it in the database. This records it for runs "
+        "the database still shows as running, or as failed because their worker was lost.",
+    )
+    parser.add_argument("experiment_ids", nargs="*", metavar="ID", help="experiments to recover (default: all)")
+    parser.set_defaults(handler=recover)
 
 
 def migrate(args: argparse.Namespace) -> int:
     upgrade(Settings().resolved_database_url)
     print("database schema is up to date")
     return 0
+
+
+def recover(args: argparse.Namespace) -> int:
+    settings = Settings()
+    engine = create_db_engine(settings.resolved_database_url, settings.database_timeout_s)
+    try:
+        with session_factory(engine)() as session:
+            found = sorted(settings.experiments_dir.glob(f"*/{OUTCOME_FILE}"))
+            ids = args.experiment_ids or [path.parent.name for path in found]
+            recovered = 0
+            for experiment_id in ids:
+                experiment = store.get_experiment(session, experiment_id)
+                outcome = read_outcome(settings.experiment_dir(experiment_id))
+                if experiment is None or outcome is None:
+                    print(f"{experiment_id}: no record or no outcome file; nothing to recover", file=sys.stderr)
+                    continue
+                was: ExperimentStatus = "failed" if experiment.error == WORKER_LOST else "running"
+                if store.transition(session, experiment_id, [was], outcome.status, **outcome.fields):
+                    print(f"{experiment_id}: recorded {outcome.status} (was {was})")
+                    recovered += 1
+        print(f"recovered {recovered} experiment(s)")
+        return 0
+    finally:
+        engine.dispose()
 
 
 def up(args: argparse.Namespace) -> int:
