@@ -96,7 +96,8 @@ def test_a_database_outage_across_the_end_of_a_run_loses_no_result(
     done = load(services, experiment_id)
     assert done.status == "succeeded"
     assert len(done.history["loss"]) == 4
-    assert done.metrics and "report.md" in done.artifacts
+    assert done.metrics
+    assert "report.md" in done.artifacts
     final = events(services, experiment_id)[-1]
     assert (final.status, final.final) == ("succeeded", True)
     services.redis.close()
