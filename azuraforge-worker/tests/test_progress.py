@@ -1,6 +1,7 @@
 """RedisProgressCallback on a real learner run, publishing to a real Redis."""
 
 import itertools
+from typing import cast
 
 import redis
 from conftest import events, wait_for
@@ -10,6 +11,7 @@ from azuraforge_common.events import (
     BatchEvent,
     EpochEndEvent,
     PredictionsEvent,
+    ProgressEvent,
     StatusEvent,
     TrainBeginEvent,
     parse_event,
@@ -84,7 +86,7 @@ def test_events_emitted_while_redis_is_away_are_published_in_order_when_it_retur
     server.start()
     client = redis.Redis.from_url(server.url, socket_timeout=2)
     publisher = EventPublisher(client)
-    emit = [StatusEvent(experiment_id="exp", status="running")]
+    emit: list[ProgressEvent] = [StatusEvent(experiment_id="exp", status="running")]
     emit += [BatchEvent(experiment_id="exp", epoch=1, batch=n, total_batches=20, loss=1.0) for n in range(1, 21)]
     try:
         for event in emit[:5]:
@@ -97,9 +99,10 @@ def test_events_emitted_while_redis_is_away_are_published_in_order_when_it_retur
         wait_for(lambda: caplog.text.count("retrying in") >= 6, 60, "six failed attempts")
         server.start()
         publisher.close()
-        stored = [parse_event(fields[b"event"]) for _, fields in client.xrange(names.events_stream("exp"))]
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(names.events_stream("exp")))
     finally:
         client.close()
         server.stop()
+    stored = [parse_event(fields[b"event"]) for _, fields in entries]
     assert [e.seq for e in stored] == list(range(1, 22))
     assert [getattr(e, "batch", 0) for e in stored] == list(range(21))
