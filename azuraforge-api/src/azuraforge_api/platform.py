@@ -8,6 +8,8 @@ import redis
 from celery import Celery
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +27,10 @@ _CONNECTION_OPTIONS: dict[str, Any] = {
     "socket_connect_timeout": 2,
     "health_check_interval": 15,
 }
+
+
+def _async_retry() -> AsyncRetry:
+    return AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2)
 
 
 @dataclass
@@ -54,7 +60,15 @@ class Platform:
             redis=redis.Redis.from_pool(
                 redis.BlockingConnectionPool.from_url(redis_url, timeout=10, **_CONNECTION_OPTIONS)
             ),
-            aredis=AsyncRedis.from_pool(BlockingConnectionPool.from_url(redis_url, timeout=10, **_CONNECTION_OPTIONS)),
+            # One quick retry: after a Redis restart, the first use of each pooled connection finds it closed.
+            aredis=AsyncRedis.from_pool(
+                BlockingConnectionPool.from_url(
+                    redis_url,
+                    timeout=10,
+                    retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+                    **_CONNECTION_OPTIONS,
+                )
+            ),
             celery=create_celery(settings),
             # The hub waits for messages as long as it takes, so no socket timeout there.
             hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
