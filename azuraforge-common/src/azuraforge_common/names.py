@@ -12,6 +12,9 @@ EVENTS_PATTERN = f"{PREFIX}:exp:*:events"
 
 STREAM_MAXLEN = 10_000
 
+FINISHED_EVENTS_TTL_S = 24 * 3600
+"""How long a finished experiment's events stay in Redis; later, watching it is answered from its record."""
+
 
 def events_channel(experiment_id: str) -> str:
     return f"{PREFIX}:exp:{experiment_id}:events"
