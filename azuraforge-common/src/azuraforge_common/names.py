@@ -7,6 +7,9 @@ RUN_EXPERIMENT_TASK = "azuraforge.run_experiment"
 
 TASK_QUEUE = "azuraforge"
 
+HEALTH_KEY = f"{PREFIX}:health"
+"""Written by the API's health check to see whether Redis accepts writes."""
+
 EVENTS_PATTERN = f"{PREFIX}:exp:*:events"
 """PSUBSCRIBE pattern matching every experiment's events channel."""
 
