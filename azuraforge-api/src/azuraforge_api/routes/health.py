@@ -40,7 +40,7 @@ def _database_health(platform: Platform) -> DependencyHealth:
     except PoolTimeoutError:
         return _degraded("the database is busy: no free connection")
     except DBAPIError as exc:
-        return _degraded(f"the database is unreachable ({_first_line(exc.orig)})")
+        return _degraded(f"the database is unreachable ({_first_line(exc.orig or exc)})")
     except SQLAlchemyError as exc:
         return _degraded(f"the database is unreachable ({_first_line(exc)})")
     return OK
