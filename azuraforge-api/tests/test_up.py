@@ -20,6 +20,7 @@ import websockets
 from conftest import wait_for
 from websockets.sync.client import connect
 
+from azuraforge_api.cli import WORKER_NICENESS
 from azuraforge_common.processes import free_port, stop_process, wait_until
 
 AZURAFORGE = str(Path(sys.executable).parent / "azuraforge")
@@ -218,6 +219,12 @@ def test_a_worker_killed_mid_run_fails_its_experiment_and_is_replaced(stack):
 def child_pid(up, program):
     (pid,) = [pid for pid in children_of(up.process.pid) if program in cmdline(pid)]
     return pid
+
+
+def test_workers_yield_the_cpu_to_the_api_and_redis(stack):
+    up = stack[0]
+    assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in up.worker_pids()] == [WORKER_NICENESS]
+    assert os.getpriority(os.PRIO_PROCESS, child_pid(up, "uvicorn")) == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def test_redis_killed_mid_run_is_restarted_and_the_run_ends_with_complete_replay(stack):

@@ -33,6 +33,8 @@ from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.settings import Settings
 from azuraforge_worker.command import worker_command
 
+WORKER_NICENESS = 5
+"""Training yields the CPU to the API and Redis: live events and requests stay fast on a busy machine."""
 WORKER_STOP_TIMEOUT_S = 30.0
 """A worker stops its experiment after the current batch; a batch longer than this is cut short (SIGKILL)."""
 
@@ -154,7 +156,7 @@ def up(args: argparse.Namespace) -> int:
 
 
 def _worker_starter(n: int, env: dict[str, str]) -> Callable[[], subprocess.Popen[bytes]]:
-    return lambda: _spawn(worker_command(f"worker{n}"), env)
+    return lambda: _spawn(worker_command(f"worker{n}"), env, WORKER_NICENESS)
 
 
 def _start_redis(server: RedisServer) -> subprocess.Popen[bytes]:
@@ -170,11 +172,13 @@ def _api_command(host: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(command: list[str], env: dict[str, str], niceness: int = 0) -> subprocess.Popen[bytes]:
+    def prepare() -> None:
+        die_with_parent()
+        os.nice(niceness)
+
     # A session of its own: Ctrl-C reaches only `up`, which stops the children in order.
-    return subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent
-    )
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=prepare)
 
 
 def _port_free(host: str, port: int) -> bool:
