@@ -37,7 +37,8 @@ shutting_down = threading.Event()
 """Set when the worker is asked to stop (SIGTERM): the running experiment stops after its current batch."""
 
 RECORD_RETRY_START_S = 0.5
-RECORD_RETRY_MAX_S = 15.0
+RECORD_RETRY_MAX_S = 5.0
+"""A returning database gets the result within this long."""
 
 INTERRUPTED = (
     "interrupted: the worker was stopped while this experiment trained; "
@@ -136,7 +137,11 @@ def _finish(
             if time.monotonic() + delay > deadline:
                 raise
             log.warning(
-                "recording that experiment %s %s failed (%s); retrying in %.0f s", experiment_id, status, exc, delay
+                "could not record the end (%s) of experiment %s: %s; retrying in %.1f s",
+                status,
+                experiment_id,
+                exc,
+                delay,
             )
             time.sleep(delay)
             delay = min(delay * 2, RECORD_RETRY_MAX_S)
