@@ -9,6 +9,7 @@ import pytest
 from conftest import RunningAPI, create, make_settings, record, wait_for
 
 from azuraforge_api.platform import PREDICT_SLOTS
+from azuraforge_common import store
 from azuraforge_worker.testing import SineTestPipeline
 
 
@@ -56,9 +57,7 @@ def test_concurrent_writes_on_sqlite_all_succeed(api):
     stop = threading.Event()
 
     def worker_writes():
-        from azuraforge_common import store
-
-        while not stop.is_set():
+        while not stop.wait(0.01):  # workers write once per epoch; this is far more often
             with api.platform.sessions() as session:
                 store.record_progress(session, ids[0], 1, 2)
 
