@@ -7,6 +7,7 @@ worker's publisher thread is starved by training. It then times the two ways a t
 handing an event to EventPublisher (what the worker does) against publishing it synchronously.
 
     python benchmarks/load.py --experiments 4 --watchers 25
+    python benchmarks/load.py --experiments 2 --watched 1 --watchers 200   # many watchers, both cores training
 """
 
 import argparse
@@ -54,7 +55,7 @@ async def watch(url: str) -> Watch:
 
 
 async def run_load(
-    base: str, experiments: int, watchers: int, config: dict[str, object]
+    base: str, experiments: int, watchers: int, config: dict[str, object], watched: int
 ) -> list[Watch | BaseException]:
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         ids = []
@@ -65,7 +66,7 @@ async def run_load(
             response.raise_for_status()
             ids.append(response.json()["id"])
     ws_base = base.replace("http", "ws", 1)
-    clients = [watch(f"{ws_base}/ws/experiments/{i}") for i in ids for _ in range(watchers)]
+    clients = [watch(f"{ws_base}/ws/experiments/{i}") for i in ids[:watched] for _ in range(watchers)]
     return await asyncio.gather(*clients, return_exceptions=True)
 
 
@@ -110,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=4)
     parser.add_argument("--watchers", type=int, default=25, help="WebSocket clients per experiment")
+    parser.add_argument("--watched", type=int, help="watch only the first N experiments (default: all)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (experiments at once)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--rows", type=int, default=20_000, help="size of the test app's series (training work)")
@@ -127,13 +129,16 @@ def main() -> None:
         up = subprocess.Popen([*command, "--workers", str(args.workers)], env=env, stdout=log, stderr=log)
         try:
             wait_until(lambda: b"AzuraForge is running" in (root / "up.log").read_bytes(), 120, "azuraforge up", up)
+            watched = args.watched or args.experiments
             config = {"epochs": args.epochs, "rows": args.rows, "epoch_sleep_s": args.epoch_sleep}
             print(
-                f"{args.experiments} experiments ({args.workers} at once, {config}) x {args.watchers} watchers, "
-                f"{os.cpu_count()} CPUs"
+                f"{args.experiments} experiments ({args.workers} at once, {config}), {watched} of them watched "
+                f"by {args.watchers} clients each, {os.cpu_count()} CPUs"
             )
             started = time.monotonic()
-            results = asyncio.run(run_load(f"http://127.0.0.1:{port}", args.experiments, args.watchers, config))
+            results = asyncio.run(
+                run_load(f"http://127.0.0.1:{port}", args.experiments, args.watchers, config, watched)
+            )
             print(f"all experiments finished in {time.monotonic() - started:.1f} s")
             report_load(results)
         finally:

@@ -109,3 +109,11 @@ def wait_for(predicate, timeout_s=60.0, what="condition"):
         assert time.monotonic() < deadline, f"{what} not reached within {timeout_s:.0f} s"
         time.sleep(0.05)
     return result
+
+
+@pytest.fixture
+def reaping_api(tmp_path, redis_server, redis_client, test_app_path):
+    """An API whose heartbeats last 1 s, so its reaper trusts a missing one once Redis has been up for 1 s."""
+    with RunningAPI(make_settings(tmp_path, redis_server.url, heartbeat_ttl_s=1, reaper_interval_s=3600)) as api:
+        wait_for(lambda: api.platform.redis.info("server")["uptime_in_seconds"] >= 1, 10, "Redis up for 1 s")
+        yield api

@@ -14,7 +14,24 @@ from azuraforge_common.testing import PostgresServer
 
 
 def test_health_reports_both_dependencies(api):
-    assert api.http.get("/api/v1/health").json() == {"status": "ok", "redis": True, "database": True}
+    ok = {"status": "ok", "reason": None}
+    assert api.http.get("/api/v1/health").json() == {"status": "ok", "redis": ok, "database": ok}
+
+
+def test_a_full_redis_is_reported_by_health_and_refusals_say_so(tmp_path, test_app_path):
+    redis_server = RedisServer(tmp_path / "redis", persistent=False)
+    with redis_server, RunningAPI(make_settings(tmp_path, redis_server.url)) as api:
+        api.platform.redis.config_set("maxmemory", 1)
+        health = api.http.get("/api/v1/health").json()
+        assert (health["status"], health["redis"]["status"]) == ("degraded", "degraded")
+        assert "maxmemory" in health["redis"]["reason"]
+        refused = api.http.post("/api/v1/experiments", json={"app": "sine_test", "config": {}})
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"].isdigit()
+        assert "Redis is full" in refused.json()["detail"]
+
+        api.platform.redis.config_set("maxmemory", 0)
+        assert api.http.get("/api/v1/health").json()["status"] == "ok"
 
 
 def test_redis_outage_is_a_503_and_the_api_recovers_by_itself(tmp_path, test_app_path):
@@ -25,7 +42,13 @@ def test_redis_outage_is_a_503_and_the_api_recovers_by_itself(tmp_path, test_app
             create(api)
             redis_server.stop()
 
-            assert api.http.get("/api/v1/health").json() == {"status": "degraded", "redis": False, "database": True}
+            health = api.http.get("/api/v1/health").json()
+            assert (health["status"], health["redis"]["status"], health["database"]["status"]) == (
+                "degraded",
+                "degraded",
+                "ok",
+            )
+            assert "Redis is unreachable" in health["redis"]["reason"]
             down = api.http.post("/api/v1/experiments", json={"app": "sine_test", "config": {}})
             assert down.status_code == 503
             assert "Redis is unreachable" in down.json()["detail"]
@@ -52,7 +75,13 @@ def test_database_outage_is_a_503_and_the_api_recovers_by_itself(tmp_path, redis
         with RunningAPI(settings) as api:
             experiment = create(api)
             postgres.stop()
-            assert api.http.get("/api/v1/health").json() == {"status": "degraded", "redis": True, "database": False}
+            health = api.http.get("/api/v1/health").json()
+            assert (health["status"], health["redis"]["status"], health["database"]["status"]) == (
+                "degraded",
+                "ok",
+                "degraded",
+            )
+            assert "database is unreachable" in health["database"]["reason"]
             down = api.http.get(f"/api/v1/experiments/{experiment['id']}")
             assert down.status_code == 503
             assert "database is unreachable" in down.json()["detail"]
@@ -158,7 +187,8 @@ def test_a_built_dashboard_is_served_with_client_side_routes(tmp_path, redis_ser
         assert api.http.get("/api/v1/health").json()["status"] == "ok"
 
 
-def test_reaper_fails_running_experiments_without_a_heartbeat(api):
+def test_reaper_fails_running_experiments_without_a_heartbeat(reaping_api):
+    api = reaping_api
     alive, lost = create(api), create(api)
     with api.platform.sessions() as session:
         for experiment in (alive, lost):

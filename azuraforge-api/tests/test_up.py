@@ -20,6 +20,7 @@ import websockets
 from conftest import wait_for
 from websockets.sync.client import connect
 
+from azuraforge_api.cli import WORKER_NICENESS
 from azuraforge_common.processes import free_port, stop_process, wait_until
 
 AZURAFORGE = str(Path(sys.executable).parent / "azuraforge")
@@ -213,6 +214,50 @@ def test_a_worker_killed_mid_run_fails_its_experiment_and_is_replaced(stack):
     assert len(replaced) == 1
     after = up.post({"epochs": 1})
     assert up.wait_status(after, {"succeeded", "failed"})["status"] == "succeeded"
+
+
+def child_pid(up, program):
+    (pid,) = [pid for pid in children_of(up.process.pid) if program in cmdline(pid)]
+    return pid
+
+
+def test_workers_yield_the_cpu_to_the_api_and_redis(stack):
+    up = stack[0]
+    assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in up.worker_pids()] == [WORKER_NICENESS]
+    assert os.getpriority(os.PRIO_PROCESS, child_pid(up, "uvicorn")) == os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_redis_killed_mid_run_is_restarted_and_the_run_ends_with_complete_replay(stack):
+    up = stack[0]
+    experiment_id = up.post({"epochs": 12, "epoch_sleep_s": 0.4})
+    wait_for(lambda: (up.get(experiment_id)["progress"] or {}).get("epoch", 0) >= 2, 60, "epoch 2")
+    os.kill(child_pid(up, "redis-server"), signal.SIGKILL)
+    wait_for(lambda: "Redis was killed by SIGKILL; restarting it" in up.log.read_text(), 30, "the restart")
+
+    done = up.wait_status(experiment_id, {"succeeded", "failed", "cancelled"}, timeout_s=120)
+    assert done["status"] == "succeeded"
+    messages, code = read_socket(f"{up.ws_url}/ws/experiments/{experiment_id}")
+    assert code == 1000
+    assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
+    assert [m["epoch"] for m in messages if m["type"] == "epoch_end"] == list(range(1, 13)), "no epoch lost"
+    assert (messages[-1]["status"], messages[-1]["final"]) == ("succeeded", True)
+
+
+def test_the_api_killed_is_restarted(stack):
+    up = stack[0]
+    os.kill(child_pid(up, "uvicorn"), signal.SIGKILL)
+    wait_for(lambda: "the API was killed by SIGKILL; restarting it" in up.log.read_text(), 30, "the restart")
+
+    def answers():
+        try:
+            return httpx.get(f"{up.url}/api/v1/health", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(answers, 60, "the restarted API")
+    up.http.close()
+    up.http = httpx.Client(base_url=up.url, timeout=30)
+    assert up.wait_status(up.post({"epochs": 1}), {"succeeded", "failed"})["status"] == "succeeded"
 
 
 def test_restarting_loses_nothing_and_stopping_leaves_no_process(stack, platform_dir, test_app_path):

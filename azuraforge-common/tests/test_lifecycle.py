@@ -47,3 +47,14 @@ def test_racing_enders_make_one_final_transition_and_one_final_event(sessions, r
         ended = store.get_experiment(session, experiment.id)
         assert ended is not None
         assert (ended.status, ended.error) == (final.status, final.error)
+
+
+def test_the_end_clears_the_cancel_flag_and_gives_the_events_a_lifetime(sessions, redis_client):
+    with sessions() as session:
+        (experiment,) = store.create_experiments(session, [NewExperiment(app="demo", config={})])
+        store.transition(session, experiment.id, ["queued"], "running")
+        redis_client.set(names.cancel_key(experiment.id), 1)
+        assert end_experiment(session, redis_client, experiment.id, ["running"], "cancelled")
+    assert not redis_client.exists(names.cancel_key(experiment.id))
+    for key in (names.events_stream(experiment.id), names.seq_key(experiment.id)):
+        assert 0 < redis_client.ttl(key) <= names.FINISHED_EVENTS_TTL_S

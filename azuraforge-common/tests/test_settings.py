@@ -32,3 +32,10 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch):
 def test_explicit_database_url_wins(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AZURAFORGE_DATABASE_URL", "postgresql+psycopg://u@db/forge")
     assert Settings().resolved_database_url == "postgresql+psycopg://u@db/forge"
+
+
+def test_the_visibility_timeout_is_sized_to_the_heartbeat_not_to_the_longest_run(monkeypatch):
+    monkeypatch.delenv("AZURAFORGE_VISIBILITY_TIMEOUT_S", raising=False)
+    monkeypatch.delenv("AZURAFORGE_HEARTBEAT_TTL_S", raising=False)
+    settings = Settings()
+    assert settings.heartbeat_ttl_s < settings.visibility_timeout_s <= 20 * settings.heartbeat_ttl_s

@@ -1,10 +1,22 @@
 """RedisProgressCallback on a real learner run, publishing to a real Redis."""
 
 import itertools
+from typing import cast
 
-from conftest import events
+import redis
+from conftest import events, wait_for
 
-from azuraforge_common.events import BatchEvent, EpochEndEvent, PredictionsEvent, TrainBeginEvent
+from azuraforge_common import names
+from azuraforge_common.events import (
+    BatchEvent,
+    EpochEndEvent,
+    PredictionsEvent,
+    ProgressEvent,
+    StatusEvent,
+    TrainBeginEvent,
+    parse_event,
+)
+from azuraforge_common.redis_server import RedisServer
 from azuraforge_learner.plugins import load_pipeline
 from azuraforge_worker.progress import EventPublisher, RedisProgressCallback
 from azuraforge_worker.testing import TEST_APP
@@ -67,3 +79,30 @@ def test_should_cancel_stops_training_as_a_cancellation(services, tmp_path):
     assert result.epochs_completed < 5
     assert (result.output_dir / "report.md").is_file(), "a cancelled run keeps what it produced"
     assert len([event for event in published if isinstance(event, EpochEndEvent)]) == result.epochs_completed
+
+
+def test_events_emitted_while_redis_is_away_are_published_in_order_when_it_returns(tmp_path, caplog):
+    server = RedisServer(tmp_path / "redis", persistent=True)
+    server.start()
+    client = redis.Redis.from_url(server.url, socket_timeout=2)
+    publisher = EventPublisher(client)
+    emit: list[ProgressEvent] = [StatusEvent(experiment_id="exp", status="running")]
+    emit += [BatchEvent(experiment_id="exp", epoch=1, batch=n, total_batches=20, loss=1.0) for n in range(1, 21)]
+    try:
+        for event in emit[:5]:
+            publisher.emit(event)
+        wait_for(lambda: client.xlen(names.events_stream("exp")) == 5, 30, "the first events")
+        server.stop()
+        for event in emit[5:]:
+            publisher.emit(event)
+        # Longer than any fixed number of quick retries: the publisher must keep trying, not drop.
+        wait_for(lambda: caplog.text.count("retrying in") >= 6, 60, "six failed attempts")
+        server.start()
+        publisher.close()
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(names.events_stream("exp")))
+    finally:
+        client.close()
+        server.stop()
+    stored = [parse_event(fields[b"event"]) for _, fields in entries]
+    assert [e.seq for e in stored] == list(range(1, 22))
+    assert [getattr(e, "batch", 0) for e in stored] == list(range(21))

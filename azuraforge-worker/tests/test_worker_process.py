@@ -7,6 +7,7 @@ from conftest import events, load, queue, wait_for
 from azuraforge_common import names
 from azuraforge_common.events import EpochEndEvent
 from azuraforge_common.migrate import upgrade
+from azuraforge_common.outcome import OUTCOME_FILE
 from azuraforge_worker.runner import Services
 
 
@@ -69,4 +70,34 @@ def test_a_task_waits_out_a_database_outage(settings, postgres_server, start_wor
         postgres_server.start()
     wait_for(lambda: finished(services, experiment_id), 120, "the experiment to run once the database is back")
     assert load(services, experiment_id).status == "succeeded"
+    services.redis.close()
+
+
+def test_a_database_outage_across_the_end_of_a_run_loses_no_result(
+    settings, postgres_server, start_worker, send, tmp_path
+):
+    database_url = postgres_server.create_database("end_outage")
+    upgrade(database_url)
+    on_postgres = settings.model_copy(update={"database_url": database_url})
+    services = Services.from_settings(on_postgres)
+    experiment_id = queue(services, {"epochs": 4, "epoch_sleep_s": 0.5})
+    start_worker(on_postgres)
+    send(experiment_id)
+    wait_for(lambda: any(isinstance(e, EpochEndEvent) for e in events(services, experiment_id)), 60, "epoch 1")
+    postgres_server.stop()
+    try:
+        wait_for((settings.experiment_dir(experiment_id) / OUTCOME_FILE).exists, 60, "training to end")
+        log = tmp_path / "worker-0.log"
+        wait_for(lambda: b"could not record the end" in log.read_bytes(), 60, "a retry")
+        assert services.redis.exists(names.heartbeat_key(experiment_id)), "still beating: the reaper keeps off"
+    finally:
+        postgres_server.start()
+    wait_for(lambda: finished(services, experiment_id), 120, "the result to be recorded once the database is back")
+    done = load(services, experiment_id)
+    assert done.status == "succeeded"
+    assert len(done.history["loss"]) == 4
+    assert done.metrics
+    assert "report.md" in done.artifacts
+    final = events(services, experiment_id)[-1]
+    assert (final.status, final.final) == ("succeeded", True)
     services.redis.close()

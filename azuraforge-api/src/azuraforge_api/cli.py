@@ -2,7 +2,8 @@
 
 `up` starts Redis when AZURAFORGE_REDIS_URL is unset (files under the data directory, kept across restarts),
 brings the database to the newest schema, then runs the API (uvicorn, serving the dashboard at /) and the
-workers as child processes. Ctrl-C or SIGTERM stops them all: workers first (a running experiment stops after
+workers as child processes, and restarts any of them that exits (with a growing delay if it keeps exiting, and
+the reason logged). Ctrl-C or SIGTERM stops them all: workers first (a running experiment stops after
 its batch and is marked failed, "interrupted"), then the API, then Redis. The children die with it even if it
 is killed outright (SIGKILL): they get SIGTERM from the kernel.
 """
@@ -14,20 +15,27 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 from azuraforge_api.doctor import port_free
+from azuraforge_api.reaper import WORKER_LOST
+from azuraforge_api.supervisor import Child
+from azuraforge_common import store
+from azuraforge_common.database import create_db_engine, session_factory
+from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.migrate import upgrade
+from azuraforge_common.outcome import OUTCOME_FILE, read_outcome
 from azuraforge_common.processes import die_with_parent, stop_process, wait_until
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.settings import Settings
 from azuraforge_worker.command import worker_command
 
-WORKER_RESTART_INTERVAL_S = 5.0
+WORKER_NICENESS = 5
+"""Training yields the CPU to the API and Redis: live events and requests stay fast on a busy machine."""
 WORKER_STOP_TIMEOUT_S = 30.0
 """A worker stops its experiment after the current batch; a batch longer than this is cut short (SIGKILL)."""
 
@@ -60,10 +68,46 @@ def register_migrate(subparsers: Any) -> None:
     parser.set_defaults(handler=migrate)
 
 
+def register_recover(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "recover",
+        help="rebuild the records of finished runs from their outcome files (after a database outage)",
+        description="A worker writes each run's outcome (status, metrics, history, artifacts) to "
+        "DATA_DIR/experiments/<id>/outcome.json before recording it in the database. This records it for runs "
+        "the database still shows as running, or as failed because their worker was lost.",
+    )
+    parser.add_argument("experiment_ids", nargs="*", metavar="ID", help="experiments to recover (default: all)")
+    parser.set_defaults(handler=recover)
+
+
 def migrate(args: argparse.Namespace) -> int:
     upgrade(Settings().resolved_database_url)
     print("database schema is up to date")
     return 0
+
+
+def recover(args: argparse.Namespace) -> int:
+    settings = Settings()
+    engine = create_db_engine(settings.resolved_database_url, settings.database_timeout_s)
+    try:
+        with session_factory(engine)() as session:
+            found = sorted(settings.experiments_dir.glob(f"*/{OUTCOME_FILE}"))
+            ids = args.experiment_ids or [path.parent.name for path in found]
+            recovered = 0
+            for experiment_id in ids:
+                experiment = store.get_experiment(session, experiment_id)
+                outcome = read_outcome(settings.experiment_dir(experiment_id))
+                if experiment is None or outcome is None:
+                    print(f"{experiment_id}: no record or no outcome file; nothing to recover", file=sys.stderr)
+                    continue
+                was: ExperimentStatus = "failed" if experiment.error == WORKER_LOST else "running"
+                if store.transition(session, experiment_id, [was], outcome.status, **outcome.fields):
+                    print(f"{experiment_id}: recorded {outcome.status} (was {was})")
+                    recovered += 1
+        print(f"recovered {recovered} experiment(s)")
+        return 0
+    finally:
+        engine.dispose()
 
 
 def up(args: argparse.Namespace) -> int:
@@ -82,13 +126,15 @@ def up(args: argparse.Namespace) -> int:
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded_redis: RedisServer | None = None
-    workers: list[subprocess.Popen[bytes]] = []
-    api: subprocess.Popen[bytes] | None = None
+    children: list[Child] = []
+    api: Child | None = None
+    workers: list[Child] = []
     try:
         redis_url = settings.redis_url
         if redis_url is None:
-            embedded_redis = RedisServer(settings.data_dir / "redis", persistent=True)
-            redis_url = embedded_redis.start()
+            redis_server = embedded_redis = RedisServer(settings.data_dir / "redis", persistent=True)
+            children.append(Child("Redis", lambda: _start_redis(redis_server)))
+            redis_url = embedded_redis.url
             print(f"started Redis at {redis_url} (files in {embedded_redis.directory})", flush=True)
         upgrade(settings.resolved_database_url)
         env = {
@@ -97,44 +143,38 @@ def up(args: argparse.Namespace) -> int:
             "AZURAFORGE_DATABASE_URL": settings.resolved_database_url,
             "AZURAFORGE_DATA_DIR": str(settings.data_dir),
         }
-        api = _spawn(_api_command(args.host, args.port), env)
-        workers = [_spawn(worker_command(f"worker{n}"), env) for n in range(1, args.workers + 1)]
+        api = Child("the API", lambda: _spawn(_api_command(args.host, args.port), env))
+        workers = [Child(f"worker {n}", _worker_starter(n, env)) for n in range(1, args.workers + 1)]
+        children += [api, *workers]
         url = f"http://{'localhost' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
-        wait_until(lambda: _answers(url) or stop_requested.is_set(), 60, f"the API at {url}", api)
+        wait_until(lambda: _answers(url) or stop_requested.is_set(), 60, f"the API at {url}", api.process)
         if not stop_requested.is_set():
             print(f"AzuraForge is running at {url}  (API docs: {url}/docs; Ctrl-C stops it)", flush=True)
-        return _supervise(api, workers, env, stop_requested)
+        # Until Ctrl-C or SIGTERM: a child that exits is restarted (a worker's experiment is failed by the reaper).
+        while not stop_requested.wait(0.5):
+            for child in children:
+                child.check()
+        return 0
     finally:
         for worker in workers:
-            worker.send_signal(signal.SIGTERM)
+            worker.process.send_signal(signal.SIGTERM)
         for worker in workers:
-            stop_process(worker, WORKER_STOP_TIMEOUT_S)
+            stop_process(worker.process, WORKER_STOP_TIMEOUT_S)
         if api is not None:
-            stop_process(api)
+            stop_process(api.process)
         if embedded_redis is not None:
             embedded_redis.stop()
         print("AzuraForge stopped", flush=True)
 
 
-def _supervise(
-    api: subprocess.Popen[bytes],
-    workers: list[subprocess.Popen[bytes]],
-    env: dict[str, str],
-    stop_requested: threading.Event,
-) -> int:
-    """Until Ctrl-C or SIGTERM (exit code 0): replaces a worker that died (its experiment is failed by the API's
-    reaper), at most once per WORKER_RESTART_INTERVAL_S each, and gives up if the API dies (exit code 1)."""
-    started = [time.monotonic()] * len(workers)
-    while not stop_requested.wait(0.5):
-        if api.poll() is not None:
-            print(f"error: the API exited with code {api.returncode}; stopping AzuraForge", file=sys.stderr)
-            return 1
-        for n, worker in enumerate(workers):
-            if worker.poll() is not None and time.monotonic() - started[n] >= WORKER_RESTART_INTERVAL_S:
-                print(f"worker {n + 1} exited with code {worker.returncode}; starting a new one", file=sys.stderr)
-                workers[n] = _spawn(worker_command(f"worker{n + 1}"), env)
-                started[n] = time.monotonic()
-    return 0
+def _worker_starter(n: int, env: dict[str, str]) -> Callable[[], subprocess.Popen[bytes]]:
+    return lambda: _spawn(worker_command(f"worker{n}"), env, WORKER_NICENESS)
+
+
+def _start_redis(server: RedisServer) -> subprocess.Popen[bytes]:
+    server.start()
+    assert server.process is not None
+    return server.process
 
 
 def _api_command(host: str, port: int) -> list[str]:
@@ -144,11 +184,13 @@ def _api_command(host: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(command: list[str], env: dict[str, str], niceness: int = 0) -> subprocess.Popen[bytes]:
+    def prepare() -> None:
+        die_with_parent()
+        os.nice(niceness)
+
     # A session of its own: Ctrl-C reaches only `up`, which stops the children in order.
-    return subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent
-    )
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=prepare)
 
 
 def _is_loopback(host: str) -> bool:

@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
 from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisFullError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from azuraforge_api.guard import internal_error
 from azuraforge_learner.config import excerpt
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 
 REDIS_DOWN = "Redis is unreachable; retry once it is back (GET /api/v1/health shows when)"
 DATABASE_DOWN = "the database is unreachable; retry once it is back (GET /api/v1/health shows when)"
+REDIS_FULL = "Redis is full (its maxmemory is reached) and accepts nothing new; GET /api/v1/health says more"
+DATABASE_BUSY = "the database is busy with other writes; retry in a few seconds"
 
 
 class Problem(BaseModel):
@@ -34,7 +38,7 @@ _MEANINGS = {
     409: "The experiment is not in a state that allows this, or the Idempotency-Key was used for another request",
     413: "The body is larger than this route accepts; the detail names the limit",
     415: "Without an API token: a body that is not JSON",
-    503: "Redis or the database is unreachable; retry after Retry-After seconds",
+    503: "Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After seconds",
 }
 
 
@@ -58,7 +62,19 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     return _unavailable(REDIS_DOWN)
 
 
+async def _redis_full(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: Redis is full: %s", request.method, request.url.path, exc)
+    return _unavailable(REDIS_FULL)
+
+
+async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: database busy: %s", request.method, request.url.path, exc)
+    return _unavailable(DATABASE_BUSY)
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+        return await _database_busy(request, exc)
     if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
         log.warning("%s %s: database unreachable: %s", request.method, request.url.path, exc)
         return _unavailable(DATABASE_DOWN)
@@ -85,5 +101,8 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     for redis_error in (RedisConnectionError, RedisTimeoutError, BrokerError):
         app.add_exception_handler(redis_error, _redis_down)
+    app.add_exception_handler(RedisFullError, _redis_full)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    # No free pooled connection within AZURAFORGE_DATABASE_TIMEOUT_S: the API is overloaded, not broken.
+    app.add_exception_handler(PoolTimeoutError, _database_busy)

@@ -3,10 +3,13 @@
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import redis
 from celery import Celery
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,12 +18,19 @@ from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
 from azuraforge_worker.config import create_celery
 
+PREDICT_SLOTS = 4
+"""Predictions that may run at once; more are refused with a 503 rather than queued."""
+
 _CONNECTION_OPTIONS: dict[str, Any] = {
     "max_connections": 50,
     "socket_timeout": 5,
     "socket_connect_timeout": 2,
     "health_check_interval": 15,
 }
+
+
+def _async_retry() -> AsyncRetry:
+    return AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2)
 
 
 @dataclass
@@ -34,11 +44,13 @@ class Platform:
     """For the WebSocket routes and the event hub, on the event loop."""
     celery: Celery
     hub: EventHub
+    predict_slots: anyio.CapacityLimiter
+    """Threads for predictions, apart from the pool that runs the other routes."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Platform":
         redis_url = settings.require_redis_url()
-        engine = create_db_engine(settings.resolved_database_url)
+        engine = create_db_engine(settings.resolved_database_url, settings.database_timeout_s)
         # Short timeouts: with Redis down, a call must answer 503 quickly rather than hang. Bounded pools that
         # wait for a free connection: a burst of clients queues up instead of failing with "too many connections".
         return cls(
@@ -48,10 +60,19 @@ class Platform:
             redis=redis.Redis.from_pool(
                 redis.BlockingConnectionPool.from_url(redis_url, timeout=10, **_CONNECTION_OPTIONS)
             ),
-            aredis=AsyncRedis.from_pool(BlockingConnectionPool.from_url(redis_url, timeout=10, **_CONNECTION_OPTIONS)),
+            # One quick retry: after a Redis restart, the first use of each pooled connection finds it closed.
+            aredis=AsyncRedis.from_pool(
+                BlockingConnectionPool.from_url(
+                    redis_url,
+                    timeout=10,
+                    retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+                    **_CONNECTION_OPTIONS,
+                )
+            ),
             celery=create_celery(settings),
             # The hub waits for messages as long as it takes, so no socket timeout there.
             hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
+            predict_slots=anyio.CapacityLimiter(PREDICT_SLOTS),
         )
 
     async def close(self) -> None:

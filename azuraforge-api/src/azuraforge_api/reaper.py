@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
 from azuraforge_common.lifecycle import end_experiment
+from azuraforge_common.outcome import end_from_outcome
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +25,29 @@ WORKER_LOST = (
 
 
 def reap_lost_runs(platform: Platform) -> list[str]:
-    """Fails every running experiment without a heartbeat; returns their ids."""
+    """Ends every running experiment without a heartbeat: as its outcome file says if its worker got that far
+    (the database was down when it finished), else failed; returns their ids."""
+    if _redis_uptime_s(platform) < platform.settings.heartbeat_ttl_s:
+        return []  # Redis just restarted: workers have not rewritten their heartbeats yet
     reaped = []
     with platform.sessions() as session:
         for experiment_id in store.running_experiment_ids(session):
             if platform.redis.exists(names.heartbeat_key(experiment_id)):
                 continue
-            if end_experiment(session, platform.redis, experiment_id, ["running"], "failed", error=WORKER_LOST):
+            directory = platform.settings.experiment_dir(experiment_id)
+            if status := end_from_outcome(session, platform.redis, experiment_id, directory, ["running"]):
+                log.warning(
+                    "experiment %s: its worker is gone; recorded it %s from its outcome file", experiment_id, status
+                )
+                reaped.append(experiment_id)
+            elif end_experiment(session, platform.redis, experiment_id, ["running"], "failed", error=WORKER_LOST):
                 log.warning("experiment %s: %s", experiment_id, WORKER_LOST)
                 reaped.append(experiment_id)
     return reaped
+
+
+def _redis_uptime_s(platform: Platform) -> float:
+    return float(platform.redis.info("server")["uptime_in_seconds"])
 
 
 async def reap_forever(platform: Platform) -> None:

@@ -123,10 +123,15 @@ class AppOut(BaseModel):
     defaults: dict[str, Any]
 
 
-class Health(BaseModel):
+class DependencyHealth(BaseModel):
     status: Literal["ok", "degraded"]
-    redis: bool
-    database: bool
+    reason: str | None = Field(default=None, description="Why it is degraded: unreachable, full, busy...")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"] = Field(description='"degraded" when any dependency is.')
+    redis: DependencyHealth
+    database: DependencyHealth
 
 
 class PredictRequest(StorableBody):

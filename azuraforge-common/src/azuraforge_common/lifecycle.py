@@ -6,7 +6,7 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session
 
-from azuraforge_common import store
+from azuraforge_common import names, store
 from azuraforge_common.events import ExperimentStatus, StatusEvent
 from azuraforge_common.publish import publish_event
 
@@ -20,10 +20,17 @@ def end_experiment(
     **fields: Any,
 ) -> bool:
     """Moves the experiment from one of `from_statuses` to the final `status` and, only if this call made that
-    change, publishes the final status event (so an experiment has exactly one). Returns whether it did."""
+    change, publishes the final status event (so an experiment has exactly one). Returns whether it did.
+
+    Its Redis keys then go: the cancel flag at once, its events after names.FINISHED_EVENTS_TTL_S."""
     if not store.transition(session, experiment_id, from_statuses, status, **fields):
         return False
     publish_event(
         client, StatusEvent(experiment_id=experiment_id, status=status, error=fields.get("error"), final=True)
     )
+    with client.pipeline() as pipeline:
+        pipeline.delete(names.cancel_key(experiment_id))
+        pipeline.expire(names.events_stream(experiment_id), names.FINISHED_EVENTS_TTL_S)
+        pipeline.expire(names.seq_key(experiment_id), names.FINISHED_EVENTS_TTL_S)
+        pipeline.execute()
     return True

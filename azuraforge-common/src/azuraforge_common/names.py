@@ -7,10 +7,16 @@ RUN_EXPERIMENT_TASK = "azuraforge.run_experiment"
 
 TASK_QUEUE = "azuraforge"
 
+HEALTH_KEY = f"{PREFIX}:health"
+"""Written by the API's health check to see whether Redis accepts writes."""
+
 EVENTS_PATTERN = f"{PREFIX}:exp:*:events"
 """PSUBSCRIBE pattern matching every experiment's events channel."""
 
 STREAM_MAXLEN = 10_000
+
+FINISHED_EVENTS_TTL_S = 24 * 3600
+"""How long a finished experiment's events stay in Redis; later, watching it is answered from its record."""
 
 
 def events_channel(experiment_id: str) -> str:

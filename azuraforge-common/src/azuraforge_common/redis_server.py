@@ -49,6 +49,8 @@ class RedisServer:
             "--dir", str(self.directory),
             "--save", "",
             "--appendonly", "yes" if self.persistent else "no",
+            # Every write on disk before it is acknowledged: a killed Redis loses no event or task it took.
+            "--appendfsync", "always",
             "--logfile", str(self.directory / "redis.log"),
             "--daemonize", "no",
         ]  # fmt: skip

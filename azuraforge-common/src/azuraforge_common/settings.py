@@ -29,8 +29,15 @@ class Settings(BaseSettings):
     dashboard_dir: Path | None = Field(default=None, description="The dashboard's built files, served at /.")
     heartbeat_ttl_s: float = Field(default=30.0, gt=0, description="A running experiment's heartbeat lifetime.")
     reaper_interval_s: float = Field(default=10.0, gt=0, description="How often the API looks for lost runs.")
+    database_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest wait for a database connection or SQLite's write lock (then 503)."
+    )
     visibility_timeout_s: int = Field(
-        default=7 * 24 * 3600, gt=0, description="Longer than the longest run, or Redis hands it out twice."
+        default=600,
+        gt=0,
+        description="After this long Redis hands an unacknowledged task out again: a killed worker's task is "
+        "then dropped (its run is no longer queued), and a finished run's worker retries recording it at most this "
+        "long. A copy of a task still running is dropped the same way, so this need not exceed the longest run.",
     )
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")

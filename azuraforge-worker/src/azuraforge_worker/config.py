@@ -9,8 +9,8 @@ from azuraforge_common.settings import Settings
 def create_celery(settings: Settings, include: tuple[str, ...] = ()) -> Celery:
     """A Celery app on AZURAFORGE_REDIS_URL. Crash safety: a task is acknowledged only once it has finished
     (acks_late) and goes back to the queue if its worker process dies (reject_on_worker_lost); each worker
-    reserves one task at a time (prefetch 1), and Redis hands an unacknowledged task to another worker only
-    after the visibility timeout, which must exceed the longest run."""
+    reserves one task at a time (prefetch 1), and Redis hands an unacknowledged task to another worker after the
+    visibility timeout; that copy finds its run no longer queued and is dropped (see runner.run_experiment)."""
     app = Celery("azuraforge", broker=settings.require_redis_url(), include=list(include))
     app.conf.update(
         task_acks_late=True,

@@ -29,38 +29,53 @@ CANCEL_CHECK_INTERVAL_S = 0.25
 
 
 class EventPublisher:
-    """Publishes events in order from a background thread; `emit` never blocks."""
+    """Publishes events in order from a background thread; `emit` never blocks.
 
-    RETRIES = 5
+    While Redis is unreachable (restarting, say) the thread keeps retrying the oldest event and the newer ones
+    wait in a bounded buffer, so they reach the stream in order, with no gap, once Redis is back.
+    """
+
+    MAX_BUFFERED = 100_000
+    """Events kept while Redis is away (a few hundred bytes each); newer ones beyond this are dropped."""
+    RETRY_MAX_S = 2.0
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
-        self._queue: queue.SimpleQueue[ProgressEvent | None] = queue.SimpleQueue()
+        self._queue: queue.Queue[ProgressEvent | None] = queue.Queue()
+        self._abandoned = threading.Event()
         self._thread = threading.Thread(target=self._publish_all, name="azuraforge-events", daemon=True)
         self._thread.start()
 
     def emit(self, event: ProgressEvent) -> None:
         """Stamps the event with the time it happened and queues it for publishing."""
+        if self._queue.qsize() >= self.MAX_BUFFERED:
+            log.error("dropped a %s event of %s: Redis has been away too long", event.type, event.experiment_id)
+            return
         self._queue.put(event.model_copy(update={"ts": time.time()}))
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Publishes what is still queued, then stops the thread."""
+    def close(self, timeout_s: float = 120.0) -> None:
+        """Publishes what is still queued (waiting up to `timeout_s` for Redis), then stops the thread; what is
+        left after that is dropped, so nothing can be published after the run's final status."""
         self._queue.put(None)
         self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._abandoned.set()
+            log.error("dropped %d unpublished events: Redis stayed unreachable", self._queue.qsize())
 
     def _publish_all(self) -> None:
-        while (event := self._queue.get()) is not None:
+        while (event := self._queue.get()) is not None and not self._abandoned.is_set():
             self._publish(event)
 
     def _publish(self, event: ProgressEvent) -> None:
-        for attempt in range(self.RETRIES):
+        delay = 0.1
+        while not self._abandoned.is_set():
             try:
                 publish_event(self._client, event)
                 return
             except redis.RedisError as exc:
-                log.warning("publishing a %s event failed (%s); retrying", event.type, exc)
-                time.sleep(0.2 * 2**attempt)
-        log.error("dropped a %s event of experiment %s: Redis unreachable", event.type, event.experiment_id)
+                log.warning("publishing a %s event failed (%s); retrying in %.1f s", event.type, exc, delay)
+                self._abandoned.wait(delay)
+                delay = min(delay * 2, self.RETRY_MAX_S)
 
 
 class RedisProgressCallback(Callback):

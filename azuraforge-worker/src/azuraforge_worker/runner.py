@@ -7,19 +7,22 @@ code and the experiment still ends exactly once, with exactly one final event.
 
 import logging
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from azuraforge_common import names, store
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.events import ExperimentStatus, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
+from azuraforge_common.outcome import write_outcome
 from azuraforge_common.publish import publish_event
 from azuraforge_common.settings import Settings
 from azuraforge_learner.artifacts import list_files
@@ -32,6 +35,10 @@ log = logging.getLogger(__name__)
 
 shutting_down = threading.Event()
 """Set when the worker is asked to stop (SIGTERM): the running experiment stops after its current batch."""
+
+RECORD_RETRY_START_S = 0.5
+RECORD_RETRY_MAX_S = 5.0
+"""A returning database gets the result within this long."""
 
 INTERRUPTED = (
     "interrupted: the worker was stopped while this experiment trained; "
@@ -49,7 +56,7 @@ class Services:
     def from_settings(cls, settings: Settings) -> "Services":
         return cls(
             settings=settings,
-            sessions=session_factory(create_db_engine(settings.resolved_database_url)),
+            sessions=session_factory(create_db_engine(settings.resolved_database_url, settings.database_timeout_s)),
             redis=redis.Redis.from_url(settings.require_redis_url(), socket_timeout=10, health_check_interval=30),
         )
 
@@ -73,6 +80,7 @@ def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus |
                 return None
             publish_event(services.redis, StatusEvent(experiment_id=experiment_id, status="running"))
             status, fields = _train(services, experiment_id, app, config)
+            write_outcome(services.settings.experiment_dir(experiment_id), status, fields)
             return _finish(services, session, experiment_id, "running", status, fields)
 
 
@@ -116,7 +124,28 @@ def _finish(
     status: ExperimentStatus,
     fields: dict[str, Any],
 ) -> ExperimentStatus | None:
-    if not end_experiment(session, services.redis, experiment_id, [from_status], status, **fields):
+    """Records the end, waiting out a database outage (the heartbeat still beats meanwhile, so the reaper
+    leaves the run alone) for at most the visibility timeout, after which Redis hands the task out again."""
+    deadline = time.monotonic() + services.settings.visibility_timeout_s
+    delay = RECORD_RETRY_START_S
+    while True:
+        try:
+            ended = end_experiment(session, services.redis, experiment_id, [from_status], status, **fields)
+            break
+        except (OperationalError, PoolTimeoutError) as exc:
+            session.rollback()
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "could not record the end (%s) of experiment %s: %s; retrying in %.1f s",
+                status,
+                experiment_id,
+                exc,
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, RECORD_RETRY_MAX_S)
+    if not ended:
         log.warning(
             "experiment %s was ended elsewhere (cancelled or reaped) before it could be %s", experiment_id, status
         )

@@ -3,6 +3,7 @@ import mimetypes
 import shutil
 from typing import Annotated, Any
 
+import anyio
 import pandas as pd
 import redis
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
@@ -10,6 +11,7 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api import catalog
 from azuraforge_api.deps import PlatformDep, SessionDep
@@ -188,9 +190,11 @@ def get_artifact(experiment_id: str, path: str, platform: PlatformDep, session: 
 
 
 @router.post("/{experiment_id}/predict", responses=errors(404, 409))
-def predict(experiment_id: str, body: PredictRequest, platform: PlatformDep, session: SessionDep) -> dict[str, Any]:
+async def predict(experiment_id: str, body: PredictRequest, platform: PlatformDep) -> dict[str, Any]:
     """Forecast with the experiment's saved model from the rows given."""
-    experiment = _get(session, experiment_id)
+    # Predicting loads a model, which can take long: it runs on threads of its own, at most PREDICT_SLOTS at
+    # once (503 beyond), holding no database session, so it never starves the other routes.
+    experiment = await run_in_threadpool(_read, platform, experiment_id)
     output_dir = platform.settings.experiment_dir(experiment_id)
     if served_file(output_dir, WEIGHTS) is None:
         raise HTTPException(
@@ -202,11 +206,32 @@ def predict(experiment_id: str, body: PredictRequest, platform: PlatformDep, ses
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"app {experiment.app!r} cannot predict; only time-series apps can"
         )
-    try:
+
+    def forecast() -> dict[str, Any]:
         result: dict[str, Any] = predict_from(output_dir, pd.DataFrame.from_records(body.data))
+        return result
+
+    try:
+        platform.predict_slots.acquire_nowait()
+    except anyio.WouldBlock:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"all {platform.predict_slots.total_tokens:.0f} prediction slots are busy; retry in a few seconds",
+            {"Retry-After": "5"},
+        ) from None
+    try:
+        # A thread outside the routes' pool (its own limiter); the slots bound how many such threads exist.
+        return await anyio.to_thread.run_sync(forecast, limiter=anyio.CapacityLimiter(1))
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    return result
+    finally:
+        platform.predict_slots.release()
+
+
+def _read(platform: Platform, experiment_id: str) -> Experiment:
+    """The record, read in a session of its own that is closed before the caller goes on."""
+    with platform.sessions() as session:
+        return _get(session, experiment_id)
 
 
 def _get(session: Session, experiment_id: str) -> Experiment:

@@ -92,7 +92,13 @@ async def _send_events(
 ) -> None:
     experiment_id = subscription.experiment_id or ""
     last = after
-    for raw in await _stored_events(platform, experiment_id, after):
+    stored = await _stored_events(platform, experiment_id, after)
+    if ended and not stored:
+        # Its events expired (names.FINISHED_EVENTS_TTL_S) or were lost with Redis: the record tells the end.
+        final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
+        await _send(websocket, final.model_dump_json())
+        return await websocket.close()
+    for raw in stored:
         event = parse_event(raw)
         await _send(websocket, raw.decode())
         last = event.seq
