@@ -38,7 +38,7 @@ _MEANINGS = {
     409: "The experiment is not in a state that allows this, or the Idempotency-Key was used for another request",
     413: "The body is larger than this route accepts; the detail names the limit",
     415: "Without an API token: a body that is not JSON",
-    503: "Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After seconds",
+    503: "Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After",
 }
 
 
