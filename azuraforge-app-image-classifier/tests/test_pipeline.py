@@ -57,16 +57,24 @@ def test_the_misclassified_grid_counts_the_errors(tmp_path):
     assert "images/misclassified.png" in result.artifacts
 
 
-def test_a_folder_of_images_trains(tmp_path):
-    _striped_folder(tmp_path / "data")
-    config = {**TINY, "epochs": 8, "dataset": "folder", "folder": str(tmp_path / "data"), "image_size": 8}
+@pytest.fixture
+def image_root(tmp_path, monkeypatch):
+    root = tmp_path / "datasets"
+    root.mkdir()
+    monkeypatch.setenv("AZURAFORGE_IMAGE_ROOT", str(root))
+    return root
+
+
+def test_a_folder_of_images_trains(tmp_path, image_root):
+    _striped_folder(image_root / "data")
+    config = {**TINY, "epochs": 8, "dataset": "folder", "folder": "data", "image_size": 8}
     config |= {"val_fraction": 0.0, "test_fraction": 0.25}
     result = ImageClassifierPipeline().run(config, output_dir=tmp_path / "run")
     assert result.status == "succeeded"
     report = (tmp_path / "run" / "report.md").read_text()
     assert "horizontal" in report
     assert "vertical" in report
-    assert f"Image folder {tmp_path / 'data'}" in report
+    assert "Image folder data" in report
     assert result.metrics["accuracy"] == 1.0
 
 
@@ -77,9 +85,26 @@ def test_folder_dataset_without_a_folder_names_the_field():
     assert "one subfolder per class" in str(caught.value)
 
 
-def test_a_folder_without_images_fails_with_a_clear_error_and_report(tmp_path):
-    (tmp_path / "empty" / "cats").mkdir(parents=True)
-    config = {**TINY, "dataset": "folder", "folder": str(tmp_path / "empty")}
+@pytest.mark.parametrize("folder", ["/etc", "../secrets", "data/../../x", "~/photos"])
+def test_a_folder_outside_the_image_root_is_refused_naming_the_field(image_root, folder):
+    with pytest.raises(ConfigError) as caught:
+        ImageClassifierPipeline().validate({"dataset": "folder", "folder": folder})
+    assert caught.value.errors[0]["field"] == "folder"
+    assert "relative to the image root (AZURAFORGE_IMAGE_ROOT" in str(caught.value)
+
+
+def test_a_symlink_out_of_the_image_root_is_not_followed(tmp_path, image_root):
+    _striped_folder(tmp_path / "private")
+    (image_root / "innocent").symlink_to(tmp_path / "private")
+    config = {**TINY, "dataset": "folder", "folder": "innocent"}
+    with pytest.raises(ImageDataError, match="leads out of the image root"):
+        ImageClassifierPipeline().run(config, output_dir=tmp_path / "run")
+    assert "horizontal" not in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_a_folder_without_images_fails_with_a_clear_error_and_report(tmp_path, image_root):
+    (image_root / "empty" / "cats").mkdir(parents=True)
+    config = {**TINY, "dataset": "folder", "folder": "empty"}
     with pytest.raises(ImageDataError, match="no images found"):
         ImageClassifierPipeline().run(config, output_dir=tmp_path / "run")
     report = (tmp_path / "run" / "report.md").read_text()

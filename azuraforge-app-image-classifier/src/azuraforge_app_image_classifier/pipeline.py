@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import os
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import numpy as np
 from matplotlib.figure import Figure
 from pydantic import Field, ValidationInfo, field_validator
 
-from azuraforge_app_image_classifier.images import DIGITS_DESCRIPTION, ColorMode, Images, digits, image_folder
+from azuraforge_app_image_classifier.images import (
+    DIGITS_DESCRIPTION,
+    ColorMode,
+    ImageDataError,
+    Images,
+    digits,
+    image_folder,
+)
 from azuraforge_core import Tensor, nn
 from azuraforge_learner import (
     Evaluation,
@@ -26,6 +34,16 @@ from azuraforge_learner.report import ReportSection, image, save_figure
 log = logging.getLogger(__name__)
 
 MISCLASSIFIED_SHOWN = 24
+IMAGE_ROOT_VARIABLE = "AZURAFORGE_IMAGE_ROOT"
+
+
+def image_root() -> Path:
+    """Where image folders may be read from: a deployment setting, so that a run's config cannot make a worker
+    read (and show in its report) any folder of the machine."""
+    configured = os.environ.get(IMAGE_ROOT_VARIABLE)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("AZURAFORGE_DATA_DIR", "~/.azuraforge")).expanduser() / "datasets"
 
 
 class ImageClassifierConfig(ImageClassificationConfig):
@@ -38,7 +56,8 @@ class ImageClassifierConfig(ImageClassificationConfig):
     folder: str | None = Field(
         default=None,
         validate_default=True,
-        description="With dataset=folder: a folder holding one subfolder of images per class (png, jpg, ...).",
+        description="With dataset=folder: a folder inside the image root (AZURAFORGE_IMAGE_ROOT, by default "
+        "DATA_DIR/datasets), given relative to it, holding one subfolder of images per class (png, jpg, ...).",
     )
     image_size: int = Field(
         default=28, ge=4, le=256, description="With dataset=folder: images are resized to image_size x image_size."
@@ -55,6 +74,13 @@ class ImageClassifierConfig(ImageClassificationConfig):
     def _folder_for_folder_dataset(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("dataset") == "folder" and not value:
             raise ValueError("dataset is 'folder', so give the path of a folder with one subfolder per class")
+        if value and (
+            PurePosixPath(value).is_absolute() or value.startswith("~") or ".." in PurePosixPath(value).parts
+        ):
+            raise ValueError(
+                f"give the folder relative to the image root ({IMAGE_ROOT_VARIABLE}, by default DATA_DIR/datasets), "
+                "without '..' or a leading '/' or '~'; e.g. 'flowers'"
+            )
         return value
 
 
@@ -122,7 +148,11 @@ def load_images(config: ImageClassifierConfig) -> Images:
     if config.dataset == "digits":
         return digits()
     assert config.folder is not None  # the config validator requires it for dataset=folder
-    return image_folder(Path(config.folder).expanduser(), size=config.image_size, color=config.color)
+    root = image_root().resolve()
+    folder = (root / config.folder).resolve()
+    if not folder.is_relative_to(root):  # a symlink inside the root that points out of it
+        raise ImageDataError(f"image folder {config.folder!r} leads out of the image root {str(root)!r}")
+    return image_folder(folder, size=config.image_size, color=config.color)
 
 
 def load_images_description(config: ImageClassifierConfig) -> str:
