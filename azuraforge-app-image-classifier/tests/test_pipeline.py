@@ -8,7 +8,8 @@ import pytest
 from azuraforge_app_image_classifier import ImageClassifierPipeline, ImageDataError
 from PIL import Image
 
-from azuraforge_learner import ConfigError, load_pipeline
+from azuraforge_core import Tensor
+from azuraforge_learner import ConfigError, ImageSpec, load_pipeline
 
 TINY = {"epochs": 3, "conv_channels": 4, "hidden_units": 16, "batch_size": 64, "seed": 0}
 
@@ -111,3 +112,23 @@ def test_a_folder_without_images_fails_with_a_clear_error_and_report(tmp_path, i
     assert "failed" in report
     assert "no images found" in report
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_the_residual_cnn_trains_and_predicts_each_image_on_its_own(tmp_path):
+    config = {**TINY, "model": "resnet", "conv_channels": 8}
+    result = ImageClassifierPipeline().run(config, output_dir=tmp_path)
+    assert result.status == "succeeded"
+    assert result.metrics["accuracy"] > 5 * result.baseline_metrics["accuracy"]
+    weights = np.load(tmp_path / "model.npz")
+    assert "features.1.running_mean" in weights.files  # BatchNorm's statistics are saved with the model
+    # In eval mode BatchNorm uses those statistics, so an image's logits do not depend on its batch.
+    pipeline = ImageClassifierPipeline()
+    model = pipeline._create_model(
+        pipeline.validate(config), ImageSpec(channels=1, height=8, width=8, class_names=tuple("0123456789"))
+    )
+    model.load_state_dict({name: weights[name] for name in weights.files})
+    model.eval()
+    images = np.random.default_rng(0).random((5, 1, 8, 8)).astype(np.float32)
+    together = model(Tensor(images)).data
+    alone = np.concatenate([model(Tensor(images[i : i + 1])).data for i in range(5)])
+    np.testing.assert_allclose(alone, together, rtol=1e-4, atol=1e-5)

@@ -63,6 +63,11 @@ class ImageClassifierConfig(ImageClassificationConfig):
         default=28, ge=4, le=256, description="With dataset=folder: images are resized to image_size x image_size."
     )
     color: ColorMode = Field(default="grayscale", description="With dataset=folder: read images as grayscale or rgb.")
+    model: Literal["cnn", "resnet"] = Field(
+        default="cnn",
+        description="cnn: two conv + max-pool blocks, then two Linear layers; resnet: a small residual CNN with "
+        "BatchNorm (two residual blocks, global average pooling).",
+    )
     conv_channels: int = Field(
         default=16, ge=1, le=256, description="Channels of the first convolution; the second has twice as many."
     )
@@ -114,6 +119,57 @@ class SmallCNN(nn.Module):
         return logits
 
 
+class ResidualBlock(nn.Module):
+    """Two conv3x3 + BatchNorm layers added to the input (through a 1x1 conv + BatchNorm when the channel count
+    changes), then ReLU: the block only has to learn a correction, so gradients reach the first layers."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2D(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.Conv2D(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut: nn.Module = (
+            nn.Identity()
+            if in_channels == out_channels
+            else nn.Sequential(nn.Conv2D(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
+        )
+        self.activation = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.activation(self.body(x) + self.shortcut(x))
+        return out
+
+
+class ResidualCNN(nn.Module):
+    """conv3x3 + BatchNorm + ReLU, a residual block, max-pool 2, a residual block with twice the channels,
+    global average pooling, (Dropout), Linear: works on any image of at least 2x2."""
+
+    def __init__(self, spec: ImageSpec, conv_channels: int, dropout: float) -> None:
+        super().__init__()
+        if spec.height < 2 or spec.width < 2:
+            raise ValueError(f"images of {spec.height}x{spec.width} are too small for a 2x2 pooling; use >= 2x2")
+        wide = 2 * conv_channels
+        self.features = nn.Sequential(
+            nn.Conv2D(spec.channels, conv_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(conv_channels),
+            nn.ReLU(),
+            ResidualBlock(conv_channels, conv_channels),
+            nn.MaxPool2D(2),
+            ResidualBlock(conv_channels, wide),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(wide, spec.n_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        logits: Tensor = self.classifier(self.features(x))
+        return logits
+
+
 class ImageClassifierPipeline(ImageClassificationPipeline[ImageClassifierConfig]):
     name = "image-classifier"
     description = (
@@ -128,6 +184,8 @@ class ImageClassifierPipeline(ImageClassificationPipeline[ImageClassifierConfig]
         return ImageData(images.pixels, images.labels, list(images.class_names))
 
     def _create_model(self, config: ImageClassifierConfig, spec: ImageSpec) -> nn.Module:
+        if config.model == "resnet":
+            return ResidualCNN(spec, config.conv_channels, config.dropout)
         return SmallCNN(spec, config.conv_channels, config.hidden_units, config.dropout)
 
     def _prepare(self, config: ImageClassifierConfig, raw: Any) -> PreparedImages:
