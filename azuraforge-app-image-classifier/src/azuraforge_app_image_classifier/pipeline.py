@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from matplotlib.figure import Figure
 from pydantic import Field, ValidationInfo, field_validator
 
-from azuraforge_app_image_classifier.images import DIGITS_DESCRIPTION, ColorMode, Images, digits, image_folder
+from azuraforge_app_image_classifier.images import ColorMode, Images, digits, image_folder
 from azuraforge_core import Tensor, nn
 from azuraforge_learner import (
+    DataSource,
     Evaluation,
     ImageClassificationConfig,
     ImageClassificationPipeline,
     ImageData,
     ImageSpec,
-    Learner,
 )
-from azuraforge_learner.image import PreparedImages
 from azuraforge_learner.report import ReportSection, image, save_figure
 
 log = logging.getLogger(__name__)
@@ -99,20 +98,11 @@ class ImageClassifierPipeline(ImageClassificationPipeline[ImageClassifierConfig]
     def _load_data(self, config: ImageClassifierConfig) -> ImageData:
         images = load_images(config)
         log.info("data: %s", images.description)
-        return ImageData(images.pixels, images.labels, list(images.class_names))
+        source = DataSource(requested=config.dataset, used=config.dataset, description=images.description)
+        return ImageData(images.pixels, images.labels, list(images.class_names), source)
 
     def _create_model(self, config: ImageClassifierConfig, spec: ImageSpec) -> nn.Module:
         return SmallCNN(spec, config.conv_channels, config.hidden_units, config.dropout)
-
-    def _prepare(self, config: ImageClassifierConfig, raw: Any) -> PreparedImages:
-        prepared = super()._prepare(config, raw)
-        prepared.summary["data source"] = load_images_description(config)
-        return prepared
-
-    def _evaluate(self, config: ImageClassifierConfig, learner: Learner, data: PreparedImages) -> Evaluation:
-        evaluation = super()._evaluate(config, learner, data)
-        evaluation.details["data_source"] = data.summary["data source"]
-        return evaluation
 
     def _report(self, config: ImageClassifierConfig, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
         return [*super()._report(config, evaluation, output_dir), misclassified_section(evaluation, output_dir)]
@@ -123,12 +113,6 @@ def load_images(config: ImageClassifierConfig) -> Images:
         return digits()
     assert config.folder is not None  # the config validator requires it for dataset=folder
     return image_folder(Path(config.folder).expanduser(), size=config.image_size, color=config.color)
-
-
-def load_images_description(config: ImageClassifierConfig) -> str:
-    if config.dataset == "digits":
-        return DIGITS_DESCRIPTION
-    return f"Image folder {config.folder}, resized to {config.image_size}x{config.image_size} {config.color}."
 
 
 def misclassified_section(evaluation: Evaluation, output_dir: Path) -> ReportSection:
