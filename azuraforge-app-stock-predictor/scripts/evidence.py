@@ -46,7 +46,8 @@ def main() -> None:
             data = result.provenance.data
             if data is not None:
                 source = data.source
-                sources.add(f"{source.fallback_reason or source.used}: {source.description}, {data.first}..{data.last}")
+                fallback = f" {source.fallback_reason}" if source.fallback_reason else ""
+                sources.add(f"{source.used}: {source.description}; used {data.first}..{data.last}.{fallback}")
             days = sum(1 for _ in (run_dir / "predictions.csv").open()) - 1
             verdicts = {entry.metric: entry for entry in result.verdict}
             cells = [
