@@ -219,6 +219,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             raise
 
     def plan(self, config: ConfigT) -> Plan:
+        """What a run of `config` is: the app, the config, the epochs and the declared test metrics."""
         return Plan(
             app=self.name,
             config=config.model_dump(mode="json"),
@@ -250,7 +251,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             data.splits.val,
             epochs=config.epochs,
             batch_size=config.batch_size,
-            logs={"app": self.name, "config": plan.config, "plan": plan.model_dump(mode="json")},
+            logs={"app": self.name, "config": plan.config},
         )
         attempt.train_seconds = time.monotonic() - clock
         clock = time.monotonic()
