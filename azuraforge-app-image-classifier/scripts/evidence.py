@@ -28,13 +28,18 @@ def main() -> None:
         started = time.perf_counter()
         result = ImageClassifierPipeline().run(defaults, output_dir=out / "default")
         seconds = time.perf_counter() - started
-        details = json.loads((out / "default" / "metrics.json").read_text())
+        details = json.loads((out / "default" / "metrics.json").read_text())["details"]
         print(f"## Default config (seed {defaults['seed']}, {defaults['epochs']} epochs), {os.cpu_count()} CPUs\n")
         print(f"Run time (load, train, evaluate, report): {seconds:.1f} s\n")
-        print("| metric (test split) | model | majority-class baseline |")
-        print("|---|---|---|")
-        for name in ("accuracy", "macro_f1"):
-            print(f"| {name} | {result.metrics[name]:.4f} | {result.baseline_metrics[name]:.4f} |")
+        print("| metric (test split) | model | " + " | ".join(b.name for b in result.baselines) + " | verdict |")
+        print("|---|---|" + "---|" * len(result.baselines) + "---|")
+        verdicts = {entry.metric: entry for entry in result.verdict}
+        for name, value in result.metrics.items():
+            scores = " | ".join(f"{b.metrics[name]:.4f}" for b in result.baselines)
+            verdict = (
+                "beats every baseline" if verdicts[name].beaten else f"not beaten ({verdicts[name].strongest_baseline})"
+            )
+            print(f"| {name} | {value:.4f} | {scores} | {verdict} |")
         print("\n| class | precision | recall | F1 | support |")
         print("|---|---|---|---|---|")
         for name, scores in details["per_class"].items():

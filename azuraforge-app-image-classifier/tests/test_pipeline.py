@@ -33,23 +33,30 @@ def test_digits_run_writes_an_honest_report(tmp_path):
     result = ImageClassifierPipeline().run(TINY, output_dir=tmp_path)
     assert result.status == "succeeded"
     assert result.metrics["accuracy"] > 0.5  # ten balanced classes: chance is 0.1
-    assert result.baseline_metrics["accuracy"] < 0.2
-    assert result.beats_baseline == {"accuracy": True, "macro_f1": True}
+    (majority,) = result.baselines
+    assert majority.metrics["accuracy"] < 0.2
+    assert result.beats_baselines() == dict.fromkeys(result.metrics, True)
     report = (tmp_path / "report.md").read_text()
     assert "scikit-learn's handwritten digits" in report
     assert "majority class" in report
     assert "Per-class scores" in report
     assert "images/confusion_matrix.png" in report
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert len(metrics["per_class"]) == 10
-    assert metrics["data_source"].startswith("scikit-learn's handwritten digits")
-    assert 265 <= np.asarray(metrics["confusion_matrix"]).sum() <= 275  # 15% of each class, rounded per class
+    assert len(metrics["details"]["per_class"]) == 10
+    source = metrics["provenance"]["data"]["source"]
+    assert source["description"].startswith("scikit-learn's handwritten digits")
+    assert (source["requested"], source["used"], source["fallback_reason"]) == ("digits", "digits", None)
+    assert metrics["provenance"]["data"]["rows"] == 1797
+    assert metrics["provenance"]["app_distribution"] == "azuraforge-app-image-classifier"
+    assert (
+        265 <= np.asarray(metrics["details"]["confusion_matrix"]).sum() <= 275
+    )  # 15% of each class, rounded per class
 
 
 def test_the_misclassified_grid_counts_the_errors(tmp_path):
     result = ImageClassifierPipeline().run({**TINY, "epochs": 1}, output_dir=tmp_path)
     report = (tmp_path / "report.md").read_text()
-    matrix = np.asarray(json.loads((tmp_path / "metrics.json").read_text())["confusion_matrix"])
+    matrix = np.asarray(json.loads((tmp_path / "metrics.json").read_text())["details"]["confusion_matrix"])
     tested = int(matrix.sum())
     wrong = tested - int(np.trace(matrix))
     assert wrong > 0  # one epoch of a tiny model leaves mistakes to show
@@ -75,7 +82,7 @@ def test_a_folder_of_images_trains(tmp_path, image_root):
     report = (tmp_path / "run" / "report.md").read_text()
     assert "horizontal" in report
     assert "vertical" in report
-    assert "Image folder data" in report
+    assert f"image folder {image_root / 'data'}" in report
     assert result.metrics["accuracy"] == 1.0
 
 
@@ -111,14 +118,16 @@ def test_a_folder_without_images_fails_with_a_clear_error_and_report(tmp_path, i
     report = (tmp_path / "run" / "report.md").read_text()
     assert "failed" in report
     assert "no images found" in report
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    failed = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert failed["status"] == "failed"
+    assert failed["provenance"]["data"] is None, "the run failed while loading, before any data was known"
 
 
 def test_the_residual_cnn_trains_and_predicts_each_image_on_its_own(tmp_path):
     config = {**TINY, "model": "resnet", "conv_channels": 8}
     result = ImageClassifierPipeline().run(config, output_dir=tmp_path)
     assert result.status == "succeeded"
-    assert result.metrics["accuracy"] > 5 * result.baseline_metrics["accuracy"]
+    assert result.metrics["accuracy"] > 5 * result.strongest_baseline_metrics()["accuracy"]
     weights = np.load(tmp_path / "model.npz")
     assert "features.1.running_mean" in weights.files  # BatchNorm's statistics are saved with the model
     # In eval mode BatchNorm uses those statistics, so an image's logits do not depend on its batch.

@@ -1,6 +1,7 @@
 """Figures for the README: trains the default config (yfinance, or the shipped S&P 500 sample when Yahoo! can't
-be reached) and a few variants, and prints, as markdown, the model next to the naive last-price forecast on
-price error and direction accuracy, whatever that shows, with the data source and the run time.
+be reached) and a few variants, and prints, as markdown, the model next to the strongest baseline of each
+metric (the naive last-price forecast for price errors, the better constant guess for direction), whatever that
+shows, with the data source and the run time.
 
     python scripts/evidence.py [--out DIR] [--source yfinance|sample]
 """
@@ -8,7 +9,6 @@ price error and direction accuracy, whatever that shows, with the data source an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -32,8 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     defaults = StockPredictorPipeline.default_config()
     print(f"Ticker {defaults['ticker']}, window {defaults['window']} days, {os.cpu_count()} CPUs.\n")
-    print("| run | test days | price MAE model / naive | price RMSE model / naive | direction model / naive | time |")
-    print("|---|---|---|---|---|---|")
+    shown = ("mae", "rmse", "direction_accuracy")
+    print(f"| run | test days | {' | '.join(f'{name}: model / strongest baseline' for name in shown)} | time |")
+    print("|---|---|" + "---|" * len(shown) + "---|")
     sources = set()
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch)
@@ -42,18 +43,22 @@ def main() -> None:
             started = time.perf_counter()
             result = StockPredictorPipeline().run({**defaults, "source": args.source, **change}, output_dir=run_dir)
             seconds = time.perf_counter() - started
-            details = json.loads((run_dir / "metrics.json").read_text())
-            sources.add(details["data_source"])
+            data = result.provenance.data
+            if data is not None:
+                source = data.source
+                fallback = f" {source.fallback_reason}" if source.fallback_reason else ""
+                sources.add(f"{source.used}: {source.description}; used {data.first}..{data.last}.{fallback}")
             days = sum(1 for _ in (run_dir / "predictions.csv").open()) - 1
-            model, naive = result.metrics, result.baseline_metrics
-            print(
-                f"| {label} | {days} | {model['mae']:.2f} / {naive['mae']:.2f} | {model['rmse']:.2f} / "
-                f"{naive['rmse']:.2f} | {model['direction_accuracy']:.1%} / {naive['direction_accuracy']:.1%} "
-                f"| {seconds:.1f} s |"
-            )
+            verdicts = {entry.metric: entry for entry in result.verdict}
+            cells = [
+                f"{verdicts[name].model:.4g} / {verdicts[name].baseline:.4g} ({verdicts[name].strongest_baseline}"
+                f"{'; beaten' if verdicts[name].beaten else ''})"
+                for name in shown
+            ]
+            print(f"| {label} | {days} | {' | '.join(cells)} | {seconds:.1f} s |")
         print("\nData:\n")
-        for source in sorted(sources):
-            print(f"- {source}")
+        for line in sorted(sources):
+            print(f"- {line}")
         if args.out:
             print(f"\nRun directories: {out}")
 

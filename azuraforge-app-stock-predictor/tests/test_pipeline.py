@@ -35,19 +35,24 @@ def test_the_app_is_installed_as_a_plugin():
 def test_a_sample_run_is_scored_against_the_naive_forecast_in_prices(tmp_path):
     result = _run(tmp_path, source="sample")
     assert result.status == "succeeded"
-    assert set(result.beats_baseline) == {"mae", "rmse", "direction_accuracy"}
+    naive, constant = result.baselines
+    assert naive.name == "naive (last price)"
+    assert set(result.beats_baselines()) == {"mae", "rmse", "mape", "r2", "direction_accuracy"}
+    assert {entry.metric: entry.strongest_baseline for entry in result.verdict}["direction_accuracy"] == constant.name
     # The naive baseline, recomputed from the sample: each test day's close against the close before it.
     closes = select_sample(PriceRequest("^GSPC", period="2y"))["Close"]
     predictions = pd.read_csv(tmp_path / "predictions.csv", parse_dates=["index"])
     previous = closes.shift(1).loc[predictions["index"]]
     naive_error = np.abs(closes.loc[predictions["index"]].to_numpy() - previous.to_numpy()).mean()
-    assert result.baseline_metrics["mae"] == pytest.approx(naive_error)
+    assert naive.metrics["mae"] == pytest.approx(naive_error)
     rises = (closes.loc[predictions["index"]].to_numpy() > previous.to_numpy()).mean()
-    assert result.baseline_metrics["direction_accuracy"] == pytest.approx(max(rises, 1 - rises))
+    assert constant.name == ("always up" if rises >= 0.5 else "always down")
+    assert constant.metrics == {"direction_accuracy": pytest.approx(max(rises, 1 - rises))}
     report = (tmp_path / "report.md").read_text()
-    assert "Data: the shipped sample, S&P 500 (^GSPC) daily OHLCV" in report
-    assert "Against the naive forecast" in report
-    assert "direction accuracy" in report
+    assert "| data | S&P 500 (^GSPC) daily OHLCV 1999-01-04..2018-12-31 from Yahoo! Finance |" in report
+    assert "| offline sample stood in | no |" in report
+    assert "How prices and direction are scored" in report
+    assert "| direction_accuracy (higher is better) |  |" in report
 
 
 @pytest.mark.parametrize("cell", ["gru", "transformer"])
@@ -61,10 +66,16 @@ def test_every_model_choice_trains_on_the_sample(tmp_path, cell):
 
 
 def test_without_network_the_run_uses_the_sample_and_the_report_says_so(tmp_path, refused_proxy):
-    _run(tmp_path, ticker="AAPL")
-    report = (tmp_path / "report.md").read_text()
-    assert "yfinance was unreachable" in report
-    assert "instead of AAPL" in report
+    result = _run(tmp_path, ticker="AAPL")
+    source = result.provenance.data.source if result.provenance.data else None
+    assert source is not None
+    assert source.requested == "yfinance: ticker 'AAPL' over period 2y at interval 1d"
+    assert source.used == "sample"
+    plain = (
+        "yfinance could not reach Yahoo! Finance (no network), so the shipped ^GSPC sample stood in instead of AAPL."
+    )
+    assert source.fallback_reason == plain
+    assert f"| offline sample stood in | {plain} |" in (tmp_path / "report.md").read_text()
 
 
 def test_without_network_and_fallback_the_run_fails_with_a_clear_report(tmp_path, refused_proxy):
@@ -149,7 +160,10 @@ def test_predicting_from_rows_without_the_price_columns_names_them(tmp_path, row
 def test_metrics_json_records_the_direction_details(tmp_path):
     _run(tmp_path, source="sample", start=date(2015, 1, 1).isoformat(), end=date(2017, 1, 1).isoformat())
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert 0.0 < metrics["rises_in_test"] < 1.0
-    assert 0.0 <= metrics["predicted_rises_in_test"] <= 1.0
-    assert metrics["baseline"]["name"] == "naive (last price)"
-    assert metrics["data_source"].startswith("the shipped sample, S&P 500")
+    assert 0.0 < metrics["details"]["rises_in_test"] < 1.0
+    assert 0.0 <= metrics["details"]["predicted_rises_in_test"] <= 1.0
+    assert metrics["baselines"][0]["name"] == "naive (last price)"
+    assert metrics["provenance"]["data"]["source"]["used"] == "sample"
+    # The data of record is the model's frame: returns start one trading day after the first price (2015-01-02).
+    assert metrics["provenance"]["data"]["first"] == "2015-01-05 00:00:00"
+    assert metrics["provenance"]["app_distribution"] == "azuraforge-app-stock-predictor"

@@ -76,17 +76,18 @@ def test_an_empty_yfinance_frame_is_named_as_no_prices():
 
 def test_the_sample_source_says_so():
     prices = load_prices(PriceRequest("^GSPC", period="2y"), source="sample")
-    assert prices.source == "sample"
-    assert "shipped sample" in prices.source_note
-    assert "2018-12-31" in prices.source_note
+    assert prices.source.used == "sample"
+    assert not prices.source.fallback
+    assert "2018-12-31" in prices.source.description
 
 
 @pytest.mark.usefixtures("refused_proxy")
 def test_without_network_the_run_falls_back_to_the_sample_and_says_why():
     prices = load_prices(PriceRequest("AAPL", period="1y"), timeout_s=10)
-    assert prices.source == "sample"
-    assert "yfinance was unreachable" in prices.source_note
-    assert "instead of AAPL" in prices.source_note
+    assert prices.source.used == "sample"
+    assert prices.source.fallback_reason is not None
+    assert "Errno" not in prices.source.fallback_reason, "the reason is a plain sentence, not raw error text"
+    assert prices.source.fallback_reason.endswith("instead of AAPL.")
     assert prices.frame.index[-1] == pd.Timestamp("2018-12-31")
 
 

@@ -27,21 +27,53 @@ def test_the_app_is_installed_as_a_plugin():
     assert (defaults["window"], defaults["horizon"], defaults["frequency"]) == (48, 24, "hourly")
 
 
-def test_a_sample_run_reports_its_source_and_both_baselines(tmp_path):
+def test_a_sample_run_is_judged_against_both_baselines(tmp_path):
     result = _run(tmp_path, source="sample")
     assert result.status == "succeeded"
-    assert {"rmse_step_1", "rmse_step_6", "rmse", "mae"} <= set(result.metrics)
-    assert set(result.beats_baseline) == {"rmse_step_1", "rmse"}
+    assert set(result.metrics) == {"mae", "rmse", "r2", "rmse_step_1", "rmse_step_6"}, "no MAPE of °C"
+    persistence, seasonal = result.baselines
+    assert (persistence.name, seasonal.name) == ("persistence (last value)", "same hour yesterday")
+    assert set(seasonal.metrics) == set(persistence.metrics) == set(result.metrics)
+    for entry in result.verdict:
+        better = min(persistence.metrics[entry.metric], seasonal.metrics[entry.metric])
+        if entry.metric == "r2":
+            better = max(persistence.metrics["r2"], seasonal.metrics["r2"])
+        assert entry.baseline == better, f"{entry.metric} is judged against the stronger baseline"
+        assert entry.beaten == (entry.model > better if entry.metric == "r2" else entry.model < better)
     report = (tmp_path / "report.md").read_text()
-    assert "Data: the shipped sample, Seattle hourly air temperature, 2010" in report
-    assert "persistence (last value)" in report
-    assert "same hour yesterday" in report
+    assert "Greensboro, NC (Piedmont Triad airport) hourly observations" in report
+    assert "| offline sample stood in | no |" in report
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["data_source"].startswith("the shipped sample, Seattle hourly")
-    seasonal = metrics["seasonal_baseline"]
-    assert seasonal["name"] == "same hour yesterday"
-    assert seasonal["metrics"]["rmse"] > 0
+    assert metrics["provenance"]["data"]["source"]["used"] == "sample: greensboro"
+    assert metrics["provenance"]["app_distribution"] == "azuraforge-app-weather-forecaster"
     assert "predictions.csv" in result.artifacts
+
+
+def test_on_smooth_seattle_data_same_hour_yesterday_wins_and_the_report_says_so(tmp_path):
+    # The 2010 Seattle series repeats itself day after day: the seasonal baseline beats a one-epoch model.
+    result = _run(tmp_path, source="sample", sample="seattle")
+    beaten = result.beats_baselines()
+    assert not beaten["rmse"]
+    opening = (tmp_path / "report.md").read_text().split("## Result")[0]
+    assert "The model does **not** beat every baseline." in opening
+    assert "same hour yesterday on rmse (" in opening
+    assert "- same hour yesterday: " in opening
+    assert "**the baseline wins** on " in opening
+
+
+def test_weather_variables_of_the_greensboro_sample_are_optional_inputs(tmp_path):
+    features = ["temperature", "hour_sin", "hour_cos", "dew_point_c", "pressure_mbar", "total_cloud_tenths"]
+    result = _run(tmp_path, source="sample", features=features)
+    assert result.status == "succeeded"
+    assert json.loads((tmp_path / "model.json").read_text())["spec"]["features"] == features
+    with pytest.raises(ConfigError, match="dew_point_c are observed only in the greensboro sample"):
+        _run(tmp_path / "seattle", source="sample", sample="seattle", features=["temperature", "dew_point_c"])
+
+
+def test_greensboro_has_no_daily_data_and_the_config_says_so():
+    with pytest.raises(ConfigError) as caught:
+        WeatherForecasterPipeline.validate({"frequency": "daily", "sample": "greensboro"})
+    assert caught.value.errors[0]["field"] == "sample"
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "transformer"])
@@ -83,7 +115,8 @@ def test_a_transformer_run_learns_on_the_sample(tmp_path):
     result = _run(tmp_path, source="sample", cell="transformer", hidden_size=16, batch_size=64)
     assert result.status == "succeeded"
     # The skip connection starts it at persistence; an epoch of training must improve on that.
-    assert result.metrics["rmse"] < result.baseline_metrics["rmse"]
+    (persistence,) = [baseline for baseline in result.baselines if baseline.name.startswith("persistence")]
+    assert result.metrics["rmse"] < persistence.metrics["rmse"]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["cell"] == "transformer"
 
@@ -95,10 +128,14 @@ def test_an_unknown_cell_is_a_config_error(tmp_path):
 
 def test_without_network_the_run_falls_back_and_the_report_says_so(tmp_path, closed_port_url, open_meteo_at):
     open_meteo_at(closed_port_url)
-    _run(tmp_path)
+    result = _run(tmp_path)
+    data = result.provenance.data
+    assert data is not None
+    assert data.source.fallback
+    assert data.source.requested.startswith("open-meteo: latitude 47.61, longitude -122.33, 2023-01-01..2023-12-31")
+    assert (data.first, data.last, data.rows) == ("2001-01-01 00:00:00", "2001-12-31 23:00:00", 8760)
     report = (tmp_path / "report.md").read_text()
-    assert "Open-Meteo was unreachable" in report
-    assert "Seattle hourly air temperature, 2010" in report
+    assert "| offline sample stood in | Open-Meteo could not be reached (no network), so the shipped" in report
 
 
 def test_without_network_and_fallback_the_run_fails_with_a_clear_report(tmp_path, closed_port_url, open_meteo_at):
@@ -112,7 +149,7 @@ def test_without_network_and_fallback_the_run_fails_with_a_clear_report(tmp_path
 
 def test_open_meteo_data_trains_and_is_named_in_the_report(tmp_path, open_meteo, open_meteo_at):
     open_meteo_at(open_meteo.url)
-    temperatures = read_sample("hourly")["2010-06-01":"2010-06-21"]
+    temperatures = read_sample("seattle", "hourly")["temperature"]["2010-06-01":"2010-06-21"]
     times = [stamp.strftime("%Y-%m-%dT%H:%M") for stamp in temperatures.index]
     open_meteo.body = {"hourly": {"time": times, "temperature_2m": temperatures.round(1).tolist()}}
     config: dict[str, object] = {"latitude": 52.52, "longitude": 13.41}
@@ -122,6 +159,8 @@ def test_open_meteo_data_trains_and_is_named_in_the_report(tmp_path, open_meteo,
     assert open_meteo.queries[0]["latitude"] == ["52.52"]
     report = (tmp_path / "report.md").read_text()
     assert "Open-Meteo archive, latitude 52.52, longitude 13.41" in report
+    assert result.provenance.data is not None
+    assert result.provenance.data.source.used == "open-meteo"
 
 
 def test_daily_sample_uses_same_day_last_year(tmp_path):
@@ -134,7 +173,7 @@ def test_daily_sample_uses_same_day_last_year(tmp_path):
 def test_predicting_from_a_saved_run_uses_its_scalers(tmp_path):
     _run(tmp_path, source="sample")
     saved = pd.read_csv(tmp_path / "predictions.csv")
-    series = read_sample("hourly")
+    series = read_sample("greensboro", "hourly")["temperature"]
     first_step = pd.Timestamp(saved["index"].iloc[-1])
     # Exactly the window before the last test forecast: statistics of so few rows differ from the training
     # rows', so only the saved scalers reproduce the run's own forecast.

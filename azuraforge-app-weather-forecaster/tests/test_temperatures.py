@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from azuraforge_app_weather_forecaster.temperatures import (
+    WEATHER_VARIABLES,
     TemperatureRequest,
     WeatherDataError,
     WeatherSourceUnavailableError,
@@ -29,8 +30,9 @@ def _hourly_answer(values: list[float | None]) -> dict[str, object]:
 def test_open_meteo_answer_becomes_a_regular_series(open_meteo):
     open_meteo.body = _hourly_answer([5.0, 6.0, None, 8.0])
     loaded = load_temperatures(REQUEST, api_url=open_meteo.url, fallback_to_sample=False)
-    assert loaded.source == "open-meteo"
-    assert "latitude 47.61" in loaded.source_note
+    assert loaded.source.used == "open-meteo"
+    assert not loaded.source.fallback
+    assert "latitude 47.61" in loaded.source.description
     assert loaded.series.tolist() == [5.0, 6.0, 7.0, 8.0]  # the missing hour is interpolated
     assert loaded.series.index[0] == pd.Timestamp("2023-01-01 00:00")
     query = open_meteo.queries[0]
@@ -77,12 +79,24 @@ def test_a_server_error_without_fallback_names_the_status(open_meteo):
         load_temperatures(REQUEST, api_url=open_meteo.url, fallback_to_sample=False)
 
 
-def test_without_network_the_hourly_sample_is_used_and_the_note_says_why(closed_port_url):
+def test_without_network_the_greensboro_sample_stands_in_and_the_reason_is_one_plain_sentence(closed_port_url):
     loaded = load_temperatures(REQUEST, api_url=closed_port_url)
-    assert loaded.source == "sample"
-    assert loaded.source_note.startswith("Open-Meteo was unreachable")
-    assert "Seattle hourly air temperature, 2010" in loaded.source_note
+    assert loaded.source.used == "sample: greensboro"
+    assert loaded.source.requested == "open-meteo: latitude 47.61, longitude -122.33, 2023-01-01..2023-01-01, hourly"
+    assert loaded.source.fallback_reason == (
+        "Open-Meteo could not be reached (no network), so the shipped greensboro sample stood in for the "
+        "requested place and dates."
+    )
+    assert "Greensboro, NC" in loaded.source.description
     assert len(loaded.series) == 8760
+    assert list(loaded.variables.columns) == list(WEATHER_VARIABLES)
+
+
+def test_without_network_a_named_sample_stands_in(closed_port_url):
+    loaded = load_temperatures(REQUEST, api_url=closed_port_url, sample="seattle")
+    assert loaded.source.used == "sample: seattle"
+    assert loaded.series.index[0] == pd.Timestamp("2010-01-01 00:00")
+    assert loaded.variables.columns.empty
 
 
 def test_a_silent_server_times_out(silent_url):
@@ -90,8 +104,26 @@ def test_a_silent_server_times_out(silent_url):
         load_temperatures(REQUEST, api_url=silent_url, fallback_to_sample=False, timeout_s=0.3)
 
 
+def test_greensboro_sample_is_a_typical_year_of_real_hourly_weather():
+    frame = read_sample("greensboro", "hourly")
+    assert len(frame) == 8760
+    assert frame.index[0] == pd.Timestamp("2001-01-01 00:00")
+    assert frame.index[-1] == pd.Timestamp("2001-12-31 23:00")
+    assert list(frame.columns) == ["temperature", *WEATHER_VARIABLES]
+    assert frame.iloc[0]["temperature"] == 10.0  # the file's first row, 1988-01-01 00:00
+    assert frame.iloc[0]["dew_point_c"] == 6.1
+    # Real weather, not climate normals: the same hour a day apart often differs by several degrees.
+    day_to_day = (frame["temperature"] - frame["temperature"].shift(24)).abs().mean()
+    assert day_to_day > 2.5
+
+
+def test_greensboro_has_no_daily_sample():
+    with pytest.raises(WeatherDataError, match="the greensboro sample has no daily data"):
+        read_sample("greensboro", "daily")
+
+
 def test_hourly_sample_is_seattle_2010_in_celsius():
-    series = read_sample("hourly")
+    series = read_sample("seattle", "hourly")["temperature"]
     assert series.index[0] == pd.Timestamp("2010-01-01 00:00")
     assert series.index[-1] == pd.Timestamp("2010-12-31 23:00")
     assert (series.index.to_series().diff().dropna() == pd.Timedelta(hours=1)).all()  # the DST hole is filled
@@ -100,7 +132,7 @@ def test_hourly_sample_is_seattle_2010_in_celsius():
 
 
 def test_daily_sample_is_the_mean_of_max_and_min():
-    series = read_sample("daily")
+    series = read_sample("seattle", "daily")["temperature"]
     assert len(series) == 1461
     assert series.iloc[0] == pytest.approx((12.8 + 5.0) / 2)
 

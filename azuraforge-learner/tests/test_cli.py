@@ -31,7 +31,9 @@ def test_run_end_to_end_with_the_console_script(test_apps, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert f"report: {out / 'report.md'}" in done.stdout
-    assert "status: succeeded; beats the baseline on mae:" in done.stdout
+    assert "status: succeeded (completed)" in done.stdout
+    assert "  mae: " in done.stdout
+    assert "(strongest baseline persistence (last value): " in done.stdout
     assert "epoch 2/2" in done.stderr  # one line per epoch when stderr is not a terminal
     assert "data: a generated sine of 200 rows" in done.stderr  # the app's INFO log is shown
     saved = json.loads((out / "config.json").read_text())

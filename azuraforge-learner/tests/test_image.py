@@ -13,19 +13,23 @@ def test_a_run_reports_accuracy_per_class_scores_and_the_confusion_matrix(tmp_pa
     assert result.status == "succeeded"
     assert set(result.metrics) == {"accuracy", "macro_precision", "macro_recall", "macro_f1"}
     assert result.metrics["accuracy"] > 0.8
-    assert result.baseline_metrics["accuracy"] == pytest.approx(1 / 3)  # stratified: each class is a third
-    assert result.beats_baseline == {"accuracy": True, "macro_f1": True}
+    (majority,) = result.baselines
+    assert majority.name.startswith("majority class (")
+    assert majority.metrics["accuracy"] == pytest.approx(1 / 3)  # stratified: each class is a third
+    assert result.beats_baselines() == dict.fromkeys(result.metrics, True)
+    assert [spec.name for spec in result.plan.metrics if spec.headline] == ["accuracy", "macro_f1"]
+    assert result.provenance.data is not None
+    assert result.provenance.data.rows == 120
     assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert {"images/confusion_matrix.png", "images/loss.png", "normalization.json"} <= set(result.artifacts)
 
     metrics = read_json(tmp_path / "metrics.json")
-    matrix = np.array(metrics["confusion_matrix"])
+    matrix = np.array(metrics["details"]["confusion_matrix"])
     assert matrix.shape == (3, 3)
     assert matrix.sum() == 18
     assert np.trace(matrix) / matrix.sum() == pytest.approx(result.metrics["accuracy"])
-    assert set(metrics["per_class"]) == {"top-left", "top-right", "bottom"}
-    assert metrics["per_class"]["bottom"]["support"] == 6
-    assert metrics["baseline"]["name"].startswith("majority class (")
+    assert set(metrics["details"]["per_class"]) == {"top-left", "top-right", "bottom"}
+    assert metrics["details"]["per_class"]["bottom"]["support"] == 6
 
     report = (tmp_path / "report.md").read_text()
     assert "](images/confusion_matrix.png)" in report

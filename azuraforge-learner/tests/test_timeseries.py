@@ -6,7 +6,7 @@ import pytest
 from helpers import Recorder
 from sample_apps import FailingEvaluation, SineConfig, SineForecaster, sine_frame
 
-from azuraforge_learner import Callback, ConfigError, Logs
+from azuraforge_learner import Callback, ConfigError, Logs, RunResult
 from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.metrics import regression_metrics
 
@@ -26,8 +26,6 @@ def test_a_run_writes_every_artifact_and_a_report_that_compares_with_the_baselin
     assert result.status == "succeeded"
     assert not result.stopped_early
     assert result.epochs_completed == 4
-    assert result.output_dir == tmp_path
-    assert result.report_path == tmp_path / "report.md"
     expected_files = {"config.json", "history.csv", "metrics.json", "model.json", "model.npz", "predictions.csv"}
     expected_files |= {"report.md", "scaler.json", "images/loss.png", "images/predictions.png", "images/residuals.png"}
     assert set(result.artifacts) == expected_files
@@ -37,25 +35,36 @@ def test_a_run_writes_every_artifact_and_a_report_that_compares_with_the_baselin
     for image in ("loss", "predictions", "residuals"):
         assert (tmp_path / "images" / f"{image}.png").read_bytes().startswith(b"\x89PNG")
 
-    assert set(result.metrics) == {"mae", "rmse", "mape", "r2"} == set(result.baseline_metrics)
+    (persistence,) = result.baselines
+    assert persistence.name == "persistence (last value)"
+    assert set(result.metrics) == {"mae", "rmse", "mape", "r2"} == set(persistence.metrics)
+    assert [entry.metric for entry in result.verdict] == ["mae", "rmse", "mape", "r2"]
+    assert result.beats_baselines() == {
+        "mae": result.metrics["mae"] < persistence.metrics["mae"],
+        "rmse": result.metrics["rmse"] < persistence.metrics["rmse"],
+        "mape": result.metrics["mape"] < persistence.metrics["mape"],
+        "r2": result.metrics["r2"] > persistence.metrics["r2"],
+    }
     assert set(result.history) == {"loss", "mae", "val_loss", "val_mae"}
     assert all(len(values) == 4 for values in result.history.values())
+    assert result.stop_reason.kind == "completed"
 
     metrics = read_json(tmp_path / "metrics.json")
+    assert RunResult.model_validate(metrics) == result, "metrics.json is the RunResult"
     assert metrics["status"] == "succeeded"
-    assert metrics["app"] == "sine"
-    assert metrics["metrics"] == result.metrics
-    assert metrics["baseline"] == {"name": "last value", "metrics": result.baseline_metrics}
-    expected_verdict = {name: result.metrics[name] < result.baseline_metrics[name] for name in ("mae", "rmse")}
-    assert metrics["beats_baseline"] == expected_verdict == result.beats_baseline
-
-    assert metrics["train_seconds"] > 0
+    assert metrics["plan"]["app"] == "sine"
+    assert metrics["plan"]["total_epochs"] == 4
+    assert metrics["timings"]["train_seconds"] > 0
+    assert metrics["provenance"]["data"]["rows"] == 160
+    assert metrics["provenance"]["seed"] == 42
 
     report = (tmp_path / "report.md").read_text()
     status = "**Status:** succeeded — trained all 4 epochs."
     assert report.startswith(f"# sine — run report\n\n{status}\n\n_Forecasts a noisy sine wave (test app)._")
+    assert "## Verdict" in report.split("## Result")[0]
     assert "4 epochs in " in report
-    assert f"| rmse | {result.metrics['rmse']:.4g} | {result.baseline_metrics['rmse']:.4g} |" in report
+    row = f"| rmse (lower is better) |  | {result.metrics['rmse']:.4g} | {persistence.metrics['rmse']:.4g} |"
+    assert row in report
     for link in ("images/loss.png", "images/predictions.png", "images/residuals.png"):
         assert f"]({link})" in report
     assert "| window / horizon | 8 / 1 |" in report
@@ -63,7 +72,7 @@ def test_a_run_writes_every_artifact_and_a_report_that_compares_with_the_baselin
 
     assert read_json(tmp_path / "config.json") == SineForecaster.validate(FAST | {"epochs": 4}).model_dump(mode="json")
     history = pd.read_csv(tmp_path / "history.csv")
-    np.testing.assert_allclose(history["val_loss"], result.history["val_loss"])
+    np.testing.assert_allclose(history["val_loss"], np.asarray(result.history["val_loss"], dtype=float))
 
 
 def test_windows_and_splits_are_chronological_without_leaking_labels():
@@ -97,7 +106,7 @@ def test_windows_and_splits_are_chronological_without_leaking_labels():
 def test_the_baseline_is_the_last_value_of_each_test_window(tmp_path):
     result = IndexSeries().run({**FAST, "rows": 100, "window": 4, "horizon": 2}, output_dir=tmp_path)
     # On a straight line the last value is off by exactly 1 and 2 steps.
-    assert result.baseline_metrics["mae"] == pytest.approx(1.5)
+    assert result.baselines[0].metrics["mae"] == pytest.approx(1.5)
     predictions = pd.read_csv(tmp_path / "predictions.csv")
     np.testing.assert_allclose(predictions["actual_t1"] - predictions["baseline_t1"], 1.0)
     np.testing.assert_allclose(predictions["actual_t2"] - predictions["baseline_t2"], 2.0)
@@ -187,27 +196,48 @@ def test_a_crash_while_evaluating_leaves_a_report_that_says_failed(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "**Status:** failed — RuntimeError: evaluation exploded." in report
     assert "succeeded" not in report
-    assert not (tmp_path / "metrics.json").exists()
+    failed = RunResult.model_validate(read_json(tmp_path / "metrics.json"))
+    assert (failed.status, failed.stop_reason.kind) == ("failed", "failed")
+    assert failed.stop_reason.message == "RuntimeError: evaluation exploded"
+    assert failed.metrics == {}
+    assert failed.verdict == []
+    assert failed.epochs_completed == 2, "the epochs trained before the crash are recorded"
+    assert failed.provenance.data is not None
+    assert failed.provenance.data.rows == 160
     assert not list(tmp_path.rglob("*.tmp"))
 
 
 class CancelAfter(Callback):
-    def __init__(self, epochs: int) -> None:
+    def __init__(self, epochs: int, shutdown: bool = False) -> None:
         self.epochs = epochs
+        self.shutdown = shutdown
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         if epoch + 1 == self.epochs:
-            self.learner.cancel()
+            if self.shutdown:
+                self.learner.interrupt()
+            else:
+                self.learner.cancel()
 
 
 def test_a_cancelled_run_keeps_its_results_and_says_so(tmp_path):
     result = SineForecaster().run({**FAST, "epochs": 10}, [CancelAfter(2)], tmp_path)
     assert result.status == "cancelled"
+    assert result.stop_reason.kind == "cancelled"
     assert result.stopped_early
     assert result.epochs_completed == 2
     assert len(result.history["loss"]) == 2
-    assert "**Status:** cancelled — stopped on request after 2 of 10 epochs" in (tmp_path / "report.md").read_text()
-    assert read_json(tmp_path / "metrics.json")["status"] == "cancelled"
+    report = (tmp_path / "report.md").read_text()
+    assert "**Status:** cancelled — the user cancelled after 2 of 10 epochs" in report
+    assert read_json(tmp_path / "metrics.json")["stop_reason"]["kind"] == "cancelled"
+
+
+def test_a_shutdown_is_recorded_as_interrupted_not_as_a_user_cancel(tmp_path):
+    result = SineForecaster().run({**FAST, "epochs": 10}, [CancelAfter(3, shutdown=True)], tmp_path)
+    assert result.status == "cancelled"
+    assert result.stop_reason.kind == "interrupted"
+    assert result.epochs_completed == 3
+    assert "interrupted by a shutdown after 3 of 10 epochs" in (tmp_path / "report.md").read_text()
 
 
 def test_early_stopping_from_the_config(tmp_path):
@@ -215,7 +245,7 @@ def test_early_stopping_from_the_config(tmp_path):
         {**FAST, "epochs": 60, "learning_rate": 0.05, "early_stopping_patience": 1}, (), tmp_path
     )
     assert result.status == "succeeded"
-    assert result.stopped_early
+    assert result.stop_reason.kind == "early_stopped"
     assert result.epochs_completed < 60
     assert "stopped early after" in (tmp_path / "report.md").read_text()
 

@@ -77,7 +77,7 @@ def test_should_cancel_stops_training_as_a_cancellation(services, tmp_path):
     )
     assert result.status == "cancelled"
     assert result.epochs_completed < 5
-    assert (result.output_dir / "report.md").is_file(), "a cancelled run keeps what it produced"
+    assert (tmp_path / "out" / "report.md").is_file(), "a cancelled run keeps what it produced"
     assert len([event for event in published if isinstance(event, EpochEndEvent)]) == result.epochs_completed
 
 

@@ -5,30 +5,22 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from matplotlib.figure import Figure
 from pydantic import Field, ValidationInfo, field_validator
 
-from azuraforge_app_image_classifier.images import (
-    DIGITS_DESCRIPTION,
-    ColorMode,
-    ImageDataError,
-    Images,
-    digits,
-    image_folder,
-)
+from azuraforge_app_image_classifier.images import ColorMode, ImageDataError, Images, digits, image_folder
 from azuraforge_core import Tensor, nn
 from azuraforge_learner import (
+    DataSource,
     Evaluation,
     ImageClassificationConfig,
     ImageClassificationPipeline,
     ImageData,
     ImageSpec,
-    Learner,
 )
-from azuraforge_learner.image import PreparedImages
 from azuraforge_learner.report import ReportSection, image, save_figure
 
 log = logging.getLogger(__name__)
@@ -181,22 +173,13 @@ class ImageClassifierPipeline(ImageClassificationPipeline[ImageClassifierConfig]
     def _load_data(self, config: ImageClassifierConfig) -> ImageData:
         images = load_images(config)
         log.info("data: %s", images.description)
-        return ImageData(images.pixels, images.labels, list(images.class_names))
+        source = DataSource(requested=config.dataset, used=config.dataset, description=images.description)
+        return ImageData(images.pixels, images.labels, list(images.class_names), source)
 
     def _create_model(self, config: ImageClassifierConfig, spec: ImageSpec) -> nn.Module:
         if config.model == "resnet":
             return ResidualCNN(spec, config.conv_channels, config.dropout)
         return SmallCNN(spec, config.conv_channels, config.hidden_units, config.dropout)
-
-    def _prepare(self, config: ImageClassifierConfig, raw: Any) -> PreparedImages:
-        prepared = super()._prepare(config, raw)
-        prepared.summary["data source"] = load_images_description(config)
-        return prepared
-
-    def _evaluate(self, config: ImageClassifierConfig, learner: Learner, data: PreparedImages) -> Evaluation:
-        evaluation = super()._evaluate(config, learner, data)
-        evaluation.details["data_source"] = data.summary["data source"]
-        return evaluation
 
     def _report(self, config: ImageClassifierConfig, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
         return [*super()._report(config, evaluation, output_dir), misclassified_section(evaluation, output_dir)]
@@ -211,12 +194,6 @@ def load_images(config: ImageClassifierConfig) -> Images:
     if not folder.is_relative_to(root):  # a symlink inside the root that points out of it
         raise ImageDataError(f"image folder {config.folder!r} leads out of the image root {str(root)!r}")
     return image_folder(folder, size=config.image_size, color=config.color)
-
-
-def load_images_description(config: ImageClassifierConfig) -> str:
-    if config.dataset == "digits":
-        return DIGITS_DESCRIPTION
-    return f"Image folder {config.folder}, resized to {config.image_size}x{config.image_size} {config.color}."
 
 
 def misclassified_section(evaluation: Evaluation, output_dir: Path) -> ReportSection:

@@ -18,22 +18,24 @@ from azuraforge_app_stock_predictor.features import PRICE_COLUMN, Transform, mod
 from azuraforge_app_stock_predictor.prices import PERIOD_PATTERN, PRICE_COLUMNS, PriceRequest, Source, load_prices
 from azuraforge_core import nn
 from azuraforge_learner import (
+    BaselineResult,
     Evaluation,
     Learner,
+    MetricSpec,
     TimeSeriesConfig,
     TimeSeriesPipeline,
     WindowSpec,
 )
 from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.forecasters import ForecasterKind, build_forecaster
-from azuraforge_learner.metrics import regression_metrics
+from azuraforge_learner.metrics import declared, regression_metrics
 from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection, table
-from azuraforge_learner.timeseries import PreparedSeries, forecast, require_columns
+from azuraforge_learner.timeseries import DATA_SOURCE, PreparedSeries, forecast, require_columns
 
 log = logging.getLogger(__name__)
 
-SOURCE_NOTE: Final = "source_note"  # key of the frame's attrs that carries the source sentence to the report
+NAIVE: Final = "naive (last price)"
 Interval = Literal["1d", "5d", "1wk", "1mo", "3mo", "1h", "90m", "60m", "30m", "15m", "5m", "2m", "1m"]
 
 
@@ -125,9 +127,9 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
             timeout_s=config.timeout_s,
             use_cache=config.use_cache,
         )
-        log.info("data source: %s", loaded.source_note)
+        log.info("data: %s", loaded.source.fallback_reason or loaded.source.description)
         frame = model_frame(loaded.frame, config.transform, config.target)
-        frame.attrs[SOURCE_NOTE] = loaded.source_note
+        frame.attrs[DATA_SOURCE] = loaded.source
         return frame
 
     def _create_model(self, config: StockPredictorConfig, spec: WindowSpec) -> nn.Module:
@@ -137,7 +139,6 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
 
     def _prepare(self, config: StockPredictorConfig, raw: Any) -> PreparedPrices:
         prepared = super()._prepare(config, raw)
-        prepared.summary["data source"] = raw.attrs.get(SOURCE_NOTE, "given by the caller")
         prepared.summary["transform"] = config.transform
         fields_of_series = {field.name: getattr(prepared, field.name) for field in fields(prepared)}
         return PreparedPrices(**fields_of_series, price=raw[PRICE_COLUMN].to_numpy(dtype=np.float64))
@@ -155,45 +156,55 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
         metrics = regression_metrics(actual, predicted) | {
             "direction_accuracy": float(np.mean(predicted_rises == rises))
         }
-        # The naive forecast has no direction (it predicts no change); its direction score is that of the best
-        # guess that needs no model either, "always up" or "always down", whichever was right more often.
-        naive_direction = float(max(rises.mean(), 1.0 - rises.mean()))
-        baseline_metrics = regression_metrics(actual, naive) | {"direction_accuracy": naive_direction}
+        # The naive forecast predicts no change, so it has no direction; the direction baseline is the best guess
+        # that needs no model either: "always up" or "always down", whichever was right more often.
+        up = bool(rises.mean() >= 0.5)
+        constant = BaselineResult(
+            name=f"always {'up' if up else 'down'}",
+            description="The same direction for every test window: the one that was right more often there.",
+            metrics={"direction_accuracy": float(max(rises.mean(), 1.0 - rises.mean()))},
+        )
+        naive_prices = BaselineResult(
+            name=NAIVE,
+            description="The price ahead equals the last known price.",
+            metrics=regression_metrics(actual, naive),
+        )
         return Evaluation(
             metrics=metrics,
-            baseline_metrics=baseline_metrics,
-            baseline="naive (last price)",
-            primary_metrics=("mae", "rmse", "direction_accuracy"),
+            baselines=[naive_prices, constant],
             details={
-                "data_source": data.summary["data source"],
                 "rises_in_test": float(rises.mean()),
                 "predicted_rises_in_test": float(predicted_rises.mean()),
             },
             outputs={"actual": actual, "predicted": predicted, "baseline": naive, "index": data.index[starts]},
         )
 
+    def _metric_specs(self, config: StockPredictorConfig) -> list[MetricSpec]:
+        ahead = "the next bar" if config.horizon == 1 else f"the bar {config.horizon} steps ahead"
+        direction = MetricSpec(
+            name="direction_accuracy",
+            direction="higher",
+            description=f"Share of test windows where the model saw right whether {ahead} closes above the last price.",
+            headline=True,
+        )
+        prices = declared("mae", "rmse", "mape", "r2", unit="price", headline=("rmse",))
+        return [*prices, direction]
+
     def _report(self, config: StockPredictorConfig, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
         ahead = "one bar" if config.horizon == 1 else f"{config.horizon} bars"
         details = evaluation.details
-        rows = [
-            ["price MAE", evaluation.metrics["mae"], evaluation.baseline_metrics["mae"]],
-            ["price RMSE", evaluation.metrics["rmse"], evaluation.baseline_metrics["rmse"]],
-            [
-                "direction accuracy",
-                evaluation.metrics["direction_accuracy"],
-                evaluation.baseline_metrics["direction_accuracy"],
-            ],
-        ]
         body = (
-            f"Data: {details['data_source']}.\n\n"
             f"Prices of {config.target} on the test window, in the ticker's currency, after undoing the "
             f"'{config.transform}' transform. The naive forecast repeats the last known price. Direction: is the "
             f"price {ahead} ahead above the last known price? It was in {details['rises_in_test']:.1%} of the test "
-            f"windows and the model said so in {details['predicted_rises_in_test']:.1%}; the naive forecast "
-            "predicts no change, so its direction score is that of the better constant guess (always up or "
-            "always down).\n\n" + table(["measure", "model", "naive forecast"], rows)
+            f"windows and the model said so in {details['predicted_rises_in_test']:.1%}. The naive forecast "
+            "predicts no change, so direction is judged against the better constant guess (always up or always "
+            "down, chosen with hindsight on the test windows)."
         )
-        return [ReportSection("Against the naive forecast", body), *super()._report(config, evaluation, output_dir)]
+        return [
+            ReportSection("How prices and direction are scored", body),
+            *super()._report(config, evaluation, output_dir),
+        ]
 
     def predict(self, output_dir: Path, data: pd.DataFrame | None = None) -> dict[str, Any]:
         """Prices for the `horizon` bars after `data` (OHLCV; default: the configured source loaded afresh), with

@@ -1,7 +1,7 @@
 """Prices of one ticker: downloaded with yfinance, or read from the S&P 500 sample shipped with the app.
 
-`load_prices` is the one entry point. It says which source it used (and why) in `Prices.source_note`, so the
-log and the report can tell a reader whether a run saw live data or the offline sample.
+`load_prices` is the one entry point. It says which source it used (and why) in `Prices.source`, the learner's
+DataSource, so the run record can tell a reader whether a run saw live data or the offline sample.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pandas as pd
 import yfinance as yf
 from yfinance.exceptions import YFException, YFInvalidPeriodError, YFRateLimitError, YFTickerMissingError
 
+from azuraforge_learner import DataSource
 from azuraforge_learner.cache import cached
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,12 @@ class PriceDataError(ValueError):
 
 
 class PriceSourceUnavailableError(ConnectionError):
-    """yfinance could not be reached or refused to answer (no network, timeout, rate limit)."""
+    """yfinance could not be reached or refused to answer (no network, timeout, rate limit). `reason` says so in
+    one plain sentence for the run record; the message keeps the technical detail for logs."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,7 @@ class PriceRequest:
 @dataclass(frozen=True)
 class Prices:
     frame: pd.DataFrame  # DatetimeIndex (tz-naive), float columns PRICE_COLUMNS, oldest first
-    source: Source
-    source_note: str  # one sentence for the log and the report
+    source: DataSource
 
 
 def load_prices(
@@ -79,9 +84,10 @@ def load_prices(
     """Prices for `request` from `source`. Downloads go through the learner's on-disk cache. When yfinance is
     unreachable and `fallback_to_sample` is set, the shipped S&P 500 sample is used instead; an unknown ticker
     or an empty range is an error either way."""
+    requested = f"{source}: {_describe(request)}"
     if source == "sample":
         frame = select_sample(request)
-        return Prices(frame, "sample", f"the shipped sample, {sample_description()}: {_span(frame)}")
+        return Prices(frame, DataSource(requested=requested, used="sample", description=sample_description()))
     try:
         frame = cached(
             "yfinance-prices",
@@ -98,16 +104,16 @@ def load_prices(
             frame = select_sample(request)
         except PriceDataError as sample_error:
             raise PriceSourceUnavailableError(
-                f"yfinance was unreachable ({exc}) and the shipped sample can't stand in: {sample_error}"
+                f"yfinance was unreachable ({exc}) and the shipped sample can't stand in: {sample_error}", exc.reason
             ) from sample_error
-        instead = "" if request.ticker == SAMPLE_TICKER else f"instead of {request.ticker} "
-        note = (
-            f"yfinance was unreachable ({exc}), so {instead}the run used the shipped sample, "
-            f"{sample_description()}: {_span(frame)}"
+        instead = "" if request.ticker == SAMPLE_TICKER else f" instead of {request.ticker}"
+        reason = f"{exc.reason}, so the shipped {SAMPLE_TICKER} sample stood in{instead}."
+        return Prices(
+            frame,
+            DataSource(requested=requested, used="sample", description=sample_description(), fallback_reason=reason),
         )
-        return Prices(frame, "sample", note)
-    note = f"downloaded with yfinance: {request.ticker} at interval {request.interval}, {_span(frame)}"
-    return Prices(frame, "yfinance", note)
+    description = f"{request.ticker} from Yahoo! Finance at interval {request.interval}, split- and dividend-adjusted"
+    return Prices(frame, DataSource(requested=requested, used="yfinance", description=description))
 
 
 def download(request: PriceRequest, *, timeout_s: float) -> pd.DataFrame:
@@ -132,10 +138,18 @@ def download(request: PriceRequest, *, timeout_s: float) -> pd.DataFrame:
         ) from exc
     except YFInvalidPeriodError as exc:
         raise PriceDataError(f"yfinance rejected period {request.period!r}: {exc}") from exc
-    except (OSError, YFRateLimitError) as exc:
-        raise PriceSourceUnavailableError(f"could not download {request.ticker!r}: {exc}") from exc
+    except YFRateLimitError as exc:
+        raise PriceSourceUnavailableError(
+            f"could not download {request.ticker!r}: {exc}", "Yahoo! Finance refused the download (too many requests)"
+        ) from exc
+    except OSError as exc:
+        raise PriceSourceUnavailableError(
+            f"could not download {request.ticker!r}: {exc}", "yfinance could not reach Yahoo! Finance (no network)"
+        ) from exc
     except YFException as exc:
-        raise PriceSourceUnavailableError(f"yfinance failed for {request.ticker!r}: {exc}") from exc
+        raise PriceSourceUnavailableError(
+            f"yfinance failed for {request.ticker!r}: {exc}", "yfinance failed to download the prices"
+        ) from exc
     return clean_prices(frame, request)
 
 
@@ -223,7 +237,8 @@ def _call_with_deadline(call: Callable[[], T], seconds: float) -> T:
     try:
         result = outcome.get(timeout=seconds)
     except queue.Empty:
-        raise PriceSourceUnavailableError(f"yfinance did not answer within {seconds:g} s") from None
+        message = f"yfinance did not answer within {seconds:g} s"
+        raise PriceSourceUnavailableError(message, message) from None
     return result()
 
 
@@ -255,7 +270,3 @@ def _empty_hint(request: PriceRequest) -> str:
     if request.start is not None or request.end is not None:
         return "widen the start/end range so that it covers trading days, or check the ticker symbol"
     return "check the ticker symbol or choose a longer period"
-
-
-def _span(frame: pd.DataFrame) -> str:
-    return f"{frame.index[0].date()}..{frame.index[-1].date()} ({len(frame)} rows)"

@@ -1,9 +1,9 @@
 """The weather-forecaster app: the next `horizon` temperatures from the past `window` ones, with an LSTM, a GRU or a
 Transformer encoder.
 
-Besides the learner's persistence baseline (every future step equals the last temperature seen) the report
-measures the seasonal one: each hour as the same hour the day before (for daily data: the same day the year
-before).
+Besides the learner's persistence baseline (every future step equals the last temperature seen) the model is
+judged against the seasonal one: each hour as the same hour the day before (for daily data: the same day the
+year before). The run's verdict takes, per metric, whichever baseline is stronger.
 """
 
 from __future__ import annotations
@@ -18,26 +18,31 @@ import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 
 from azuraforge_app_weather_forecaster.temperatures import (
+    SAMPLES,
+    WEATHER_VARIABLES,
     Frequency,
+    SampleName,
     Source,
     TemperatureRequest,
     load_temperatures,
 )
 from azuraforge_core import nn
 from azuraforge_learner import (
+    BaselineResult,
     ConfigError,
     Evaluation,
     Learner,
+    MetricSpec,
     TimeSeriesConfig,
     TimeSeriesPipeline,
     WindowSpec,
 )
 from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.forecasters import ForecasterKind, build_forecaster
-from azuraforge_learner.metrics import regression_metrics, rmse
+from azuraforge_learner.metrics import declared, regression_metrics, rmse
 from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection, table
-from azuraforge_learner.timeseries import PreparedSeries, require_columns
+from azuraforge_learner.timeseries import DATA_SOURCE, PreparedSeries, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ SEASONS: dict[Frequency, tuple[int, str]] = {
     "hourly": (24, "same hour yesterday"),
     "daily": (365, "same day last year"),
 }
-SOURCE_NOTE = "source_note"  # key of the frame's attrs that carries the source sentence to the report
+CALENDAR_FEATURES = ("hour_sin", "hour_cos", "day_sin", "day_cos")
 
 
 class WeatherForecasterConfig(TimeSeriesConfig):
@@ -57,19 +62,24 @@ class WeatherForecasterConfig(TimeSeriesConfig):
     target: Literal["temperature"] = Field(default=TARGET, description="The forecast column: air temperature (°C).")
     features: list[str] | None = Field(
         default=None,
-        description="Input columns: temperature and the calendar features (hour_sin, hour_cos for hourly data; "
-        "day_sin, day_cos); null: all of them.",
+        description="Input columns: temperature, the calendar features (hour_sin, hour_cos for hourly data; "
+        "day_sin, day_cos) and, from the Greensboro sample, dew_point_c, relative_humidity_pct, pressure_mbar, "
+        "wind_speed_ms, wind_dir_deg, ghi_wm2, total_cloud_tenths; null: temperature and the calendar features.",
     )
     window: int = Field(default=48, ge=1, le=10_000, description="Past steps the model sees (48 hours).")
     horizon: int = Field(default=24, ge=1, le=1_000, description="Future steps forecast at once (the next 24 hours).")
     source: Source = Field(
         default="open-meteo",
-        description="open-meteo: the Open-Meteo archive API; sample: the Seattle data shipped with the app.",
+        description="open-meteo: the Open-Meteo archive API; sample: a sample shipped with the app (see sample).",
     )
     frequency: Frequency = Field(
-        default="hourly",
-        description="hourly: temperature each hour (sample: Seattle 2010); daily: daily mean (sample: Seattle "
-        "2012-2015).",
+        default="hourly", description="hourly: temperature each hour; daily: the daily mean (sample: Seattle)."
+    )
+    sample: SampleName | None = Field(
+        default=None,
+        description="The shipped sample for source=sample and for the fallback: greensboro (real hourly weather of "
+        "a typical year, with humidity, pressure, wind, irradiance and cloud) or seattle (smooth hourly 2010, "
+        "daily 2012-2015); null: greensboro for hourly data, seattle for daily.",
     )
     latitude: float = Field(default=47.61, ge=-90.0, le=90.0, description="Place to forecast (Open-Meteo).")
     longitude: float = Field(default=-122.33, ge=-180.0, le=180.0, description="Place to forecast (Open-Meteo).")
@@ -93,6 +103,14 @@ class WeatherForecasterConfig(TimeSeriesConfig):
         description="Forecast the change from the last temperature seen (needs temperature among the features).",
     )
 
+    @field_validator("sample")
+    @classmethod
+    def _sample_has_the_frequency(cls, value: SampleName | None, info: ValidationInfo) -> SampleName | None:
+        frequency = info.data.get("frequency")
+        if value is not None and frequency is not None and (value, frequency) not in SAMPLES:
+            raise ValueError(f"the {value} sample has no {frequency} data; choose sample seattle or null")
+        return value
+
     @field_validator("end_date")
     @classmethod
     def _not_before_start(cls, value: date, info: ValidationInfo) -> date:
@@ -106,7 +124,8 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
     name = "weather-forecaster"
     description = (
         "Forecasts the temperature of the next 24 hours with an LSTM, GRU or Transformer, from the Open-Meteo "
-        "archive for any place (offline: Seattle samples), against persistence and same-hour-yesterday baselines."
+        "archive for any place (offline: Greensboro, NC hourly observations), against persistence and "
+        "same-hour-yesterday baselines."
     )
     Config = WeatherForecasterConfig
 
@@ -117,13 +136,29 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
         loaded = load_temperatures(
             request,
             config.source,
+            sample=config.sample,
             fallback_to_sample=config.fallback_to_sample,
             timeout_s=config.timeout_s,
             use_cache=config.use_cache,
         )
-        log.info("data source: %s", loaded.source_note)
+        log.info("data: %s", loaded.source.fallback_reason or loaded.source.description)
         frame = with_calendar_features(loaded.series, config.frequency)
-        frame.attrs[SOURCE_NOTE] = loaded.source_note
+        # Weather variables only when asked for: the default inputs stay the same whatever the source.
+        wanted = [name for name in config.features or () if name in WEATHER_VARIABLES]
+        missing = [name for name in wanted if name not in loaded.variables.columns]
+        if missing:
+            raise ConfigError(
+                self.name,
+                [
+                    {
+                        "field": "features",
+                        "message": f"{', '.join(missing)} are observed only in the greensboro sample, and this run "
+                        f"loaded {loaded.source.used}; set source=sample and sample=greensboro, or drop them",
+                    }
+                ],
+            )
+        frame = frame.join(loaded.variables.loc[:, wanted])
+        frame.attrs[DATA_SOURCE] = loaded.source
         return frame
 
     def _create_model(self, config: WeatherForecasterConfig, spec: WindowSpec) -> nn.Module:
@@ -135,10 +170,29 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
         skip = spec.features.index(spec.target) if config.residual else None
         return build_forecaster(config.cell, spec, config.hidden_size, config.num_layers, last_value_column=skip)
 
-    def _prepare(self, config: WeatherForecasterConfig, raw: Any) -> PreparedSeries:
-        prepared = super()._prepare(config, raw)
-        prepared.summary["data source"] = raw.attrs.get(SOURCE_NOTE, "given by the caller")
-        return prepared
+    def _metric_specs(self, config: WeatherForecasterConfig) -> list[MetricSpec]:
+        step = "hour" if config.frequency == "hourly" else "day"
+        specs = [
+            # No MAPE: a percentage of a temperature in °C explodes near 0 °C and means nothing.
+            *declared("mae", "rmse", "r2", unit="°C", headline=("rmse",)),
+            MetricSpec(
+                name="rmse_step_1",
+                direction="lower",
+                unit="°C",
+                description=f"RMSE of the forecast for the next {step}.",
+                headline=True,
+            ),
+        ]
+        if config.horizon > 1:
+            specs.append(
+                MetricSpec(
+                    name=f"rmse_step_{config.horizon}",
+                    direction="lower",
+                    unit="°C",
+                    description=f"RMSE of the forecast {config.horizon} {step}s ahead.",
+                )
+            )
+        return specs
 
     def _evaluate(self, config: WeatherForecasterConfig, learner: Learner, data: PreparedSeries) -> Evaluation:
         evaluation = super()._evaluate(config, learner, data)
@@ -146,31 +200,27 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
         actual, predicted, persistence = outputs["actual"], outputs["predicted"], outputs["baseline"]
         period, seasonal_name = SEASONS[config.frequency]
         seasonal = seasonal_naive(data.target, data.test_starts, config.horizon, period)
-        evaluation.metrics |= step_errors(actual, predicted)
-        evaluation.baseline_metrics |= step_errors(actual, persistence)
-        evaluation.primary_metrics = ("rmse_step_1", "rmse")
-        evaluation.details["data_source"] = data.summary["data source"]
-        evaluation.details["seasonal_baseline"] = {
-            "name": seasonal_name,
-            "metrics": regression_metrics(actual, seasonal) | step_errors(actual, seasonal),
-        }
+        evaluation.metrics = celsius_errors(evaluation.metrics) | step_errors(actual, predicted)
+        (last_value,) = evaluation.baselines
+        evaluation.baselines = [
+            last_value.model_copy(
+                update={"metrics": celsius_errors(last_value.metrics) | step_errors(actual, persistence)}
+            ),
+            BaselineResult(
+                name=seasonal_name,
+                description=f"Every step equals the value {period} steps (one season) before it.",
+                metrics=celsius_errors(regression_metrics(actual, seasonal)) | step_errors(actual, seasonal),
+            ),
+        ]
         return evaluation
 
     def _report(self, config: WeatherForecasterConfig, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
-        seasonal = evaluation.details["seasonal_baseline"]
-        names = dict.fromkeys(("rmse_step_1", f"rmse_step_{config.horizon}", "rmse", "mae"))
-        rows = [
-            [name, evaluation.metrics[name], evaluation.baseline_metrics[name], seasonal["metrics"][name]]
-            for name in names
-        ]
         step = "hour" if config.frequency == "hourly" else "day"
         body = (
-            f"Data: {evaluation.details['data_source']}.\n\n"
-            f"Test-split errors in °C. Step 1 is the next {step}; step {config.horizon} is {config.horizon} "
-            f"{step}s ahead; rmse and mae cover all {config.horizon} steps.\n\n"
-            + table(["metric", "model", "persistence (last value)", seasonal["name"]], rows)
+            f"Errors are in °C on the test split. Step 1 is the next {step}; step {config.horizon} is "
+            f"{config.horizon} {step}s ahead; rmse and mae cover all {config.horizon} steps."
         )
-        return [ReportSection("Baselines", body), *super()._report(config, evaluation, output_dir)]
+        return [ReportSection("Reading the errors", body), *super()._report(config, evaluation, output_dir)]
 
     def predict(self, output_dir: Path, data: pd.DataFrame | pd.Series | None = None) -> dict[str, Any]:
         """The next `horizon` temperatures after `data` (a temperature series, or a frame with a temperature
@@ -180,7 +230,9 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
             if isinstance(data, pd.DataFrame):
                 require_columns(data, [TARGET])
             series = data[TARGET] if isinstance(data, pd.DataFrame) else data
-            data = with_calendar_features(series.astype("float64"), config.frequency)
+            frame = with_calendar_features(series.astype("float64"), config.frequency)
+            variables = [name for name in WEATHER_VARIABLES if isinstance(data, pd.DataFrame) and name in data]
+            data = frame.join(data.loc[:, variables]) if variables else frame
         return super().predict(output_dir, data)
 
 
@@ -207,6 +259,11 @@ def seasonal_naive(target: np.ndarray, starts: np.ndarray, horizon: int, period:
         raise ValueError(f"the test split starts fewer than {period} steps into the data; lower train_fraction")
     result: np.ndarray = target[rows]
     return result
+
+
+def celsius_errors(metrics: dict[str, float]) -> dict[str, float]:
+    """The regression metrics that mean something for a temperature in °C (all but MAPE)."""
+    return {name: value for name, value in metrics.items() if name != "mape"}
 
 
 def step_errors(actual: np.ndarray, forecast: np.ndarray) -> dict[str, float]:

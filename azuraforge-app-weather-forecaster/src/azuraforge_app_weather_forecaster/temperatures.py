@@ -1,7 +1,8 @@
 """Air temperatures at 2 m, in °C, on a regular hourly or daily grid: from the Open-Meteo archive API, or
-from the Seattle samples shipped with the app.
+from the samples shipped with the app (Greensboro, NC: real hourly observations of a TMY3 typical year with
+dew point, humidity, pressure, wind, irradiance and cloud; Seattle: smooth hourly 2010 and daily 2012-2015).
 
-`load_temperatures` is the one entry point; `Temperatures.source_note` says which source a run used and why.
+`load_temperatures` is the one entry point; `Temperatures.source` says which source a run used and why.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 import httpx
 import pandas as pd
 
+from azuraforge_learner import DataSource
 from azuraforge_learner.cache import cached
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ MAX_REASON_LENGTH = 120
 
 Frequency = Literal["hourly", "daily"]
 Source = Literal["open-meteo", "sample"]
+SampleName = Literal["greensboro", "seattle"]
 
 
 class WeatherDataError(ValueError):
@@ -42,7 +45,12 @@ class WeatherDataError(ValueError):
 
 
 class WeatherSourceUnavailableError(ConnectionError):
-    """Open-Meteo could not be reached or failed to answer (no network, timeout, server error)."""
+    """Open-Meteo could not be reached or failed to answer (no network, timeout, server error). `reason` says so
+    in one plain sentence for the run record; the message keeps the technical detail for logs."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,8 @@ class TemperatureRequest:
 @dataclass(frozen=True)
 class Temperatures:
     series: pd.Series  # °C on a regular DatetimeIndex (UTC for Open-Meteo, local time for the samples)
-    source: Source
-    source_note: str  # one sentence for the log and the report
+    variables: pd.DataFrame  # other observed variables on the same index; no columns when the source has none
+    source: DataSource
 
 
 @dataclass(frozen=True)
@@ -67,10 +75,28 @@ class Sample:
     description: str
 
 
-SAMPLES: dict[Frequency, Sample] = {
-    "hourly": Sample("seattle-temps-hourly-2010.csv.gz", "Seattle hourly air temperature, 2010 (NOAA)"),
-    "daily": Sample("seattle-weather.csv", "Seattle daily mean of max/min temperature, 2012-2015 (NOAA)"),
+SAMPLES: dict[tuple[SampleName, Frequency], Sample] = {
+    ("greensboro", "hourly"): Sample(
+        "greensboro-nc-tmy3-hourly.csv.gz",
+        "Greensboro, NC (Piedmont Triad airport) hourly observations as a TMY3 typical year: each month is one "
+        "real month of 1980-2003 (NREL), placed on the non-leap year 2001",
+    ),
+    ("seattle", "hourly"): Sample("seattle-temps-hourly-2010.csv.gz", "Seattle hourly air temperature, 2010 (NOAA)"),
+    ("seattle", "daily"): Sample("seattle-weather.csv", "Seattle daily mean of max/min temperature, 2012-2015 (NOAA)"),
 }
+# The sample used when none is named: real hourly weather where there is some, Seattle for daily data.
+DEFAULT_SAMPLES: dict[Frequency, SampleName] = {"hourly": "greensboro", "daily": "seattle"}
+# The Greensboro sample's other variables, usable as model inputs (their names carry their units).
+WEATHER_VARIABLES = (
+    "dew_point_c",
+    "relative_humidity_pct",
+    "pressure_mbar",
+    "wind_speed_ms",
+    "wind_dir_deg",
+    "ghi_wm2",
+    "total_cloud_tenths",
+)
+TMY_YEAR_START = pd.Timestamp("2001-01-01 00:00")
 
 
 def open_meteo_url() -> str:
@@ -82,19 +108,25 @@ def load_temperatures(
     request: TemperatureRequest,
     source: Source = "open-meteo",
     *,
+    sample: SampleName | None = None,
     fallback_to_sample: bool = True,
     timeout_s: float = 15.0,
     api_url: str | None = None,
     use_cache: bool = True,
 ) -> Temperatures:
     """Temperatures for `request` from `source`. Downloads go through the learner's on-disk cache. When
-    Open-Meteo is unreachable and `fallback_to_sample` is set, the shipped sample of the same frequency is used
-    (whole: its dates differ from the request's). `api_url` defaults to `open_meteo_url()`."""
+    Open-Meteo is unreachable and `fallback_to_sample` is set, the shipped `sample` (default: Greensboro for
+    hourly data, Seattle for daily) is used whole: its dates differ from the request's. `api_url` defaults to
+    `open_meteo_url()`, the deployment's setting."""
     api_url = api_url or open_meteo_url()
-    sample = SAMPLES[request.frequency]
+    name = sample or DEFAULT_SAMPLES[request.frequency]
+    described = SAMPLES[(name, request.frequency)].description if (name, request.frequency) in SAMPLES else name
+    place = f"latitude {request.latitude}, longitude {request.longitude}"
     if source == "sample":
-        series = read_sample(request.frequency)
-        return Temperatures(series, "sample", f"the shipped sample, {sample.description}: {_span(series)}")
+        frame = read_sample(name, request.frequency)
+        data_source = DataSource(requested=f"sample: {name}", used=f"sample: {name}", description=described)
+        return _from_frame(frame, data_source)
+    requested = f"open-meteo: {place}, {request.start}..{request.end}, {request.frequency}"
     try:
         frame = cached(
             "open-meteo-temperatures",
@@ -106,13 +138,18 @@ def load_temperatures(
     except WeatherSourceUnavailableError as exc:
         if not fallback_to_sample:
             raise
-        log.warning("Open-Meteo unavailable (%s); using the shipped sample instead", exc)
-        series = read_sample(request.frequency)
-        note = f"Open-Meteo was unreachable ({exc}), so the run used the shipped sample, {sample.description}"
-        return Temperatures(series, "sample", f"{note}: {_span(series)}")
-    series = frame["temperature"]
-    place = f"latitude {request.latitude}, longitude {request.longitude}"
-    return Temperatures(series, "open-meteo", f"Open-Meteo archive, {place}, {request.frequency}: {_span(series)}")
+        log.warning("Open-Meteo unavailable (%s); using the shipped %s sample instead", exc, name)
+        reason = f"{exc.reason}, so the shipped {name} sample stood in for the requested place and dates."
+        data_source = DataSource(
+            requested=requested, used=f"sample: {name}", description=described, fallback_reason=reason
+        )
+        return _from_frame(read_sample(name, request.frequency), data_source)
+    description = f"Open-Meteo archive, {place}, {request.frequency} temperature at 2 m"
+    return _from_frame(frame, DataSource(requested=requested, used="open-meteo", description=description))
+
+
+def _from_frame(frame: pd.DataFrame, source: DataSource) -> Temperatures:
+    return Temperatures(frame["temperature"], frame.drop(columns="temperature"), source)
 
 
 def fetch_open_meteo(request: TemperatureRequest, *, api_url: str, timeout_s: float) -> pd.Series:
@@ -128,18 +165,25 @@ def fetch_open_meteo(request: TemperatureRequest, *, api_url: str, timeout_s: fl
     try:
         response = httpx.get(api_url, params=params, timeout=timeout_s)
     except httpx.TimeoutException as exc:
-        raise WeatherSourceUnavailableError(f"{api_url} did not answer within {timeout_s:g} s") from exc
+        message = f"Open-Meteo did not answer within {timeout_s:g} s"
+        raise WeatherSourceUnavailableError(f"{api_url} did not answer within {timeout_s:g} s", message) from exc
     except httpx.TransportError as exc:
-        raise WeatherSourceUnavailableError(f"could not reach {api_url}: {exc}") from exc
+        reason = "Open-Meteo could not be reached (no network)"
+        raise WeatherSourceUnavailableError(f"could not reach {api_url}: {exc}", reason) from exc
     if response.status_code == 400:
         # Open-Meteo explains a rejected request (dates out of range, bad coordinates) in "reason".
         raise WeatherDataError(f"Open-Meteo rejected the request: {_reason(response)}")
     if response.is_error:
-        raise WeatherSourceUnavailableError(f"{api_url} answered HTTP {response.status_code}: {_reason(response)}")
+        raise WeatherSourceUnavailableError(
+            f"{api_url} answered HTTP {response.status_code}: {_reason(response)}",
+            f"Open-Meteo answered with an error (HTTP {response.status_code})",
+        )
     try:
         payload = response.json()
     except ValueError as exc:
-        raise WeatherSourceUnavailableError(f"{api_url} did not answer with JSON") from exc
+        raise WeatherSourceUnavailableError(
+            f"{api_url} did not answer with JSON", "Open-Meteo answered with something other than data"
+        ) from exc
     return parse_open_meteo(payload, request)
 
 
@@ -158,19 +202,27 @@ def parse_open_meteo(payload: Any, request: TemperatureRequest) -> pd.Series:
     return regularize(values, request.frequency)
 
 
-def read_sample(frequency: Frequency) -> pd.Series:
-    """A shipped Seattle sample in °C on a regular grid."""
-    with (resources.files(__package__) / "sample_data" / SAMPLES[frequency].file).open("rb") as handle:
+def read_sample(name: SampleName, frequency: Frequency) -> pd.DataFrame:
+    """A shipped sample on a regular grid: a temperature column in °C, plus WEATHER_VARIABLES for Greensboro."""
+    if (name, frequency) not in SAMPLES:
+        raise WeatherDataError(f"the {name} sample has no {frequency} data; use frequency hourly or sample seattle")
+    with (resources.files(__package__) / "sample_data" / SAMPLES[(name, frequency)].file).open("rb") as handle:
+        if name == "greensboro":
+            raw = pd.read_csv(handle, compression="gzip")
+            index = TMY_YEAR_START + pd.to_timedelta(raw["tmy_hour"], unit="h")
+            columns = {"temperature": raw["temperature_c"]} | {column: raw[column] for column in WEATHER_VARIABLES}
+            frame = pd.DataFrame(columns, dtype="float64").set_index(pd.DatetimeIndex(index, name="time"))
+            return frame
         if frequency == "hourly":
-            frame = pd.read_csv(handle, compression="gzip")
-            index = pd.to_datetime(frame["date"], format="%Y/%m/%d %H:%M")
-            celsius = (frame["temp"].to_numpy() - 32.0) * 5.0 / 9.0
+            raw = pd.read_csv(handle, compression="gzip")
+            index = pd.to_datetime(raw["date"], format="%Y/%m/%d %H:%M")
+            celsius = (raw["temp"].to_numpy() - 32.0) * 5.0 / 9.0
         else:
-            frame = pd.read_csv(handle)
-            index = pd.to_datetime(frame["date"], format="%Y/%m/%d")
-            celsius = (frame["temp_max"].to_numpy() + frame["temp_min"].to_numpy()) / 2.0
+            raw = pd.read_csv(handle)
+            index = pd.to_datetime(raw["date"], format="%Y/%m/%d")
+            celsius = (raw["temp_max"].to_numpy() + raw["temp_min"].to_numpy()) / 2.0
     series = pd.Series(celsius, index=pd.DatetimeIndex(index, name="time"), dtype="float64", name="temperature")
-    return regularize(series, frequency)
+    return regularize(series, frequency).to_frame()
 
 
 def regularize(series: pd.Series, frequency: Frequency) -> pd.Series:
@@ -204,6 +256,3 @@ def _reason(response: httpx.Response) -> str:
     line = " ".join(reason.split())
     return line if len(line) <= MAX_REASON_LENGTH else line[:MAX_REASON_LENGTH] + "..."
 
-
-def _span(series: pd.Series) -> str:
-    return f"{series.index[0]}..{series.index[-1]} ({len(series)} values)"

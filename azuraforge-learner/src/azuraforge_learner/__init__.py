@@ -21,13 +21,24 @@ from azuraforge_learner.data import ArrayDataset, Dataset
 from azuraforge_learner.forecasters import RecurrentForecaster
 from azuraforge_learner.image import ImageClassificationConfig, ImageClassificationPipeline, ImageData, ImageSpec
 from azuraforge_learner.learner import Learner
-from azuraforge_learner.pipeline import BasePipeline, Evaluation, Prepared, RunResult, Splits, seed_everything
+from azuraforge_learner.pipeline import BasePipeline, Evaluation, Prepared, Splits, seed_everything
 from azuraforge_learner.plugins import (
     AppLoadError,
     PluginError,
     UnknownAppError,
     discover_pipelines,
     load_pipeline,
+)
+from azuraforge_learner.record import (
+    BaselineResult,
+    DataProvenance,
+    DataSource,
+    MetricSpec,
+    MetricVerdict,
+    Plan,
+    Provenance,
+    RunResult,
+    StopReason,
 )
 from azuraforge_learner.report import ReportSection
 from azuraforge_learner.timeseries import TimeSeriesConfig, TimeSeriesPipeline, WindowSpec
@@ -36,9 +47,12 @@ __all__ = [
     "AppLoadError",
     "ArrayDataset",
     "BasePipeline",
+    "BaselineResult",
     "CSVLogger",
     "Callback",
     "ConfigError",
+    "DataProvenance",
+    "DataSource",
     "Dataset",
     "EarlyStopping",
     "Evaluation",
@@ -49,15 +63,20 @@ __all__ = [
     "ImageSpec",
     "Learner",
     "Logs",
+    "MetricSpec",
+    "MetricVerdict",
     "ModelCheckpoint",
     "PipelineConfig",
+    "Plan",
     "PluginError",
     "Prepared",
     "ProgressBar",
+    "Provenance",
     "RecurrentForecaster",
     "ReportSection",
     "RunResult",
     "Splits",
+    "StopReason",
     "TimeSeriesConfig",
     "TimeSeriesPipeline",
     "UnknownAppError",

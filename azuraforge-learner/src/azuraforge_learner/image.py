@@ -25,8 +25,16 @@ from azuraforge_learner.artifacts import write_json
 from azuraforge_learner.config import ConfigError, PipelineConfig
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn, inference
-from azuraforge_learner.metrics import MetricFn, classification_metrics, confusion_matrix, per_class_scores
+from azuraforge_learner.metrics import MetricFn, classification_metrics, confusion_matrix, declared, per_class_scores
 from azuraforge_learner.pipeline import BasePipeline, Evaluation, Prepared, Splits
+from azuraforge_learner.record import (
+    BaselineResult,
+    DataProvenance,
+    DataSource,
+    MetricSpec,
+    fingerprint,
+    unstated_source,
+)
 from azuraforge_learner.report import ReportSection, image, plot_confusion_matrix, table
 
 NORMALIZATION_FILE = "normalization.json"
@@ -54,6 +62,7 @@ class ImageData:
     images: Array  # (N, channels, height, width)
     labels: Array  # (N,) integers in 0..len(class_names)-1
     class_names: list[str]
+    source: DataSource | None = None  # where the images came from, for the run's provenance
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,19 @@ class ImageClassificationPipeline(BasePipeline[ImageConfigT, PreparedImages]):
 
     def _train_metrics(self, config: ImageConfigT) -> list[str | MetricFn]:
         return ["accuracy"]
+
+    def _metric_specs(self, config: ImageConfigT) -> list[MetricSpec]:
+        return declared("accuracy", "macro_precision", "macro_recall", "macro_f1", headline=("accuracy", "macro_f1"))
+
+    def _describe_data(self, config: ImageConfigT, raw: Any) -> DataProvenance:
+        data = _checked(self.name, raw)
+        return DataProvenance(
+            source=data.source or unstated_source(self.name),
+            rows=len(data.labels),
+            sha256=fingerprint(
+                *data.class_names, np.asarray(data.images, dtype=np.float32), np.asarray(data.labels, dtype=np.int64)
+            ),
+        )
 
     def _prepare(self, config: ImageConfigT, raw: Any) -> PreparedImages:
         data = _checked(self.name, raw)
@@ -150,11 +172,14 @@ class ImageClassificationPipeline(BasePipeline[ImageConfigT, PreparedImages]):
             name: {key: float(values[index]) for key, values in scores.items()}
             for index, name in enumerate(data.spec.class_names)
         }
+        majority = BaselineResult(
+            name=f"majority class ({data.spec.class_names[data.majority_class]})",
+            description="Every image is given the most frequent class of the training images.",
+            metrics=classification_metrics(actual, baseline, n_classes),
+        )
         return Evaluation(
             metrics=classification_metrics(actual, predicted, n_classes),
-            baseline_metrics=classification_metrics(actual, baseline, n_classes),
-            baseline=f"majority class ({data.spec.class_names[data.majority_class]})",
-            primary_metrics=("accuracy", "macro_f1"),
+            baselines=[majority],
             details={"per_class": per_class, "confusion_matrix": matrix.tolist()},
             outputs={
                 "actual": actual,

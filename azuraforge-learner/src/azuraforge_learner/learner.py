@@ -29,7 +29,8 @@ class Learner:
     """A progress bar is shown during fit when `progress` is True, or by default when stderr is a terminal.
 
     `stop_training = True` (set by a callback) ends training after the current batch; `cancel()` does the
-    same and records that the user asked for it, so the run is reported as cancelled rather than stopped early.
+    same and records that the user asked for it, `interrupt()` that the process is shutting down, so the run
+    is reported as cancelled or interrupted rather than stopped early.
     A partially trained epoch is dropped from the history: only complete epochs reach on_epoch_end."""
 
     def __init__(
@@ -49,6 +50,7 @@ class Learner:
         self.progress = progress
         self.stop_training = False
         self.cancelled = False
+        self.interrupted = False
         self._history = History()
 
     @property
@@ -58,6 +60,10 @@ class Learner:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.stop_training = True
+
+    def interrupt(self) -> None:
+        self.interrupted = True
         self.stop_training = True
 
     def fit(
@@ -80,6 +86,7 @@ class Learner:
         callbacks.set_learner(self)
         self.stop_training = False
         self.cancelled = False
+        self.interrupted = False
         epochs_completed = 0
         try:
             callbacks.on_train_begin(

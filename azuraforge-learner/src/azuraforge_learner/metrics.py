@@ -14,17 +14,46 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from azuraforge_learner.record import MetricSpec
+
 MetricFn = Callable[[Any, Any], float]
 
-# Names whose larger value is better; everything else (losses, errors) is better when smaller.
-HIGHER_IS_BETTER = frozenset(
-    {"accuracy", "r2", "precision", "recall", "f1", "macro_precision", "macro_recall", "macro_f1", "direction_accuracy"}
-)
+# The learner's own metrics, declared like an app declares its metrics (apps add theirs, see record.MetricSpec).
+SPECS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec(name="loss", direction="lower", description="The training loss."),
+        MetricSpec(name="mae", direction="lower", description="Mean absolute error."),
+        MetricSpec(name="rmse", direction="lower", description="Root mean squared error."),
+        MetricSpec(name="mape", direction="lower", unit="%", description="Mean absolute percentage error."),
+        MetricSpec(name="r2", direction="higher", description="Coefficient of determination (1 is perfect)."),
+        MetricSpec(name="accuracy", direction="higher", description="Share of correct predictions (0..1)."),
+        MetricSpec(name="macro_precision", direction="higher", description="Precision averaged over classes."),
+        MetricSpec(name="macro_recall", direction="higher", description="Recall averaged over classes."),
+        MetricSpec(name="macro_f1", direction="higher", description="F1 averaged over classes."),
+    )
+}
 
 
 def higher_is_better(name: str) -> bool:
-    """Whether a larger value of metric `name` (with or without the "val_" prefix) is an improvement."""
-    return name.removeprefix("val_") in HIGHER_IS_BETTER
+    """Whether a larger value of the learner's metric `name` (with or without the "val_" prefix) is an
+    improvement; any other name counts as an error or loss, better when smaller."""
+    spec = SPECS.get(name.removeprefix("val_"))
+    return spec is not None and spec.direction == "higher"
+
+
+# Errors measured in the unit of the data they compare.
+IN_DATA_UNITS = frozenset({"mae", "rmse"})
+
+
+def declared(*names: str, unit: str = "", headline: Sequence[str] = ()) -> list[MetricSpec]:
+    """The learner's declarations of `names`; `unit` is the data's unit, which errors such as MAE are in."""
+    return [
+        SPECS[name].model_copy(
+            update={"unit": unit if name in IN_DATA_UNITS else SPECS[name].unit, "headline": name in headline}
+        )
+        for name in names
+    ]
 
 
 def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

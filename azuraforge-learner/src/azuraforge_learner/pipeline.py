@@ -1,18 +1,19 @@
-"""BasePipeline: the template every app fills in, and RunResult, what a run returns.
+"""BasePipeline: the template every app fills in.
 
-`run` validates the config, seeds every generator, loads and prepares the data, trains, evaluates against a
-naive baseline and writes the run directory:
+`run` validates the config, seeds every generator, loads and prepares the data, trains, evaluates against the
+baselines and writes the run directory:
 
     config.json      the validated config          model.npz / model.json   weights and the data shape (spec)
-    history.csv      one row per epoch             metrics.json             model vs baseline, beats_baseline
+    history.csv      one row per epoch             metrics.json             the RunResult (see record.py)
     images/*.png     loss curve and task charts    report.md                written last, atomically
 
-A report.md is only ever written complete: with status "succeeded" or "cancelled" at the end of a run, or with
-status "failed" and the error when the run raises (the exception then propagates to the caller).
+metrics.json and report.md are only ever written complete: with status "succeeded" or "cancelled" at the end of
+a run, or with status "failed" and the error when the run raises (the exception then propagates to the caller).
 
 Apps subclass TimeSeriesPipeline or ImageClassificationPipeline, which implement the task steps (`_prepare`,
 `_create_loss`, `_evaluate`, ...). An app writes `Config`, `_load_data` and `_create_model`; it may extend
-`_evaluate` and `_report` (call super() and add to what it returns).
+`_metric_specs`, `_evaluate` and `_report` (call super() and add to what it returns). Every metric the model is
+scored on must be declared in `_metric_specs`, with the direction in which it improves.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 from pydantic import BaseModel
@@ -38,8 +39,30 @@ from azuraforge_learner.callbacks import Callback, CSVLogger, EarlyStopping
 from azuraforge_learner.config import ConfigT, PipelineConfig, validate_config
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn
-from azuraforge_learner.metrics import MetricFn, higher_is_better
-from azuraforge_learner.report import ReportSection, code_block, escape, image, plot_history, render, table
+from azuraforge_learner.metrics import MetricFn
+from azuraforge_learner.record import (
+    STATUS_OF_STOP,
+    BaselineResult,
+    DataProvenance,
+    MetricSpec,
+    Plan,
+    Provenance,
+    RunResult,
+    StopReason,
+    Timings,
+    environment,
+    judge,
+)
+from azuraforge_learner.report import (
+    ReportSection,
+    code_block,
+    escape,
+    format_value,
+    image,
+    plot_history,
+    render,
+    table,
+)
 
 REPORT_FILE = "report.md"
 METRICS_FILE = "metrics.json"
@@ -47,8 +70,6 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
 WEIGHTS_FILE = "model.npz"
 MODEL_FILE = "model.json"
-
-Status = Literal["succeeded", "cancelled"]
 
 log = logging.getLogger(__name__)
 
@@ -77,40 +98,25 @@ PreparedT = TypeVar("PreparedT", bound=Prepared)
 
 @dataclass
 class Evaluation:
-    """What `_evaluate` measured on the test split. `primary_metrics` decide the beats_baseline verdict;
-    `details` (JSON-able) go into metrics.json; `outputs` (arrays for charts) are for `_report` only."""
+    """What `_evaluate` measured on the test split: the model's metrics and every baseline's. `details`
+    (JSON-able) go into metrics.json; `outputs` (arrays for charts) are for `_report` only."""
 
     metrics: dict[str, float]
-    baseline_metrics: dict[str, float]
-    baseline: str
-    primary_metrics: tuple[str, ...]
+    baselines: list[BaselineResult]
     details: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
 
-    def beats_baseline(self) -> dict[str, bool]:
-        """Per primary metric: is the model strictly better than the baseline?"""
-        return {
-            name: _model_wins(name, self.metrics[name], self.baseline_metrics[name]) for name in self.primary_metrics
-        }
 
+@dataclass
+class _Attempt:
+    """What a run has learnt so far, so a failure report can say as much as is known."""
 
-@dataclass(frozen=True)
-class RunResult:
-    """The outcome of `BasePipeline.run`; `artifacts` are "/"-separated paths relative to `output_dir`."""
-
-    status: Status
-    stopped_early: bool
-    epochs_completed: int
-    metrics: dict[str, float]
-    baseline_metrics: dict[str, float]
-    beats_baseline: dict[str, bool]
-    history: dict[str, list[float]]
-    artifacts: list[str]
-    output_dir: Path
-
-    @property
-    def report_path(self) -> Path:
-        return self.output_dir / REPORT_FILE
+    started_at: dt.datetime
+    data: DataProvenance | None = None
+    learner: Learner | None = None
+    load_seconds: float = 0.0
+    train_seconds: float = 0.0
+    evaluate_seconds: float = 0.0
 
 
 def seed_everything(seed: int | None) -> None:
@@ -147,6 +153,14 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
     @abstractmethod
     def _prepare(self, config: ConfigT, raw: Any) -> PreparedT:
         """Splits, spec and summary from the raw data."""
+
+    @abstractmethod
+    def _describe_data(self, config: ConfigT, raw: Any) -> DataProvenance:
+        """Where the raw data came from, its extent and its fingerprint."""
+
+    @abstractmethod
+    def _metric_specs(self, config: ConfigT) -> list[MetricSpec]:
+        """A declaration of every test metric `_evaluate` reports; apps extend it with their own metrics."""
 
     @abstractmethod
     def _create_loss(self, config: ConfigT) -> LossFn: ...
@@ -206,18 +220,33 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             (out / stale).unlink(missing_ok=True)
         write_json(out / CONFIG_FILE, validated.model_dump(mode="json"))
         seed_everything(validated.seed)
+        attempt = _Attempt(started_at=dt.datetime.now(dt.UTC))
         try:
-            return self._run(validated, list(callbacks), out)
+            return self._run(validated, list(callbacks), out, attempt)
         except BaseException as exc:
-            self._record_failure(validated, exc, out)
+            self._record_failure(validated, exc, out, attempt)
             raise
 
-    def _run(self, config: ConfigT, callbacks: list[Callback], out: Path) -> RunResult:
-        data = self._prepare(config, self._load_data(config))
+    def plan(self, config: ConfigT) -> Plan:
+        """What a run of `config` is: the app, the config, the epochs and the declared test metrics."""
+        return Plan(
+            app=self.name,
+            config=config.model_dump(mode="json"),
+            total_epochs=config.epochs,
+            metrics=self._metric_specs(config),
+        )
+
+    def _run(self, config: ConfigT, callbacks: list[Callback], out: Path, attempt: _Attempt) -> RunResult:
+        plan = self.plan(config)
+        clock = time.monotonic()
+        raw = self._load_data(config)
+        attempt.data = self._describe_data(config, raw)
+        data = self._prepare(config, raw)
+        attempt.load_seconds = time.monotonic() - clock
         model = self._create_model(config, data.spec)
         self._check_model(config, model, data)
         early_stopping = self._early_stopping(config, data)
-        learner = Learner(
+        learner = attempt.learner = Learner(
             model,
             self._create_loss(config),
             self._create_optimizer(config, model),
@@ -225,57 +254,60 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             metrics=self._train_metrics(config),
             progress=False,  # a caller who wants a bar passes a ProgressBar (the CLI does)
         )
-        config_json = config.model_dump(mode="json")
-        started = time.monotonic()
+        clock = time.monotonic()
         learner.fit(
             data.splits.train,
             data.splits.val,
             epochs=config.epochs,
             batch_size=config.batch_size,
-            logs={"app": self.name, "config": config_json},
+            logs={"app": self.name, "config": plan.config},
         )
-        train_seconds = time.monotonic() - started
+        attempt.train_seconds = time.monotonic() - clock
+        clock = time.monotonic()
         evaluation = self._evaluate(config, learner, data)
         _require_finite(evaluation)
+        _require_declared(evaluation, plan.metrics)
+        attempt.evaluate_seconds = time.monotonic() - clock
         save_weights(out / WEIGHTS_FILE, model.state_dict())
         write_json(out / MODEL_FILE, {"app": self.name, "spec": _jsonable(data.spec)})
         self._save_artifacts(config, data, out)
         epochs_completed = len(learner.history.get("loss", []))
-        status: Status = "cancelled" if learner.cancelled else "succeeded"
-        early_stopped = any(callback.stopped_epoch is not None for callback in early_stopping)
-        status_line = self._status_line(status, learner.stop_training, early_stopped, epochs_completed, config.epochs)
-        sections = [
-            *self._summary_sections(evaluation, learner.history, train_seconds, out),
-            *self._report(config, evaluation, out),
-            ReportSection("Data", table(["item", "value"], list(data.summary.items()))),
-            ReportSection("Configuration", table(["field", "value"], list(config_json.items()))),
-        ]
-        beats = evaluation.beats_baseline()
-        write_json(
-            out / METRICS_FILE,
-            {
-                "app": self.name,
-                "status": status,
-                "stopped_early": learner.stop_training,
-                "epochs_completed": epochs_completed,
-                "train_seconds": train_seconds,
-                "metrics": evaluation.metrics,
-                "baseline": {"name": evaluation.baseline, "metrics": evaluation.baseline_metrics},
-                "beats_baseline": beats,
-                **evaluation.details,
-            },
-        )
-        write_text(out / REPORT_FILE, render(self._title(), status_line, self.description, sections))
-        return RunResult(
-            status=status,
-            stopped_early=learner.stop_training,
+        stop = _stop_reason(learner, early_stopping, epochs_completed, config.epochs)
+        result = RunResult(
+            plan=plan,
+            status=STATUS_OF_STOP[stop.kind],
+            stop_reason=stop,
             epochs_completed=epochs_completed,
             metrics=evaluation.metrics,
-            baseline_metrics=evaluation.baseline_metrics,
-            beats_baseline=beats,
-            history=learner.history,
-            artifacts=list_files(out),
-            output_dir=out,
+            baselines=evaluation.baselines,
+            verdict=judge(evaluation.metrics, evaluation.baselines, plan.metrics),
+            history=_finite(learner.history),
+            provenance=self._provenance(config, attempt.data),
+            timings=_timings(attempt),
+            details=evaluation.details,
+        )
+        sections = [
+            *self._summary_sections(result, learner.history, out),
+            *self._report(config, evaluation, out),
+            ReportSection("Data", _data_body(data.summary, result.provenance)),
+            ReportSection("Configuration", table(["field", "value"], list(plan.config.items()))),
+        ]
+        status_line = f"{result.status} — {stop.message}"
+        write_text(out / REPORT_FILE, render(self._title(), status_line, self.description, sections))
+        result = result.model_copy(update={"artifacts": sorted({*list_files(out), METRICS_FILE})})
+        write_json(out / METRICS_FILE, result.model_dump(mode="json"))
+        return result
+
+    def _provenance(self, config: ConfigT, data: DataProvenance | None) -> Provenance:
+        python, numpy_version, packages, app_distribution, app_version = environment(type(self).__module__)
+        return Provenance(
+            data=data,
+            seed=config.seed,
+            python=python,
+            numpy=numpy_version,
+            packages=packages,
+            app_distribution=app_distribution,
+            app_version=app_version,
         )
 
     def _early_stopping(self, config: ConfigT, data: PreparedT) -> list[EarlyStopping]:
@@ -288,45 +320,13 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         return f"{self.name or type(self).__name__} — run report"
 
     @staticmethod
-    def _status_line(status: Status, stopped: bool, early_stopped: bool, completed: int, planned: int) -> str:
-        if status == "cancelled":
-            return (
-                f"cancelled — stopped on request after {completed} of {planned} epochs; "
-                "the results below are those of the model as it was then."
-            )
-        if early_stopped:
-            return (
-                f"succeeded — stopped early after {completed} of {planned} epochs because the monitored loss "
-                "stopped improving; the weights of the best epoch were kept."
-            )
-        if stopped:
-            return f"succeeded — a callback ended training after {completed} of {planned} epochs."
-        return f"succeeded — trained all {planned} epochs."
-
-    @staticmethod
-    def _summary_sections(
-        evaluation: Evaluation, history: Mapping[str, Sequence[float]], train_seconds: float, out: Path
-    ) -> list[ReportSection]:
-        beats = evaluation.beats_baseline()
-        won = [name for name, better in beats.items() if better]
-        lost = [name for name, better in beats.items() if not better]
-        if not lost:
-            verdict = f"The model **beats** the baseline ({evaluation.baseline}) on {', '.join(won)}."
-        elif not won:
-            verdict = f"The model does **not** beat the baseline ({evaluation.baseline}) on {', '.join(lost)}."
-        else:
-            verdict = (
-                f"Mixed result against the baseline ({evaluation.baseline}): better on {', '.join(won)}, "
-                f"not better on {', '.join(lost)}."
-            )
-        rows = [
-            [name, value, evaluation.baseline_metrics.get(name, float("nan")), _better(name, value, evaluation)]
-            for name, value in evaluation.metrics.items()
+    def _summary_sections(result: RunResult, history: Mapping[str, Sequence[float]], out: Path) -> list[ReportSection]:
+        sections = [
+            ReportSection("Verdict", verdict_markdown(result)),
+            ReportSection("Result", _result_table(result)),
         ]
-        metrics_table = table(["metric (test split)", "model", f"baseline: {evaluation.baseline}", "better"], rows)
-        sections = [ReportSection("Result", f"{verdict}\n\n{metrics_table}")]
-        epochs = len(history.get("loss", []))
-        timing = f"{epochs} epochs in {train_seconds:.1f} s."
+        epochs = result.epochs_completed
+        timing = f"{epochs} epochs in {result.timings.train_seconds:.1f} s."
         if epochs:
             chart = image("Training and validation loss", plot_history(history, out))
             sections.append(ReportSection("Training", f"{timing}\n\n{chart}"))
@@ -334,8 +334,8 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             sections.append(ReportSection("Training", f"{timing} No epoch completed, so there is no loss curve."))
         return sections
 
-    def _record_failure(self, config: PipelineConfig, exc: BaseException, out: Path) -> None:
-        """Replace any success claim with a report that says the run failed and why."""
+    def _record_failure(self, config: ConfigT, exc: BaseException, out: Path, attempt: _Attempt) -> None:
+        """Replace any success claim with a result and a report that say the run failed and why."""
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         sections = [
             ReportSection("Error", code_block(error)),
@@ -344,10 +344,127 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         status_line = f"failed — {escape(error.splitlines()[0])}. No results were measured."
         report = render(self._title(), status_line, self.description, sections)
         try:
-            (out / METRICS_FILE).unlink(missing_ok=True)
+            history = attempt.learner.history if attempt.learner is not None else {}
+            result = RunResult(
+                plan=self.plan(config),
+                status="failed",
+                stop_reason=StopReason(kind="failed", message=error.splitlines()[0]),
+                epochs_completed=len(history.get("loss", [])),
+                metrics={},
+                baselines=[],
+                verdict=[],
+                history=_finite(history),
+                provenance=self._provenance(config, attempt.data),
+                timings=_timings(attempt),
+                artifacts=sorted({*list_files(out), METRICS_FILE, REPORT_FILE}),
+            )
+            write_json(out / METRICS_FILE, result.model_dump(mode="json"))
             write_text(out / REPORT_FILE, report)
-        except OSError:
-            log.exception("could not write the failure report into %s", out)
+        except Exception:
+            log.exception("could not write the failure record into %s", out)
+
+
+def verdict_markdown(result: RunResult) -> str:
+    """The report's opening: which baselines the model beats on which metrics, and where a baseline wins."""
+    if not result.verdict:
+        return "No baseline was scored on the model's metrics, so there is no verdict."
+    lost = [entry for entry in result.verdict if not entry.beaten]
+    if not lost:
+        names = ", ".join(entry.metric for entry in result.verdict)
+        headline = f"The model **beats every baseline** on every metric ({names})."
+    else:
+        losses = "; ".join(
+            f"{entry.strongest_baseline} on {entry.metric} "
+            f"({format_value(entry.baseline)} vs {format_value(entry.model)})"
+            for entry in lost
+        )
+        headline = f"The model does **not** beat every baseline. A baseline is as good or better: {losses}."
+    lines = [headline, ""]
+    specs = {spec.name: spec for spec in result.plan.metrics}
+    for baseline in result.baselines:
+        shared = [name for name in baseline.metrics if name in result.metrics and name in specs]
+        won = [name for name in shared if specs[name].better(result.metrics[name], baseline.metrics[name])]
+        wins = [name for name in shared if specs[name].better(baseline.metrics[name], result.metrics[name])]
+        ties = [name for name in shared if name not in won and name not in wins]
+        parts = [f"the model is better on {', '.join(won)}"] if won else []
+        parts += [f"**the baseline wins** on {', '.join(wins)}"] if wins else []
+        parts += [f"they tie on {', '.join(ties)}"] if ties else []
+        lines.append(f"- {baseline.name}: {'; '.join(parts) or 'no metric in common with the model'}.")
+    return "\n".join(lines)
+
+
+def _result_table(result: RunResult) -> str:
+    specs = {spec.name: spec for spec in result.plan.metrics}
+    verdicts = {entry.metric: entry for entry in result.verdict}
+    header = ["metric (test split)", "unit", "model", *(f"baseline: {b.name}" for b in result.baselines), "verdict"]
+    rows = []
+    for name, value in result.metrics.items():
+        entry = verdicts.get(name)
+        if entry is None:
+            verdict = "—"
+        elif entry.beaten:
+            verdict = "beats every baseline"
+        else:
+            verdict = f"not beaten ({entry.strongest_baseline})"
+        arrow = "higher is better" if specs[name].direction == "higher" else "lower is better"
+        scores = [b.metrics.get(name, "—") for b in result.baselines]
+        rows.append([f"{name} ({arrow})", specs[name].unit, value, *scores, verdict])
+    return table(header, rows)
+
+
+def _data_body(summary: Mapping[str, Any], provenance: Provenance) -> str:
+    rows: list[list[Any]] = [[key, value] for key, value in summary.items()]
+    data = provenance.data
+    if data is not None:
+        source = data.source
+        rows += [
+            ["source requested", source.requested],
+            ["source used", source.used],
+            ["data", source.description],
+            ["offline sample stood in", source.fallback_reason or "no"],
+            ["rows", data.rows],
+            ["first .. last", f"{data.first} .. {data.last}" if data.first is not None else "—"],
+            ["sha256 of the data", data.sha256],
+        ]
+    rows += [["seed", provenance.seed], ["app", f"{provenance.app_distribution} {provenance.app_version}"]]
+    rows += [["python / numpy", f"{provenance.python} / {provenance.numpy}"]]
+    rows += [[name, version] for name, version in provenance.packages.items()]
+    note = (
+        "Two runs with the same data fingerprint, seed, config and versions give the same results: every random "
+        "choice is drawn from the seed."
+    )
+    return f"{table(['item', 'value'], rows)}\n\n{note}"
+
+
+def _stop_reason(learner: Learner, early_stopping: Sequence[EarlyStopping], completed: int, planned: int) -> StopReason:
+    if learner.cancelled:
+        message = f"the user cancelled after {completed} of {planned} epochs; the results are those of the model then."
+        return StopReason(kind="cancelled", message=message)
+    if learner.interrupted:
+        message = (
+            f"interrupted by a shutdown after {completed} of {planned} epochs; the results are those of the model then."
+        )
+        return StopReason(kind="interrupted", message=message)
+    if any(callback.stopped_epoch is not None for callback in early_stopping):
+        message = (
+            f"stopped early after {completed} of {planned} epochs because the monitored loss stopped improving; "
+            "the weights of the best epoch were kept."
+        )
+        return StopReason(kind="early_stopped", message=message)
+    if learner.stop_training:
+        message = f"a callback ended training after {completed} of {planned} epochs."
+        return StopReason(kind="early_stopped", message=message)
+    return StopReason(kind="completed", message=f"trained all {planned} epochs.")
+
+
+def _timings(attempt: _Attempt) -> Timings:
+    return Timings(
+        started_at=attempt.started_at,
+        finished_at=dt.datetime.now(dt.UTC),
+        load_seconds=attempt.load_seconds,
+        train_seconds=attempt.train_seconds,
+        evaluate_seconds=attempt.evaluate_seconds,
+    )
 
 
 def _require_finite(evaluation: Evaluation) -> None:
@@ -359,17 +476,19 @@ def _require_finite(evaluation: Evaluation) -> None:
         )
 
 
-def _model_wins(name: str, model: float, baseline: float) -> bool:
-    return model > baseline if higher_is_better(name) else model < baseline
+def _require_declared(evaluation: Evaluation, specs: Sequence[MetricSpec]) -> None:
+    names = {spec.name for spec in specs}
+    undeclared = [name for name in evaluation.metrics if name not in names]
+    if undeclared:
+        raise ValueError(
+            f"metric(s) {', '.join(undeclared)} are reported by _evaluate but not declared; add a MetricSpec for "
+            "each (name, direction, unit) to what _metric_specs returns"
+        )
 
 
-def _better(name: str, value: float, evaluation: Evaluation) -> str:
-    if name not in evaluation.baseline_metrics:
-        return "—"
-    baseline = evaluation.baseline_metrics[name]
-    if value == baseline:
-        return "tie"
-    return "model" if _model_wins(name, value, baseline) else "baseline"
+def _finite(history: Mapping[str, Sequence[float]]) -> dict[str, list[float | None]]:
+    """History with NaN and infinities as None: JSON (and so metrics.json and the database) has no NaN."""
+    return {key: [value if math.isfinite(value) else None for value in values] for key, values in history.items()}
 
 
 def _jsonable(spec: Any) -> Any:

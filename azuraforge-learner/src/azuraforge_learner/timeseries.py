@@ -8,7 +8,9 @@ target column and any other numeric input columns. The base class then
   every target value it predicts lies in that split, so no label leaks across a boundary;
 - fits the scalers on the training rows only and saves them (scaler.json) next to the weights;
 - evaluates in the target's own units on the test windows, next to the last-value (persistence) forecast of
-  the same windows;
+  the same windows (apps add baselines and metrics: extend `_evaluate` and `_metric_specs`);
+- records where the data came from: a loader that knows (which source, whether an offline sample stood in) puts
+  a `DataSource` in `frame.attrs[DATA_SOURCE]`;
 - predicts again from the saved artifacts alone (`predict`).
 
 `_create_model(config, spec)` receives a WindowSpec: inputs are (batch, window, n_features) float32 arrays and
@@ -34,7 +36,7 @@ from azuraforge_learner.callbacks import Callback, Logs
 from azuraforge_learner.config import ConfigError, PipelineConfig, excerpt
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn, inference
-from azuraforge_learner.metrics import MetricFn, regression_metrics, rmse
+from azuraforge_learner.metrics import MetricFn, declared, regression_metrics, rmse
 from azuraforge_learner.pipeline import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -44,12 +46,22 @@ from azuraforge_learner.pipeline import (
     Prepared,
     Splits,
 )
+from azuraforge_learner.record import (
+    BaselineResult,
+    DataProvenance,
+    DataSource,
+    MetricSpec,
+    fingerprint,
+    unstated_source,
+)
 from azuraforge_learner.report import ReportSection, image, plot_predictions, plot_residuals, table
 from azuraforge_learner.scaling import Scaler, ScalerKind
 
 SCALER_FILE = "scaler.json"
 PREDICTIONS_FILE = "predictions.csv"
 LIVE_PREDICTION_POINTS = 200
+DATA_SOURCE = "azuraforge_data_source"  # key of a loaded frame's attrs that holds its DataSource
+PERSISTENCE = "persistence (last value)"
 
 
 class TimeSeriesConfig(PipelineConfig):
@@ -130,6 +142,28 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
     def _train_metrics(self, config: TSConfigT) -> list[str | MetricFn]:
         return ["mae"]
 
+    def _metric_specs(self, config: TSConfigT) -> list[MetricSpec]:
+        """MAE, RMSE, MAPE and R² over every forecast step; the errors are in the target's units."""
+        return declared("mae", "rmse", "mape", "r2", headline=("rmse",))
+
+    def _describe_data(self, config: TSConfigT, raw: Any) -> DataProvenance:
+        frame = _as_frame(raw)
+        stated = frame.attrs.get(DATA_SOURCE)
+        source = stated if isinstance(stated, DataSource) else unstated_source(self.name)
+        index = frame.index
+        numbers = frame.select_dtypes(include="number")
+        return DataProvenance(
+            source=source,
+            first=str(index[0]),
+            last=str(index[-1]),
+            rows=len(frame),
+            sha256=fingerprint(
+                *(str(name) for name in numbers.columns),
+                np.asarray(index.astype(str)),
+                numbers.to_numpy(dtype=np.float64),
+            ),
+        )
+
     # ----- data ------------------------------------------------------------------------------------
     def _prepare(self, config: TSConfigT, raw: Any) -> PreparedSeries:
         frame = _as_frame(raw)
@@ -195,11 +229,14 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
         actual = _future(data.target, data.test_starts, data.spec.horizon)
         # Persistence: every future step equals the last value seen before it.
         baseline = np.repeat(data.target[data.test_starts - 1][:, None], data.spec.horizon, axis=1)
+        persistence = BaselineResult(
+            name=PERSISTENCE,
+            description="Every future step equals the last value seen.",
+            metrics=regression_metrics(actual, baseline),
+        )
         return Evaluation(
             metrics=regression_metrics(actual, predicted),
-            baseline_metrics=regression_metrics(actual, baseline),
-            baseline="last value",
-            primary_metrics=("mae", "rmse"),
+            baselines=[persistence],
             outputs={
                 "actual": actual,
                 "predicted": predicted,
@@ -236,7 +273,7 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
                 for step in range(config.horizon)
             ]
             sections.append(
-                ReportSection("Error by forecast step", table(["step", "model RMSE", "baseline RMSE"], rows))
+                ReportSection("Error by forecast step", table(["step", "model RMSE", f"{PERSISTENCE} RMSE"], rows))
             )
         return sections
 

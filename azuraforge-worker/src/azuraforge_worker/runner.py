@@ -107,7 +107,7 @@ def _train(
         publisher.close()
     fields: dict[str, Any] = {
         "metrics": result.metrics,
-        "baseline_metrics": result.baseline_metrics,
+        "baseline_metrics": result.strongest_baseline_metrics(),
         "history": result.history,
         "artifacts": result.artifacts,
     }

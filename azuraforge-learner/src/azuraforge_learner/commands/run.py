@@ -17,7 +17,7 @@ import yaml
 
 from azuraforge_learner.callbacks import Callback, Logs, ProgressBar, numeric_logs
 from azuraforge_learner.config import ConfigError
-from azuraforge_learner.pipeline import default_output_dir
+from azuraforge_learner.pipeline import REPORT_FILE, default_output_dir
 from azuraforge_learner.plugins import AppLoadError, UnknownAppError, load_pipeline
 
 
@@ -68,13 +68,19 @@ def handle(args: argparse.Namespace) -> int:
         traceback.print_exc()
         print(f"error: the run failed ({type(exc).__name__}: {exc}); see {out / 'report.md'}", file=sys.stderr)
         return 1
+    verdicts = {entry.metric: entry for entry in result.verdict}
     for name, value in result.metrics.items():
-        baseline = result.baseline_metrics.get(name)
-        shown = f"  {name}: {value:.4g}" + (f"  (baseline {baseline:.4g})" if baseline is not None else "")
+        entry = verdicts.get(name)
+        shown = f"  {name}: {value:.4g}"
+        if entry is not None:
+            outcome = "beats every baseline" if entry.beaten else "not beaten"
+            shown += f"  (strongest baseline {entry.strongest_baseline}: {entry.baseline:.4g}; {outcome})"
         print(shown)
-    verdict = ", ".join(f"{name}: {'yes' if better else 'no'}" for name, better in result.beats_baseline.items())
-    print(f"status: {result.status}; beats the baseline on {verdict}")
-    print(f"report: {result.report_path}")
+    data = result.provenance.data
+    if data is not None and data.source.fallback:
+        print(f"data: {data.source.fallback_reason}")
+    print(f"status: {result.status} ({result.stop_reason.kind})")
+    print(f"report: {out / REPORT_FILE}")
     return 0
 
 
