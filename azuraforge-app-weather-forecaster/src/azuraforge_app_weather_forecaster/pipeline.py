@@ -41,7 +41,7 @@ from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.forecasters import ForecasterKind, build_forecaster
 from azuraforge_learner.metrics import declared, regression_metrics, rmse
 from azuraforge_learner.pipeline import CONFIG_FILE
-from azuraforge_learner.report import ReportSection, table
+from azuraforge_learner.report import ReportSection
 from azuraforge_learner.timeseries import DATA_SOURCE, PreparedSeries, require_columns
 
 log = logging.getLogger(__name__)

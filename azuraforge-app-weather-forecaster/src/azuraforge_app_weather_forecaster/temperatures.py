@@ -255,4 +255,3 @@ def _reason(response: httpx.Response) -> str:
         return response.reason_phrase or "no reason given"
     line = " ".join(reason.split())
     return line if len(line) <= MAX_REASON_LENGTH else line[:MAX_REASON_LENGTH] + "..."
-
