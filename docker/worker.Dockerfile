@@ -37,6 +37,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     AZURAFORGE_CACHE_DIR=/var/cache/azuraforge
 USER 10001:10001
 WORKDIR /home/azuraforge
-# The command azuraforge_worker.command.worker_command builds for `azuraforge up`; %h is the container's
-# hostname, so every scaled replica has its own Celery name.
-CMD ["python", "-m", "celery", "-A", "azuraforge_worker.celery_app", "worker", "--pool=solo", "--concurrency=1", "--hostname=worker@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+# The command azuraforge_common.worker.worker_command builds for `azuraforge up`; the Celery name is
+# worker@<container hostname>, so every scaled replica has its own.
+CMD ["python", "-m", "azuraforge_worker", "--name=worker", "--loglevel=INFO"]

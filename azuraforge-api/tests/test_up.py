@@ -91,7 +91,7 @@ class Up:
         return wait_for(lambda: (e := self.get(experiment_id))["status"] in statuses and e, timeout_s, str(statuses))
 
     def worker_pids(self):
-        return [pid for pid in children_of(self.process.pid) if "celery" in cmdline(pid)]
+        return [pid for pid in children_of(self.process.pid) if "azuraforge_worker" in cmdline(pid)]
 
 
 @pytest.fixture(scope="module")

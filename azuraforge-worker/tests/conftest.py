@@ -11,7 +11,7 @@ from azuraforge_common.events import parse_event
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.processes import stop_process
 from azuraforge_common.settings import Settings
-from azuraforge_worker.command import worker_command
+from azuraforge_common.worker import worker_command
 from azuraforge_worker.config import create_celery
 from azuraforge_worker.runner import Services
 from azuraforge_worker.testing import TEST_APP, register_test_app

@@ -3,6 +3,7 @@
 import itertools
 from typing import cast
 
+import pytest
 import redis
 from conftest import events, wait_for
 
@@ -22,10 +23,10 @@ from azuraforge_worker.progress import EventPublisher, RedisProgressCallback
 from azuraforge_worker.testing import TEST_APP
 
 
-def run_with_progress(services, tmp_path, config, should_cancel=lambda: False, clock=None):
+def run_with_progress(services, tmp_path, config, stop_request=lambda: None, clock=None):
     publisher = EventPublisher(services.redis)
     kwargs = {"clock": clock} if clock else {}
-    callback = RedisProgressCallback("exp", publisher, should_cancel, **kwargs)
+    callback = RedisProgressCallback("exp", publisher, stop_request, **kwargs)
     try:
         result = load_pipeline(TEST_APP)().run(config, callbacks=[callback], output_dir=tmp_path / "out")
     finally:
@@ -70,14 +71,21 @@ def test_batch_events_are_throttled_to_four_per_second(services, tmp_path):
     assert 0 < len(batches) < all_batches / 2
 
 
-def test_should_cancel_stops_training_as_a_cancellation(services, tmp_path):
+@pytest.mark.parametrize(
+    ("request_", "status", "kind"), [("cancel", "cancelled", "cancelled"), ("interrupt", "cancelled", "interrupted")]
+)
+def test_a_stop_request_stops_training_with_its_reason(services, tmp_path, request_, status, kind):
     asked, ticks = itertools.count(), itertools.count()
     result, published = run_with_progress(
-        services, tmp_path, {"epochs": 5}, should_cancel=lambda: next(asked) >= 1, clock=lambda: next(ticks) * 0.1
+        services,
+        tmp_path,
+        {"epochs": 5},
+        stop_request=lambda: request_ if next(asked) >= 1 else None,
+        clock=lambda: next(ticks) * 0.1,
     )
-    assert result.status == "cancelled"
+    assert (result.status, result.stop_reason.kind) == (status, kind)
     assert result.epochs_completed < 5
-    assert (tmp_path / "out" / "report.md").is_file(), "a cancelled run keeps what it produced"
+    assert (tmp_path / "out" / "report.md").is_file(), "a stopped run keeps what it produced"
     assert len([event for event in published if isinstance(event, EpochEndEvent)]) == result.epochs_completed
 
 

@@ -1,5 +1,6 @@
 """run_experiment in this process, against a real Redis and a real SQLite database."""
 
+import json
 import os
 import threading
 
@@ -101,7 +102,7 @@ def test_a_cancel_mid_run_stops_training_and_keeps_artifacts(services):
     assert cancelled.status == "cancelled"
     assert 1 <= len(cancelled.history["loss"]) < 20
     assert "report.md" in cancelled.artifacts
-    assert "cancelled" in (services.settings.experiment_dir(experiment_id) / "report.md").read_text()
+    assert "the user cancelled" in (services.settings.experiment_dir(experiment_id) / "report.md").read_text()
     assert statuses(events(services, experiment_id))[-1] == ("cancelled", True)
 
 
@@ -115,6 +116,8 @@ def test_a_worker_shutdown_stops_the_run_and_says_so(services):
     interrupted = load(services, experiment_id)
     assert interrupted.error == runner.INTERRUPTED
     assert len(interrupted.history.get("loss", [])) < 20
+    result = json.loads((services.settings.experiment_dir(experiment_id) / "metrics.json").read_text())
+    assert result["stop_reason"]["kind"] == "interrupted", "a shutdown is not reported as the user's cancel"
 
 
 @pytest.mark.parametrize("status", ["running", "succeeded", "cancelled"])

@@ -1,5 +1,6 @@
 """Real Celery worker processes consuming tasks from a real Redis."""
 
+import json
 import signal
 
 from conftest import events, load, queue, wait_for
@@ -39,6 +40,24 @@ def test_sigterm_mid_run_stops_the_worker_soon_and_fails_the_run_with_the_reason
     assert interrupted.error.startswith("interrupted: the worker was stopped")
     assert len(interrupted.history["loss"]) < 100
     assert events(services, experiment_id)[-1].final
+    run_dir = services.settings.experiment_dir(experiment_id)
+    assert json.loads((run_dir / "metrics.json").read_text())["stop_reason"]["kind"] == "interrupted"
+    assert "interrupted by a shutdown" in (run_dir / "report.md").read_text()
+
+
+def test_a_user_cancel_mid_run_cancels_the_run_with_that_reason(services, start_worker, send):
+    start_worker()
+    experiment_id = queue(services, {"epochs": 100, "epoch_sleep_s": 0.3})
+    send(experiment_id)
+    wait_for(lambda: any(isinstance(e, EpochEndEvent) for e in events(services, experiment_id)), 60, "epoch 1")
+    services.redis.set(names.cancel_key(experiment_id), 1)  # what the API's cancel does for a running run
+    wait_for(lambda: finished(services, experiment_id), 60, "the run to stop")
+    cancelled = load(services, experiment_id)
+    assert (cancelled.status, cancelled.error) == ("cancelled", None)
+    assert len(cancelled.history["loss"]) < 100
+    run_dir = services.settings.experiment_dir(experiment_id)
+    assert json.loads((run_dir / "metrics.json").read_text())["stop_reason"]["kind"] == "cancelled"
+    assert "the user cancelled" in (run_dir / "report.md").read_text()
 
 
 def test_sigkill_mid_run_lets_the_heartbeat_expire(services, start_worker, send):

@@ -2,6 +2,7 @@
 
 import importlib
 import shlex
+import sys
 from importlib.metadata import entry_points
 
 import click
@@ -11,8 +12,9 @@ from deploycheck import dockerfile, lock, repo
 from fastapi import FastAPI
 from uvicorn.main import main as uvicorn_cli
 
+import azuraforge_worker.__main__ as worker_main
 from azuraforge_common import names
-from azuraforge_worker.command import worker_command
+from azuraforge_common.worker import worker_command
 
 
 def image_command(service: str) -> list[str]:
@@ -66,16 +68,36 @@ def test_worker_runs_what_azuraforge_up_runs():
     assert image_command("worker") == ["python", *worker_command("worker")[1:]]
 
 
-def test_the_celery_app_module_imports_with_the_experiment_task(monkeypatch):
-    monkeypatch.setenv("AZURAFORGE_REDIS_URL", "redis://:secret@redis:6379/0")
+def worker_celery_arguments(monkeypatch) -> list[str]:
+    """The Celery command line the image's `python -m azuraforge_worker ...` runs (argparse refuses unknown
+    options)."""
     command = image_command("worker")
-    module = command[command.index("-A") + 1]
-    app = importlib.import_module(module).app
+    assert command[1:3] == ["-m", "azuraforge_worker"]
+    ran: list[str] = []
+    monkeypatch.setattr(worker_main, "celery_main", lambda: ran.extend(sys.argv))
+    monkeypatch.setattr(sys, "argv", ["azuraforge_worker", *command[3:]])
+    worker_main.main()
+    return ran[1:]
+
+
+def test_the_worker_command_runs_the_celery_app_with_the_experiment_task(monkeypatch):
+    monkeypatch.setenv("AZURAFORGE_REDIS_URL", "redis://:secret@redis:6379/0")
+    arguments = worker_celery_arguments(monkeypatch)
+    assert "--hostname=worker@%h" in arguments
+    assert "--pool=solo" in arguments
+    app = importlib.import_module(arguments[arguments.index("-A") + 1]).app
     assert isinstance(app, Celery)
     app.loader.import_default_modules()
     assert names.RUN_EXPERIMENT_TASK in app.tasks
     assert app.conf.task_acks_late
     assert app.conf.worker_prefetch_multiplier == 1
+
+
+def test_the_worker_command_refuses_a_misspelt_option(monkeypatch):
+    """The option check above can fail."""
+    monkeypatch.setattr(sys, "argv", ["azuraforge_worker", "--nme=worker"])
+    with pytest.raises(SystemExit):
+        worker_main.main()
 
 
 @pytest.mark.parametrize("service", lock.PYTHON_IMAGES)

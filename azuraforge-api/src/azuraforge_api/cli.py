@@ -32,7 +32,7 @@ from azuraforge_common.outcome import OUTCOME_FILE, read_outcome
 from azuraforge_common.processes import die_with_parent, stop_process, wait_until
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.settings import Settings
-from azuraforge_worker.command import worker_command
+from azuraforge_common.worker import worker_command
 
 WORKER_NICENESS = 5
 """Training yields the CPU to the API and Redis: live events and requests stay fast on a busy machine."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from azuraforge_api.hub import EventHub
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
-from azuraforge_worker.config import create_celery
+from azuraforge_common.worker import celery_settings
 
 PREDICT_SLOTS = 4
 """Predictions that may run at once; more are refused with a 503 rather than queued."""
@@ -27,6 +27,13 @@ _CONNECTION_OPTIONS: dict[str, Any] = {
     "socket_connect_timeout": 2,
     "health_check_interval": 15,
 }
+
+
+def _task_sender(settings: Settings) -> Celery:
+    """A Celery app that only sends tasks, by name: the worker's code is never imported here."""
+    celery = Celery("azuraforge")
+    celery.conf.update(celery_settings(settings))
+    return celery
 
 
 def _async_retry() -> AsyncRetry:
@@ -65,11 +72,11 @@ class Platform:
                 BlockingConnectionPool.from_url(
                     redis_url,
                     timeout=10,
-                    retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+                    retry=_async_retry(),
                     **_CONNECTION_OPTIONS,
                 )
             ),
-            celery=create_celery(settings),
+            celery=_task_sender(settings),
             # The hub waits for messages as long as it takes, so no socket timeout there.
             hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
             predict_slots=anyio.CapacityLimiter(PREDICT_SLOTS),

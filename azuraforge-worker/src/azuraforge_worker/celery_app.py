@@ -1,4 +1,4 @@
-"""The worker's Celery app: `celery -A azuraforge_worker.celery_app worker --pool=solo`."""
+"""The worker's Celery app, which `python -m azuraforge_worker` runs (see command.py)."""
 
 from azuraforge_common.settings import Settings
 from azuraforge_worker.config import create_celery

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
@@ -26,6 +26,9 @@ BATCH_INTERVAL_S = 0.25
 """At most 4 batch events per second."""
 CANCEL_CHECK_INTERVAL_S = 0.25
 """How often (at most) the training thread asks whether to stop: one Redis GET."""
+
+StopRequest = Literal["cancel", "interrupt"]
+"""A user's cancel (Learner.cancel) or the worker shutting down (Learner.interrupt)."""
 
 
 class EventPublisher:
@@ -80,18 +83,18 @@ class EventPublisher:
 
 class RedisProgressCallback(Callback):
     """Turns the learner's hooks into progress events (0-based epochs and batches become 1-based) and stops
-    training, as a cancellation, when `should_cancel` says so."""
+    training when `stop_request` asks to: as a cancel or as an interrupt, which the run's stop_reason records."""
 
     def __init__(
         self,
         experiment_id: str,
         publisher: EventPublisher,
-        should_cancel: Callable[[], bool],
+        stop_request: Callable[[], StopRequest | None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.experiment_id = experiment_id
         self.publisher = publisher
-        self.should_cancel = should_cancel
+        self.stop_request = stop_request
         self.clock = clock
         self.total_epochs = 0
         self.total_batches = 0
@@ -129,7 +132,7 @@ class RedisProgressCallback(Callback):
                     loss=float(logs["loss"]),
                 )
             )
-        self._stop_if_cancelled(now)
+        self._stop_if_requested(now)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         done = epoch + 1
@@ -155,13 +158,16 @@ class RedisProgressCallback(Callback):
                     predicted=list(predictions["predicted"]),
                 )
             )
-        self._stop_if_cancelled(self.clock())
+        self._stop_if_requested(self.clock())
 
-    def _stop_if_cancelled(self, now: float) -> None:
+    def _stop_if_requested(self, now: float) -> None:
         if now - self.last_cancel_check < CANCEL_CHECK_INTERVAL_S:
             return
         self.last_cancel_check = now
-        if self.should_cancel():
+        request = self.stop_request()
+        if request == "interrupt":
+            self.learner.interrupt()
+        elif request == "cancel":
             self.learner.cancel()
 
 

@@ -29,12 +29,13 @@ from azuraforge_learner.artifacts import list_files
 from azuraforge_learner.callbacks import Callback, Logs
 from azuraforge_learner.plugins import load_pipeline
 from azuraforge_worker.heartbeat import Heartbeat
-from azuraforge_worker.progress import EventPublisher, RedisProgressCallback
+from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, StopRequest
 
 log = logging.getLogger(__name__)
 
 shutting_down = threading.Event()
-"""Set when the worker is asked to stop (SIGTERM): the running experiment stops after its current batch."""
+"""Set when the worker is asked to stop (SIGTERM): the running experiment is interrupted after its current
+batch, which its result's stop_reason then says."""
 
 RECORD_RETRY_START_S = 0.5
 RECORD_RETRY_MAX_S = 5.0
@@ -90,7 +91,7 @@ def _train(
     output_dir = services.settings.experiment_dir(experiment_id)
     publisher = EventPublisher(services.redis)
     callbacks = [
-        RedisProgressCallback(experiment_id, publisher, lambda: _should_stop(services, experiment_id)),
+        RedisProgressCallback(experiment_id, publisher, lambda: _stop_request(services, experiment_id)),
         ProgressRecorder(services.sessions, experiment_id),
     ]
     try:
@@ -111,7 +112,9 @@ def _train(
         "history": result.history,
         "artifacts": result.artifacts,
     }
-    if result.status == "cancelled" and not _cancel_requested(services, experiment_id):
+    # The record keeps the experiment statuses: a run cut short by a shutdown did not finish, and was not
+    # cancelled by anyone, so it is failed with the reason.
+    if result.stop_reason.kind == "interrupted":
         return "failed", {**fields, "error": INTERRUPTED}
     return result.status, fields
 
@@ -157,14 +160,14 @@ def _cancel_requested(services: Services, experiment_id: str) -> bool:
     return bool(services.redis.exists(names.cancel_key(experiment_id)))
 
 
-def _should_stop(services: Services, experiment_id: str) -> bool:
+def _stop_request(services: Services, experiment_id: str) -> StopRequest | None:
     if shutting_down.is_set():
-        return True
+        return "interrupt"
     try:
-        return _cancel_requested(services, experiment_id)
+        return "cancel" if _cancel_requested(services, experiment_id) else None
     except redis.RedisError as exc:
         log.warning("could not check for a cancel request: %s", exc)
-        return False
+        return None
 
 
 def _files(output_dir: Path) -> list[str]:

@@ -1,0 +1,20 @@
+"""The API talks to the worker through azuraforge_common only: commands and task names, never its code."""
+
+import json
+import subprocess
+import sys
+
+IMPORT_EVERY_API_MODULE = """
+import importlib, json, pkgutil, sys
+import azuraforge_api
+for module in pkgutil.walk_packages(azuraforge_api.__path__, "azuraforge_api."):
+    importlib.import_module(module.name)
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] == "azuraforge_worker")))
+"""
+
+
+def test_no_api_module_imports_the_worker():
+    # A fresh interpreter: this test process has imported the worker already (the tests' sine_test app).
+    done = subprocess.run([sys.executable, "-c", IMPORT_EVERY_API_MODULE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []

@@ -1,0 +1,46 @@
+"""How the API reaches the worker without importing it: the command that starts one, and the Celery settings
+both sides use (the worker consumes with them, the API sends tasks with them). Plain data: no Celery import."""
+
+import sys
+from typing import Any
+
+from azuraforge_common import names
+from azuraforge_common.settings import Settings
+
+WORKER_MODULE = "azuraforge_worker"
+"""`python -m azuraforge_worker` is the worker package's own command (its __main__)."""
+
+
+def worker_command(name: str, loglevel: str = "INFO") -> list[str]:
+    """The command `azuraforge up`, the worker image and the tests start a worker with; `name` becomes its Celery
+    hostname `name@<host>`."""
+    return [sys.executable, "-m", WORKER_MODULE, f"--name={name}", f"--loglevel={loglevel}"]
+
+
+def celery_settings(settings: Settings) -> dict[str, Any]:
+    """Celery configuration on AZURAFORGE_REDIS_URL (for `Celery(...).conf.update`). Crash safety: a task is
+    acknowledged only once it has finished (acks_late) and goes back to the queue if its worker process dies
+    (reject_on_worker_lost); each worker reserves one task at a time (prefetch 1), and Redis hands an
+    unacknowledged task to another worker after the visibility timeout; that copy finds its run no longer queued
+    and is dropped (see azuraforge_worker.runner.run_experiment)."""
+    return {
+        "broker_url": settings.require_redis_url(),
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "broker_connection_retry_on_startup": True,
+        "task_default_queue": names.TASK_QUEUE,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        # Sending must fail fast when Redis is down: the API answers 503 instead of hanging.
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0.1,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+    }
