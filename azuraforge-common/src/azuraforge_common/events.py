@@ -29,6 +29,11 @@ class StatusEvent(_Event):
     status: ExperimentStatus
     error: str | None = None
     final: bool = False
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description="On the final event: the run's result record (the learner's RunResult), as the experiment "
+        "stores it; null when the run produced none (cancelled before it began, reaped).",
+    )
 
 
 class TrainBeginEvent(_Event):
