@@ -17,7 +17,8 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Every field is always sent, so the schema clients generate types from marks every field required.
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
     experiment_id: str
     seq: int = Field(default=0, ge=0, description="Assigned by publish_event; 1 for the first event.")
