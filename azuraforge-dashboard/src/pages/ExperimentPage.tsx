@@ -34,6 +34,9 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
   const history = finished && stored ? experiment.history : live.final ? result?.history : undefined;
   const series = history ? seriesFromHistory(history) : live.series;
   const artifacts = finished ? experiment.artifacts : (result?.artifacts ?? experiment.artifacts);
+  const ranFor = experiment.finished_at
+    ? experimentDuration(experiment)
+    : result && (Date.parse(result.timings.finished_at) - Date.parse(result.timings.started_at)) / 1000;
   const progress = finished ? null : progressOf(live);
   const cancel = () => {
     setCancelling(true);
@@ -168,7 +171,7 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
             </tbody>
           </table>
           {result && <DataProvenancePanel provenance={result.provenance} />}
-          {experiment.finished_at && <p className="muted small">Ran for {formatDuration(experimentDuration(experiment))}.</p>}
+          {ranFor !== null && <p className="muted small">Ran for {formatDuration(ranFor)}.</p>}
         </div>
       </div>
     </section>
