@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from azuraforge_api.app import create_app
-from azuraforge_api.openapi import document_text, openapi_document
+from azuraforge_api.openapi import document_text
 
 DASHBOARD_COPY = Path(__file__).parents[2] / "azuraforge-dashboard" / "openapi.json"
 
@@ -14,8 +14,8 @@ def test_the_dashboards_openapi_copy_is_current():
     )
 
 
-def test_the_document_describes_the_progress_events_and_the_run_record_in_the_final_one():
-    schemas = openapi_document(create_app())["components"]["schemas"]
+def test_the_served_document_describes_the_progress_events_and_the_run_record_in_the_final_one(api):
+    schemas = api.http.get("/openapi.json").json()["components"]["schemas"]
     kinds = [ref["$ref"].rsplit("/", 1)[1] for ref in schemas["ProgressEvent"]["oneOf"]]
     assert sorted(kinds) == ["BatchEvent", "EpochEndEvent", "PredictionsEvent", "StatusEvent", "TrainBeginEvent"]
     assert {"$ref": "#/components/schemas/RunResult"} in schemas["StatusEvent"]["properties"]["result"]["anyOf"]

@@ -1,8 +1,8 @@
 """The API's OpenAPI document, with the WebSocket's progress events added to its schemas (OpenAPI has no way to
 describe a WebSocket, but clients generate their types from this one document: the dashboard does).
 
-`python -m azuraforge_api.openapi FILE` writes it; the dashboard keeps a copy (`openapi.json`) that its build
-turns into TypeScript, and the API's tests fail when that copy is stale.
+The app serves it at /openapi.json and `python -m azuraforge_api.openapi FILE` writes it; the dashboard keeps a
+copy (`openapi.json`) that its build turns into TypeScript, and the API's tests fail when that copy is stale.
 """
 
 import json
@@ -17,9 +17,20 @@ from azuraforge_common.events import ProgressEvent
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
-def openapi_document(app: FastAPI) -> dict[str, Any]:
-    document = app.openapi()
+def document_events(app: FastAPI) -> None:
+    """Makes the app's /openapi.json carry the progress events too."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return _with_events(build())
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _with_events(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    if "ProgressEvent" in schemas:
+        return document  # FastAPI caches the document: this one has them already
     events = TypeAdapter(ProgressEvent).json_schema(ref_template=REF_TEMPLATE, mode="serialization")
     schemas.update(events.pop("$defs", {}))
     schemas["ProgressEvent"] = events
@@ -31,7 +42,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
 
 
 def document_text(app: FastAPI) -> str:
-    return json.dumps(openapi_document(app), indent=2, sort_keys=True) + "\n"
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
 
 
 def main() -> None:
