@@ -229,6 +229,32 @@ def test_a_finished_experiment_serves_its_report_and_artifacts_then_deletes_them
     assert not any(api.platform.redis.exists(key) for key in names.experiment_keys(experiment["id"]))
 
 
+def test_a_finished_experiment_answers_with_its_run_record(api):
+    experiment = create(api, {"epochs": 2})
+    assert api.http.get(f"/api/v1/experiments/{experiment['id']}").json()["result"] is None, "none while queued"
+    assert run_in_process(api, experiment["id"]) == "succeeded"
+    done = api.http.get(f"/api/v1/experiments/{experiment['id']}").json()
+    result = done["result"]
+    assert (result["status"], result["stop_reason"]["kind"]) == ("succeeded", "completed")
+    specs = {spec["name"]: spec for spec in result["plan"]["metrics"]}
+    assert set(done["metrics"]) <= set(specs), "every metric comes with its declaration"
+    assert (specs["rmse"]["direction"], specs["r2"]["direction"]) == ("lower", "higher")
+    assert result["baselines"], "every baseline, not only the strongest one's scores"
+    strongest = {entry["metric"]: entry for entry in result["verdict"]}
+    assert {metric: entry["baseline"] for metric, entry in strongest.items()} == done["baseline_metrics"]
+    for metric, entry in strongest.items():
+        model, baseline = entry["model"], entry["baseline"]
+        better = model < baseline if specs[metric]["direction"] == "lower" else model > baseline
+        assert entry["beaten"] == better, metric
+    provenance = result["provenance"]
+    assert provenance["seed"] == done["config"]["seed"]
+    assert provenance["data"]["rows"] > 0
+    assert len(provenance["data"]["sha256"]) == 64
+    assert "azuraforge-learner" in provenance["packages"]
+    listed = api.http.get("/api/v1/experiments").json()["items"]
+    assert [item["result"] for item in listed if item["id"] == experiment["id"]] == [result]
+
+
 def test_artifact_paths_cannot_leave_the_experiment_directory(api, tmp_path):
     experiment = create(api, {"epochs": 1})
     run_in_process(api, experiment["id"])

@@ -28,10 +28,10 @@ def epoch(api, experiment_id, n, total=10):
     return publish_event(api.platform.redis, event)
 
 
-def finish(api, experiment_id, status="succeeded"):
+def finish(api, experiment_id, status="succeeded", result=None):
     with api.platform.sessions() as session:
         store.transition(session, experiment_id, ["queued"], "running")
-        assert end_experiment(session, api.platform.redis, experiment_id, ["running"], status)
+        assert end_experiment(session, api.platform.redis, experiment_id, ["running"], status, result=result)
 
 
 def watch(api, experiment_id, after=None, timeout=20):
@@ -94,6 +94,17 @@ def test_a_finished_experiment_whose_events_were_lost_still_ends_from_its_record
     messages, code = watch(api, experiment_id)
     assert [(m["type"], m["status"], m["final"]) for m in messages] == [("status", "cancelled", True)]
     assert code == 1000
+
+
+def test_the_final_event_carries_the_run_record_live_and_when_rebuilt_from_the_record(api):
+    experiment_id = create(api)["id"]
+    result = {"status": "succeeded", "verdict": [{"metric": "rmse", "beaten": False}]}
+    finish(api, experiment_id, result=result)
+    messages, _ = watch(api, experiment_id)
+    assert (messages[-1]["final"], messages[-1]["result"]) == (True, result)
+    api.platform.redis.delete(names.events_stream(experiment_id))
+    messages, _ = watch(api, experiment_id)
+    assert [(m["final"], m["result"]) for m in messages] == [(True, result)]
 
 
 def test_every_client_gets_every_event_once_however_its_connection_races_the_publisher(api):

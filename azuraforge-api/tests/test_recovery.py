@@ -12,7 +12,13 @@ from azuraforge_common import store
 from azuraforge_common.outcome import write_outcome
 
 AZURAFORGE = str(Path(sys.executable).parent / "azuraforge")
-RESULT = {"metrics": {"rmse": 0.1}, "baseline_metrics": {}, "history": {"loss": [1.0, 0.5]}, "artifacts": ["report.md"]}
+RESULT = {
+    "metrics": {"rmse": 0.1},
+    "baseline_metrics": {},
+    "history": {"loss": [1.0, 0.5]},
+    "artifacts": ["report.md"],
+    "result": {"status": "succeeded", "metrics": {"rmse": 0.1}},
+}
 
 
 def running(api):
@@ -31,8 +37,9 @@ def test_the_reaper_records_a_lost_run_from_its_outcome_file_instead_of_failing_
     recovered = record(api, finished)
     assert (recovered.status, recovered.error) == ("succeeded", None)
     assert (recovered.history, recovered.metrics) == (RESULT["history"], RESULT["metrics"])
+    assert recovered.result == RESULT["result"], "the run record survives in the outcome file"
     final = stored_events(api, finished)[-1]
-    assert (final.status, final.final) == ("succeeded", True)
+    assert (final.status, final.final, final.result) == ("succeeded", True, RESULT["result"])
 
 
 def test_the_reaper_waits_for_heartbeats_after_a_redis_restart(tmp_path, redis_server, redis_client, test_app_path):

@@ -58,3 +58,18 @@ def test_the_end_clears_the_cancel_flag_and_gives_the_events_a_lifetime(sessions
     assert not redis_client.exists(names.cancel_key(experiment.id))
     for key in (names.events_stream(experiment.id), names.seq_key(experiment.id)):
         assert 0 < redis_client.ttl(key) <= names.FINISHED_EVENTS_TTL_S
+
+
+def test_the_final_event_carries_the_stored_result(sessions, redis_client):
+    result = {"status": "succeeded", "verdict": [{"metric": "rmse", "beaten": False}]}
+    with sessions() as session:
+        (experiment,) = store.create_experiments(session, [NewExperiment(app="demo", config={})])
+        store.transition(session, experiment.id, ["queued"], "running")
+        assert end_experiment(session, redis_client, experiment.id, ["running"], "succeeded", result=result)
+        session.expire_all()
+        ended = store.get_experiment(session, experiment.id)
+        assert ended is not None
+        assert ended.result == result
+    (final,) = [parse_event(fields[b"event"]) for _, fields in redis_client.xrange(names.events_stream(experiment.id))]
+    assert isinstance(final, StatusEvent)
+    assert (final.final, final.result) == (True, result)

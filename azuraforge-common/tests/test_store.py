@@ -5,7 +5,7 @@ from datetime import UTC, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from azuraforge_common import store
@@ -154,3 +154,44 @@ def test_non_finite_numbers_are_stored_as_null(session):
     loaded = store.get_experiment(session, experiment.id)
     assert loaded is not None
     assert loaded.history == {"loss": [0.5, None], "val_loss": [None, 1.0]}
+
+
+def test_upgrade_carries_rows_of_the_previous_schema_forward_and_downgrade_keeps_them(empty_database_url):
+    upgrade(empty_database_url, "0001")
+    engine = create_db_engine(empty_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO experiments (id, app, name, status, config, created_at, finished_at, metrics, "
+                "baseline_metrics, history, artifacts) VALUES ('old', 'demo', 'before', 'succeeded', "
+                "'{\"longitude\": -122.33}', '2026-01-01 00:00:00+00:00', '2026-01-01 00:05:00+00:00', "
+                "'{\"rmse\": 0.29}', '{\"rmse\": 0.11}', '{\"loss\": [1.0, 0.5]}', '[\"report.md\"]')"
+            )
+        )
+    engine.dispose()
+
+    upgrade(empty_database_url)
+    engine = create_db_engine(empty_database_url)
+    with session_factory(engine)() as session:
+        old = store.get_experiment(session, "old")
+        assert old is not None
+        assert (old.status, old.config, old.metrics, old.baseline_metrics) == (
+            "succeeded",
+            {"longitude": -122.33},
+            {"rmse": 0.29},
+            {"rmse": 0.11},
+        )
+        assert old.history == {"loss": [1.0, 0.5]}
+        assert old.result is None, "a result that was never stored is not made up"
+        assert store.transition(session, "old", ["succeeded"], "succeeded", result={"status": "succeeded"})
+    engine.dispose()
+
+    downgrade(empty_database_url, "0001")
+    engine = create_db_engine(empty_database_url)
+    assert "result" not in {column["name"] for column in inspect(engine).get_columns("experiments")}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT metrics FROM experiments WHERE id = 'old'")).scalar_one() in (
+            {"rmse": 0.29},
+            '{"rmse": 0.29}',
+        )
+    engine.dispose()

@@ -112,6 +112,12 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
 
     // Points counted while the page says the run is queued or running: they came live, not from the final record.
     await page.locator(".page-head .status").waitFor();
+    // The final event carries the record: the page asks the API for nothing more until the run has ended.
+    const recordRequests = [];
+    const onRequest = (request) => {
+      if (new URL(request.url()).pathname.startsWith("/api/v1/experiments/")) recordRequests.push(request.url());
+    };
+    page.on("request", onRequest);
     const livePoints = [];
     const deadline = Date.now() + RUN_TIMEOUT_MS;
     while (Date.now() < deadline && livePoints.at(-1) !== "done") {
@@ -133,6 +139,10 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     );
     await page.locator(".status", { hasText: "succeeded" }).first().waitFor({ timeout: RUN_TIMEOUT_MS });
     await page.getByRole("link", { name: "Report" }).waitFor();
+    await page.locator(".verdict-panel").waitFor();
+    page.off("request", onRequest);
+    assert.deepEqual(recordRequests, [], "the run page polled the record instead of reading the final event");
+    await checkRunRecord(runs.live);
     const finalPoints = Number(await page.locator("figure.chart").first().getAttribute("data-points"));
     assert.equal(finalPoints, Number(EPOCHS));
     await page.screenshot({ path: join(OUTPUT, "experiment-finished.png"), fullPage: true });
@@ -142,6 +152,7 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     await page.reload();
     await page.locator("figure.chart").first().waitFor();
     assert.equal(Number(await page.locator("figure.chart").first().getAttribute("data-points")), Number(EPOCHS));
+    await checkRunRecord(runs.live);
   });
 
   it("renders the report with its tables and images, and lists the artifacts", async () => {
@@ -182,6 +193,15 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     const cancelled = page.locator(`tr[data-experiment="${runs.cancelled}"]`);
     await live.locator(".status", { hasText: "succeeded" }).waitFor();
     await cancelled.locator(".status", { hasText: "cancelled" }).waitFor();
+    // The list marks each headline metric with the verdict against the strongest baseline, as the record says.
+    const record = await getRecord(runs.live);
+    const headline = new Set(record.result.plan.metrics.filter((spec) => spec.headline).map((spec) => spec.name));
+    const expected = record.result.verdict
+      .filter((entry) => headline.size === 0 || headline.has(entry.metric))
+      .map((entry) => `${entry.metric} ${entry.beaten ? "✓" : "✗"}`);
+    assert.deepEqual(await live.locator(".verdict").allTextContents(), expected);
+    const offline = record.result.provenance.data?.source.fallback_reason ? 1 : 0;
+    assert.equal(await live.locator(".badge-offline").count(), offline);
     await page.screenshot({ path: join(OUTPUT, "experiments.png"), fullPage: true });
     await live.getByRole("checkbox").check();
     await cancelled.getByRole("checkbox").check();
@@ -228,6 +248,36 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
   it("logged no error in the browser console", () => {
     assert.deepEqual(consoleErrors, []);
   });
+
+  async function getRecord(id) {
+    const headers = stack.token ? { Authorization: `Bearer ${stack.token}` } : {};
+    const response = await fetch(`${stack.baseUrl}/api/v1/experiments/${id}`, { headers });
+    assert.equal(response.status, 200);
+    return response.json();
+  }
+
+  /** The run page shows the record's verdict, its data provenance (with the offline badge exactly when the
+   * offline sample stood in) and every config value exactly as stored. */
+  async function checkRunRecord(id) {
+    const record = await getRecord(id);
+    const { result } = record;
+    assert.ok(result, "the finished run has no record");
+    const rows = await page.locator(".verdict-panel tbody tr").evaluateAll((trs) =>
+      trs.map((tr) => [tr.dataset.metric, tr.lastElementChild?.textContent]),
+    );
+    assert.deepEqual(rows, result.verdict.map((entry) => [entry.metric, entry.beaten ? "beats" : "loses"]));
+    const data = result.provenance.data;
+    await page.locator(".provenance").getByText(String(data.rows), { exact: true }).waitFor();
+    assert.equal(await page.locator(".provenance .badge-offline").count(), data.source.fallback_reason ? 1 : 0);
+    const shown = await page.locator("h2:text-is('Config') + table.kv tr").evaluateAll((trs) =>
+      trs.map((tr) => [tr.children[0].textContent, tr.children[1].textContent]),
+    );
+    const stored = Object.entries(record.config).map(([key, value]) => [
+      key,
+      typeof value === "string" ? value : JSON.stringify(value),
+    ]);
+    assert.deepEqual(shown, stored);
+  }
 
   async function fillForm(name, epochs) {
     await page.locator("#experiment-name").fill(name);

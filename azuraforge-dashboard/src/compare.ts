@@ -1,6 +1,6 @@
 // What the compare page shows: the config values that differ, and the metrics side by side.
-import type { Experiment } from "./api/types";
-import { bestIndices, metricDirection, type Direction } from "./metrics";
+import type { Direction, Experiment } from "./api/types";
+import { bestIndices, metricSpecs } from "./metrics";
 
 export interface ConfigDifference {
   key: string;
@@ -28,15 +28,17 @@ function canonicalJson(value: unknown): string {
 export interface MetricRow {
   name: string;
   direction: Direction | null;
-  values: (number | undefined)[];
+  unit: string;
+  values: (number | null | undefined)[];
   best: number[];
 }
 
 export function metricRows(experiments: Experiment[]): MetricRow[] {
   const names = [...new Set(experiments.flatMap((experiment) => Object.keys(experiment.metrics)))].sort();
+  const specs = metricSpecs(experiments);
   return names.map((name) => {
     const values = experiments.map((experiment) => experiment.metrics[name]);
-    const direction = metricDirection(name);
-    return { name, direction, values, best: bestIndices(values, direction) };
+    const direction = specs.get(name)?.direction ?? null;
+    return { name, direction, unit: specs.get(name)?.unit ?? "", values, best: bestIndices(values, direction) };
   });
 }

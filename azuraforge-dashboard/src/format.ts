@@ -32,9 +32,9 @@ export function formatNumber(value: number | null | undefined): string {
   return Number(value.toPrecision(4)).toString();
 }
 
+/** A config value exactly as stored (a longitude of -122.33 stays -122.33): configs are read, not skimmed. */
 export function formatValue(value: unknown): string {
   if (value === undefined) return "—";
-  if (typeof value === "number") return formatNumber(value);
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 

@@ -1,35 +1,40 @@
-// Which way is better for a metric, and picking the best among experiments.
+// A metric's direction and unit come from the run's record (result.plan.metrics), as the app declared them;
+// the dashboard has no naming rules of its own. Runs recorded without one have no directions.
+import type { Direction, Experiment, MetricSpec, MetricVerdict, RunResult } from "./api/types";
 
-const LOWER_IS_BETTER = ["loss", "mae", "mse", "rmse", "mape", "smape", "error"];
-const HIGHER_IS_BETTER = ["accuracy", "acc", "r2", "f1", "precision", "recall", "auc"];
-
-export type Direction = "lower" | "higher";
-
-/** "val_rmse" and "test_accuracy" go the way of "rmse" and "accuracy"; null when unknown. */
-export function metricDirection(name: string): Direction | null {
-  const base = name.toLowerCase().replace(/^(val|test|train|baseline)_/, "");
-  if (LOWER_IS_BETTER.some((word) => base === word || base.endsWith(`_${word}`))) return "lower";
-  if (HIGHER_IS_BETTER.some((word) => base === word || base.endsWith(`_${word}`))) return "higher";
-  return null;
+/** The declared metrics of the experiments, by name (the first declaration wins). */
+export function metricSpecs(experiments: Experiment[]): Map<string, MetricSpec> {
+  const specs = new Map<string, MetricSpec>();
+  for (const spec of experiments.flatMap((experiment) => experiment.result?.plan.metrics ?? [])) {
+    if (!specs.has(spec.name)) specs.set(spec.name, spec);
+  }
+  return specs;
 }
 
 /** Indices of the best values (all of them on a tie); none when the direction is unknown. */
-export function bestIndices(values: (number | undefined)[], direction: Direction | null): number[] {
-  const finite = values.filter((value): value is number => value !== undefined && Number.isFinite(value));
+export function bestIndices(values: (number | null | undefined)[], direction: Direction | null): number[] {
+  const finite = values.filter((value): value is number => typeof value === "number" && Number.isFinite(value));
   if (!direction || finite.length < 2) return [];
   const best = direction === "lower" ? Math.min(...finite) : Math.max(...finite);
   return values.flatMap((value, index) => (value === best ? [index] : []));
 }
 
-const KEY_METRIC_ORDER = ["accuracy", "f1", "r2", "rmse", "mae", "mape", "loss"];
+/** The verdict on the run's headline metrics (on every judged metric if the app named no headline). */
+export function headlineVerdict(result: RunResult): MetricVerdict[] {
+  const headline = new Set(result.plan.metrics.filter((spec) => spec.headline).map((spec) => spec.name));
+  const chosen = result.verdict.filter((entry) => headline.has(entry.metric));
+  return chosen.length > 0 ? chosen : result.verdict;
+}
 
-/** The few metrics worth a column in the experiments list, most telling first. */
-export function keyMetrics(metrics: Record<string, number>, count = 3): [string, number][] {
+/** The few metrics worth a column in the experiments list: the headline ones first, in declaration order. */
+export function keyMetrics(experiment: Experiment, count = 3): [string, number | null][] {
+  const declared = experiment.result?.plan.metrics ?? [];
   const rank = (name: string) => {
-    const index = KEY_METRIC_ORDER.indexOf(name);
-    return index < 0 ? KEY_METRIC_ORDER.length : index;
+    const index = declared.findIndex((spec) => spec.name === name);
+    if (index < 0) return Number.MAX_SAFE_INTEGER;
+    return declared[index]?.headline ? index - declared.length : index;
   };
-  return Object.entries(metrics)
+  return Object.entries(experiment.metrics)
     .sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b))
     .slice(0, count);
 }

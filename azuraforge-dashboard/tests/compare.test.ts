@@ -1,29 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { Experiment } from "../src/api/types";
 import { differingConfig, metricRows } from "../src/compare";
-import { bestIndices, keyMetrics, metricDirection } from "../src/metrics";
-
-function experiment(id: string, config: Record<string, unknown>, metrics: Record<string, number>): Experiment {
-  return {
-    id,
-    app: "demo",
-    name: id,
-    tags: [],
-    status: "succeeded",
-    config,
-    batch_id: null,
-    created_at: "2025-01-01T00:00:00Z",
-    started_at: null,
-    finished_at: null,
-    metrics,
-    baseline_metrics: {},
-    history: {},
-    error: null,
-    traceback: null,
-    artifacts: [],
-    progress: null,
-  };
-}
+import { formatValue } from "../src/format";
+import { bestIndices, headlineVerdict, keyMetrics } from "../src/metrics";
+import { experiment, runResult } from "./records";
 
 describe("differingConfig", () => {
   it("lists only the keys whose values differ, comparing nested values by content", () => {
@@ -40,17 +19,20 @@ describe("differingConfig", () => {
 });
 
 describe("best metric", () => {
-  it("knows which way is better, with or without a val_/test_ prefix", () => {
-    expect(["loss", "val_loss", "mae", "rmse", "test_mape", "mse"].map(metricDirection)).toEqual(Array(6).fill("lower"));
-    expect(["accuracy", "val_accuracy", "r2", "f1", "macro_f1"].map(metricDirection)).toEqual(Array(5).fill("higher"));
-    expect(metricDirection("epochs_run")).toBeNull();
+  it("takes each metric's direction and unit from the runs' declarations, none for undeclared ones", () => {
+    const rows = metricRows([experiment("a", {}, { rmse: 1, r2: 0.5, throughput: 10 }, runResult()), experiment("b", {}, { rmse: 2 })]);
+    expect(rows.map((row) => [row.name, row.direction, row.unit])).toEqual([
+      ["r2", "higher", ""],
+      ["rmse", "lower", "°C"],
+      ["throughput", null, ""],
+    ]);
   });
 
-  it("marks the lowest loss-like and the highest score-like value, every one on a tie", () => {
+  it("marks the best value in the declared direction, every one on a tie", () => {
     const rows = metricRows([
-      experiment("a", {}, { rmse: 2.5, accuracy: 0.9, r2: 0.5, throughput: 10 }),
-      experiment("b", {}, { rmse: 1.5, accuracy: 0.95, throughput: 20 }),
-      experiment("c", {}, { rmse: 1.5, accuracy: 0.8, r2: 0.7, throughput: 30 }),
+      experiment("a", {}, { rmse: 2.5, accuracy: 0.9, r2: 0.5, throughput: 10 }, runResult()),
+      experiment("b", {}, { rmse: 1.5, accuracy: 0.95, throughput: 20 }, runResult()),
+      experiment("c", {}, { rmse: 1.5, accuracy: 0.8, r2: 0.7, throughput: 30 }, runResult()),
     ]);
     expect(Object.fromEntries(rows.map((row) => [row.name, row.best]))).toEqual({
       accuracy: [1],
@@ -66,7 +48,29 @@ describe("best metric", () => {
     expect(bestIndices([Number.NaN, 0.3, 0.2], "lower")).toEqual([2]);
   });
 
-  it("puts the most telling metrics first in the list", () => {
-    expect(keyMetrics({ mae: 1, zeta: 2, loss: 3, r2: 0.5 }).map(([name]) => name)).toEqual(["r2", "mae", "loss"]);
+  it("puts the headline metrics first in the list, then the declared ones in order", () => {
+    const declared = experiment("a", {}, { zeta: 2, r2: 0.5, mae: 1, rmse: 3 }, runResult());
+    expect(keyMetrics(declared).map(([name]) => name)).toEqual(["rmse", "mae", "r2"]);
+    expect(keyMetrics(experiment("b", {}, { zeta: 2, mae: 1 })).map(([name]) => name)).toEqual(["mae", "zeta"]);
+  });
+
+  it("judges the headline metrics, or every judged one when the app named none", () => {
+    expect(headlineVerdict(runResult()).map((entry) => [entry.metric, entry.beaten])).toEqual([["rmse", false]]);
+    const plan = { ...runResult().plan, metrics: runResult().plan.metrics.map((spec) => ({ ...spec, headline: false })) };
+    expect(headlineVerdict(runResult({ plan })).map((entry) => entry.metric)).toEqual(["mae", "rmse"]);
+  });
+});
+
+describe("config values", () => {
+  it("are shown exactly as stored", () => {
+    expect([-122.33, 0.0001234, 1e-7, "open-meteo", [8, 4], null, true].map(formatValue)).toEqual([
+      "-122.33",
+      "0.0001234",
+      "1e-7",
+      "open-meteo",
+      "[8,4]",
+      "null",
+      "true",
+    ]);
   });
 });

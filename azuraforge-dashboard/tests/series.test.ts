@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ProgressEvent } from "../src/api/types";
 import { applyEvent, initialLiveState, progressOf, seriesFromHistory, type LiveState } from "../src/live/series";
 import { followExperiment } from "../src/live/socket";
+import { runResult } from "./records";
 
 const ID = "exp1";
 
@@ -10,7 +11,7 @@ function epochEnd(seq: number, epoch: number, metrics: Record<string, number>): 
 }
 
 function status(seq: number, value: "running" | "succeeded", final = false): ProgressEvent {
-  return { experiment_id: ID, seq, ts: seq, type: "status", status: value, error: null, final };
+  return { experiment_id: ID, seq, ts: seq, type: "status", status: value, error: null, final, result: null };
 }
 
 const run: ProgressEvent[] = [
@@ -54,6 +55,16 @@ describe("applyEvent", () => {
     const afterFirst = reduce(run.slice(0, 4));
     expect(progressOf(afterFirst)).toEqual({ epoch: 1, totalEpochs: 3, fraction: 1 / 3 });
     expect(progressOf(reduce(run))?.fraction).toBe(1);
+  });
+});
+
+describe("the final event", () => {
+  it("carries the run's record, so nothing has to be fetched after it", () => {
+    const result = runResult();
+    const final: ProgressEvent = { ...status(8, "succeeded", true), result } as ProgressEvent;
+    const state = reduce([...run.slice(0, -1), final]);
+    expect(state.result).toEqual(result);
+    expect(reduce(run.slice(0, -1)).result).toBeNull();
   });
 });
 

@@ -9,6 +9,7 @@ from conftest import events, load, queue, wait_for
 
 from azuraforge_common import names, store
 from azuraforge_common.events import EpochEndEvent, StatusEvent, TrainBeginEvent
+from azuraforge_learner.record import RunResult
 from azuraforge_worker import runner
 
 
@@ -30,10 +31,17 @@ def test_a_queued_experiment_runs_to_success(services):
     assert (services.settings.experiment_dir(experiment_id) / "report.md").is_file()
     assert done.progress == {"epoch": 2, "total_epochs": 2}
     assert (done.error, done.traceback) == (None, None)
+    result = RunResult.model_validate(done.result)
+    assert (result.status, result.stop_reason.kind, result.metrics) == ("succeeded", "completed", done.metrics)
+    assert {entry.metric for entry in result.verdict} == set(done.metrics)
+    assert result.baselines, "every baseline is stored, not only the strongest one's scores"
+    assert result.provenance.data is not None
+    assert result.provenance.data.rows > 0
 
     published = events(services, experiment_id)
     assert [event.seq for event in published] == list(range(1, len(published) + 1))
     assert statuses(published) == [("running", False), ("succeeded", True)]
+    assert published[-1].result == done.result, "the final event carries the stored record"
     assert isinstance(published[1], TrainBeginEvent)
     assert [event.epoch for event in published if isinstance(event, EpochEndEvent)] == [1, 2]
     assert not services.redis.exists(names.heartbeat_key(experiment_id)), "the heartbeat ends with the run"
@@ -60,6 +68,10 @@ def test_an_exception_inside_the_app_fails_the_experiment_with_its_traceback(ser
     assert "report.md" in failed.artifacts, "the learner's failure report is kept"
     assert statuses(events(services, experiment_id))[-1] == ("failed", True)
     assert events(services, experiment_id)[-1].error == failed.error
+    result = RunResult.model_validate(failed.result)
+    assert (result.status, result.stop_reason.kind) == ("failed", "failed")
+    assert "told to fail at epoch 2" in result.stop_reason.message
+    assert events(services, experiment_id)[-1].result == failed.result
 
 
 def test_a_missing_app_fails_the_experiment(services):
@@ -78,6 +90,7 @@ def test_an_invalid_stored_config_fails_naming_the_field(services):
     assert failed.error.startswith("ConfigError")
     assert "epochs" in failed.error
     assert "windw: unknown field" in failed.error
+    assert failed.result is None, "a config that never validated planned no run"
 
 
 def test_a_cancel_before_it_starts_means_it_never_runs(services):
@@ -104,6 +117,7 @@ def test_a_cancel_mid_run_stops_training_and_keeps_artifacts(services):
     assert "report.md" in cancelled.artifacts
     assert "the user cancelled" in (services.settings.experiment_dir(experiment_id) / "report.md").read_text()
     assert statuses(events(services, experiment_id))[-1] == ("cancelled", True)
+    assert RunResult.model_validate(cancelled.result).stop_reason.kind == "cancelled"
 
 
 def test_a_worker_shutdown_stops_the_run_and_says_so(services):
@@ -118,6 +132,8 @@ def test_a_worker_shutdown_stops_the_run_and_says_so(services):
     assert len(interrupted.history.get("loss", [])) < 20
     result = json.loads((services.settings.experiment_dir(experiment_id) / "metrics.json").read_text())
     assert result["stop_reason"]["kind"] == "interrupted", "a shutdown is not reported as the user's cancel"
+    assert interrupted.result is not None, "the partial run's record is kept"
+    assert RunResult.model_validate(interrupted.result).stop_reason.kind == "interrupted"
 
 
 @pytest.mark.parametrize("status", ["running", "succeeded", "cancelled"])

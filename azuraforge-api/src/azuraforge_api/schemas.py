@@ -7,6 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.models import Experiment
+from azuraforge_learner.record import RunResult
 
 MAX_NESTING = 32
 """Of objects and lists in a request body: far beyond any config, far below what the JSON encoders manage."""
@@ -98,6 +99,12 @@ class ExperimentOut(BaseModel):
     traceback: str | None
     artifacts: list[str]
     progress: Progress | None
+    result: RunResult | None = Field(
+        description="The run's record once it ended: every metric's declaration (direction, unit) in "
+        "result.plan.metrics, every baseline, the verdict per metric against the strongest baseline, the stop "
+        "reason and provenance. Null while it runs, and for runs that ended without one (cancelled before they "
+        "began, reaped, or recorded before the platform stored it)."
+    )
 
     @classmethod
     def of(cls, experiment: Experiment) -> "ExperimentOut":

@@ -17,7 +17,8 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Every field is always sent, so the schema clients generate types from marks every field required.
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
     experiment_id: str
     seq: int = Field(default=0, ge=0, description="Assigned by publish_event; 1 for the first event.")
@@ -29,6 +30,11 @@ class StatusEvent(_Event):
     status: ExperimentStatus
     error: str | None = None
     final: bool = False
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description="On the final event: the run's result record (the learner's RunResult), as the experiment "
+        "stores it; null when the run produced none (cancelled before it began, reaped).",
+    )
 
 
 class TrainBeginEvent(_Event):

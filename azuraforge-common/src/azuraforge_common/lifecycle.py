@@ -26,7 +26,14 @@ def end_experiment(
     if not store.transition(session, experiment_id, from_statuses, status, **fields):
         return False
     publish_event(
-        client, StatusEvent(experiment_id=experiment_id, status=status, error=fields.get("error"), final=True)
+        client,
+        StatusEvent(
+            experiment_id=experiment_id,
+            status=status,
+            error=fields.get("error"),
+            final=True,
+            result=fields.get("result"),
+        ),
     )
     with client.pipeline() as pipeline:
         pipeline.delete(names.cancel_key(experiment_id))

@@ -53,6 +53,9 @@ class Experiment(Base):
     history: Mapped[dict[str, Any]] = mapped_column(default=dict)
     artifacts: Mapped[list[str]] = mapped_column(default=list)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The learner's RunResult as JSON (this package does not import the learner; the API validates it).
+    # Null for runs that ended before it was stored or before the run began.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     traceback: Mapped[str | None] = mapped_column(Text, default=None)
 

@@ -18,7 +18,7 @@ from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.lifecycle import end_experiment
 
 OUTCOME_FILE = "outcome.json"
-RECORD_FIELDS = ("metrics", "baseline_metrics", "history", "artifacts", "error", "traceback")
+RECORD_FIELDS = ("metrics", "baseline_metrics", "history", "artifacts", "result", "error", "traceback")
 """The experiment columns an outcome carries."""
 
 

@@ -1,6 +1,32 @@
-// Shapes of the AzuraForge REST API and progress events (see the team's contracts): one place, typed once.
+// The API's shapes under the names the dashboard uses. Every one comes from schema.ts, which `npm run build`
+// generates from openapi.json (the API's OpenAPI document, progress events included): none is written by hand.
 
-export type ExperimentStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+import type { components, operations } from "./schema";
+
+type Schemas = components["schemas"];
+
+export type Experiment = Schemas["ExperimentOut"];
+export type ExperimentStatus = Experiment["status"];
+export type ExperimentList = Schemas["ExperimentPage"];
+export type ExperimentQuery = NonNullable<operations["list_experiments_api_v1_experiments_get"]["parameters"]["query"]>;
+export type NewExperiment = Schemas["ExperimentCreate"];
+export type CreatedExperiments = Experiment | Schemas["BatchOut"];
+export type ValidationIssue = Schemas["ValidationError"];
+export type Config = Experiment["config"];
+
+export type RunResult = Schemas["RunResult"];
+export type MetricSpec = Schemas["MetricSpec"];
+export type MetricVerdict = Schemas["MetricVerdict"];
+export type Provenance = Schemas["Provenance"];
+export type DataProvenance = Schemas["DataProvenance"];
+export type Direction = MetricSpec["direction"];
+
+export type StatusEvent = Schemas["StatusEvent"];
+export type TrainBeginEvent = Schemas["TrainBeginEvent"];
+export type EpochEndEvent = Schemas["EpochEndEvent"];
+export type BatchEvent = Schemas["BatchEvent"];
+export type PredictionsEvent = Schemas["PredictionsEvent"];
+export type ProgressEvent = Schemas["ProgressEvent"];
 
 export const EXPERIMENT_STATUSES: readonly ExperimentStatus[] = [
   "queued",
@@ -14,46 +40,8 @@ export function isFinished(status: ExperimentStatus): boolean {
   return status === "succeeded" || status === "failed" || status === "cancelled";
 }
 
-export type Config = Record<string, unknown>;
-
-export interface Experiment {
-  id: string;
-  app: string;
-  name: string | null;
-  tags: string[];
-  status: ExperimentStatus;
-  config: Config;
-  batch_id: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  metrics: Record<string, number>;
-  baseline_metrics: Record<string, number>;
-  history: Record<string, number[]>;
-  error: string | null;
-  traceback: string | null;
-  artifacts: string[];
-  progress: { epoch: number; total_epochs: number } | null;
-}
-
-export interface ExperimentList {
-  items: Experiment[];
-  total: number;
-  limit: number;
-  offset: number;
-}
-
-export interface ExperimentQuery {
-  app?: string;
-  status?: string;
-  tag?: string;
-  batch_id?: string;
-  sort?: string;
-  limit?: number;
-  offset?: number;
-}
-
-/** A JSON schema as pydantic v2 writes it; only the keywords the form understands are typed. */
+/** A JSON schema as pydantic v2 writes it (an app's `config_schema`, which the API sends as an open object);
+ * only the keywords the form understands are typed. */
 export interface JsonSchema {
   type?: string | string[];
   title?: string;
@@ -78,71 +66,4 @@ export interface JsonSchema {
   items?: JsonSchema;
 }
 
-export interface AppInfo {
-  name: string;
-  description: string;
-  config_schema: JsonSchema;
-  defaults: Config;
-}
-
-export interface NewExperiment {
-  app: string;
-  config: Config;
-  name?: string;
-  tags?: string[];
-  grid?: Record<string, unknown[]>;
-}
-
-export type CreatedExperiments = Experiment | { batch_id: string; experiments: Experiment[] };
-
-export interface ValidationIssue {
-  loc: (string | number)[];
-  msg: string;
-  type: string;
-}
-
-interface EventBase {
-  experiment_id: string;
-  seq: number;
-  ts: number;
-}
-
-export interface StatusEvent extends EventBase {
-  type: "status";
-  status: ExperimentStatus;
-  error: string | null;
-  final: boolean;
-}
-
-export interface TrainBeginEvent extends EventBase {
-  type: "train_begin";
-  app: string;
-  total_epochs: number;
-  config: Config;
-}
-
-export interface EpochEndEvent extends EventBase {
-  type: "epoch_end";
-  epoch: number;
-  total_epochs: number;
-  metrics: Record<string, number>;
-  elapsed_s: number;
-  eta_s: number | null;
-}
-
-export interface BatchEvent extends EventBase {
-  type: "batch";
-  epoch: number;
-  batch: number;
-  total_batches: number;
-  loss: number;
-}
-
-export interface PredictionsEvent extends EventBase {
-  type: "predictions";
-  epoch: number;
-  actual: number[];
-  predicted: number[];
-}
-
-export type ProgressEvent = StatusEvent | TrainBeginEvent | EpochEndEvent | BatchEvent | PredictionsEvent;
+export type AppInfo = Omit<Schemas["AppOut"], "config_schema"> & { config_schema: JsonSchema };

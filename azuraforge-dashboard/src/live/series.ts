@@ -1,5 +1,5 @@
 // Turns progress events (live, replayed, or both after a reconnect) into chart series and progress.
-import type { ExperimentStatus, ProgressEvent } from "../api/types";
+import type { ExperimentStatus, ProgressEvent, RunResult } from "../api/types";
 
 /** Per-epoch values: values[name][i] belongs to epochs[i]; null where a metric was not reported. */
 export interface Series {
@@ -13,12 +13,14 @@ export interface LiveState {
   status: ExperimentStatus | null;
   error: string | null;
   final: boolean;
+  /** The run's record, from the final status event. */
+  result: RunResult | null;
   totalEpochs: number | null;
   series: Series;
   elapsedS: number | null;
   etaS: number | null;
   batch: { epoch: number; batch: number; totalBatches: number } | null;
-  predictions: { epoch: number; actual: number[]; predicted: number[] } | null;
+  predictions: { epoch: number; actual: (number | null)[]; predicted: (number | null)[] } | null;
 }
 
 export const initialLiveState: LiveState = {
@@ -26,6 +28,7 @@ export const initialLiveState: LiveState = {
   status: null,
   error: null,
   final: false,
+  result: null,
   totalEpochs: null,
   series: { epochs: [], values: {} },
   elapsedS: null,
@@ -39,7 +42,7 @@ export function applyEvent(state: LiveState, event: ProgressEvent): LiveState {
   const next = { ...state, lastSeq: event.seq };
   switch (event.type) {
     case "status":
-      return { ...next, status: event.status, error: event.error, final: event.final };
+      return { ...next, status: event.status, error: event.error, final: event.final, result: event.result };
     case "train_begin":
       return { ...next, totalEpochs: event.total_epochs };
     case "batch":
@@ -66,7 +69,7 @@ export function applyEvent(state: LiveState, event: ProgressEvent): LiveState {
   }
 }
 
-function addEpoch(series: Series, epoch: number, metrics: Record<string, number>): Series {
+function addEpoch(series: Series, epoch: number, metrics: Record<string, number | null>): Series {
   const index = series.epochs.length;
   const values: Series["values"] = {};
   for (const name of new Set([...Object.keys(series.values), ...Object.keys(metrics)])) {
@@ -77,7 +80,7 @@ function addEpoch(series: Series, epoch: number, metrics: Record<string, number>
 }
 
 /** The series of a finished experiment, from its stored history ({"loss": [...], ...}, one value per epoch). */
-export function seriesFromHistory(history: Record<string, number[]>): Series {
+export function seriesFromHistory(history: Record<string, (number | null)[]>): Series {
   const length = Math.max(0, ...Object.values(history).map((values) => values.length));
   const values: Series["values"] = {};
   for (const [name, list] of Object.entries(history)) {

@@ -95,7 +95,8 @@ function Comparison({ experiments }: { experiments: Experiment[] }) {
             {metrics.map((row) => (
               <tr key={row.name}>
                 <th scope="row" title={row.direction ? `${row.direction} is better` : "no known direction"}>
-                  {row.name} {row.direction === "lower" ? "↓" : row.direction === "higher" ? "↑" : ""}
+                  {row.name}
+                  {row.unit && ` (${row.unit})`} {row.direction === "lower" ? "↓" : row.direction === "higher" ? "↑" : ""}
                 </th>
                 {row.values.map((value, index) => {
                   const best = row.best.includes(index);

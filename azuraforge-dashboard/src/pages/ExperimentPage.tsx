@@ -1,10 +1,11 @@
 // One experiment: live charts and progress while it runs, its history, metrics, config and error after.
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { api } from "../api/client";
 import { isFinished, type Experiment } from "../api/types";
 import { useResource } from "../api/useResource";
 import { LineChart } from "../components/LineChart";
+import { DataProvenancePanel, Verdict } from "../components/RunRecord";
 import { SeriesCharts } from "../components/SeriesCharts";
 import { StatusBadge } from "../components/StatusBadge";
 import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber, formatValue } from "../format";
@@ -16,10 +17,10 @@ export function ExperimentPage() {
   const experiment = useResource(`experiment:${id}`, () => api.getExperiment(id));
   if (experiment.error) return <p className="error">Could not load experiment {id}: {experiment.error.message}</p>;
   if (!experiment.data) return <p className="muted">Loading…</p>;
-  return <ExperimentView key={id} experiment={experiment.data} reload={experiment.reload} />;
+  return <ExperimentView key={id} experiment={experiment.data} />;
 }
 
-function ExperimentView({ experiment, reload }: { experiment: Experiment; reload: () => void }) {
+function ExperimentView({ experiment }: { experiment: Experiment }) {
   const finished = isFinished(experiment.status);
   // A finished run's record has its history; one that ended without it (failed, say) replays its events.
   const stored = Object.keys(experiment.history).length > 0;
@@ -27,16 +28,15 @@ function ExperimentView({ experiment, reload }: { experiment: Experiment; reload
   const [cancelError, setCancelError] = useState<string>();
   const [cancelling, setCancelling] = useState(false);
 
-  // Once the live feed says the run is over, load the stored record (metrics, history, artifacts);
-  // again shortly if the record does not say finished yet.
-  useEffect(() => {
-    if (!live.final || finished) return;
-    const timer = setTimeout(reload, 300);
-    return () => clearTimeout(timer);
-  }, [live.final, finished, experiment, reload]);
-
+  // A run that ends while watched is shown from its final event, which carries the record: no polling.
+  const result = experiment.result ?? live.result;
   const status = finished ? experiment.status : (live.status ?? experiment.status);
-  const series = finished && stored ? seriesFromHistory(experiment.history) : live.series;
+  const history = finished && stored ? experiment.history : live.final ? result?.history : undefined;
+  const series = history ? seriesFromHistory(history) : live.series;
+  const artifacts = finished ? experiment.artifacts : (result?.artifacts ?? experiment.artifacts);
+  const ranFor = experiment.finished_at
+    ? experimentDuration(experiment)
+    : result && (Date.parse(result.timings.finished_at) - Date.parse(result.timings.started_at)) / 1000;
   const progress = finished ? null : progressOf(live);
   const cancel = () => {
     setCancelling(true);
@@ -69,7 +69,7 @@ function ExperimentView({ experiment, reload }: { experiment: Experiment; reload
               {cancelling ? "Cancelling…" : "Cancel"}
             </button>
           )}
-          {experiment.artifacts.includes("report.md") && (
+          {artifacts.includes("report.md") && (
             <Link to={`/experiments/${experiment.id}/report`} className="button primary">
               Report
             </Link>
@@ -115,7 +115,7 @@ function ExperimentView({ experiment, reload }: { experiment: Experiment; reload
 
       {series.epochs.length > 0 ? <SeriesCharts series={series} /> : <p className="muted">{finished ? "No epoch was recorded." : "No epoch has finished yet."}</p>}
 
-      {live.predictions && !finished && (
+      {live.predictions && !isFinished(status) && (
         <LineChart
           title={`Validation predictions (epoch ${live.predictions.epoch})`}
           labels={live.predictions.actual.map((_, i) => i + 1)}
@@ -129,7 +129,13 @@ function ExperimentView({ experiment, reload }: { experiment: Experiment; reload
       )}
 
       <div className="columns">
-        {Object.keys(experiment.metrics).length > 0 && (
+        {result && (
+          <div>
+            <h2>Verdict</h2>
+            <Verdict result={result} />
+          </div>
+        )}
+        {!result && Object.keys(experiment.metrics).length > 0 && (
           <div>
             <h2>Metrics</h2>
             <table className="kv">
@@ -164,7 +170,8 @@ function ExperimentView({ experiment, reload }: { experiment: Experiment; reload
               ))}
             </tbody>
           </table>
-          {experiment.finished_at && <p className="muted small">Ran for {formatDuration(experimentDuration(experiment))}.</p>}
+          {result && <DataProvenancePanel provenance={result.provenance} />}
+          {ranFor !== null && <p className="muted small">Ran for {formatDuration(ranFor)}.</p>}
         </div>
       </div>
     </section>

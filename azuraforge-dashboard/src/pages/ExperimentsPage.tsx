@@ -2,8 +2,16 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { api } from "../api/client";
-import { EXPERIMENT_STATUSES, isFinished, type Experiment, type ProgressEvent } from "../api/types";
+import {
+  EXPERIMENT_STATUSES,
+  isFinished,
+  type Experiment,
+  type ExperimentQuery,
+  type ExperimentStatus,
+  type ProgressEvent,
+} from "../api/types";
 import { useResource } from "../api/useResource";
+import { OfflineBadge, VerdictMarks } from "../components/RunRecord";
 import { StatusBadge } from "../components/StatusBadge";
 import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber } from "../format";
 import { useExperimentFeed } from "../live/useExperimentFeed";
@@ -17,11 +25,11 @@ export function ExperimentsPage() {
   const [params, setParams] = useSearchParams();
   const navigate = useNavigate();
   const filters = {
-    status: params.get("status") ?? "",
+    status: (params.get("status") || null) as ExperimentStatus | null,
     app: params.get("app") ?? "",
     tag: params.get("tag") ?? "",
     batch_id: params.get("batch") ?? "",
-    sort: params.get("sort") ?? "-created_at",
+    sort: (params.get("sort") ?? "-created_at") as NonNullable<ExperimentQuery["sort"]>,
   };
   const search = params.get("q") ?? "";
   const apps = useResource("apps", api.listApps);
@@ -97,7 +105,7 @@ export function ExperimentsPage() {
       </div>
       <div className="filters">
         <input type="search" placeholder="Search name, id, app, tag" aria-label="Search" value={search} onChange={(e) => setParam("q", e.target.value)} />
-        <select aria-label="Status" value={filters.status} onChange={(e) => setParam("status", e.target.value)}>
+        <select aria-label="Status" value={filters.status ?? ""} onChange={(e) => setParam("status", e.target.value)}>
           <option value="">all statuses</option>
           {EXPERIMENT_STATUSES.map((s) => (
             <option key={s}>{s}</option>
@@ -156,11 +164,13 @@ export function ExperimentsPage() {
               <td className="nowrap">{formatDate(e.created_at)}</td>
               <td className="nowrap">{formatDuration(experimentDuration(e, now))}</td>
               <td className="metrics-cell">
-                {keyMetrics(e.metrics).map(([name, value]) => (
+                {keyMetrics(e).map(([name, value]) => (
                   <span key={name} className="metric">
                     {name} <b>{formatNumber(value)}</b>
                   </span>
                 ))}
+                {e.result && <VerdictMarks result={e.result} />}
+                {e.result && <OfflineBadge provenance={e.result.provenance} />}
               </td>
             </tr>
           ))}

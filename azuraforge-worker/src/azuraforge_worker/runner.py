@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +28,9 @@ from azuraforge_common.publish import publish_event
 from azuraforge_common.settings import Settings
 from azuraforge_learner.artifacts import list_files
 from azuraforge_learner.callbacks import Callback, Logs
+from azuraforge_learner.pipeline import METRICS_FILE
 from azuraforge_learner.plugins import load_pipeline
+from azuraforge_learner.record import RunResult
 from azuraforge_worker.heartbeat import Heartbeat
 from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, StopRequest
 
@@ -103,6 +106,7 @@ def _train(
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
             "artifacts": _files(output_dir),
+            "result": _failure_result(output_dir),
         }
     finally:
         publisher.close()
@@ -111,6 +115,7 @@ def _train(
         "baseline_metrics": result.strongest_baseline_metrics(),
         "history": result.history,
         "artifacts": result.artifacts,
+        "result": result.model_dump(mode="json"),
     }
     # The record keeps the experiment statuses: a run cut short by a shutdown did not finish, and was not
     # cancelled by anyone, so it is failed with the reason.
@@ -167,6 +172,17 @@ def _stop_request(services: Services, experiment_id: str) -> StopRequest | None:
         return "cancel" if _cancel_requested(services, experiment_id) else None
     except redis.RedisError as exc:
         log.warning("could not check for a cancel request: %s", exc)
+        return None
+
+
+def _failure_result(output_dir: Path) -> dict[str, Any] | None:
+    """The failed RunResult the pipeline wrote before re-raising (plan, provenance so far, the error as the stop
+    reason); None when it could not write one (the config did not validate, the disk is full)."""
+    try:
+        text = (output_dir / METRICS_FILE).read_text(encoding="utf-8")
+        return RunResult.model_validate_json(text).model_dump(mode="json")
+    except (OSError, ValidationError) as exc:
+        log.warning("no result record for the failed run in %s: %s", output_dir, exc)
         return None
 
 

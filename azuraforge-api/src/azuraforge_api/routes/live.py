@@ -181,4 +181,5 @@ def _final_from_record(platform: Platform, experiment_id: str, seq: int) -> Stat
             status=experiment.status,  # type: ignore[arg-type]
             error=experiment.error,
             final=True,
+            result=experiment.result,
         )
