@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from azuraforge_core import nn, optim
 from azuraforge_core.functional import mse_loss
-from azuraforge_learner import Callback, Learner, Logs
+from azuraforge_learner import Callback, Learner, Logs, Plan, RunResult
 
 
 def linear_data(samples: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -57,3 +58,22 @@ class Recorder(Callback):
 
     def logs(self, hook: str) -> list[dict[str, Any]]:
         return [logs for name, _, logs in self.calls if name == hook]
+
+
+class RecordingReporter:
+    """A Reporter that records every call as a tuple: (method name, *arguments)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def train_begin(self, plan: Plan) -> None:
+        self.calls.append(("train_begin", plan))
+
+    def epoch(self, epoch: int, total_epochs: int, metrics: Mapping[str, float]) -> None:
+        self.calls.append(("epoch", epoch, total_epochs, dict(metrics)))
+
+    def predictions(self, epoch: int, actual: Sequence[float], predicted: Sequence[float]) -> None:
+        self.calls.append(("predictions", epoch, list(actual), list(predicted)))
+
+    def finished(self, result: RunResult) -> None:
+        self.calls.append(("finished", result))

@@ -23,7 +23,7 @@ def test_hooks_are_called_in_keras_order_with_the_agreed_payloads():
     inputs, targets = linear_data(10)
     recorder = Recorder()
     learner = small_learner([recorder], metrics=["mae"])
-    learner.fit((inputs, targets), val=(inputs[:4], targets[:4]), epochs=2, batch_size=4, logs={"app": "demo"})
+    learner.fit((inputs, targets), val=(inputs[:4], targets[:4]), epochs=2, batch_size=4)
 
     per_epoch: list[tuple[str, int | None]] = [("batch_begin", 0), ("batch_end", 0), ("batch_begin", 1)]
     per_epoch += [("batch_end", 1), ("batch_begin", 2), ("batch_end", 2)]
@@ -34,9 +34,7 @@ def test_hooks_are_called_in_keras_order_with_the_agreed_payloads():
     assert recorder.hooks() == expected
     assert recorder.learner_set_before_train
 
-    assert recorder.logs("train_begin") == [
-        {"epochs": 2, "batches_per_epoch": 3, "batch_size": 4, "samples": 10, "app": "demo"}
-    ]
+    assert recorder.logs("train_begin") == [{"epochs": 2, "batches_per_epoch": 3, "batch_size": 4, "samples": 10}]
     assert [logs["size"] for logs in recorder.logs("batch_begin")[:3]] == [4, 4, 2]
     for logs in recorder.logs("batch_end"):
         assert set(logs) == {"batch", "size", "loss"}
@@ -170,3 +168,9 @@ def test_shuffled_training_is_repeatable_under_numpy_seed():
         return learner.fit((inputs, targets), epochs=3, batch_size=8)["loss"]
 
     assert train() == train()
+
+
+def test_fit_has_no_side_channel_into_the_callbacks_logs():
+    inputs, targets = linear_data(10)
+    with pytest.raises(TypeError, match="logs"):
+        small_learner().fit((inputs, targets), epochs=1, logs={"app": "demo"})  # type: ignore[call-arg]

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import Recorder
+from helpers import Recorder, RecordingReporter
 from sample_apps import FailingEvaluation, SineConfig, SineForecaster, sine_frame
 
 from azuraforge_learner import Callback, ConfigError, Logs, RunResult
@@ -169,22 +169,47 @@ def test_the_same_seed_gives_identical_results_and_another_seed_does_not(tmp_pat
     assert (tmp_path / "a" / "model.npz").read_bytes() == (tmp_path / "b" / "model.npz").read_bytes()
 
 
-def test_live_predictions_ride_along_with_the_epoch_logs(tmp_path):
-    recorder = Recorder()
-    SineForecaster().run({**FAST, "rows": 1600, "epochs": 1, "live_predictions": True}, [recorder], tmp_path)
-    (logs,) = recorder.logs("epoch_end")
-    live = logs["val_predictions"]
-    assert len(live["actual"]) == len(live["predicted"]) == 200
-    assert all(isinstance(value, float) for value in live["actual"] + live["predicted"])
-    assert 8.0 < np.mean(live["actual"]) < 14.0  # in the target's own units, not scaled
-    begin = recorder.logs("train_begin")[0]
-    assert begin["app"] == "sine"
-    assert begin["config"]["live_predictions"] is True
-    assert begin["epochs"] == 1
+def test_live_predictions_go_to_the_reporters_after_each_epoch_not_into_the_logs(tmp_path):
+    reporter, recorder = RecordingReporter(), Recorder()
+    config = {**FAST, "rows": 1600, "epochs": 2, "live_predictions": True}
+    SineForecaster().run(config, [recorder], tmp_path, reporters=[reporter])
+    assert [call[0] for call in reporter.calls] == [
+        "train_begin", "epoch", "predictions", "epoch", "predictions", "finished"
+    ]  # fmt: skip
+    (_, epoch, actual, predicted) = reporter.calls[2]
+    assert epoch == 1
+    assert len(actual) == len(predicted) == 200
+    assert all(isinstance(value, float) for value in actual + predicted)
+    assert 8.0 < np.mean(actual) < 14.0  # in the target's own units, not scaled
+    assert reporter.calls[0][1].config["live_predictions"] is True
+    # No side channel: the learner's hooks carry only what the learner itself measured.
+    assert set(recorder.logs("train_begin")[0]) == {"epochs", "batches_per_epoch", "batch_size", "samples"}
+    assert all("val_predictions" not in logs for logs in recorder.logs("epoch_end"))
 
-    quiet = Recorder()
-    SineForecaster().run({**FAST, "epochs": 1}, [quiet], tmp_path / "quiet")
-    assert "val_predictions" not in quiet.logs("epoch_end")[0]
+    quiet = RecordingReporter()
+    SineForecaster().run({**FAST, "epochs": 1}, output_dir=tmp_path / "quiet", reporters=[quiet])
+    assert [call[0] for call in quiet.calls] == ["train_begin", "epoch", "finished"]
+
+
+def test_reporters_hear_the_plan_every_epoch_and_the_result(tmp_path):
+    reporter = RecordingReporter()
+    result = SineForecaster().run({**FAST, "epochs": 3}, output_dir=tmp_path, reporters=[reporter])
+    (begin, *epochs, end) = reporter.calls
+    assert begin == ("train_begin", SineForecaster().plan(SineForecaster.validate({**FAST, "epochs": 3})))
+    assert [call[:3] for call in epochs] == [("epoch", 1, 3), ("epoch", 2, 3), ("epoch", 3, 3)]
+    assert [call[3]["loss"] for call in epochs] == result.history["loss"]
+    assert {"loss", "val_loss"} <= set(epochs[0][3])
+    assert end == ("finished", result)
+
+
+def test_reporters_hear_a_failed_run_finish_with_the_failure_record(tmp_path):
+    reporter = RecordingReporter()
+    with pytest.raises(RuntimeError, match="evaluation exploded"):
+        FailingEvaluation().run(FAST, output_dir=tmp_path, reporters=[reporter])
+    assert [call[0] for call in reporter.calls] == ["train_begin", "epoch", "epoch", "finished"]
+    result = reporter.calls[-1][1]
+    assert result.status == "failed"
+    assert result == RunResult.model_validate_json((tmp_path / "metrics.json").read_text())
 
 
 def test_a_crash_while_evaluating_leaves_a_report_that_says_failed(tmp_path):

@@ -1,4 +1,4 @@
-"""RedisProgressCallback on a real learner run, publishing to a real Redis."""
+"""RedisReporter and RedisProgressCallback on a real pipeline run, publishing to a real Redis."""
 
 import itertools
 from typing import cast
@@ -19,7 +19,7 @@ from azuraforge_common.events import (
 )
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_learner.plugins import load_pipeline
-from azuraforge_worker.progress import EventPublisher, RedisProgressCallback
+from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, RedisReporter
 from azuraforge_worker.testing import TEST_APP
 
 
@@ -27,8 +27,10 @@ def run_with_progress(services, tmp_path, config, stop_request=lambda: None, clo
     publisher = EventPublisher(services.redis)
     kwargs = {"clock": clock} if clock else {}
     callback = RedisProgressCallback("exp", publisher, stop_request, **kwargs)
+    reporter = RedisReporter("exp", publisher, **kwargs)
     try:
-        result = load_pipeline(TEST_APP)().run(config, callbacks=[callback], output_dir=tmp_path / "out")
+        pipeline = load_pipeline(TEST_APP)()
+        result = pipeline.run(config, callbacks=[callback], output_dir=tmp_path / "out", reporters=[reporter])
     finally:
         publisher.close()
     return result, events(services, "exp")

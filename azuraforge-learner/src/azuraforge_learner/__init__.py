@@ -41,6 +41,7 @@ from azuraforge_learner.record import (
     StopReason,
 )
 from azuraforge_learner.report import ReportSection
+from azuraforge_learner.reporter import Reporter
 from azuraforge_learner.timeseries import TimeSeriesConfig, TimeSeriesPipeline, WindowSpec
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "Provenance",
     "RecurrentForecaster",
     "ReportSection",
+    "Reporter",
     "RunResult",
     "Splits",
     "StopReason",

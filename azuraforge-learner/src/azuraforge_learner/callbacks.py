@@ -105,7 +105,7 @@ class CallbackList:
 
 
 def numeric_logs(logs: Logs) -> dict[str, float]:
-    """The scalar entries of a logs dict (lists such as val_predictions are left out)."""
+    """The scalar entries of a logs dict (anything else a callback added is left out)."""
     return {
         key: float(value)
         for key, value in logs.items()

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -73,9 +72,8 @@ class Learner:
         epochs: int = 1,
         batch_size: int = 32,
         shuffle: bool = True,
-        logs: Mapping[str, Any] | None = None,
     ) -> dict[str, list[float]]:
-        """Train for `epochs` epochs (fewer if stopped); `logs` is added to what on_train_begin receives."""
+        """Train for `epochs` epochs (fewer if stopped)."""
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs and batch_size must be at least 1, got epochs={epochs}, batch_size={batch_size}")
         train_set = as_dataset(train)
@@ -95,7 +93,6 @@ class Learner:
                     "batches_per_epoch": math.ceil(len(train_set) / batch_size),
                     "batch_size": batch_size,
                     "samples": len(train_set),
-                    **(logs or {}),
                 }
             )
             for epoch in range(epochs):

@@ -10,6 +10,9 @@ baselines and writes the run directory:
 metrics.json and report.md are only ever written complete: with status "succeeded" or "cancelled" at the end of
 a run, or with status "failed" and the error when the run raises (the exception then propagates to the caller).
 
+Callers follow a run through reporters (see reporter.py): the plan when training begins, every epoch, live
+predictions when the pipeline has them, and the RunResult at the end.
+
 Apps subclass TimeSeriesPipeline or ImageClassificationPipeline, which implement the task steps (`_prepare`,
 `_create_loss`, `_evaluate`, ...). An app writes `Config`, `_load_data` and `_create_model`; it may extend
 `_metric_specs`, `_evaluate` and `_report` (call super() and add to what it returns). Every metric the model is
@@ -25,7 +28,7 @@ import random
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, cast
@@ -35,7 +38,7 @@ from pydantic import BaseModel
 
 from azuraforge_core import manual_seed, nn, optim
 from azuraforge_learner.artifacts import list_files, save_weights, write_json, write_text
-from azuraforge_learner.callbacks import Callback, CSVLogger, EarlyStopping
+from azuraforge_learner.callbacks import Callback, CSVLogger, EarlyStopping, Logs, numeric_logs
 from azuraforge_learner.config import ConfigT, PipelineConfig, validate_config
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn
@@ -63,6 +66,7 @@ from azuraforge_learner.report import (
     render,
     table,
 )
+from azuraforge_learner.reporter import Reporter
 
 REPORT_FILE = "report.md"
 METRICS_FILE = "metrics.json"
@@ -183,6 +187,12 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         """Callbacks of the task itself; they run before the caller's, so callers see what they add to logs."""
         return []
 
+    def _live_predictions(
+        self, config: ConfigT, learner: Learner, data: PreparedT
+    ) -> tuple[list[float], list[float]] | None:
+        """(actual, predicted) on part of the validation split after an epoch, for live charts; None: none."""
+        return None
+
     def _save_artifacts(self, config: ConfigT, data: PreparedT, output_dir: Path) -> None:
         """Files besides the weights that predicting again needs (scalers, class names, ...)."""
 
@@ -210,8 +220,10 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         config: Mapping[str, Any] | BaseModel,
         callbacks: Sequence[Callback] = (),
         output_dir: Path | str | None = None,
+        reporters: Sequence[Reporter] = (),
     ) -> RunResult:
-        """Validate, train, evaluate and write the run directory (default: runs/<app>-<timestamp>)."""
+        """Validate, train, evaluate and write the run directory (default: runs/<app>-<timestamp>), telling
+        `reporters` what happens."""
         validated = self.validate(config)
         out = Path(output_dir) if output_dir is not None else default_output_dir(self.name)
         out.mkdir(parents=True, exist_ok=True)
@@ -222,10 +234,13 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         seed_everything(validated.seed)
         attempt = _Attempt(started_at=dt.datetime.now(dt.UTC))
         try:
-            return self._run(validated, list(callbacks), out, attempt)
+            result = self._run(validated, list(callbacks), out, attempt, reporters)
         except BaseException as exc:
-            self._record_failure(validated, exc, out, attempt)
+            self._record_failure(validated, exc, out, attempt, reporters)
             raise
+        for reporter in reporters:
+            reporter.finished(result)
+        return result
 
     def plan(self, config: ConfigT) -> Plan:
         """What a run of `config` is: the app, the config, the epochs and the declared test metrics."""
@@ -236,7 +251,9 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             metrics=self._metric_specs(config),
         )
 
-    def _run(self, config: ConfigT, callbacks: list[Callback], out: Path, attempt: _Attempt) -> RunResult:
+    def _run(
+        self, config: ConfigT, callbacks: list[Callback], out: Path, attempt: _Attempt, reporters: Sequence[Reporter]
+    ) -> RunResult:
         plan = self.plan(config)
         clock = time.monotonic()
         raw = self._load_data(config)
@@ -250,18 +267,20 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             model,
             self._create_loss(config),
             self._create_optimizer(config, model),
-            callbacks=[*self._callbacks(config, data), *early_stopping, CSVLogger(out / HISTORY_FILE), *callbacks],
+            callbacks=[
+                *self._callbacks(config, data),
+                *early_stopping,
+                CSVLogger(out / HISTORY_FILE),
+                *callbacks,
+                _EpochReports(reporters, config.epochs, lambda: self._live_predictions(config, learner, data)),
+            ],
             metrics=self._train_metrics(config),
             progress=False,  # a caller who wants a bar passes a ProgressBar (the CLI does)
         )
+        for reporter in reporters:
+            reporter.train_begin(plan)
         clock = time.monotonic()
-        learner.fit(
-            data.splits.train,
-            data.splits.val,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            logs={"app": self.name, "config": plan.config},
-        )
+        learner.fit(data.splits.train, data.splits.val, epochs=config.epochs, batch_size=config.batch_size)
         attempt.train_seconds = time.monotonic() - clock
         clock = time.monotonic()
         evaluation = self._evaluate(config, learner, data)
@@ -334,7 +353,9 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             sections.append(ReportSection("Training", f"{timing} No epoch completed, so there is no loss curve."))
         return sections
 
-    def _record_failure(self, config: ConfigT, exc: BaseException, out: Path, attempt: _Attempt) -> None:
+    def _record_failure(
+        self, config: ConfigT, exc: BaseException, out: Path, attempt: _Attempt, reporters: Sequence[Reporter]
+    ) -> None:
         """Replace any success claim with a result and a report that say the run failed and why."""
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         sections = [
@@ -360,8 +381,35 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             )
             write_json(out / METRICS_FILE, result.model_dump(mode="json"))
             write_text(out / REPORT_FILE, report)
+            for reporter in reporters:
+                reporter.finished(result)
         except Exception:
-            log.exception("could not write the failure record into %s", out)
+            log.exception("could not write or report the failure record of %s", out)
+
+
+class _EpochReports(Callback):
+    """Tells the reporters about every completed epoch, and its live predictions when the pipeline has them."""
+
+    def __init__(
+        self,
+        reporters: Sequence[Reporter],
+        total_epochs: int,
+        live_predictions: Callable[[], tuple[list[float], list[float]] | None],
+    ) -> None:
+        self.reporters = reporters
+        self.total_epochs = total_epochs
+        self.live_predictions = live_predictions
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if not self.reporters:
+            return
+        metrics = numeric_logs(logs)
+        for reporter in self.reporters:
+            reporter.epoch(epoch + 1, self.total_epochs, metrics)
+        predictions = self.live_predictions()
+        if predictions is not None:
+            for reporter in self.reporters:
+                reporter.predictions(epoch + 1, *predictions)
 
 
 def verdict_markdown(result: RunResult) -> str:

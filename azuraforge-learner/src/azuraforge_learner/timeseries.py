@@ -32,7 +32,6 @@ from pydantic import Field, ValidationInfo, field_validator
 from azuraforge_core import Tensor, nn
 from azuraforge_core.functional import mse_loss
 from azuraforge_learner.artifacts import load_weights, read_json, write_json, write_text
-from azuraforge_learner.callbacks import Callback, Logs
 from azuraforge_learner.config import ConfigError, PipelineConfig, excerpt
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn, inference
@@ -217,10 +216,16 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
             outputs = model(Tensor(data.splits.train[0][:1])).numpy()
         _as_horizon(outputs, data.spec.horizon)
 
-    def _callbacks(self, config: TSConfigT, data: PreparedSeries) -> list[Callback]:
+    def _live_predictions(
+        self, config: TSConfigT, learner: Learner, data: PreparedSeries
+    ) -> tuple[list[float], list[float]] | None:
+        """First-step forecasts and actual values of the last validation windows, in the target's units."""
         if not (config.live_predictions and data.splits.val is not None):
-            return []
-        return [LivePredictions(data)]
+            return None
+        inputs = data.splits.val[0][-LIVE_PREDICTION_POINTS:]
+        starts = data.val_starts[-LIVE_PREDICTION_POINTS:]
+        predicted = forecast(learner, data, inputs)[:, 0]
+        return [float(value) for value in data.target[starts]], [float(value) for value in predicted]
 
     # ----- evaluation and report --------------------------------------------------------------------
     def _evaluate(self, config: TSConfigT, learner: Learner, data: PreparedSeries) -> Evaluation:
@@ -307,25 +312,6 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
             "last_value": last_value,
             "forecast": [float(value) for value in values],
             "forecast_index": _future_index(frame.index, spec.horizon),
-        }
-
-
-class LivePredictions(Callback):
-    """Adds "val_predictions" (first-step forecasts and actual values of the last validation windows, in the
-    target's units) to every epoch's logs, for live charts. Runs before the caller's callbacks."""
-
-    def __init__(self, data: PreparedSeries) -> None:
-        self.data = data
-        self.inputs = data.splits.val[0][-LIVE_PREDICTION_POINTS:] if data.splits.val is not None else None
-        self.starts = data.val_starts[-LIVE_PREDICTION_POINTS:]
-
-    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        if self.inputs is None:
-            return
-        predicted = forecast(self.learner, self.data, self.inputs)[:, 0]
-        logs["val_predictions"] = {
-            "actual": [float(value) for value in self.data.target[self.starts]],
-            "predicted": [float(value) for value in predicted],
         }
 
 

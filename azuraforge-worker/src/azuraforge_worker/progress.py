@@ -1,4 +1,5 @@
-"""Live progress: learner events become progress events, published off the training thread.
+"""Live progress: the pipeline's reports and the learner's batches become progress events, published off the
+training thread.
 
 The training thread only puts events on a queue (microseconds, never a network wait); a background thread
 publishes them through `publish_event`, so a slow or restarting Redis never stalls training, and the
@@ -11,14 +12,15 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import redis
 
 from azuraforge_common.events import BatchEvent, EpochEndEvent, PredictionsEvent, ProgressEvent, TrainBeginEvent
 from azuraforge_common.publish import publish_event
 from azuraforge_learner.callbacks import Callback, Logs
+from azuraforge_learner.record import Plan, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,54 @@ class EventPublisher:
                 delay = min(delay * 2, self.RETRY_MAX_S)
 
 
+class RedisReporter:
+    """The run's story as progress events: train_begin, epoch_end (with elapsed time and an estimate of the
+    rest) and predictions. A Reporter (see azuraforge_learner.reporter)."""
+
+    def __init__(
+        self, experiment_id: str, publisher: EventPublisher, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.experiment_id = experiment_id
+        self.publisher = publisher
+        self.clock = clock
+        self.started = 0.0
+
+    def train_begin(self, plan: Plan) -> None:
+        self.started = self.clock()
+        self.publisher.emit(
+            TrainBeginEvent(
+                experiment_id=self.experiment_id, app=plan.app, total_epochs=plan.total_epochs, config=plan.config
+            )
+        )
+
+    def epoch(self, epoch: int, total_epochs: int, metrics: Mapping[str, float]) -> None:
+        elapsed = self.clock() - self.started
+        remaining = total_epochs - epoch
+        self.publisher.emit(
+            EpochEndEvent(
+                experiment_id=self.experiment_id,
+                epoch=epoch,
+                total_epochs=total_epochs,
+                metrics=_finite(metrics),
+                elapsed_s=elapsed,
+                eta_s=elapsed / epoch * remaining if remaining > 0 else 0.0,
+            )
+        )
+
+    def predictions(self, epoch: int, actual: Sequence[float], predicted: Sequence[float]) -> None:
+        self.publisher.emit(
+            PredictionsEvent(
+                experiment_id=self.experiment_id, epoch=epoch, actual=list(actual), predicted=list(predicted)
+            )
+        )
+
+    def finished(self, result: RunResult) -> None:
+        """Nothing to publish: the runner announces the end with the status event, once the record is stored."""
+
+
 class RedisProgressCallback(Callback):
-    """Turns the learner's hooks into progress events (0-based epochs and batches become 1-based) and stops
-    training when `stop_request` asks to: as a cancel or as an interrupt, which the run's stop_reason records."""
+    """Publishes batch events (0-based epochs and batches become 1-based) and stops training when
+    `stop_request` asks to: as a cancel or as an interrupt, which the run's stop_reason records."""
 
     def __init__(
         self,
@@ -96,25 +143,13 @@ class RedisProgressCallback(Callback):
         self.publisher = publisher
         self.stop_request = stop_request
         self.clock = clock
-        self.total_epochs = 0
         self.total_batches = 0
         self.epoch = 1
-        self.started = 0.0
         self.last_batch_event = -math.inf
         self.last_cancel_check = -math.inf
 
     def on_train_begin(self, logs: Logs) -> None:
-        self.total_epochs = int(logs["epochs"])
         self.total_batches = int(logs["batches_per_epoch"])
-        self.started = self.clock()
-        self.publisher.emit(
-            TrainBeginEvent(
-                experiment_id=self.experiment_id,
-                app=str(logs.get("app", "")),
-                total_epochs=self.total_epochs,
-                config=dict(logs.get("config", {})),
-            )
-        )
 
     def on_epoch_begin(self, epoch: int, logs: Logs) -> None:
         self.epoch = epoch + 1
@@ -135,29 +170,6 @@ class RedisProgressCallback(Callback):
         self._stop_if_requested(now)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        done = epoch + 1
-        elapsed = self.clock() - self.started
-        remaining = self.total_epochs - done
-        self.publisher.emit(
-            EpochEndEvent(
-                experiment_id=self.experiment_id,
-                epoch=done,
-                total_epochs=self.total_epochs,
-                metrics=_numbers(logs),
-                elapsed_s=elapsed,
-                eta_s=elapsed / done * remaining if remaining > 0 else 0.0,
-            )
-        )
-        predictions = logs.get("val_predictions")
-        if isinstance(predictions, dict):
-            self.publisher.emit(
-                PredictionsEvent(
-                    experiment_id=self.experiment_id,
-                    epoch=done,
-                    actual=list(predictions["actual"]),
-                    predicted=list(predictions["predicted"]),
-                )
-            )
         self._stop_if_requested(self.clock())
 
     def _stop_if_requested(self, now: float) -> None:
@@ -171,10 +183,6 @@ class RedisProgressCallback(Callback):
             self.learner.cancel()
 
 
-def _numbers(logs: Logs) -> dict[str, float | None]:
-    """Every numeric entry of the epoch's logs (loss, val_loss, metrics), non-finite ones as None."""
-    numbers: dict[str, Any] = {}
-    for key, value in logs.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            numbers[key] = float(value) if math.isfinite(value) else None
-    return numbers
+def _finite(metrics: Mapping[str, float]) -> dict[str, float | None]:
+    """The epoch's numbers with non-finite ones as None: JSON has no NaN."""
+    return {key: value if math.isfinite(value) else None for key, value in metrics.items()}

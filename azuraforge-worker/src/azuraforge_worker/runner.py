@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,12 @@ from azuraforge_common.outcome import write_outcome
 from azuraforge_common.publish import publish_event
 from azuraforge_common.settings import Settings
 from azuraforge_learner.artifacts import list_files
-from azuraforge_learner.callbacks import Callback, Logs
 from azuraforge_learner.pipeline import METRICS_FILE
 from azuraforge_learner.plugins import load_pipeline
-from azuraforge_learner.record import RunResult
+from azuraforge_learner.record import Plan, RunResult
+from azuraforge_learner.reporter import Reporter
 from azuraforge_worker.heartbeat import Heartbeat
-from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, StopRequest
+from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, RedisReporter, StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,14 @@ def _train(
 ) -> tuple[ExperimentStatus, dict[str, Any]]:
     output_dir = services.settings.experiment_dir(experiment_id)
     publisher = EventPublisher(services.redis)
-    callbacks = [
-        RedisProgressCallback(experiment_id, publisher, lambda: _stop_request(services, experiment_id)),
+    progress = RedisProgressCallback(experiment_id, publisher, lambda: _stop_request(services, experiment_id))
+    reporters: list[Reporter] = [
+        RedisReporter(experiment_id, publisher),
         ProgressRecorder(services.sessions, experiment_id),
     ]
     try:
         pipeline = load_pipeline(app)()
-        result = pipeline.run(config, callbacks=callbacks, output_dir=output_dir)
+        result = pipeline.run(config, callbacks=[progress], output_dir=output_dir, reporters=reporters)
     except Exception as exc:
         log.exception("experiment %s failed", experiment_id)
         return "failed", {
@@ -190,20 +192,26 @@ def _files(output_dir: Path) -> list[str]:
     return list_files(output_dir) if output_dir.is_dir() else []
 
 
-class ProgressRecorder(Callback):
-    """Keeps the record's `progress` (epoch N of M) current, so lists show it without watching every run."""
+class ProgressRecorder:
+    """Keeps the record's `progress` (epoch N of M) current, so lists show it without watching every run.
+    A Reporter (see azuraforge_learner.reporter)."""
 
     def __init__(self, sessions: sessionmaker[Session], experiment_id: str) -> None:
         self.sessions = sessions
         self.experiment_id = experiment_id
-        self.total_epochs = 0
 
-    def on_train_begin(self, logs: Logs) -> None:
-        self.total_epochs = int(logs["epochs"])
+    def train_begin(self, plan: Plan) -> None:
+        """Nothing to store: the record already holds the app and the config."""
 
-    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+    def epoch(self, epoch: int, total_epochs: int, metrics: Mapping[str, float]) -> None:
         try:
             with self.sessions() as session:
-                store.record_progress(session, self.experiment_id, epoch + 1, self.total_epochs)
+                store.record_progress(session, self.experiment_id, epoch, total_epochs)
         except SQLAlchemyError as exc:
             log.warning("progress of %s not recorded: %s", self.experiment_id, exc)
+
+    def predictions(self, epoch: int, actual: Sequence[float], predicted: Sequence[float]) -> None:
+        """Nothing to store: live predictions are for watchers only."""
+
+    def finished(self, result: RunResult) -> None:
+        """Nothing to store here: the runner records the result with the final status."""

@@ -10,15 +10,17 @@ import argparse
 import logging
 import sys
 import traceback
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from azuraforge_learner.callbacks import Callback, Logs, ProgressBar, numeric_logs
+from azuraforge_learner.callbacks import ProgressBar
 from azuraforge_learner.config import ConfigError
 from azuraforge_learner.pipeline import REPORT_FILE, default_output_dir
 from azuraforge_learner.plugins import AppLoadError, UnknownAppError, load_pipeline
+from azuraforge_learner.record import Plan, RunResult
 
 
 def register(subparsers: Any) -> None:
@@ -60,27 +62,16 @@ def handle(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     out: Path = args.out if args.out is not None else default_output_dir(args.app)
     progress = ProgressBar(enabled=args.progress)
-    callbacks: list[Callback] = [progress] if progress.enabled else [EpochLines()]
+    reporter = PrintingReporter(out, epoch_lines=not progress.enabled)
     print(f"running {args.app} into {out}", file=sys.stderr)
     try:
-        result = pipeline_class().run(validated, callbacks=callbacks, output_dir=out)
+        pipeline_class().run(
+            validated, callbacks=[progress] if progress.enabled else [], output_dir=out, reporters=[reporter]
+        )
     except Exception as exc:
         traceback.print_exc()
         print(f"error: the run failed ({type(exc).__name__}: {exc}); see {out / 'report.md'}", file=sys.stderr)
         return 1
-    verdicts = {entry.metric: entry for entry in result.verdict}
-    for name, value in result.metrics.items():
-        entry = verdicts.get(name)
-        shown = f"  {name}: {value:.4g}"
-        if entry is not None:
-            outcome = "beats every baseline" if entry.beaten else "not beaten"
-            shown += f"  (strongest baseline {entry.strongest_baseline}: {entry.baseline:.4g}; {outcome})"
-        print(shown)
-    data = result.provenance.data
-    if data is not None and data.source.fallback:
-        print(f"data: {data.source.fallback_reason}")
-    print(f"status: {result.status} ({result.stop_reason.kind})")
-    print(f"report: {out / REPORT_FILE}")
     return 0
 
 
@@ -114,12 +105,38 @@ def build_config(path: Path | None, overrides: list[str], seed: int | None) -> d
     return config
 
 
-class EpochLines(Callback):
-    """One line per epoch on stderr, for logs and pipes where a progress bar would be noise."""
+class PrintingReporter:
+    """A Reporter (see azuraforge_learner.reporter) for the console: one line per epoch on stderr when there is
+    no progress bar (logs and pipes, where a bar would be noise), and the result on stdout at the end."""
 
-    def on_train_begin(self, logs: Logs) -> None:
-        self.epochs = int(logs["epochs"])
+    def __init__(self, out: Path, epoch_lines: bool) -> None:
+        self.out = out
+        self.epoch_lines = epoch_lines
 
-    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        values = "  ".join(f"{key} {value:.4g}" for key, value in numeric_logs(logs).items())
-        print(f"epoch {epoch + 1}/{self.epochs}  {values}", file=sys.stderr, flush=True)
+    def train_begin(self, plan: Plan) -> None:
+        """Nothing to print: the run's directory is already announced."""
+
+    def epoch(self, epoch: int, total_epochs: int, metrics: Mapping[str, float]) -> None:
+        if self.epoch_lines:
+            values = "  ".join(f"{key} {value:.4g}" for key, value in metrics.items())
+            print(f"epoch {epoch}/{total_epochs}  {values}", file=sys.stderr, flush=True)
+
+    def predictions(self, epoch: int, actual: Sequence[float], predicted: Sequence[float]) -> None:
+        """Nothing to print: live predictions are for charts."""
+
+    def finished(self, result: RunResult) -> None:
+        if result.status == "failed":
+            return  # handle() prints the error and where the report is
+        verdicts = {entry.metric: entry for entry in result.verdict}
+        for name, value in result.metrics.items():
+            entry = verdicts.get(name)
+            shown = f"  {name}: {value:.4g}"
+            if entry is not None:
+                outcome = "beats every baseline" if entry.beaten else "not beaten"
+                shown += f"  (strongest baseline {entry.strongest_baseline}: {entry.baseline:.4g}; {outcome})"
+            print(shown)
+        data = result.provenance.data
+        if data is not None and data.source.fallback:
+            print(f"data: {data.source.fallback_reason}")
+        print(f"status: {result.status} ({result.stop_reason.kind})")
+        print(f"report: {self.out / REPORT_FILE}")
