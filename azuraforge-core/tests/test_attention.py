@@ -13,6 +13,13 @@ from azuraforge_core import Tensor, nn, no_grad
 from azuraforge_core import functional as F  # noqa: N812 (PyTorch's convention)
 
 
+@pytest.fixture(autouse=True, params=["whole", "chunked"])
+def attention_chunks(request, monkeypatch):
+    """Every test runs twice: with the kernel's usual chunks (here one), and with one leading row per chunk."""
+    if request.param == "chunked":
+        monkeypatch.setattr(F, "_ATTENTION_CHUNK_ELEMENTS", 1)
+
+
 def _to_torch(state: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {key: torch.tensor(value) for key, value in state.items()}
 

@@ -279,6 +279,20 @@ def one_hot(indices: Tensor | Array, num_classes: int = -1) -> Tensor:
     return Tensor(out)
 
 
+# Attention works through its (…, S, L) score arrays in chunks along the leading (batch) axis of about
+# this many elements (1 MiB of float32): each chunk's softmax passes then run in the CPU cache instead of
+# streaming the whole score array through memory once per pass.
+_ATTENTION_CHUNK_ELEMENTS = 1 << 18
+
+
+def _matmul_into(a: Array, b: Array, out: Array) -> Array:
+    """a @ b written into `out`, which may be larger than the product when a mask broadcasts the batch axes."""
+    if np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) == out.shape[:-2]:
+        return np.matmul(a, b, out=out)
+    out[...] = np.matmul(a, b)
+    return out
+
+
 class Attention(Function):
     """softmax(q kᵀ · scale + mask) v over the last two axes, as one node with one softmax backward.
 
@@ -289,7 +303,8 @@ class Attention(Function):
 
     The scores are held transposed, (..., S, L): the softmax then reduces over axis -2, which numpy
     vectorises across the contiguous last axis, about three times faster than reducing over short rows;
-    the matmuls read the transposed operands in place.
+    the matmuls read the transposed operands in place. Forward and backward run chunk by chunk along the
+    leading axis (`_ATTENTION_CHUNK_ELEMENTS`), so the elementwise passes over the scores stay in cache.
     """
 
     @staticmethod
@@ -304,46 +319,95 @@ class Attention(Function):
         return_weights: bool,
     ) -> Array | tuple[Array, Array]:
         # Scaling q costs L·E multiplications, scaling the scores L·S.
-        weights = np.matmul(k, np.swapaxes(q * q.dtype.type(scale), -1, -2))
+        q_t = np.swapaxes(q * q.dtype.type(scale), -1, -2)
+        # Contiguous, so the broadcast add below streams through it.
+        mask_t = None
         if mask is not None:
-            # Contiguous, so the broadcast add below streams through it.
             mask_t = np.ascontiguousarray(np.swapaxes(mask, -1, -2) if mask.ndim >= 2 else mask[..., None])
-            if np.broadcast_shapes(weights.shape, mask_t.shape) == weights.shape:
-                weights += mask_t
-            else:
-                weights = weights + mask_t
-        weights -= weights.max(axis=-2, keepdims=True)
-        np.exp(weights, out=weights)
-        # The sum over axis -2 without numpy's reduce, and one reciprocal per column instead of a division per weight.
-        weights *= (1 / np.einsum("...ij->...j", weights))[..., None, :]
+        L, S = q.shape[-2], k.shape[-2]
+        lead = np.broadcast_shapes(
+            q.shape[:-2], k.shape[:-2], v.shape[:-2], () if mask_t is None else mask_t.shape[:-2]
+        )
+        weights = np.empty((*lead, S, L), dtype=np.result_type(q, k))
+        out = np.empty((*lead, L, v.shape[-1]), dtype=np.result_type(weights, v))
+        chunks = _attention_chunks(weights.shape, q, k, v, mask_t)
         keep = None
-        dropped = weights
         if dropout_p > 0:
             kept = generator().random(weights.shape, dtype=np.float32) >= dropout_p
             keep = kept * weights.dtype.type(1 / (1 - dropout_p))
-            dropped = weights * keep
+        dropped = weights if keep is None else np.empty_like(weights)
+        for chunk in chunks:
+            w = _matmul_into(_rows(k, chunk), _rows(q_t, chunk), weights[chunk])
+            if mask_t is not None:
+                w += _rows(mask_t, chunk, weights.ndim)
+            w -= w.max(axis=-2, keepdims=True)
+            np.exp(w, out=w)
+            # The sum over axis -2 without numpy's reduce; one reciprocal per column, not a division per weight.
+            w *= (1 / np.einsum("...ij->...j", w))[..., None, :]
+            if keep is not None:
+                np.multiply(w, keep[chunk], out=dropped[chunk])
+            _matmul_into(np.swapaxes(dropped[chunk], -1, -2), _rows(v, chunk), out[chunk])
         ctx.q, ctx.k, ctx.v, ctx.weights, ctx.dropped, ctx.keep, ctx.scale = q, k, v, weights, dropped, keep, scale
-        out = np.matmul(np.swapaxes(dropped, -1, -2), v)
+        ctx.chunks = chunks
         return (out, np.swapaxes(dropped, -1, -2)) if return_weights else out
 
     @staticmethod
     def backward(ctx: Any, g: Array, g_weights: Array | None = None) -> tuple[Array | None, ...]:
         q, k, v, weights, dropped, keep = ctx.q, ctx.k, ctx.v, ctx.weights, ctx.dropped, ctx.keep
         dq_needed, dk_needed, dv_needed, dmask_needed = ctx.needs_input_grad[:4]
-        dv = np.matmul(dropped, g) if dv_needed else None
-        d_weights = np.matmul(v, np.swapaxes(g, -1, -2))
-        if g_weights is not None:
-            d_weights += np.swapaxes(g_weights, -1, -2)
-        if keep is not None:
-            d_weights *= keep
-        # The softmax backward, dS = P * (dP - rowsum(dP * P)); the rows of P are columns here.
-        d_scores = d_weights
-        d_scores -= np.einsum("...ij,...ij->...j", d_weights, weights)[..., None, :]
-        d_scores *= weights
-        scale = d_scores.dtype.type(ctx.scale)
-        dq = np.matmul(np.swapaxes(d_scores, -1, -2), k) * scale if dq_needed else None
-        dk = np.matmul(d_scores, q) * scale if dk_needed else None
-        return dq, dk, dv, np.swapaxes(d_scores, -1, -2) if dmask_needed else None
+        lead = weights.shape[:-2]
+        dq = np.empty((*lead, *q.shape[-2:]), dtype=q.dtype) if dq_needed else None
+        dk = np.empty((*lead, *k.shape[-2:]), dtype=k.dtype) if dk_needed else None
+        dv = np.empty((*lead, *v.shape[-2:]), dtype=v.dtype) if dv_needed else None
+        # The score gradients of one chunk at a time, unless the mask wants all of them.
+        d_scores = np.empty_like(weights) if dmask_needed else None
+        scale = weights.dtype.type(ctx.scale)
+        for chunk in ctx.chunks:
+            g_c = _rows(g, chunk, weights.ndim)
+            if dv is not None:
+                _matmul_into(dropped[chunk], g_c, dv[chunk])
+            d_weights = np.matmul(_rows(v, chunk), np.swapaxes(g_c, -1, -2))
+            if d_scores is not None:
+                d_scores[chunk] = d_weights
+                d_weights = d_scores[chunk]
+            if g_weights is not None:
+                d_weights += np.swapaxes(_rows(g_weights, chunk, weights.ndim), -1, -2)
+            if keep is not None:
+                d_weights *= keep[chunk]
+            # The softmax backward, dS = P * (dP - rowsum(dP * P)); the rows of P are columns here.
+            w = weights[chunk]
+            d_weights -= np.einsum("...ij,...ij->...j", d_weights, w)[..., None, :]
+            d_weights *= w
+            if dq is not None:
+                _matmul_into(np.swapaxes(d_weights, -1, -2), _rows(k, chunk), dq[chunk])
+                dq[chunk] *= scale
+            if dk is not None:
+                _matmul_into(d_weights, _rows(q, chunk), dk[chunk])
+                dk[chunk] *= scale
+        return dq, dk, dv, None if d_scores is None else np.swapaxes(d_scores, -1, -2)
+
+
+def _attention_chunks(scores_shape: tuple[int, ...], q: Array, k: Array, v: Array, mask_t: Array | None) -> list[slice]:
+    """Slices of the leading axis, each covering about _ATTENTION_CHUNK_ELEMENTS scores.
+
+    One slice of everything when there is no leading axis to split, or when q, k or v broadcast along it.
+    """
+    rows = scores_shape[0] if len(scores_shape) > 2 else 1
+    if len(scores_shape) <= 2 or any(a.ndim != len(scores_shape) or a.shape[0] != rows for a in (q, k, v)):
+        return [slice(None)]
+    per_row = math.prod(scores_shape[1:])
+    step = max(1, _ATTENTION_CHUNK_ELEMENTS // per_row)
+    return [slice(start, start + step) for start in range(0, rows, step)]
+
+
+def _rows(array: Array, chunk: slice, ndim: int | None = None) -> Array:
+    """The chunk of `array` along the leading axis of arrays with `ndim` axes (array's own by default).
+
+    An array with fewer axes, or a size-1 leading axis, broadcasts along that axis and is used whole.
+    """
+    if array.ndim < (array.ndim if ndim is None else ndim) or array.shape[0] == 1:
+        return array
+    return array[chunk]
 
 
 def scaled_dot_product_attention(
