@@ -130,6 +130,7 @@ class Adam(Optimizer):
         if not all(0 <= beta < 1 for beta in betas):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+        self._work: Array = np.empty(0, dtype=np.float32)
 
     def _update(self, param: Array, grad: Array, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
@@ -141,17 +142,27 @@ class Adam(Optimizer):
             param *= 1 - lr * weight_decay
         elif weight_decay:
             grad = grad + weight_decay * param
+        work = self._work_array(param)
+        np.multiply(grad, 1 - beta1, out=work)
         exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
+        exp_avg += work
+        np.multiply(grad, grad, out=work)
+        work *= 1 - beta2
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        step_size = lr / (1 - beta1**step)
-        denom = np.sqrt(exp_avg_sq)
-        denom /= math.sqrt(1 - beta2**step)
-        denom += group["eps"]
-        np.divide(exp_avg, denom, out=denom)
-        denom *= step_size
-        param -= denom
+        exp_avg_sq += work
+        # lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved out of the per-element work.
+        bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+        denom = np.sqrt(exp_avg_sq, out=work)
+        denom += group["eps"] * bias_correction2_sqrt
+        update = np.divide(exp_avg, denom, out=work)
+        update *= lr / (1 - beta1**step) * bias_correction2_sqrt
+        param -= update
+
+    def _work_array(self, param: Array) -> Array:
+        """A scratch array shaped like `param`: a view of one buffer as large as the largest parameter so far."""
+        if self._work.dtype != param.dtype or self._work.size < param.size:
+            self._work = np.empty(param.size, dtype=param.dtype)
+        return self._work[: param.size].reshape(param.shape)
 
 
 class AdamW(Adam):
