@@ -104,14 +104,14 @@ def report_load(results: list[Watch | BaseException], api_cpu_s: float, client_c
         print(f"  {failure}")
 
 
-def report_handoff(redis_url: str, count: int = 2000) -> None:
+def report_handoff(redis_url: str, spool_path: Path, count: int = 2000) -> None:
     client = redis.Redis.from_url(redis_url)
     event = BatchEvent(experiment_id="bench", epoch=1, batch=1, total_batches=1, loss=0.5)
     started = time.perf_counter()
     for _ in range(count):
         publish_event(client, event)
     synchronous = (time.perf_counter() - started) / count
-    publisher = EventPublisher(client)
+    publisher = EventPublisher(client, spool_path)
     started = time.perf_counter()
     for _ in range(count):
         publisher.emit(event)
@@ -163,7 +163,7 @@ def main() -> None:
         finally:
             stop_process(up, 60)
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp), persistent=False) as server:
-        report_handoff(server.url)
+        report_handoff(server.url, Path(tmp) / "spool.sqlite3")
 
 
 if __name__ == "__main__":
