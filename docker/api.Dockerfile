@@ -41,4 +41,4 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 WORKDIR /home/azuraforge
 EXPOSE 8000
-CMD ["sh", "-c", "azuraforge migrate && exec uvicorn --factory azuraforge_api.app:create_app --proxy-headers --forwarded-allow-ips='*'"]
+CMD ["sh", "-c", "azuraforge migrate && exec uvicorn --factory azuraforge_api.app:create_app --ws-per-message-deflate false --proxy-headers --forwarded-allow-ips='*'"]

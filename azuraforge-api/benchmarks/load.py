@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import redis
 from websockets.asyncio.client import connect
 
@@ -70,7 +71,18 @@ async def run_load(
     return await asyncio.gather(*clients, return_exceptions=True)
 
 
-def report_load(results: list[Watch | BaseException]) -> None:
+def api_process(up: subprocess.Popen[bytes]) -> psutil.Process:
+    """The uvicorn child of `azuraforge up`."""
+    children = psutil.Process(up.pid).children()
+    return next(child for child in children if "uvicorn" in child.cmdline())
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def report_load(results: list[Watch | BaseException], api_cpu_s: float, client_cpu_s: float) -> None:
     watches = [result for result in results if isinstance(result, Watch)]
     failures = [f"{type(result).__name__}: {result}" for result in results if not isinstance(result, Watch)]
     delays = [delay * 1000 for watch in watches for delay in watch.live_delays]
@@ -83,18 +95,23 @@ def report_load(results: list[Watch | BaseException]) -> None:
         f"max {max(delays):.1f} over {len(delays)} deliveries"
     )
     print(f"lost events: {lost}, duplicated events: {duplicated}, clients cut off: {len(failures)}")
+    deliveries = sum(len(w.seqs) for w in watches)
+    print(
+        f"CPU per delivered event: API {api_cpu_s / deliveries * 1e6:.0f} µs, "
+        f"clients {client_cpu_s / deliveries * 1e6:.0f} µs (CPU time: less hostage to other jobs than the delays)"
+    )
     for failure in sorted(set(failures)):
         print(f"  {failure}")
 
 
-def report_handoff(redis_url: str, count: int = 2000) -> None:
+def report_handoff(redis_url: str, spool_path: Path, count: int = 2000) -> None:
     client = redis.Redis.from_url(redis_url)
     event = BatchEvent(experiment_id="bench", epoch=1, batch=1, total_batches=1, loss=0.5)
     started = time.perf_counter()
     for _ in range(count):
         publish_event(client, event)
     synchronous = (time.perf_counter() - started) / count
-    publisher = EventPublisher(client)
+    publisher = EventPublisher(client, spool_path)
     started = time.perf_counter()
     for _ in range(count):
         publisher.emit(event)
@@ -135,16 +152,18 @@ def main() -> None:
                 f"{args.experiments} experiments ({args.workers} at once, {config}), {watched} of them watched "
                 f"by {args.watchers} clients each, {os.cpu_count()} CPUs"
             )
-            started = time.monotonic()
+            api = api_process(up)
+            started, api_cpu, client_cpu = time.monotonic(), cpu_seconds(api), time.process_time()
             results = asyncio.run(
                 run_load(f"http://127.0.0.1:{port}", args.experiments, args.watchers, config, watched)
             )
+            api_cpu, client_cpu = cpu_seconds(api) - api_cpu, time.process_time() - client_cpu
             print(f"all experiments finished in {time.monotonic() - started:.1f} s")
-            report_load(results)
+            report_load(results, api_cpu, client_cpu)
         finally:
             stop_process(up, 60)
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp), persistent=False) as server:
-        report_handoff(server.url)
+        report_handoff(server.url, Path(tmp) / "spool.sqlite3")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 the worker's own publish_event, so each test controls exactly when each event exists."""
 
 import asyncio
+import base64
 import itertools
 import json
+import os
+import socket
 import threading
 import time
 
@@ -14,8 +17,9 @@ from redis.asyncio import Redis as AsyncRedis
 from websockets.sync.client import connect
 
 from azuraforge_api.hub import EventHub
+from azuraforge_api.routes import live as live_route
 from azuraforge_common import names, store
-from azuraforge_common.events import BatchEvent, EpochEndEvent, StatusEvent
+from azuraforge_common.events import BatchEvent, EpochEndEvent, PredictionsEvent, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
 from azuraforge_common.publish import publish_event
 
@@ -208,7 +212,7 @@ def test_a_slow_client_is_dropped_without_slowing_the_others(redis_server, redis
         async def read_fast():
             while len(received) < EventHub.MAX_PENDING + 100:
                 delivery = await fast.queue.get()
-                assert delivery is not None
+                assert isinstance(delivery, tuple)
                 received.append(delivery[0].seq)
 
         reader = asyncio.create_task(read_fast())
@@ -224,3 +228,44 @@ def test_a_slow_client_is_dropped_without_slowing_the_others(redis_server, redis
         await hub.close()
 
     asyncio.run(scenario())
+
+
+@pytest.fixture
+def short_deadlines(monkeypatch):
+    monkeypatch.setattr(live_route, "WATCHDOG_INTERVAL_S", 0.05)
+    monkeypatch.setattr(live_route, "IDLE_CHECK_S", 0.3)
+    monkeypatch.setattr(live_route, "FINAL_GRACE_S", 0.3)
+    monkeypatch.setattr(live_route, "SEND_TIMEOUT_S", 0.5)
+
+
+def test_an_experiment_that_ended_unannounced_is_closed_from_its_record(api, short_deadlines):
+    experiment_id = create(api)["id"]
+    with api.platform.sessions() as session:
+        store.transition(session, experiment_id, ["queued"], "running")
+    with connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as ws:
+        assert json.loads(ws.recv(timeout=10))["status"] == "queued"
+        with api.platform.sessions() as session:
+            store.transition(session, experiment_id, ["running"], "failed", error="lost")  # no event published
+        rest = [json.loads(message) for message in iter_messages(ws, 10)]
+    assert [(m["status"], m["error"], m["final"]) for m in rest] == [("failed", "lost", True)]
+    assert ws.close_code == 1000
+
+
+def test_a_client_that_stops_reading_is_disconnected(api, short_deadlines):
+    experiment_id = create(api)["id"]
+    with socket.create_connection(("127.0.0.1", api.port)) as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        key = base64.b64encode(os.urandom(16)).decode()
+        client.sendall(
+            f"GET /ws/experiments/{experiment_id} HTTP/1.1\r\nHost: 127.0.0.1:{api.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert client.recv(4096).startswith(b"HTTP/1.1 101")
+        wait_for(lambda: api.platform.hub.subscriptions == 1, 10, "the client to subscribe")
+        points: list[float | None] = [
+            0.123456789
+        ] * 20_000  # ~0.5 MB an event: a few fill the buffers of a client that reads nothing
+        for n in range(1, 41):
+            event = PredictionsEvent(experiment_id=experiment_id, epoch=n, actual=points, predicted=points)
+            publish_event(api.platform.redis, event)
+        wait_for(lambda: api.platform.hub.subscriptions == 0, 20, "the stalled client to be disconnected")

@@ -79,7 +79,8 @@ def test_greensboro_has_no_daily_data_and_the_config_says_so():
 @pytest.mark.parametrize("cell", ["lstm", "gru", "transformer"])
 def test_the_residual_model_adds_its_correction_to_the_last_value(cell):
     spec = WindowSpec(features=("hour_sin", "temperature"), target="temperature", window=5, horizon=3)
-    model = build_forecaster(cell, spec, hidden_size=4, num_layers=1, last_value_column=1)
+    config = WeatherForecasterPipeline.validate({"cell": cell, "hidden_size": 4, "num_layers": 1})
+    model = build_forecaster(config, spec, last_value_column=1)
     for parameter in model.head.parameters():
         parameter.data[...] = 0.0  # no correction: the forecast is persistence
     windows = np.random.default_rng(0).normal(size=(2, 5, 2)).astype(np.float32)

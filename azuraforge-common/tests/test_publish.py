@@ -3,7 +3,7 @@ import time
 
 from azuraforge_common import names
 from azuraforge_common.events import BatchEvent, StatusEvent, parse_event
-from azuraforge_common.publish import publish_event, stream_id
+from azuraforge_common.publish import publish_event, publish_once, stream_id
 
 
 def test_events_are_numbered_streamed_and_broadcast(redis_client):
@@ -52,3 +52,18 @@ def test_an_event_stamped_when_it_happened_keeps_that_time(redis_client):
     assert sent.ts == 123.5
     ((_, fields),) = redis_client.xrange(names.events_stream("e4"))
     assert parse_event(fields[b"event"]).ts == 123.5
+
+
+def test_publish_once_publishes_each_numbered_event_of_a_publisher_once(redis_client):
+    def batch(n):
+        return BatchEvent(experiment_id="once", epoch=1, batch=n, total_batches=9, loss=0.5, ts=1.0)
+
+    assert publish_once(redis_client, batch(1), "publisher-a", 1)
+    assert publish_once(redis_client, batch(2), "publisher-a", 2)
+    assert not publish_once(redis_client, batch(2), "publisher-a", 2), "a retry after a lost reply"
+    assert not publish_once(redis_client, batch(1), "publisher-a", 1), "a replay of what was published"
+    assert publish_once(redis_client, batch(1), "publisher-b", 1), "another publisher counts on its own"
+    assert publish_once(redis_client, batch(3), "publisher-a", 3)
+    stored = [parse_event(fields[b"event"]) for _, fields in redis_client.xrange(names.events_stream("once"))]
+    assert [(e.seq, getattr(e, "batch", 0)) for e in stored] == [(1, 1), (2, 2), (3, 1), (4, 3)]
+    assert 0 < redis_client.ttl(names.published_key("once")) <= names.FINISHED_EVENTS_TTL_S

@@ -1,7 +1,15 @@
+import numpy as np
 import pytest
 from pydantic import BaseModel, Field
 
-from azuraforge_learner import ConfigError, PipelineConfig, TimeSeriesConfig, validate_config
+from azuraforge_core import Tensor
+from azuraforge_learner import ConfigError, PipelineConfig, TimeSeriesConfig, WindowSpec, validate_config
+from azuraforge_learner.forecasters import (
+    ForecasterConfig,
+    RecurrentForecaster,
+    TransformerForecaster,
+    build_forecaster,
+)
 from azuraforge_learner.image import ImageClassificationConfig
 
 
@@ -78,3 +86,23 @@ def test_every_string_of_every_app_config_is_bounded_and_errors_quote_only_an_ex
     assert all("at most 1000 characters" in item["message"] for item in caught.value.errors)
     assert len(str(caught.value)) < 1_000, "the error quotes an excerpt, not the 5 MB input"
     assert "(5000000 characters)" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("cell", "model_class"),
+    [("lstm", RecurrentForecaster), ("gru", RecurrentForecaster), ("transformer", TransformerForecaster)],
+)
+def test_a_forecaster_config_names_the_model_build_forecaster_makes(cell, model_class):
+    config = validate_config("demo", ForecasterConfig, {"cell": cell, "hidden_size": 8, "num_layers": 2})
+    spec = WindowSpec(features=("value",), target="value", window=4, horizon=2)
+    model = build_forecaster(config, spec, last_value_column=0)
+    assert isinstance(model, model_class)
+    assert model.head.weight.shape == (2, 8)
+    assert model(Tensor(np.zeros((3, 4, 1), dtype=np.float32))).shape == (3, 2)
+
+
+def test_a_forecaster_config_rejects_an_unknown_cell():
+    with pytest.raises(ConfigError) as caught:
+        validate_config("demo", ForecasterConfig, {"cell": "rnn"})
+    assert caught.value.errors[0]["field"] == "cell"
+    assert "'lstm', 'gru' or 'transformer'" in caught.value.errors[0]["message"]

@@ -84,10 +84,10 @@ def start_worker(settings, test_app_path, tmp_path):
     """Starts real Celery worker processes (stopped at the end of the test); their output goes to worker-N.log."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(worker_settings=settings):
+    def start(worker_settings=settings, name=None):
         log = (tmp_path / f"worker-{len(started)}.log").open("wb")
         process = subprocess.Popen(
-            worker_command(f"test{len(started)}"),
+            worker_command(name or f"test{len(started)}"),
             env=worker_environment(worker_settings, test_app_path),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -24,7 +24,7 @@ from azuraforge_worker.testing import TEST_APP
 
 
 def run_with_progress(services, tmp_path, config, stop_request=lambda: None, clock=None):
-    publisher = EventPublisher(services.redis)
+    publisher = EventPublisher(services.redis, services.spool_path)
     kwargs = {"clock": clock} if clock else {}
     callback = RedisProgressCallback("exp", publisher, stop_request, **kwargs)
     reporter = RedisReporter("exp", publisher, **kwargs)
@@ -95,7 +95,7 @@ def test_events_emitted_while_redis_is_away_are_published_in_order_when_it_retur
     server = RedisServer(tmp_path / "redis", persistent=True)
     server.start()
     client = redis.Redis.from_url(server.url, socket_timeout=2)
-    publisher = EventPublisher(client)
+    publisher = EventPublisher(client, tmp_path / "spool.sqlite3")
     emit: list[ProgressEvent] = [StatusEvent(experiment_id="exp", status="running")]
     emit += [BatchEvent(experiment_id="exp", epoch=1, batch=n, total_batches=20, loss=1.0) for n in range(1, 21)]
     try:
@@ -106,7 +106,7 @@ def test_events_emitted_while_redis_is_away_are_published_in_order_when_it_retur
         for event in emit[5:]:
             publisher.emit(event)
         # Longer than any fixed number of quick retries: the publisher must keep trying, not drop.
-        wait_for(lambda: caplog.text.count("retrying in") >= 6, 60, "six failed attempts")
+        wait_for(lambda: caplog.text.count("spooled events failed") >= 6, 60, "six failed attempts")
         server.start()
         publisher.close()
         entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(names.events_stream("exp")))

@@ -2,6 +2,8 @@
 
 import json
 import signal
+import socket
+import sqlite3
 
 from conftest import events, load, queue, wait_for
 
@@ -9,6 +11,8 @@ from azuraforge_common import names
 from azuraforge_common.events import EpochEndEvent
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.outcome import OUTCOME_FILE
+from azuraforge_common.redis_server import RedisServer
+from azuraforge_worker.config import create_celery
 from azuraforge_worker.runner import Services
 
 
@@ -120,3 +124,41 @@ def test_a_database_outage_across_the_end_of_a_run_loses_no_result(
     final = events(services, experiment_id)[-1]
     assert (final.status, final.final) == ("succeeded", True)
     services.redis.close()
+
+
+def spooled(path):
+    with sqlite3.connect(path) as db:
+        return [json.loads(event) for (event,) in db.execute("SELECT event FROM events ORDER BY row")]
+
+
+def test_events_kept_on_disk_during_a_redis_outage_survive_a_worker_restart(settings, start_worker, tmp_path):
+    """Redis stops mid-run, the worker keeps the events on disk and is killed; the restarted worker publishes
+    them once Redis is back: every event, once, in order."""
+    server = RedisServer(tmp_path / "redis", persistent=True)
+    server.start()
+    settings = settings.model_copy(update={"redis_url": server.url})
+    services = Services.from_settings(settings, "spooler@" + socket.gethostname())
+    try:
+        experiment_id = queue(services, {"epochs": 200, "epoch_sleep_s": 0.2})
+        worker = start_worker(settings, name="spooler")
+        celery = create_celery(settings)
+        celery.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment_id])
+        celery.close()
+        epochs_of = lambda: [e.epoch for e in events(services, experiment_id) if isinstance(e, EpochEndEvent)]  # noqa: E731
+        wait_for(lambda: len(epochs_of()) >= 3, 120, "three epochs published")
+        server.stop()
+        wait_for(lambda: services.spool_path.exists() and len(spooled(services.spool_path)) >= 5, 60, "events on disk")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        kept = spooled(services.spool_path)
+        start_worker(settings, name="spooler")  # while Redis is still away
+        server.start()
+        wait_for(lambda: not spooled(services.spool_path), 120, "the restarted worker to publish the spool")
+        stored = events(services, experiment_id)
+    finally:
+        services.redis.close()
+        server.stop()
+    assert [event.seq for event in stored] == list(range(1, len(stored) + 1)), "no gap"
+    epochs = [event.epoch for event in stored if isinstance(event, EpochEndEvent)]
+    assert epochs == list(range(1, len(epochs) + 1)), "every epoch once, in order"
+    assert [(event.type, event.ts) for event in stored[-len(kept) :]] == [(e["type"], e["ts"]) for e in kept]

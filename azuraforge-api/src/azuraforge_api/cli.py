@@ -178,9 +178,12 @@ def _start_redis(server: RedisServer) -> subprocess.Popen[bytes]:
 
 
 def _api_command(host: str, port: int) -> list[str]:
+    # No permessage-deflate: it compresses every event once per client, which with many watchers cost more
+    # CPU than sending; events are small, and the same text goes to every client.
     return [
         sys.executable, "-m", "uvicorn", "azuraforge_api.app:create_app", "--factory",
         "--host", host, "--port", str(port), "--timeout-graceful-shutdown", "5", "--no-access-log",
+        "--ws-per-message-deflate", "false",
     ]  # fmt: skip
 
 

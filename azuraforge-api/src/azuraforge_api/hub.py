@@ -21,7 +21,14 @@ from azuraforge_common.events import ProgressEvent, StatusEvent, parse_event
 log = logging.getLogger(__name__)
 
 Delivery = tuple[ProgressEvent, str]
-"""An event and its JSON text as published (sent to clients unchanged)."""
+"""An event and its JSON text as published: decoded once, and the same text sent to every client."""
+
+
+class Wake:
+    """Put in a subscription's queue by `Subscription.wake`, so its reader stops waiting and checks its deadlines."""
+
+
+WAKE = Wake()
 
 
 class Subscription:
@@ -29,8 +36,13 @@ class Subscription:
 
     def __init__(self, experiment_id: str | None, max_pending: int) -> None:
         self.experiment_id = experiment_id
-        self.queue: asyncio.Queue[Delivery | None] = asyncio.Queue(max_pending)
+        self.queue: asyncio.Queue[Delivery | Wake | None] = asyncio.Queue(max_pending)
         self.dropped: str | None = None
+
+    def wake(self) -> None:
+        """Ends the reader's wait without an event (a queue that is not empty needs no waking)."""
+        if self.queue.empty():
+            self.queue.put_nowait(WAKE)
 
     def offer(self, delivery: Delivery) -> None:
         if self.dropped is not None:

@@ -22,12 +22,11 @@ from azuraforge_learner import (
     Evaluation,
     Learner,
     MetricSpec,
-    TimeSeriesConfig,
     TimeSeriesPipeline,
     WindowSpec,
 )
 from azuraforge_learner.artifacts import read_json
-from azuraforge_learner.forecasters import ForecasterKind, build_forecaster
+from azuraforge_learner.forecasters import ForecasterConfig, build_forecaster
 from azuraforge_learner.metrics import declared, regression_metrics
 from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection
@@ -39,7 +38,7 @@ NAIVE: Final = "naive (last price)"
 Interval = Literal["1d", "5d", "1wk", "1mo", "3mo", "1h", "90m", "60m", "30m", "15m", "5m", "2m", "1m"]
 
 
-class StockPredictorConfig(TimeSeriesConfig):
+class StockPredictorConfig(ForecasterConfig):
     epochs: int = Field(default=15, ge=1, le=10_000, description="Passes over the training windows.")
     learning_rate: float = Field(default=1e-3, gt=0.0, le=10.0, description="Step size of the Adam optimizer.")
     ticker: str = Field(
@@ -78,14 +77,6 @@ class StockPredictorConfig(TimeSeriesConfig):
         "back into prices the same way before they are scored.",
     )
     window: int = Field(default=30, ge=1, le=10_000, description="Past bars the model sees (lookback).")
-    cell: ForecasterKind = Field(
-        default="lstm",
-        description="Model over the window: lstm, gru, or transformer (an encoder with positional encoding).",
-    )
-    hidden_size: int = Field(
-        default=32, ge=1, le=1024, description="Units of each recurrent layer, or the transformer's width."
-    )
-    num_layers: int = Field(default=1, ge=1, le=4, description="Stacked recurrent or encoder layers.")
 
     @field_validator("features")
     @classmethod
@@ -135,7 +126,7 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
     def _create_model(self, config: StockPredictorConfig, spec: WindowSpec) -> nn.Module:
         levels = config.transform != "returns" and spec.target in spec.features
         skip = spec.features.index(spec.target) if levels else None
-        return build_forecaster(config.cell, spec, config.hidden_size, config.num_layers, last_value_column=skip)
+        return build_forecaster(config, spec, last_value_column=skip)
 
     def _prepare(self, config: StockPredictorConfig, raw: Any) -> PreparedPrices:
         prepared = super()._prepare(config, raw)

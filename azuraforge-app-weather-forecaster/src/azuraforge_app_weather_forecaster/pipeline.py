@@ -33,12 +33,11 @@ from azuraforge_learner import (
     Evaluation,
     Learner,
     MetricSpec,
-    TimeSeriesConfig,
     TimeSeriesPipeline,
     WindowSpec,
 )
 from azuraforge_learner.artifacts import read_json
-from azuraforge_learner.forecasters import ForecasterKind, build_forecaster
+from azuraforge_learner.forecasters import ForecasterConfig, build_forecaster
 from azuraforge_learner.metrics import declared, regression_metrics, rmse
 from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection
@@ -55,7 +54,7 @@ SEASONS: dict[Frequency, tuple[int, str]] = {
 CALENDAR_FEATURES = ("hour_sin", "hour_cos", "day_sin", "day_cos")
 
 
-class WeatherForecasterConfig(TimeSeriesConfig):
+class WeatherForecasterConfig(ForecasterConfig):
     epochs: int = Field(default=15, ge=1, le=10_000, description="Passes over the training windows.")
     batch_size: int = Field(default=64, ge=1, le=65_536, description="Windows per gradient step.")
     learning_rate: float = Field(default=3e-3, gt=0.0, le=10.0, description="Step size of the Adam optimizer.")
@@ -90,14 +89,6 @@ class WeatherForecasterConfig(TimeSeriesConfig):
     )
     timeout_s: float = Field(default=15.0, gt=0.0, le=300.0, description="Seconds to wait for Open-Meteo.")
     use_cache: bool = Field(default=True, description="Reuse a download of the same request made within a day.")
-    cell: ForecasterKind = Field(
-        default="lstm",
-        description="Model over the window: lstm, gru, or transformer (an encoder with positional encoding).",
-    )
-    hidden_size: int = Field(
-        default=32, ge=1, le=1024, description="Units of each recurrent layer, or the transformer's width."
-    )
-    num_layers: int = Field(default=1, ge=1, le=4, description="Stacked recurrent or encoder layers.")
     residual: bool = Field(
         default=True,
         description="Forecast the change from the last temperature seen (needs temperature among the features).",
@@ -168,7 +159,7 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
                 [{"field": "residual", "message": "needs temperature among the features; add it or set false"}],
             )
         skip = spec.features.index(spec.target) if config.residual else None
-        return build_forecaster(config.cell, spec, config.hidden_size, config.num_layers, last_value_column=skip)
+        return build_forecaster(config, spec, last_value_column=skip)
 
     def _metric_specs(self, config: WeatherForecasterConfig) -> list[MetricSpec]:
         step = "hour" if config.frequency == "hourly" else "day"

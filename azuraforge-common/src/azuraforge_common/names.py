@@ -39,6 +39,12 @@ def seq_key(experiment_id: str) -> str:
     return f"{PREFIX}:exp:{experiment_id}:seq"
 
 
+def published_key(experiment_id: str) -> str:
+    """Hash: publisher id -> the number of the last event it published, so a replayed event is not published
+    twice (see publish.publish_once)."""
+    return f"{PREFIX}:exp:{experiment_id}:published"
+
+
 def experiment_keys(experiment_id: str) -> list[str]:
     """Every key an experiment owns in Redis, for deleting it."""
     return [
@@ -46,6 +52,7 @@ def experiment_keys(experiment_id: str) -> list[str]:
         cancel_key(experiment_id),
         heartbeat_key(experiment_id),
         seq_key(experiment_id),
+        published_key(experiment_id),
     ]
 
 

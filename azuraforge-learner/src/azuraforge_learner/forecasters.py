@@ -1,5 +1,6 @@
 """Ready models for TimeSeriesPipeline apps: a recurrent layer or a Transformer encoder over the window, then a
-Linear head. `build_forecaster` picks one by name, so every app offers the same choices."""
+Linear head. An app's config extends `ForecasterConfig` and `build_forecaster` builds the model it names, so
+every app offers the same choices with the same fields."""
 
 from __future__ import annotations
 
@@ -7,11 +8,25 @@ import math
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from azuraforge_core import Tensor, nn
-from azuraforge_learner.timeseries import WindowSpec
+from azuraforge_learner.timeseries import TimeSeriesConfig, WindowSpec
 
 ForecasterKind = Literal["lstm", "gru", "transformer"]
+
+
+class ForecasterConfig(TimeSeriesConfig):
+    """The model fields of an app that forecasts with `build_forecaster`."""
+
+    cell: ForecasterKind = Field(
+        default="lstm",
+        description="Model over the window: lstm, gru, or transformer (an encoder with positional encoding).",
+    )
+    hidden_size: int = Field(
+        default=32, ge=1, le=1024, description="Units of each recurrent layer, or the transformer's width."
+    )
+    num_layers: int = Field(default=1, ge=1, le=4, description="Stacked recurrent or encoder layers.")
 
 
 def _add_last_value(forecast: Tensor, x: Tensor, column: int | None) -> Tensor:
@@ -95,9 +110,11 @@ class TransformerForecaster(nn.Module):
 
 
 def build_forecaster(
-    kind: ForecasterKind, spec: WindowSpec, hidden_size: int, num_layers: int, last_value_column: int | None
+    config: ForecasterConfig, spec: WindowSpec, last_value_column: int | None
 ) -> RecurrentForecaster | TransformerForecaster:
-    """The model an app's `cell` field names: an LSTM, a GRU, or a Transformer encoder of width `hidden_size`."""
-    if kind == "transformer":
-        return TransformerForecaster(spec, hidden_size, num_layers, last_value_column=last_value_column)
-    return RecurrentForecaster(kind, spec, hidden_size, num_layers, last_value_column=last_value_column)
+    """The model `config.cell` names: an LSTM, a GRU, or a Transformer encoder of width `config.hidden_size`."""
+    if config.cell == "transformer":
+        return TransformerForecaster(spec, config.hidden_size, config.num_layers, last_value_column=last_value_column)
+    return RecurrentForecaster(
+        config.cell, spec, config.hidden_size, config.num_layers, last_value_column=last_value_column
+    )

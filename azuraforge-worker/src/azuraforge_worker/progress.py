@@ -2,7 +2,7 @@
 training thread.
 
 The training thread only puts events on a queue (microseconds, never a network wait); a background thread
-publishes them through `publish_event`, so a slow or restarting Redis never stalls training, and the
+publishes them through `publish_once`, so a slow or restarting Redis never stalls training, and the
 publisher gets the interpreter often enough even while training computes (Python switches threads every few
 milliseconds and numpy releases the GIL), so events go out as they happen, not all at the end.
 """
@@ -12,15 +12,25 @@ import math
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Literal
 
 import redis
 
-from azuraforge_common.events import BatchEvent, EpochEndEvent, PredictionsEvent, ProgressEvent, TrainBeginEvent
-from azuraforge_common.publish import publish_event
+from azuraforge_common.events import (
+    BatchEvent,
+    EpochEndEvent,
+    PredictionsEvent,
+    ProgressEvent,
+    TrainBeginEvent,
+    parse_event,
+)
+from azuraforge_common.publish import publish_once
 from azuraforge_learner.callbacks import Callback, Logs
 from azuraforge_learner.record import Plan, RunResult
+from azuraforge_worker.spool import EventSpool
 
 log = logging.getLogger(__name__)
 
@@ -36,51 +46,90 @@ StopRequest = Literal["cancel", "interrupt"]
 class EventPublisher:
     """Publishes events in order from a background thread; `emit` never blocks.
 
-    While Redis is unreachable (restarting, say) the thread keeps retrying the oldest event and the newer ones
-    wait in a bounded buffer, so they reach the stream in order, with no gap, once Redis is back.
+    While Redis is unreachable (restarting, say) the thread moves what is emitted into the worker's on-disk
+    spool and keeps retrying the oldest spooled event; once Redis is back it publishes the spool in order, then
+    publishes directly again. Events still spooled when the worker stops are published when it next starts
+    (see azuraforge_worker.tasks). Every event carries this publisher's id and number, so none is published twice.
     """
 
-    MAX_BUFFERED = 100_000
-    """Events kept while Redis is away (a few hundred bytes each); newer ones beyond this are dropped."""
     RETRY_MAX_S = 2.0
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, spool_path: Path) -> None:
         self._client = client
-        self._queue: queue.Queue[ProgressEvent | None] = queue.Queue()
+        self._spool_path = spool_path
+        self._id = uuid.uuid4().hex
+        self._emitted = 0
+        self._queue: queue.Queue[tuple[int, ProgressEvent] | None] = queue.Queue()
         self._abandoned = threading.Event()
         self._thread = threading.Thread(target=self._publish_all, name="azuraforge-events", daemon=True)
         self._thread.start()
 
     def emit(self, event: ProgressEvent) -> None:
         """Stamps the event with the time it happened and queues it for publishing."""
-        if self._queue.qsize() >= self.MAX_BUFFERED:
-            log.error("dropped a %s event of %s: Redis has been away too long", event.type, event.experiment_id)
-            return
-        self._queue.put(event.model_copy(update={"ts": time.time()}))
+        self._emitted += 1
+        self._queue.put((self._emitted, event.model_copy(update={"ts": time.time()})))
 
     def close(self, timeout_s: float = 120.0) -> None:
-        """Publishes what is still queued (waiting up to `timeout_s` for Redis), then stops the thread; what is
-        left after that is dropped, so nothing can be published after the run's final status."""
+        """Publishes what is queued and spooled, waiting up to `timeout_s` for Redis, then stops the thread; what
+        is left stays in the spool for the worker's next start."""
         self._queue.put(None)
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             self._abandoned.set()
-            log.error("dropped %d unpublished events: Redis stayed unreachable", self._queue.qsize())
+            self._thread.join()
 
     def _publish_all(self) -> None:
-        while (event := self._queue.get()) is not None and not self._abandoned.is_set():
-            self._publish(event)
-
-    def _publish(self, event: ProgressEvent) -> None:
+        spool = EventSpool(self._spool_path)
         delay = 0.1
-        while not self._abandoned.is_set():
+        closing = False
+        try:
+            while not (closing and spool.size == 0) and not self._abandoned.is_set():
+                for item in self._take(wait_s=delay if spool.size else None):
+                    if item is None:
+                        closing = True
+                    elif spool.size or not self._publish(*item):
+                        spool.append(self._id, item[0], item[1].model_dump_json())
+                if spool.size and self._publish_spooled(spool):
+                    delay = 0.1
+                elif spool.size:
+                    delay = min(delay * 2, self.RETRY_MAX_S)
+        finally:
+            if spool.size:
+                log.warning(
+                    "%d events wait in %s for Redis; published when the worker next starts", spool.size, spool.path
+                )
+            spool.close()
+
+    def _take(self, wait_s: float | None) -> list[tuple[int, ProgressEvent] | None]:
+        """Everything queued, after waiting up to `wait_s` (None: as long as it takes) for the first."""
+        try:
+            items = [self._queue.get(timeout=wait_s)]
+        except queue.Empty:
+            return []
+        while True:
             try:
-                publish_event(self._client, event)
-                return
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _publish(self, number: int, event: ProgressEvent) -> bool:
+        try:
+            publish_once(self._client, event, self._id, number)
+            return True
+        except redis.RedisError as exc:
+            log.warning("publishing a %s event failed (%s); keeping it on disk until Redis is back", event.type, exc)
+            return False
+
+    def _publish_spooled(self, spool: EventSpool) -> bool:
+        """Publishes the spool oldest first; returns whether it is empty now."""
+        while not self._abandoned.is_set() and (entry := spool.oldest()) is not None:
+            try:
+                publish_once(self._client, parse_event(entry.event), entry.publisher, entry.number)
             except redis.RedisError as exc:
-                log.warning("publishing a %s event failed (%s); retrying in %.1f s", event.type, exc, delay)
-                self._abandoned.wait(delay)
-                delay = min(delay * 2, self.RETRY_MAX_S)
+                log.warning("publishing %d spooled events failed (%s); retrying", spool.size, exc)
+                return False
+            spool.remove(entry.row)
+        return spool.size == 0
 
 
 class RedisReporter:

@@ -56,13 +56,17 @@ class Services:
     settings: Settings
     sessions: sessionmaker[Session]
     redis: redis.Redis
+    spool_path: Path
+    """Where this worker keeps the events Redis could not take yet (see azuraforge_worker.spool)."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Services":
+    def from_settings(cls, settings: Settings, worker_name: str = "worker") -> "Services":
+        """`worker_name`: the Celery hostname; a worker restarted under the same name finds its spool again."""
         return cls(
             settings=settings,
             sessions=session_factory(create_db_engine(settings.resolved_database_url, settings.database_timeout_s)),
             redis=redis.Redis.from_url(settings.require_redis_url(), socket_timeout=10, health_check_interval=30),
+            spool_path=settings.data_dir / "event-spool" / f"{worker_name}.sqlite3",
         )
 
 
@@ -93,7 +97,7 @@ def _train(
     services: Services, experiment_id: str, app: str, config: dict[str, Any]
 ) -> tuple[ExperimentStatus, dict[str, Any]]:
     output_dir = services.settings.experiment_dir(experiment_id)
-    publisher = EventPublisher(services.redis)
+    publisher = EventPublisher(services.redis, services.spool_path)
     progress = RedisProgressCallback(experiment_id, publisher, lambda: _stop_request(services, experiment_id))
     reporters: list[Reporter] = [
         RedisReporter(experiment_id, publisher),

@@ -1,26 +1,40 @@
 """The Celery task the API sends: run one experiment by id."""
 
 import functools
+import threading
 from typing import Any
 
 import redis
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from sqlalchemy.exc import OperationalError
 
 from azuraforge_common import names
 from azuraforge_common.settings import Settings
 from azuraforge_worker import runner
 from azuraforge_worker.celery_app import app
+from azuraforge_worker.progress import EventPublisher
+
+_worker_name = "worker"
 
 
 @functools.cache
 def _services() -> runner.Services:
-    """Created once per worker process, on its first task."""
-    return runner.Services.from_settings(Settings())
+    """Created once per worker process, when it is ready for tasks."""
+    return runner.Services.from_settings(Settings(), _worker_name)
 
 
 def run_experiment(experiment_id: str) -> str | None:
     return runner.run_experiment(_services(), experiment_id)
+
+
+def _publish_spooled_events(sender: Any, **_: Any) -> None:
+    # Redis is back (the worker is ready only once it reaches it): what the previous run of this worker kept on
+    # disk goes out now, off the main thread, in order.
+    global _worker_name
+    _worker_name = str(sender.hostname)
+    services = _services()
+    drain = EventPublisher(services.redis, services.spool_path)
+    threading.Thread(target=drain.close, name="azuraforge-spool", daemon=True).start()
 
 
 def _stop_training(**_: Any) -> None:
@@ -38,3 +52,4 @@ run_experiment_task = app.task(
     max_retries=30,
 )(run_experiment)
 worker_shutting_down.connect(_stop_training, weak=False)
+worker_ready.connect(_publish_spooled_events, weak=False)

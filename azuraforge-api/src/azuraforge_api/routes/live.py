@@ -3,8 +3,14 @@
 No event is lost or sent twice at the handoff: the client is subscribed to the hub *before* the stream is read,
 so every event is in the replay, in the subscription's queue, or both; those at or below the last replayed
 sequence number are skipped.
+
+A connection's time limits (a send that does not finish, a wait for events) are deadlines that one task per
+connection checks every WATCHDOG_INTERVAL_S, not a timer around every send and wait: with hundreds of clients
+watching one run, those timers cost more CPU than the sends themselves, and that CPU is what every event waits
+for while training takes the cores.
 """
 
+import time
 from typing import Annotated, cast
 
 import anyio
@@ -16,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api.errors import DATABASE_DOWN, REDIS_DOWN
 from azuraforge_api.guard import WEBSOCKET_PROTOCOL, refusal
-from azuraforge_api.hub import Subscription
+from azuraforge_api.hub import Subscription, Wake
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
 from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent, is_final, parse_event
@@ -30,7 +36,18 @@ FINAL_GRACE_S = 3.0
 """How long to wait for the final event of an experiment the database already shows as ended."""
 IDLE_CHECK_S = 30.0
 """After this long without an event, the record is read again in case the experiment ended unannounced."""
+WATCHDOG_INTERVAL_S = 1.0
+"""How often a connection's deadlines are checked: each limit above holds to within this."""
 TRY_AGAIN_LATER = 1013
+
+
+class Deadlines:
+    """When the connection's current send must have finished, and when its current wait for events ends
+    (monotonic seconds; None: not sending, not waiting)."""
+
+    def __init__(self) -> None:
+        self.send_by: float | None = None
+        self.wake_at: float | None = None
 
 
 @router.websocket("/ws/experiments/{experiment_id}")
@@ -52,11 +69,14 @@ async def watch_experiment(
             _deny(status.HTTP_404_NOT_FOUND, f"no experiment {experiment_id!r}")
         )
     subscription = platform.hub.subscribe(experiment_id)
+    deadlines = Deadlines()
     try:
         await _accept(websocket)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_disconnect, websocket, tasks.cancel_scope)
-            await _send_events(websocket, platform, subscription, after, status_now in TERMINAL_STATUSES)
+            tasks.start_soon(_watchdog, deadlines, subscription)
+            ended = status_now in TERMINAL_STATUSES
+            await _send_events(websocket, platform, subscription, deadlines, after, ended)
             tasks.cancel_scope.cancel()
     except* (WebSocketDisconnect, TimeoutError):
         pass  # the client left, or stopped reading
@@ -73,12 +93,15 @@ async def watch_all_experiments(websocket: WebSocket) -> None:
     if (refusal := await _refusal(platform, websocket)) is not None:
         return await websocket.send_denial_response(refusal)
     subscription = platform.hub.subscribe(None)
+    deadlines = Deadlines()
     try:
         await _accept(websocket)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_disconnect, websocket, tasks.cancel_scope)
+            tasks.start_soon(_watchdog, deadlines, subscription)
             while (delivery := await subscription.queue.get()) is not None:
-                await _send(websocket, delivery[1])
+                if not isinstance(delivery, Wake):
+                    await _send(websocket, deadlines, delivery[1])
             await websocket.close(TRY_AGAIN_LATER, subscription.dropped)
             tasks.cancel_scope.cancel()
     except* (WebSocketDisconnect, TimeoutError):
@@ -88,7 +111,12 @@ async def watch_all_experiments(websocket: WebSocket) -> None:
 
 
 async def _send_events(
-    websocket: WebSocket, platform: Platform, subscription: Subscription, after: int, ended: bool
+    websocket: WebSocket,
+    platform: Platform,
+    subscription: Subscription,
+    deadlines: Deadlines,
+    after: int,
+    ended: bool,
 ) -> None:
     experiment_id = subscription.experiment_id or ""
     last = after
@@ -96,24 +124,25 @@ async def _send_events(
     if ended and not stored:
         # Its events expired (names.FINISHED_EVENTS_TTL_S) or were lost with Redis: the record tells the end.
         final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
-        await _send(websocket, final.model_dump_json())
+        await _send(websocket, deadlines, final.model_dump_json())
         return await websocket.close()
     for raw in stored:
         event = parse_event(raw)
-        await _send(websocket, raw.decode())
+        await _send(websocket, deadlines, raw.decode())
         last = event.seq
         if is_final(event):
             return await websocket.close()
     while True:
-        with anyio.move_on_after(FINAL_GRACE_S if ended else IDLE_CHECK_S) as waiting:
-            delivery = await subscription.queue.get()
-        if waiting.cancelled_caught and ended:
+        deadlines.wake_at = time.monotonic() + (FINAL_GRACE_S if ended else IDLE_CHECK_S)
+        delivery = await subscription.queue.get()
+        deadlines.wake_at = None
+        if isinstance(delivery, Wake) and ended:
             # The record says it ended but no final event came (Redis lost it, or the worker died between
             # recording the end and announcing it): say so from the record.
             final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
-            await _send(websocket, final.model_dump_json())
+            await _send(websocket, deadlines, final.model_dump_json())
             return await websocket.close()
-        if waiting.cancelled_caught:
+        if isinstance(delivery, Wake):
             ended = await run_in_threadpool(_status_of, platform, experiment_id) in TERMINAL_STATUSES
             continue
         if delivery is None:
@@ -121,7 +150,7 @@ async def _send_events(
         event, text = delivery
         if event.seq <= last:
             continue
-        await _send(websocket, text)
+        await _send(websocket, deadlines, text)
         last = event.seq
         if is_final(event):
             return await websocket.close()
@@ -138,9 +167,23 @@ async def _accept(websocket: WebSocket) -> None:
     await websocket.accept(WEBSOCKET_PROTOCOL if WEBSOCKET_PROTOCOL in offered else None)
 
 
-async def _send(websocket: WebSocket, text: str) -> None:
-    with anyio.fail_after(SEND_TIMEOUT_S):
-        await websocket.send_text(text)
+async def _send(websocket: WebSocket, deadlines: Deadlines, text: str) -> None:
+    deadlines.send_by = time.monotonic() + SEND_TIMEOUT_S
+    await websocket.send_text(text)
+    deadlines.send_by = None
+
+
+async def _watchdog(deadlines: Deadlines, subscription: Subscription) -> None:
+    """Ends the connection (TimeoutError) when a send overran SEND_TIMEOUT_S: the client stopped reading; wakes
+    the reader when its wait for events is over."""
+    while True:
+        await anyio.sleep(WATCHDOG_INTERVAL_S)
+        now = time.monotonic()
+        if deadlines.send_by is not None and now > deadlines.send_by:
+            raise TimeoutError(f"the client accepted nothing for {SEND_TIMEOUT_S:.0f} s")
+        if deadlines.wake_at is not None and now > deadlines.wake_at:
+            deadlines.wake_at = None
+            subscription.wake()
 
 
 async def _stop_on_disconnect(websocket: WebSocket, scope: anyio.CancelScope) -> None:
