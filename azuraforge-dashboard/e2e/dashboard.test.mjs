@@ -213,7 +213,7 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     await page.screenshot({ path: join(OUTPUT, "compare.png"), fullPage: true });
   });
 
-  it("follows a run's status on the list page without fetching the list again", async () => {
+  it("follows a run's status and result on the list page without fetching the list or the record", async () => {
     const headers = { "Content-Type": "application/json", ...(stack.token && { Authorization: `Bearer ${stack.token}` }) };
     const apps = await (await fetch(`${stack.baseUrl}/api/v1/apps`, { headers })).json();
     const response = await fetch(`${stack.baseUrl}/api/v1/experiments`, {
@@ -223,18 +223,21 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     });
     assert.equal(response.status, 202);
     const { id } = await response.json();
-    const listRequests = [];
+    const requests = [];
     const onRequest = (request) => {
-      if (new URL(request.url()).pathname === "/api/v1/experiments") listRequests.push(request.url());
+      const path = new URL(request.url()).pathname;
+      if (path === "/api/v1/experiments" || path === `/api/v1/experiments/${id}`) requests.push(request.url());
     };
     await page.goto("/");
     const row = page.locator(`tr[data-experiment="${id}"]`);
     await row.waitFor();
     page.on("request", onRequest);
     await row.locator(".status", { hasText: "succeeded" }).waitFor({ timeout: RUN_TIMEOUT_MS });
-    page.off("request", onRequest);
-    assert.deepEqual(listRequests, []);
+    // The final event carries the record: its metrics and verdict show up with the status.
     await row.locator(".metric").first().waitFor();
+    await row.locator(".verdict").first().waitFor();
+    page.off("request", onRequest);
+    assert.deepEqual(requests, []);
   });
 
   it("switches to the other theme", async () => {

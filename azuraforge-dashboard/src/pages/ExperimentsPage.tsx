@@ -64,10 +64,21 @@ export function ExperimentsPage() {
     if (event.type === "epoch_end") {
       patch(id, (e) => ({ ...e, progress: { epoch: event.epoch, total_epochs: event.total_epochs } }));
     } else if (event.type === "status") {
-      // The event's time stands in for started_at until the record is loaded again.
-      const startedAt = event.status === "running" ? new Date(event.ts * 1000).toISOString() : null;
-      patch(id, (e) => ({ ...e, status: event.status, error: event.error, started_at: e.started_at ?? startedAt }));
-      if (isFinished(event.status)) api.getExperiment(id).then((fresh) => patch(id, () => fresh), () => undefined);
+      // The event's time stands in for started_at and finished_at until the list is loaded again; the final
+      // event carries the run's record, so the row needs no request when the run ends.
+      const at = new Date(event.ts * 1000).toISOString();
+      patch(id, (e) => ({
+        ...e,
+        status: event.status,
+        error: event.error,
+        started_at: e.started_at ?? (event.status === "running" ? at : null),
+        ...(event.final && {
+          finished_at: at,
+          result: event.result,
+          metrics: event.result?.metrics ?? e.metrics,
+          artifacts: event.result?.artifacts ?? e.artifacts,
+        }),
+      }));
     }
   };
   const activeIds = (list.data?.items ?? []).filter((e) => !isFinished(e.status)).map((e) => e.id);
