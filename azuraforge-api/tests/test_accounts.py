@@ -249,6 +249,12 @@ def test_a_session_needs_the_csrf_header_to_change_anything_and_ends_at_logout(t
     assert bob.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
     replayed = httpx.get(f"{team.api.url}/api/v1/auth/me", cookies={"azuraforge_session": kept})
     assert replayed.status_code == 401, "a logged-out session's cookie is refused even if kept"
+    again = httpx.post(
+        f"{team.api.url}/api/v1/auth/login",
+        json={"username": "bob", "password": PASSWORD},
+        cookies={"azuraforge_session": kept},
+    )
+    assert again.status_code == 200, "an ended session's cookie does not stand in the way of logging in again"
 
 
 def test_revoked_expired_and_deactivated_credentials_fail_at_once(team):

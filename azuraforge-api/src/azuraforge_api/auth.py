@@ -218,6 +218,8 @@ def admit(
     credentials. `method` is "WEBSOCKET" for WebSocket handshakes. Reads the database (and Redis for sessions):
     call it on a thread."""
     settings = platform.settings
+    if path in PUBLIC_PATHS:  # whatever credentials come along: an ended session must not block logging in again
+        return cross_site_refusal(settings, method, headers)
     token = presented_token(headers)
     if token is not None:
         return _token_caller(platform, token, ip)
@@ -226,8 +228,6 @@ def admit(
         return _session_caller(platform, encoded, method, headers, ip)
     if settings.api_token is None and not platform.has_accounts():
         return cross_site_refusal(settings, method, headers) or OPEN
-    if path in PUBLIC_PATHS:
-        return cross_site_refusal(settings, method, headers)
     return Refusal(status.HTTP_401_UNAUTHORIZED, f"not signed in; {LOGIN_HELP}")
 
 
