@@ -56,7 +56,10 @@ class Refusal:
     detail: str
 
     def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status_code == status.HTTP_401_UNAUTHORIZED else None
+        headers = {
+            status.HTTP_401_UNAUTHORIZED: {"WWW-Authenticate": "Bearer"},
+            status.HTTP_503_SERVICE_UNAVAILABLE: {"Retry-After": "5"},
+        }.get(self.status_code)
         return JSONResponse({"detail": self.detail}, self.status_code, headers=headers)
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import redis
 from fastapi import HTTPException, status
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
@@ -39,6 +40,7 @@ BODY_LIMITS: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/experiments"): 256 * KIB,  # a config and a grid
 }
 NUL_IN_URL = "the URL contains a NUL byte (%00); remove it"
+AUTH_BUSY = "the API is busy (no free database connection to authenticate with); retry in a few seconds"
 AUTH_UNAVAILABLE = (
     "the database or Redis is unreachable, so nobody can be authenticated; retry once it is back "
     "(GET /api/v1/health shows when)"
@@ -74,6 +76,8 @@ async def admitted(
     """auth.admit on a thread; with the database or Redis unreachable, a 503 (nobody can be authenticated)."""
     try:
         return await run_in_threadpool(admit, platform, method, path, headers, ip)
+    except PoolTimeoutError:
+        return Refusal(status.HTTP_503_SERVICE_UNAVAILABLE, AUTH_BUSY)
     except (SQLAlchemyError, redis.RedisError) as exc:
         log.warning("%s %s: cannot authenticate: %s", method, path, exc)
         return Refusal(status.HTTP_503_SERVICE_UNAVAILABLE, AUTH_UNAVAILABLE)

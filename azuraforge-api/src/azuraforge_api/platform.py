@@ -13,6 +13,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from azuraforge_api import accounts
@@ -76,15 +77,20 @@ class Platform:
     """Threads for predictions, apart from the pool that runs the other routes."""
     session_secret: str
     """Signs login sessions (azuraforge_api.auth)."""
-    _accounts_seen: bool = field(default=False, repr=False)
+    _accounts_seen: bool | None = field(default=None, repr=False)
 
     def has_accounts(self) -> bool:
         """Whether any user account exists (then the API is no longer open). Accounts are deactivated, never
-        deleted, so once seen this is remembered."""
+        deleted, so once seen this is remembered. With the database unreachable, the last answer stands (an
+        unreachable database gains no account), so /health can still say what is wrong."""
         if not self._accounts_seen:
-            with self.sessions() as session:
-                self._accounts_seen = accounts.any_user(session)
-        return self._accounts_seen
+            try:
+                with self.sessions() as session:
+                    self._accounts_seen = accounts.any_user(session)
+            except SQLAlchemyError:
+                if self._accounts_seen is None:
+                    raise  # never checked: nothing to fall back on
+        return bool(self._accounts_seen)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Platform":
