@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from azuraforge_common import store
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.migrate import downgrade, upgrade
-from azuraforge_common.models import Base, Experiment, ExperimentTag, IdempotencyKey
+from azuraforge_common.models import Base, Experiment, ExperimentTag, IdempotencyKey, Project
 from azuraforge_common.store import ExperimentFilter, NewExperiment
 
 
@@ -194,4 +194,39 @@ def test_upgrade_carries_rows_of_the_previous_schema_forward_and_downgrade_keeps
             {"rmse": 0.29},
             '{"rmse": 0.29}',
         )
+    engine.dispose()
+
+
+def test_experiments_of_the_previous_schema_move_into_the_default_project(empty_database_url):
+    upgrade(empty_database_url, "0002")
+    engine = create_db_engine(empty_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO experiments (id, app, name, status, config, created_at, metrics, baseline_metrics, "
+                "history, artifacts, result) VALUES ('old', 'demo', 'before', 'succeeded', '{}', "
+                "'2026-06-01 00:00:00+00:00', '{\"rmse\": 0.2}', '{}', '{}', '[]', '{\"status\": \"succeeded\"}')"
+            )
+        )
+    engine.dispose()
+
+    upgrade(empty_database_url)
+    engine = create_db_engine(empty_database_url)
+    with session_factory(engine)() as session:
+        old = store.get_experiment(session, "old")
+        assert old is not None
+        assert (old.project_id, old.metrics, old.result) == ("default", {"rmse": 0.2}, {"status": "succeeded"})
+        assert session.get(Project, "default") is not None, "the migration made the default project"
+        (new,) = store.create_experiments(session, [NewExperiment(app="demo", config={}, project_id="other")])
+        assert [e.id for e in store.list_experiments(session, ExperimentFilter(projects=["default"]))[0]] == ["old"]
+        assert store.list_experiments(session, ExperimentFilter(projects=["other"]))[0][0].id == new.id
+        assert store.list_experiments(session, ExperimentFilter(projects=[]))[1] == 0
+    engine.dispose()
+
+    downgrade(empty_database_url, "0002")
+    engine = create_db_engine(empty_database_url)
+    assert "project_id" not in {column["name"] for column in inspect(engine).get_columns("experiments")}
+    assert "users" not in inspect(engine).get_table_names()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT name FROM experiments WHERE id = 'old'")).scalar_one() == "before"
     engine.dispose()

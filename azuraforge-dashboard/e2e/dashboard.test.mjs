@@ -3,7 +3,8 @@
 // Every page is saved as a screenshot under test-output/; any browser console error fails the run.
 //
 // Environment: E2E_BASE_URL (a running stack; else `azuraforge up` is started here with the sine_test app,
-// see stack.mjs), and with E2E_BASE_URL: E2E_TOKEN (its API token, if it has one), E2E_APP (the app to run;
+// see stack.mjs), and with E2E_BASE_URL: E2E_TOKEN (its bootstrap API token, if it has one), E2E_USERNAME and
+// E2E_PASSWORD (a site admin's account, if it has accounts), E2E_APP (the app to run;
 // default: the first installed), E2E_CONFIG (JSON of config fields to type into the form, e.g. to slow the
 // app down enough to watch it). Always: E2E_EPOCHS (epochs of the watched run, default 8), E2E_CANCEL_EPOCHS
 // (epochs of the run that is cancelled, default 500), CHROMIUM (default /usr/bin/chromium).
@@ -13,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium } from "playwright-core";
-import { startStack } from "./stack.mjs";
+import { logIn, startStack } from "./stack.mjs";
 
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
 const CHROMIUM_ARGS = [
@@ -63,20 +64,17 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
     await stack?.stop();
   });
 
-  it("asks for the API token when the API requires one", async () => {
+  it("asks for a login when the API requires one", async () => {
     await page.goto("/");
-    await page.getByRole("heading", { name: "Experiments" }).waitFor();
-    if (!stack.token) {
-      assert.equal(await page.locator("#api-token").count(), 0);
+    if (!stack.username) {
+      await page.getByRole("heading", { name: "Experiments" }).waitFor();
+      assert.equal(await page.locator("#login-username").count(), 0);
       return;
     }
-    await page.locator("#api-token").waitFor();
-    await page.screenshot({ path: join(OUTPUT, "token-prompt.png") });
-    await page.locator("#api-token").fill(stack.token);
-    await page.getByRole("button", { name: "Save token" }).click();
-    await page.locator("#api-token").waitFor({ state: "detached" });
+    await logIn(page, stack.username, stack.password);
+    await page.screenshot({ path: join(OUTPUT, "logged-in.png") });
     await page.locator("table.experiments").waitFor();
-    // Before the token, the browser itself logs the refused requests (401) and sockets: expected here only.
+    // Before logging in, the browser itself logs the refused requests (401): expected here only.
     const refused = consoleErrors.splice(0);
     for (const error of refused) assert.match(error, /\b40[13]\b|WebSocket connection to/);
   });

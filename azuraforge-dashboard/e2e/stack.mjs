@@ -1,5 +1,6 @@
 // The stack under test: the one at E2E_BASE_URL, or else one `azuraforge up` started here (and stopped after)
-// with a fresh data directory, this folder's built dist/, an API token and the worker's sine_test app.
+// with a fresh data directory, this folder's built dist/, a bootstrap API token, a site admin's account and the
+// worker's sine_test app.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -14,7 +15,9 @@ const STOP_TIMEOUT_MS = 30_000;
 /**
  * @typedef {object} Stack
  * @property {string} baseUrl
- * @property {string | null} token the API token the dashboard must be given, if the API requires one
+ * @property {string | null} token the bootstrap API token (AZURAFORGE_API_TOKEN), for calls from the tests
+ * @property {string | null} username a site admin's account, to log in to the dashboard with (null: an open API)
+ * @property {string | null} password its password
  * @property {string | null} app the app to run, null for the first installed one
  * @property {Record<string, unknown>} config config fields to type into the form
  * @property {() => Promise<void>} stop
@@ -29,6 +32,8 @@ export async function startStack() {
     return {
       baseUrl,
       token,
+      username: process.env.E2E_USERNAME ?? null,
+      password: process.env.E2E_PASSWORD ?? null,
       app: process.env.E2E_APP ?? null,
       config: JSON.parse(process.env.E2E_CONFIG ?? "{}"),
       stop: async () => {},
@@ -54,14 +59,19 @@ export async function startStack() {
   ]);
   const token = randomBytes(16).toString("hex");
   const port = await freePort();
+  const env = {
+    ...process.env,
+    AZURAFORGE_DATA_DIR: dataDir,
+    AZURAFORGE_DASHBOARD_DIR: dashboard,
+    AZURAFORGE_API_TOKEN: token,
+    PYTHONPATH: [appsDir, process.env.PYTHONPATH].filter(Boolean).join(":"),
+  };
+  // The dashboard signs in with an account; the first one is made as an operator would, with the CLI.
+  const username = "e2e-admin";
+  const password = randomBytes(12).toString("hex");
+  execFileSync(command, ["users", "create", username, "--admin", "--password-stdin"], { env, input: `${password}\n` });
   const child = spawn(command, ["up", "--host", "127.0.0.1", "--port", String(port)], {
-    env: {
-      ...process.env,
-      AZURAFORGE_DATA_DIR: dataDir,
-      AZURAFORGE_DASHBOARD_DIR: dashboard,
-      AZURAFORGE_API_TOKEN: token,
-      PYTHONPATH: [appsDir, process.env.PYTHONPATH].filter(Boolean).join(":"),
-    },
+    env,
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -85,6 +95,8 @@ export async function startStack() {
   return {
     baseUrl,
     token,
+    username,
+    password,
     app: "sine_test",
     config: { epoch_sleep_s: 0.4, live_predictions: true },
     stop,
@@ -124,4 +136,13 @@ function freePort() {
 
 function delay(ms) {
   return new Promise((done) => setTimeout(done, ms));
+}
+
+/** Logs in through the dashboard's login page and waits for the experiments list. */
+export async function logIn(page, username, password) {
+  await page.locator("#login-username").waitFor();
+  await page.locator("#login-username").fill(username);
+  await page.locator("#login-password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("heading", { name: "Experiments" }).waitFor();
 }

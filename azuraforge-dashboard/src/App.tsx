@@ -1,52 +1,71 @@
-// The frame around every page: navigation, theme toggle, token prompt.
+// The frame around every page: navigation, project switcher and user menu, theme toggle; the login page when
+// the API asks for one.
+import { useEffect } from "react";
 import { NavLink, Route, Routes } from "react-router";
-import { saveToken, useAuth } from "./api/auth";
-import { TokenPrompt } from "./components/TokenPrompt";
+import { signedIn, useAuth } from "./api/auth";
+import { api } from "./api/client";
+import { LoginPage } from "./components/LoginPage";
+import { UserMenu } from "./components/UserMenu";
+import { AuditPage } from "./pages/AuditPage";
 import { ComparePage } from "./pages/ComparePage";
 import { ExperimentPage } from "./pages/ExperimentPage";
 import { ExperimentsPage } from "./pages/ExperimentsPage";
+import { MembersPage } from "./pages/MembersPage";
 import { NewExperimentPage } from "./pages/NewExperimentPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ReportPage } from "./pages/ReportPage";
+import { TokensPage } from "./pages/TokensPage";
 import { toggleTheme, useTheme } from "./theme";
 
 export function App() {
-  const { token, tokenRequired } = useAuth();
+  const { me, loginRequired } = useAuth();
   const theme = useTheme();
+  useEffect(() => {
+    if (!me && !loginRequired) api.me().then(signedIn, () => {}); // a 401 shows the login page
+  }, [me, loginRequired]);
   return (
     <>
       <header className="topbar">
         <NavLink to="/" className="brand">
           AzuraForge
         </NavLink>
-        <nav>
-          <NavLink to="/" end>
-            Experiments
-          </NavLink>
-          <NavLink to="/new">New experiment</NavLink>
-        </nav>
+        {me && (
+          <nav>
+            <NavLink to="/" end>
+              Experiments
+            </NavLink>
+            <NavLink to="/new">New experiment</NavLink>
+            <NavLink to="/members">Members</NavLink>
+            {me.via === "session" && <NavLink to="/tokens">Tokens</NavLink>}
+            {me.admin && <NavLink to="/audit">Audit</NavLink>}
+          </nav>
+        )}
         <div className="topbar-actions">
-          {token && (
-            <button type="button" className="ghost" onClick={() => saveToken(null)} title="Forget the API token">
-              Forget token
-            </button>
-          )}
+          <UserMenu />
           <button type="button" className="ghost" onClick={toggleTheme} aria-label="Toggle dark and light theme">
             {theme === "dark" ? "☀ Light" : "☾ Dark"}
           </button>
         </div>
       </header>
       <main>
-        <Routes>
-          <Route path="/" element={<ExperimentsPage />} />
-          <Route path="/new" element={<NewExperimentPage />} />
-          <Route path="/experiments/:id" element={<ExperimentPage />} />
-          <Route path="/experiments/:id/report" element={<ReportPage />} />
-          <Route path="/compare" element={<ComparePage />} />
-          <Route path="*" element={<NotFoundPage />} />
-        </Routes>
+        {loginRequired ? (
+          <LoginPage />
+        ) : (
+          me && (
+            <Routes>
+              <Route path="/" element={<ExperimentsPage />} />
+              <Route path="/new" element={<NewExperimentPage />} />
+              <Route path="/experiments/:id" element={<ExperimentPage />} />
+              <Route path="/experiments/:id/report" element={<ReportPage />} />
+              <Route path="/compare" element={<ComparePage />} />
+              <Route path="/members" element={<MembersPage />} />
+              <Route path="/tokens" element={<TokensPage />} />
+              <Route path="/audit" element={<AuditPage />} />
+              <Route path="*" element={<NotFoundPage />} />
+            </Routes>
+          )
+        )}
       </main>
-      {tokenRequired && <TokenPrompt />}
     </>
   );
 }

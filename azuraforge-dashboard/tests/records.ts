@@ -65,6 +65,7 @@ export function experiment(
 ): Experiment {
   return {
     id,
+    project_id: "default",
     app: "demo",
     name: id,
     tags: [],

@@ -155,13 +155,10 @@ describe("followExperiment", () => {
     expect(states).toEqual(["connecting", "open", "reconnecting", "reconnecting", "reconnecting", "reconnecting", "open", "closed"]);
   });
 
-  it("sends the stored token as a WebSocket subprotocol, never in the URL", async () => {
-    const { saveToken } = await import("../src/api/auth");
-    saveToken("s3cret");
+  it("offers only the API's subprotocol: the session cookie authenticates, nothing goes in the URL", () => {
     const close = followExperiment(ID, () => undefined);
-    expect(FakeSocket.all[0]!.url).not.toContain("s3cret");
-    expect(FakeSocket.all[0]!.protocols).toEqual(["azuraforge", `bearer.${btoa("s3cret").replace(/=+$/, "")}`]);
+    expect(FakeSocket.all[0]!.url).toMatch(/\/ws\/experiments\/[^?]+\?after=0$|\/ws\/experiments\/[^?]+$/);
+    expect(FakeSocket.all[0]!.protocols).toEqual(["azuraforge"]);
     close();
-    saveToken(null);
   });
 });

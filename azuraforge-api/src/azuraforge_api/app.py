@@ -8,14 +8,15 @@ from importlib.metadata import version
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from azuraforge_api.auth import get_caller
 from azuraforge_api.dashboard import mount_dashboard
-from azuraforge_api.deps import bearer
+from azuraforge_api.deps import bearer, session_cookie
 from azuraforge_api.errors import COMMON_ERRORS, install_error_handlers
 from azuraforge_api.guard import Guard, redact_tokens_in_server_logs
 from azuraforge_api.openapi import document_events
 from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
-from azuraforge_api.routes import apps, experiments, health, live
+from azuraforge_api.routes import accounts, apps, experiments, health, live
 from azuraforge_common.settings import Settings
 
 
@@ -48,13 +49,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token"],
+            allow_credentials=True,
         )
     install_error_handlers(app)
     document_events(app)
-    for router in (health.router, apps.router, experiments.router):
-        app.include_router(router, dependencies=[Depends(bearer)], responses=COMMON_ERRORS)
+    credentials = [Depends(bearer), Depends(session_cookie)]  # documentation: the guard checks them
+    app.include_router(accounts.public, dependencies=credentials, responses=COMMON_ERRORS)
+    for router in (health.router, apps.router):  # need a caller, but no project role
+        app.include_router(router, dependencies=[*credentials, Depends(get_caller)], responses=COMMON_ERRORS)
+    for router in (experiments.router, accounts.router):
+        app.include_router(router, dependencies=credentials, responses=COMMON_ERRORS)
     app.include_router(live.router)
     mount_dashboard(app, settings.dashboard_dir)
     return app

@@ -1,4 +1,5 @@
-"""`azuraforge up`: the whole platform with one command; `azuraforge migrate`: the database schema only.
+"""`azuraforge up`: the whole platform with one command; `azuraforge migrate`: the database schema only;
+`azuraforge users create`: an account (the first admin, before anyone can log in).
 
 `up` starts Redis when AZURAFORGE_REDIS_URL is unset (files under the data directory, kept across restarts),
 brings the database to the newest schema, then runs the API (uvicorn, serving the dashboard at /) and the
@@ -9,6 +10,7 @@ is killed outright (SIGKILL): they get SIGTERM from the kernel.
 """
 
 import argparse
+import getpass
 import ipaddress
 import os
 import signal
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from azuraforge_api import accounts
 from azuraforge_api.doctor import port_free
 from azuraforge_api.reaper import WORKER_LOST
 from azuraforge_api.supervisor import Child
@@ -78,6 +81,52 @@ def register_recover(subparsers: Any) -> None:
     )
     parser.add_argument("experiment_ids", nargs="*", metavar="ID", help="experiments to recover (default: all)")
     parser.set_defaults(handler=recover)
+
+
+def register_users(subparsers: Any) -> None:
+    parser = subparsers.add_parser("users", help="manage accounts (the first admin; admins invite the others)")
+    commands = parser.add_subparsers(dest="users_command", required=True)
+    create = commands.add_parser(
+        "create",
+        help="create an account; asks for its password",
+        description="Creates an account in the database of AZURAFORGE_DATABASE_URL (or the data directory's). "
+        "Once one exists, the API and dashboard need a login or an API token. There is no open registration "
+        "and no default password: a site admin creates the other accounts (dashboard, or POST /api/v1/users).",
+    )
+    create.add_argument("username")
+    create.add_argument("--email", default=None)
+    create.add_argument("--admin", action="store_true", help="a site admin: sees every project, manages users")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input (for scripts)"
+    )
+    create.set_defaults(handler=create_user)
+
+
+def create_user(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ; nothing was created", file=sys.stderr)
+            return 2
+    settings = Settings()
+    upgrade(settings.resolved_database_url)
+    engine = create_db_engine(settings.resolved_database_url, settings.database_timeout_s)
+    try:
+        with session_factory(engine)() as session:
+            try:
+                user = accounts.create_user(session, args.username, password, email=args.email, admin=args.admin)
+            except accounts.AccountError as exc:
+                print(f"error: {exc}; nothing was created", file=sys.stderr)
+                return 2
+            accounts.audit(session, "cli", "user.create", user.username, admin=user.admin)
+            session.commit()
+    finally:
+        engine.dispose()
+    kind = "site admin" if args.admin else "user"
+    print(f"created {kind} {user.username}; log in at the dashboard, or POST /api/v1/auth/login")
+    return 0
 
 
 def migrate(args: argparse.Namespace) -> int:

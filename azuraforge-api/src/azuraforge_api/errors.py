@@ -32,12 +32,14 @@ class Problem(BaseModel):
 
 _MEANINGS = {
     400: "A URL with a NUL byte, or (without an API token) a Host the API does not answer to",
-    401: "Missing or wrong API token",
-    403: "Without an API token: a request from another site's page (its Origin is not allowed)",
-    404: "No such experiment, app or file",
+    401: "Not signed in, or a wrong, revoked or expired API token, or an ended session",
+    403: "Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request "
+    "from another site's page (its Origin is not allowed)",
+    404: "No such experiment, app, file, project, user or token, or one in a project the caller cannot see",
     409: "The experiment is not in a state that allows this, or the Idempotency-Key was used for another request",
     413: "The body is larger than this route accepts; the detail names the limit",
-    415: "Without an API token: a body that is not JSON",
+    415: "Without a bearer token: a body that is not JSON",
+    429: "Too many failed logins for the account or the address; retry after Retry-After",
     503: "Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After",
 }
 

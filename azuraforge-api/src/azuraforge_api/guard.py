@@ -1,38 +1,36 @@
 """What every request passes before a route sees it, as one ASGI middleware around the app.
 
-- With a token set, /api/ calls are authenticated before their body is read.
-- Without a token (the `azuraforge up` default) a browser page of another site could still reach the API, so
-  the Host must be a configured one (DNS rebinding), state-changing requests and WebSockets must come from the
-  API's own origin or a CORS origin, and bodies must be JSON (no cross-site form posts).
+- /api/ calls are authenticated (azuraforge_api.auth.admit) before their body is read; the caller goes into the
+  request's state, where routes find it through azuraforge_api.auth.CallerDep.
+- Without a bootstrap token (the `azuraforge up` default) the Host must be a configured one (DNS rebinding).
+  Requests a page of another site could make a browser send (cookie sessions, and every request while the
+  platform is open) must come from the API's own origin or a CORS origin, with JSON bodies (auth.cross_site_refusal).
 - Bodies are capped per route (413 naming the limit); a NUL byte in the URL is a 400.
 - An unexpected error answers 500 without closing the connection, so keep-alive clients are not hurt.
 """
 
-import base64
-import binascii
 import logging
 import re
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import redis
 from fastapi import HTTPException, status
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from azuraforge_api.auth import Caller, Refusal, admit
+from azuraforge_api.platform import Platform
 from azuraforge_common.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TOKEN_HELP = (
-    "send the API token: header 'Authorization: Bearer <AZURAFORGE_API_TOKEN>' (browser WebSockets: "
-    "subprotocols 'azuraforge' and 'bearer.<token in base64url>')"
-)
 WEBSOCKET_PROTOCOL = "azuraforge"
 """The subprotocol the API answers with; a browser offers it next to bearer.<token>."""
-BEARER_PROTOCOL_PREFIX = "bearer."
 
 KIB = 1024
 DEFAULT_BODY_LIMIT = 64 * KIB
@@ -41,18 +39,12 @@ BODY_LIMITS: dict[tuple[str, str], int] = {
     ("POST", "/predict"): 8 * KIB * KIB,  # rows of input data
     ("POST", "/api/v1/experiments"): 256 * KIB,  # a config and a grid
 }
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NUL_IN_URL = "the URL contains a NUL byte (%00); remove it"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    status_code: int
-    detail: str
-
-    def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status_code == status.HTTP_401_UNAUTHORIZED else None
-        return JSONResponse({"detail": self.detail}, self.status_code, headers=headers)
+AUTH_BUSY = "the API is busy (no free database connection to authenticate with); retry in a few seconds"
+AUTH_UNAVAILABLE = (
+    "the database or Redis is unreachable, so nobody can be authenticated; retry once it is back "
+    "(GET /api/v1/health shows when)"
+)
 
 
 def body_limit(method: str, path: str) -> int:
@@ -62,37 +54,11 @@ def body_limit(method: str, path: str) -> int:
     return DEFAULT_BODY_LIMIT
 
 
-def token_matches(expected: str | None, given: str | None) -> bool:
-    if expected is None:
-        return True
-    return given is not None and secrets.compare_digest(given.encode(), expected.encode())
-
-
-def presented_token(headers: Mapping[str, str]) -> str | None:
-    """The bearer token of `Authorization`, or of a `bearer.<base64url>` WebSocket subprotocol (browsers cannot
-    set headers on WebSockets). Never a URL parameter: URLs end up in logs."""
-    scheme, _, credentials = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials:
-        return credentials.strip()
-    for protocol in headers.get("sec-websocket-protocol", "").split(","):
-        encoded = protocol.strip()
-        if encoded.startswith(BEARER_PROTOCOL_PREFIX):
-            encoded = encoded.removeprefix(BEARER_PROTOCOL_PREFIX)
-            try:
-                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                return None
-    return None
-
-
-def refusal(settings: Settings, method: str, path: str, headers: Mapping[str, str]) -> Refusal | None:
-    """Why this request may not proceed, or None. `method` is "WEBSOCKET" for WebSocket handshakes."""
+def refusal(settings: Settings, path: str, headers: Mapping[str, str]) -> Refusal | None:
+    """Why this request may not proceed whoever sends it, or None."""
     if "\x00" in path:  # no id or file name holds one, and PostgreSQL cannot even compare it
         return Refusal(status.HTTP_400_BAD_REQUEST, NUL_IN_URL)
     if settings.api_token is not None:
-        guarded = path.startswith(("/api/", "/ws/")) and method != "OPTIONS"
-        if guarded and not token_matches(settings.api_token, presented_token(headers)):
-            return Refusal(status.HTTP_401_UNAUTHORIZED, f"missing or wrong API token; {TOKEN_HELP}")
         return None
     host = _hostname(headers.get("host", ""))
     if host not in {name.lower().strip("[]") for name in settings.allowed_hosts}:
@@ -101,30 +67,24 @@ def refusal(settings: Settings, method: str, path: str, headers: Mapping[str, st
             f"this API does not answer to host {host!r}: add it to AZURAFORGE_ALLOWED_HOSTS, or set "
             "AZURAFORGE_API_TOKEN",
         )
-    if method in SAFE_METHODS:
-        return None
-    origin = headers.get("origin")
-    if origin is not None and origin not in settings.cors_origins and not _same_origin(origin, headers):
-        return Refusal(
-            status.HTTP_403_FORBIDDEN,
-            f"requests from origin {origin[:100]!r} are refused: add it to AZURAFORGE_CORS_ORIGINS, or set "
-            "AZURAFORGE_API_TOKEN",
-        )
-    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if method != "WEBSOCKET" and media_type and media_type != "application/json":
-        return Refusal(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"send JSON with 'Content-Type: application/json', not {media_type[:100]!r}",
-        )
     return None
+
+
+async def admitted(
+    platform: Platform, method: str, path: str, headers: Mapping[str, str], ip: str | None
+) -> Caller | Refusal | None:
+    """auth.admit on a thread; with the database or Redis unreachable, a 503 (nobody can be authenticated)."""
+    try:
+        return await run_in_threadpool(admit, platform, method, path, headers, ip)
+    except PoolTimeoutError:
+        return Refusal(status.HTTP_503_SERVICE_UNAVAILABLE, AUTH_BUSY)
+    except (SQLAlchemyError, redis.RedisError) as exc:
+        log.warning("%s %s: cannot authenticate: %s", method, path, exc)
+        return Refusal(status.HTTP_503_SERVICE_UNAVAILABLE, AUTH_UNAVAILABLE)
 
 
 def _hostname(host: str) -> str:
     return (urlsplit(f"//{host}").hostname or "") if host else ""
-
-
-def _same_origin(origin: str, headers: Mapping[str, str]) -> bool:
-    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
 
 _TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"]*", re.IGNORECASE)
@@ -159,8 +119,14 @@ class Guard:
         method, path, headers = scope["method"], scope["path"], Headers(scope=scope)
         if b"%00" in scope["query_string"]:
             return await Refusal(status.HTTP_400_BAD_REQUEST, NUL_IN_URL).response()(scope, receive, send)
-        if (denied := refusal(self.settings, method, path, headers)) is not None:
+        if (denied := refusal(self.settings, path, headers)) is not None:
             return await denied.response()(scope, receive, send)
+        if path.startswith("/api/") and method != "OPTIONS":
+            client = scope.get("client")
+            caller = await admitted(scope["app"].state.platform, method, path, headers, client[0] if client else None)
+            if isinstance(caller, Refusal):
+                return await caller.response()(scope, receive, send)
+            scope.setdefault("state", {})["caller"] = caller
         limit = body_limit(method, path)
         too_large = Refusal(
             status.HTTP_413_CONTENT_TOO_LARGE,

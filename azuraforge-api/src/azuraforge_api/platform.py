@@ -1,6 +1,8 @@
 """Everything the routes talk to, built once per API process from the settings."""
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -11,8 +13,10 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from azuraforge_api import accounts
 from azuraforge_api.hub import EventHub
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
@@ -36,6 +40,24 @@ def _task_sender(settings: Settings) -> Celery:
     return celery
 
 
+def session_secret(settings: Settings) -> str:
+    """AZURAFORGE_SESSION_SECRET, or a random one kept in the data directory (made on first use, owner-only)."""
+    if settings.session_secret is not None:
+        return settings.session_secret
+    path: Path = settings.data_dir / "session-secret"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with path.open("x", encoding="utf-8") as file:
+                path.chmod(0o600)
+                file.write(secrets.token_urlsafe(48))
+        except FileExistsError:
+            pass  # another API process made it first
+        return path.read_text(encoding="utf-8").strip()
+
+
 def _async_retry() -> AsyncRetry:
     return AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2)
 
@@ -53,6 +75,22 @@ class Platform:
     hub: EventHub
     predict_slots: anyio.CapacityLimiter
     """Threads for predictions, apart from the pool that runs the other routes."""
+    session_secret: str
+    """Signs login sessions (azuraforge_api.auth)."""
+    _accounts_seen: bool | None = field(default=None, repr=False)
+
+    def has_accounts(self) -> bool:
+        """Whether any user account exists (then the API is no longer open). Accounts are deactivated, never
+        deleted, so once seen this is remembered. With the database unreachable, the last answer stands (an
+        unreachable database gains no account), so /health can still say what is wrong."""
+        if not self._accounts_seen:
+            try:
+                with self.sessions() as session:
+                    self._accounts_seen = accounts.any_user(session)
+            except SQLAlchemyError:
+                if self._accounts_seen is None:
+                    raise  # never checked: nothing to fall back on
+        return bool(self._accounts_seen)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Platform":
@@ -80,6 +118,7 @@ class Platform:
             # The hub waits for messages as long as it takes, so no socket timeout there.
             hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
             predict_slots=anyio.CapacityLimiter(PREDICT_SLOTS),
+            session_secret=session_secret(settings),
         )
 
     async def close(self) -> None:

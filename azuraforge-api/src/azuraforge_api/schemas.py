@@ -5,8 +5,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from azuraforge_api.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Role, Scope
+from azuraforge_api.auth import Via
 from azuraforge_common.events import ExperimentStatus
-from azuraforge_common.models import Experiment
+from azuraforge_common.models import DEFAULT_PROJECT, Experiment
 from azuraforge_learner.record import RunResult
 
 MAX_NESTING = 32
@@ -64,6 +66,9 @@ class ExperimentCreate(StorableBody):
     )
 
     app: str = Field(min_length=1, max_length=100, description="An installed app (GET /api/v1/apps).")
+    project: str = Field(
+        default=DEFAULT_PROJECT, min_length=1, max_length=32, description="The project's id (GET /api/v1/projects)."
+    )
     config: dict[str, Any] = Field(default_factory=dict, description="The app's config; omitted fields default.")
     name: str | None = Field(default=None, max_length=150)
     tags: Annotated[list[Tag], AfterValidator(_distinct)] = Field(default_factory=list, max_length=20)
@@ -83,6 +88,7 @@ class ExperimentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
+    project_id: str
     app: str
     name: str
     tags: list[str]
@@ -150,3 +156,129 @@ class PredictRequest(StorableBody):
         description="Rows of input data in time order (column -> value), at least the run's `window` of them, "
         "with the columns its model reads. The API never fetches data itself.",
     )
+
+
+# Accounts (azuraforge_api.routes.accounts)
+
+Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.@-]+$")]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+NewPassword = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
+
+
+class Login(StorableBody):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username
+    password: Password
+
+
+class ProjectRole(BaseModel):
+    id: str
+    name: str
+    role: Role
+
+
+class Me(BaseModel):
+    username: str
+    admin: bool
+    via: Via = Field(
+        description="How the caller signed in: a session, an API token, the bootstrap token, or "
+        "none at all on an open platform (no accounts and no AZURAFORGE_API_TOKEN yet)."
+    )
+    scopes: list[Scope]
+    projects: list[ProjectRole] = Field(description="Every project the caller may see, with its role there.")
+    csrf_token: str | None = Field(
+        default=None, description="For a session: send it as X-CSRF-Token with every request that changes something."
+    )
+
+
+class TokenCreate(StorableBody):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[Scope] = Field(
+        min_length=1,
+        description="read: look; write: launch, cancel, delete; admin: administer the site (site admins only).",
+    )
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="Never expires when omitted.")
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    scopes: list[Scope]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CreatedToken(TokenOut):
+    token: str = Field(description="The token itself: shown this once, never stored.")
+
+
+class ProjectCreate(StorableBody):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w.-]([\w .-]*[\w.-])?$")
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    username: str
+    role: Role
+
+
+class MemberSet(StorableBody):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+
+
+class UserCreate(StorableBody):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username
+    password: NewPassword = Field(description="At least 12 characters; give it to the user.")
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    admin: bool = False
+
+
+class UserUpdate(StorableBody):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool | None = None
+    admin: bool | None = None
+    password: NewPassword | None = None
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    username: str
+    email: str | None
+    active: bool
+    admin: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    project_id: str | None
+    ip: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    total: int

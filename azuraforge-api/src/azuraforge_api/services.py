@@ -17,7 +17,6 @@ from fastapi import HTTPException, status
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api import catalog
 from azuraforge_api.files import served_file
@@ -26,7 +25,7 @@ from azuraforge_api.schemas import ExperimentCreate
 from azuraforge_common import names, store
 from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
-from azuraforge_common.models import Experiment, IdempotencyKey, new_id
+from azuraforge_common.models import Experiment, IdempotencyKey, Project, new_id
 from azuraforge_common.publish import publish_event
 from azuraforge_learner.config import excerpt
 
@@ -47,9 +46,13 @@ def submit(platform: Platform, session: Session, request: ExperimentCreate, idem
     request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
     if idempotency_key is not None and (earlier := store.find_idempotency_key(session, idempotency_key)):
         return _replay(session, earlier, request_hash)
+    if session.get(Project, request.project) is None:  # a site admin may name any project
+        raise HTTPException(status.HTTP_404_NOT_FOUND, no_project(request.project))
     configs = catalog.expand(request, catalog.find_app(request.app))
     batch_id = new_id() if request.grid else None
-    new = [store.NewExperiment(request.app, config, name, tuple(request.tags)) for config, name in configs]
+    new = [
+        store.NewExperiment(request.app, config, name, tuple(request.tags), request.project) for config, name in configs
+    ]
     try:
         experiments = store.create_experiments(
             session, new, batch_id, (idempotency_key, request_hash) if idempotency_key else None
@@ -117,11 +120,11 @@ def delete(platform: Platform, session: Session, experiment_id: str) -> None:
     store.delete_experiment(session, experiment_id)
 
 
-async def predict(platform: Platform, experiment_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+async def predict(platform: Platform, experiment: Experiment, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The forecast of the experiment's saved model from `rows`."""
     # Predicting loads a model, which can take long: it runs on threads of its own, at most PREDICT_SLOTS at
     # once (503 beyond), holding no database session, so it never starves the other routes.
-    experiment = await run_in_threadpool(_read, platform, experiment_id)
+    experiment_id = experiment.id
     output_dir = platform.settings.experiment_dir(experiment_id)
     if served_file(output_dir, WEIGHTS) is None:
         raise HTTPException(
@@ -155,14 +158,12 @@ async def predict(platform: Platform, experiment_id: str, rows: list[dict[str, A
         platform.predict_slots.release()
 
 
-def _read(platform: Platform, experiment_id: str) -> Experiment:
-    """The record, read in a session of its own that is closed before the caller goes on."""
-    with platform.sessions() as session:
-        return get(session, experiment_id)
-
-
 def get(session: Session, experiment_id: str) -> Experiment:
     experiment = store.get_experiment(session, experiment_id)
     if experiment is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no experiment {excerpt(experiment_id)}")
     return experiment
+
+
+def no_project(project_id: str) -> str:
+    return f"no project {excerpt(project_id)}; GET /api/v1/projects lists yours"

@@ -17,7 +17,15 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; SQLite at DATA_DIR/azuraforge.db when unset."
     )
     data_dir: Path = Field(default=Path.home() / ".azuraforge", description="Artifacts, SQLite, embedded Redis.")
-    api_token: str | None = Field(default=None, description="When set, every API call must present it.")
+    api_token: str | None = Field(
+        default=None,
+        description="A bootstrap admin token: when set, every API call must present it or an account's credentials.",
+    )
+    session_secret: str | None = Field(
+        default=None,
+        description="Signs login sessions; a random one is kept in DATA_DIR/session-secret when unset (set it when "
+        "API processes do not share the data directory).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed to call the API from a browser."
     )
@@ -47,7 +55,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("api_token", "redis_url", "database_url", mode="before")
+    @field_validator("api_token", "session_secret", "redis_url", "database_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus
-from azuraforge_common.models import Experiment, ExperimentTag, IdempotencyKey, new_id, utcnow
+from azuraforge_common.models import DEFAULT_PROJECT, Experiment, ExperimentTag, IdempotencyKey, new_id, utcnow
 
 SortField = Literal[
     "created_at", "-created_at", "started_at", "-started_at", "finished_at", "-finished_at", "name", "-name",
@@ -24,6 +24,7 @@ class NewExperiment:
     config: dict[str, Any]
     name: str = ""
     tags: tuple[str, ...] = ()
+    project_id: str = DEFAULT_PROJECT
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class ExperimentFilter:
     status: ExperimentStatus | None = None
     tag: str | None = None
     batch_id: str | None = None
+    projects: Collection[str] | None = None
+    """Only experiments of these projects; None: of every project."""
 
 
 def create_experiments(
@@ -46,7 +49,9 @@ def create_experiments(
     """
     experiments = []
     for spec in new:
-        experiment = Experiment(id=new_id(), app=spec.app, name=spec.name, config=spec.config, batch_id=batch_id)
+        experiment = Experiment(
+            id=new_id(), project_id=spec.project_id, app=spec.app, name=spec.name, config=spec.config, batch_id=batch_id
+        )
         experiment.tags = list(spec.tags)
         experiments.append(experiment)
     session.add_all(experiments)
@@ -77,6 +82,8 @@ def list_experiments(
         query = query.where(Experiment.status == where.status)
     if where.batch_id is not None:
         query = query.where(Experiment.batch_id == where.batch_id)
+    if where.projects is not None:
+        query = query.where(Experiment.project_id.in_(list(where.projects)))
     if where.tag is not None:
         query = query.where(Experiment.tag_rows.any(ExperimentTag.tag == where.tag))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

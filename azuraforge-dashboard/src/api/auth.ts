@@ -1,34 +1,53 @@
-// The API token: kept in localStorage, asked for when the API answers 401.
+// Who is signed in: the session lives in an HttpOnly cookie the page cannot read; this keeps what the API says
+// about it (GET /auth/me), whether a login is needed, and the project the pages show.
 import { useSyncExternalStore } from "react";
+import type { Me } from "./types";
 
-const STORAGE_KEY = "azuraforge.token";
+const PROJECT_KEY = "azuraforge.project";
+export const CSRF_COOKIE = "azuraforge_csrf";
 
 interface AuthState {
-  token: string | null;
-  /** True after a 401: the UI shows the token prompt. */
-  tokenRequired: boolean;
+  me: Me | null;
+  /** True after a 401: the UI shows the login page. */
+  loginRequired: boolean;
+  /** The project the lists show and new experiments go to. */
+  project: string;
 }
 
-let state: AuthState = { token: localStorage.getItem(STORAGE_KEY), tokenRequired: false };
+let state: AuthState = { me: null, loginRequired: false, project: localStorage.getItem(PROJECT_KEY) ?? "default" };
 const listeners = new Set<() => void>();
 
-function update(next: AuthState): void {
-  state = next;
+function update(next: Partial<AuthState>): void {
+  state = { ...state, ...next };
   listeners.forEach((listener) => listener());
 }
 
-export function currentToken(): string | null {
-  return state.token;
+/** The CSRF token of the session (a readable cookie), sent as X-CSRF-Token with requests that change something. */
+export function csrfToken(): string | null {
+  for (const pair of document.cookie.split(";")) {
+    const [key, value] = pair.trim().split("=");
+    if (key === CSRF_COOKIE && value) return decodeURIComponent(value);
+  }
+  return null;
 }
 
-export function saveToken(token: string | null): void {
-  if (token) localStorage.setItem(STORAGE_KEY, token);
-  else localStorage.removeItem(STORAGE_KEY);
-  update({ token, tokenRequired: false });
+export function signedIn(me: Me): void {
+  const visible = me.projects.map((project) => project.id);
+  const project = visible.includes(state.project) ? state.project : (visible[0] ?? "default");
+  update({ me, loginRequired: false, project });
 }
 
-export function requireToken(): void {
-  if (!state.tokenRequired) update({ ...state, tokenRequired: true });
+export function signedOut(): void {
+  update({ me: null, loginRequired: true });
+}
+
+export function requireLogin(): void {
+  if (!state.loginRequired) update({ loginRequired: true });
+}
+
+export function chooseProject(project: string): void {
+  localStorage.setItem(PROJECT_KEY, project);
+  update({ project });
 }
 
 export function useAuth(): AuthState {

@@ -1,12 +1,21 @@
-// The REST client: one function per endpoint the dashboard uses, the token sent as Bearer.
-import { currentToken, requireToken } from "./auth";
+// The REST client: one function per endpoint the dashboard uses. The browser sends the session cookie; requests
+// that change something also send the session's CSRF token.
+import { csrfToken, requireLogin } from "./auth";
 import type {
+  AuditPage,
   AppInfo,
+  CreatedToken,
   CreatedExperiments,
   Experiment,
   ExperimentList,
   ExperimentQuery,
+  Me,
+  Member,
   NewExperiment,
+  NewToken,
+  ProjectRole,
+  Role,
+  Token,
   ValidationIssue,
 } from "./types";
 
@@ -30,11 +39,11 @@ export class ApiError extends Error {
 
 async function request(path: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
-  const token = currentToken();
-  if (token) headers.set("Authorization", `Bearer ${token}`);
-  const response = await fetch(`${API}${path}`, { ...init, headers });
+  const csrf = csrfToken();
+  if (csrf && init.method && init.method !== "GET") headers.set("X-CSRF-Token", csrf);
+  const response = await fetch(`${API}${path}`, { ...init, headers, credentials: "same-origin" });
   if (response.ok) return response;
-  if (response.status === 401) requireToken();
+  if (response.status === 401 && path !== "/auth/login") requireLogin();
   let detail: unknown = `The API answered ${response.status} ${response.statusText}`;
   try {
     detail = ((await response.json()) as { detail?: unknown }).detail ?? detail;
@@ -57,7 +66,30 @@ function queryString(query: Record<string, string | number | null | undefined>):
   return text ? `?${text}` : "";
 }
 
+function send(method: string, body?: unknown): RequestInit {
+  return body === undefined
+    ? { method }
+    : { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+}
+
 export const api = {
+  me: () => json<Me>("/auth/me"),
+  login: (username: string, password: string) => json<Me>("/auth/login", send("POST", { username, password })),
+  logout: () => request("/auth/logout", send("POST")),
+  listTokens: () => json<Token[]>("/tokens"),
+  createToken: (body: NewToken) => json<CreatedToken>("/tokens", send("POST", body)),
+  revokeToken: (id: string) => request(`/tokens/${encodeURIComponent(id)}`, send("DELETE")),
+  listProjects: () => json<ProjectRole[]>("/projects"),
+  createProject: (name: string) => json<ProjectRole>("/projects", send("POST", { name })),
+  listMembers: (project: string) => json<Member[]>(`/projects/${encodeURIComponent(project)}/members`),
+  setMember: (project: string, username: string, role: Role) =>
+    json<Member>(
+      `/projects/${encodeURIComponent(project)}/members/${encodeURIComponent(username)}`,
+      send("PUT", { role }),
+    ),
+  removeMember: (project: string, username: string) =>
+    request(`/projects/${encodeURIComponent(project)}/members/${encodeURIComponent(username)}`, send("DELETE")),
+  listAudit: (offset: number) => json<AuditPage>(`/audit${queryString({ limit: 100, offset })}`),
   listApps: () => json<AppInfo[]>("/apps"),
   listExperiments: (query: ExperimentQuery) =>
     json<ExperimentList>(`/experiments${queryString({ ...query })}`),
@@ -79,23 +111,16 @@ function encodePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");
 }
 
-/** The WebSocket URL of a path such as /ws/experiments/ID, on the page's own host. Never with the token: URLs
- * end up in logs. */
+/** The WebSocket URL of a path such as /ws/experiments/ID, on the page's own host; the browser sends the session
+ * cookie with it (never a token in the URL: URLs end up in logs). */
 export function websocketUrl(path: string, query: Record<string, string | number | undefined> = {}): string {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   return `${scheme}://${window.location.host}${path}${queryString(query)}`;
 }
 
-/** The subprotocols to offer: browsers cannot set an Authorization header on a WebSocket, so the token goes as
- * "bearer.<base64url>"; the API answers with "azuraforge". */
+/** The subprotocol the API answers with. */
 export function websocketProtocols(): string[] {
-  const token = currentToken();
-  return token ? ["azuraforge", `bearer.${base64url(token)}`] : ["azuraforge"];
-}
-
-function base64url(text: string): string {
-  const binary = Array.from(new TextEncoder().encode(text), (byte) => String.fromCharCode(byte)).join("");
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return ["azuraforge"];
 }
 
 /** A random Idempotency-Key; getRandomValues works on plain http too, unlike randomUUID. */

@@ -24,6 +24,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Audit
+         * @description Logins, token creation and revocation, role changes and deletes, newest first.
+         */
+        get: operations["list_audit_api_v1_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Login
+         * @description Starts a browser session: an HttpOnly cookie, and the CSRF token (also in the azuraforge_csrf cookie)
+         *     that requests changing something send as X-CSRF-Token. After a few failures per account, or more per IP
+         *     address, login is refused for a while (429 with Retry-After).
+         */
+        post: operations["login_api_v1_auth_login_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Logout
+         * @description Ends the session at once (its cookie is refused from now on, even if kept).
+         */
+        post: operations["logout_api_v1_auth_logout_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Me
+         * @description Who the caller is, and its role in every project it may see.
+         */
+        get: operations["me_api_v1_auth_me_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments": {
         parameters: {
             query?: never;
@@ -33,14 +115,16 @@ export interface paths {
         };
         /**
          * List Experiments
-         * @description A page of experiments, filtered and sorted (a leading "-" sorts descending).
+         * @description A page of the experiments of the projects the caller may see (or of `project`), filtered and sorted (a
+         *     leading "-" sorts descending).
          */
         get: operations["list_experiments_api_v1_experiments_get"];
         put?: never;
         /**
          * Create Experiment
-         * @description Queue an experiment, or one per combination of `grid`. With an Idempotency-Key header, repeating the
-         *     request returns what the first one created instead of creating more.
+         * @description Queue an experiment in `project` (the editor role there is needed), or one per combination of `grid`.
+         *     With an Idempotency-Key header, repeating the request returns what the first one created instead of
+         *     creating more.
          */
         post: operations["create_experiment_api_v1_experiments_post"];
         delete?: never;
@@ -122,7 +206,7 @@ export interface paths {
         put?: never;
         /**
          * Predict
-         * @description Forecast with the experiment's saved model from the rows given.
+         * @description Forecast with the experiment's saved model from the rows given (viewers may: it changes nothing).
          */
         post: operations["predict_api_v1_experiments__experiment_id__predict_post"];
         delete?: never;
@@ -171,6 +255,157 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Projects
+         * @description The projects the caller may see, with its role in each.
+         */
+        get: operations["list_projects_api_v1_projects_get"];
+        put?: never;
+        /**
+         * Create Project
+         * @description A new project, owned by its creator.
+         */
+        post: operations["create_project_api_v1_projects_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Members */
+        get: operations["list_members_api_v1_projects__project_id__members_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/members/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Member
+         * @description Adds the user to the project with `role`, or changes its role (owners of the project only).
+         */
+        put: operations["set_member_api_v1_projects__project_id__members__username__put"];
+        post?: never;
+        /**
+         * Remove Member
+         * @description Removes the user from the project (owners of the project only).
+         */
+        delete: operations["remove_member_api_v1_projects__project_id__members__username__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tokens
+         * @description The caller's own tokens (never the tokens themselves: only their names, scopes and times).
+         */
+        get: operations["list_tokens_api_v1_tokens_get"];
+        put?: never;
+        /**
+         * Create Token
+         * @description A new token for the caller, with at most the caller's own scopes; the answer is the only time it is shown.
+         */
+        post: operations["create_token_api_v1_tokens_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens/{token_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Token
+         * @description Revokes one of the caller's tokens (site admins: anyone's); it fails from the next request on.
+         */
+        delete: operations["revoke_token_api_v1_tokens__token_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Users */
+        get: operations["list_users_api_v1_users_get"];
+        put?: never;
+        /**
+         * Create User
+         * @description Invites a user: it can log in with this password, and is a viewer of the default project.
+         */
+        post: operations["create_user_api_v1_users_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update User
+         * @description Deactivates or reactivates a user (a deactivated one's sessions and tokens fail at once), makes it a site
+         *     admin or not, or sets its password.
+         */
+        patch: operations["update_user_api_v1_users__user_id__patch"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -189,6 +424,37 @@ export interface components {
             description: string;
             /** Name */
             name: string;
+        };
+        /** AuditOut */
+        AuditOut: {
+            /** Action */
+            action: string;
+            /** Actor */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: number;
+            /** Ip */
+            ip: string | null;
+            /** Project Id */
+            project_id: string | null;
+            /** Target */
+            target: string;
+        };
+        /** AuditPage */
+        AuditPage: {
+            /** Items */
+            items: components["schemas"]["AuditOut"][];
+            /** Total */
+            total: number;
         };
         /**
          * BaselineResult
@@ -249,6 +515,31 @@ export interface components {
             batch_id: string;
             /** Experiments */
             experiments: components["schemas"]["ExperimentOut"][];
+        };
+        /** CreatedToken */
+        CreatedToken: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Expires At */
+            expires_at: string | null;
+            /** Id */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            /** Scopes */
+            scopes: ("read" | "write" | "admin")[];
+            /**
+             * Token
+             * @description The token itself: shown this once, never stored.
+             */
+            token: string;
         };
         /** DataProvenance */
         DataProvenance: {
@@ -394,6 +685,12 @@ export interface components {
             } | null;
             /** Name */
             name?: string | null;
+            /**
+             * Project
+             * @description The project's id (GET /api/v1/projects).
+             * @default default
+             */
+            project: string;
             /** Tags */
             tags?: string[];
         };
@@ -435,6 +732,8 @@ export interface components {
             /** Name */
             name: string;
             progress: components["schemas"]["Progress"] | null;
+            /** Project Id */
+            project_id: string;
             /** @description The run's record once it ended: every metric's declaration (direction, unit) in result.plan.metrics, every baseline, the verdict per metric against the strongest baseline, the stop reason and provenance. Null while it runs, and for runs that ended without one (cancelled before they began, reaped, or recorded before the platform stored it). */
             result: components["schemas"]["RunResult"] | null;
             /** Started At */
@@ -475,6 +774,58 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "degraded";
+        };
+        /** Login */
+        Login: {
+            /** Password */
+            password: string;
+            /** Username */
+            username: string;
+        };
+        /** Me */
+        Me: {
+            /** Admin */
+            admin: boolean;
+            /**
+             * Csrf Token
+             * @description For a session: send it as X-CSRF-Token with every request that changes something.
+             */
+            csrf_token?: string | null;
+            /**
+             * Projects
+             * @description Every project the caller may see, with its role there.
+             */
+            projects: components["schemas"]["ProjectRole"][];
+            /** Scopes */
+            scopes: ("read" | "write" | "admin")[];
+            /** Username */
+            username: string;
+            /**
+             * Via
+             * @description How the caller signed in: a session, an API token, the bootstrap token, or none at all on an open platform (no accounts and no AZURAFORGE_API_TOKEN yet).
+             * @enum {string}
+             */
+            via: "open" | "bootstrap" | "token" | "session";
+        };
+        /** MemberOut */
+        MemberOut: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "editor" | "owner";
+            /** User Id */
+            user_id: string;
+            /** Username */
+            username: string;
+        };
+        /** MemberSet */
+        MemberSet: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "editor" | "owner";
         };
         /**
          * MetricSpec
@@ -585,6 +936,23 @@ export interface components {
             total_epochs: number;
         };
         ProgressEvent: components["schemas"]["StatusEvent"] | components["schemas"]["TrainBeginEvent"] | components["schemas"]["EpochEndEvent"] | components["schemas"]["BatchEvent"] | components["schemas"]["PredictionsEvent"];
+        /** ProjectCreate */
+        ProjectCreate: {
+            /** Name */
+            name: string;
+        };
+        /** ProjectRole */
+        ProjectRole: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "editor" | "owner";
+        };
         /**
          * Provenance
          * @description Enough to reproduce a run: equal data fingerprints, seeds, config and versions give equal results.
@@ -736,6 +1104,41 @@ export interface components {
              */
             train_seconds: number;
         };
+        /** TokenCreate */
+        TokenCreate: {
+            /**
+             * Expires In Days
+             * @description Never expires when omitted.
+             */
+            expires_in_days?: number | null;
+            /** Name */
+            name: string;
+            /**
+             * Scopes
+             * @description read: look; write: launch, cancel, delete; admin: administer the site (site admins only).
+             */
+            scopes: ("read" | "write" | "admin")[];
+        };
+        /** TokenOut */
+        TokenOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Expires At */
+            expires_at: string | null;
+            /** Id */
+            id: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            /** Scopes */
+            scopes: ("read" | "write" | "admin")[];
+        };
         /** TrainBeginEvent */
         TrainBeginEvent: {
             /** App */
@@ -765,6 +1168,52 @@ export interface components {
              * @enum {string}
              */
             type: "train_begin";
+        };
+        /** UserCreate */
+        UserCreate: {
+            /**
+             * Admin
+             * @default false
+             */
+            admin: boolean;
+            /** Email */
+            email?: string | null;
+            /**
+             * Password
+             * @description At least 12 characters; give it to the user.
+             */
+            password: string;
+            /** Username */
+            username: string;
+        };
+        /** UserOut */
+        UserOut: {
+            /** Active */
+            active: boolean;
+            /** Admin */
+            admin: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Email */
+            email: string | null;
+            /** Id */
+            id: string;
+            /** Last Login At */
+            last_login_at: string | null;
+            /** Username */
+            username: string;
+        };
+        /** UserUpdate */
+        UserUpdate: {
+            /** Active */
+            active?: boolean | null;
+            /** Admin */
+            admin?: boolean | null;
+            /** Password */
+            password?: string | null;
         };
         /** ValidationError */
         ValidationError: {
@@ -818,7 +1267,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -830,7 +1279,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -854,7 +1303,411 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    list_audit_api_v1_audit_get: {
+        parameters: {
+            query?: {
+                action?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    login_api_v1_auth_login_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Login"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many failed logins for the account or the address; retry after Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    logout_api_v1_auth_logout_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    me_api_v1_auth_me_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -883,6 +1736,7 @@ export interface operations {
     list_experiments_api_v1_experiments_get: {
         parameters: {
             query?: {
+                project?: string | null;
                 app?: string | null;
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
                 tag?: string | null;
@@ -918,7 +1772,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -930,7 +1784,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -954,7 +1808,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1025,7 +1879,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1037,7 +1891,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1049,7 +1903,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app or file */
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1085,7 +1939,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1152,7 +2006,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1164,7 +2018,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1176,7 +2030,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app or file */
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1200,7 +2054,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1265,7 +2119,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1277,7 +2131,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1289,7 +2143,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app or file */
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1325,7 +2179,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1365,8 +2219,8 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                experiment_id: string;
                 path: string;
+                experiment_id: string;
             };
             cookie?: never;
         };
@@ -1393,7 +2247,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1405,7 +2259,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1417,7 +2271,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app or file */
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1441,7 +2295,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1508,7 +2362,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1520,7 +2374,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1532,7 +2386,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app or file */
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1568,7 +2422,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1641,7 +2495,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1653,7 +2507,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1665,7 +2519,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app or file */
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1701,7 +2555,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1768,7 +2622,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1780,7 +2634,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1792,7 +2646,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app or file */
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1816,7 +2670,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1881,7 +2735,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Missing or wrong API token */
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1893,7 +2747,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1917,7 +2771,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Without an API token: a body that is not JSON */
+            /** @description Without a bearer token: a body that is not JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1927,6 +2781,1262 @@ export interface operations {
                         /** Detail */
                         detail: string;
                     };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    list_projects_api_v1_projects_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectRole"][];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    create_project_api_v1_projects_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProjectCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectRole"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    list_members_api_v1_projects__project_id__members_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberOut"][];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    set_member_api_v1_projects__project_id__members__username__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberSet"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    remove_member_api_v1_projects__project_id__members__username__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    list_tokens_api_v1_tokens_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenOut"][];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    create_token_api_v1_tokens_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedToken"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    revoke_token_api_v1_tokens__token_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    list_users_api_v1_users_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"][];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    create_user_api_v1_users_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    update_user_api_v1_users__user_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */

@@ -14,6 +14,16 @@ export type CreatedExperiments = Experiment | Schemas["BatchOut"];
 export type ValidationIssue = Schemas["ValidationError"];
 export type Config = Experiment["config"];
 
+export type Me = Schemas["Me"];
+export type ProjectRole = Schemas["ProjectRole"];
+export type Role = ProjectRole["role"];
+export type Token = Schemas["TokenOut"];
+export type NewToken = Schemas["TokenCreate"];
+export type CreatedToken = Schemas["CreatedToken"];
+export type Member = Schemas["MemberOut"];
+export type AuditPage = Schemas["AuditPage"];
+export type AuditEntry = Schemas["AuditOut"];
+
 export type RunResult = Schemas["RunResult"];
 export type MetricSpec = Schemas["MetricSpec"];
 export type MetricVerdict = Schemas["MetricVerdict"];

@@ -1,4 +1,4 @@
-// Loads one thing from the API for a page; loads again when its key or the token changes.
+// Loads one thing from the API for a page; loads again when its key or the signed-in user changes.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { useAuth } from "./auth";
 
@@ -11,7 +11,7 @@ export interface Resource<T> {
 }
 
 export function useResource<T>(key: string, load: () => Promise<T>): Resource<T> {
-  const { token } = useAuth();
+  const { me } = useAuth();
   const [data, setData] = useState<T>();
   const [error, setError] = useState<Error | null>(null);
   const [version, setVersion] = useState(0);
@@ -35,7 +35,7 @@ export function useResource<T>(key: string, load: () => Promise<T>): Resource<T>
     return () => {
       current = false;
     };
-  }, [key, token, version]);
+  }, [key, me, version]);
 
   const reload = useCallback(() => setVersion((v) => v + 1), []);
   return { data, error, reload, setData };

@@ -1,4 +1,4 @@
-// Artifacts are fetched through the API client so that the token goes along as a Bearer header.
+// Artifacts are fetched through the API client, like every other request of the session.
 import { useEffect, useState } from "react";
 import { api } from "../api/client";
 

@@ -13,10 +13,10 @@ interface Handlers {
 }
 
 export function useExperimentFeed(activeIds: string[], handlers: Handlers): void {
-  const { token } = useAuth();
-  // The token with which the list-wide socket could not be opened (a 401 or an API without it).
-  const [listWideFailed, setListWideFailed] = useState<{ token: string | null } | null>(null);
-  const listWide = listWideFailed?.token !== token;
+  const who = useAuth().me?.username ?? null;
+  // Who was signed in when the list-wide socket could not be opened (a 401 or an API without it).
+  const [listWideFailed, setListWideFailed] = useState<{ who: string | null } | null>(null);
+  const listWide = listWideFailed?.who !== who;
   const latest = useRef(handlers);
   useEffect(() => {
     latest.current = handlers;
@@ -29,11 +29,11 @@ export function useExperimentFeed(activeIds: string[], handlers: Handlers): void
       onMessage: (data) => latest.current.onEvent(data as ProgressEvent),
       onOpen: (reconnect) => reconnect && latest.current.onResync(),
       shouldReconnect: (everOpened) => {
-        if (!everOpened) setListWideFailed({ token });
+        if (!everOpened) setListWideFailed({ who });
         return everOpened;
       },
     });
-  }, [listWide, token]);
+  }, [listWide, who]);
 
   const sockets = useRef(new Map<string, () => void>());
   const wantedKey = listWide ? "" : [...activeIds].sort().join(",");

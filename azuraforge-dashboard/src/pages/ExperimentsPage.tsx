@@ -1,6 +1,7 @@
 // The experiments list: filter, search, sort, select runs to compare; statuses follow live events.
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
+import { useAuth } from "../api/auth";
 import { api } from "../api/client";
 import {
   EXPERIMENT_STATUSES,
@@ -24,7 +25,9 @@ const MAX_COMPARE = 8;
 export function ExperimentsPage() {
   const [params, setParams] = useSearchParams();
   const navigate = useNavigate();
+  const { project } = useAuth();
   const filters = {
+    project,
     status: (params.get("status") || null) as ExperimentStatus | null,
     app: params.get("app") ?? "",
     tag: params.get("tag") ?? "",

@@ -1,6 +1,7 @@
 // Start an experiment: pick an app, fill the form generated from its config schema, send it.
 import { useMemo, useState, type FormEvent } from "react";
 import { useNavigate, useSearchParams } from "react-router";
+import { useAuth } from "../api/auth";
 import { ApiError, api, newIdempotencyKey } from "../api/client";
 import type { AppInfo } from "../api/types";
 import { useResource } from "../api/useResource";
@@ -38,6 +39,7 @@ export function NewExperimentPage() {
 }
 
 export function ExperimentForm({ app }: { app: AppInfo }) {
+  const { project } = useAuth();
   const navigate = useNavigate();
   const fields = useMemo(() => fieldsFromSchema(app.config_schema), [app]);
   const [values, setValues] = useState<FormValues>(() => initialValues(fields, app.defaults));
@@ -74,6 +76,7 @@ export function ExperimentForm({ app }: { app: AppInfo }) {
       const created = await api.createExperiment(
         {
           app: app.name,
+          project,
           config: built.config,
           ...(name.trim() && { name: name.trim() }),
           ...(tags.trim() && { tags: splitTags(tags) }),

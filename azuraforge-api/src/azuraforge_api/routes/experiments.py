@@ -5,7 +5,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import FileResponse, PlainTextResponse
 
 from azuraforge_api import services
-from azuraforge_api.deps import PlatformDep, SessionDep
+from azuraforge_api.accounts import audit
+from azuraforge_api.auth import CallerDep
+from azuraforge_api.deps import EditedExperiment, PlatformDep, SessionDep, ViewedExperiment
 from azuraforge_api.errors import errors
 from azuraforge_api.files import served_file
 from azuraforge_api.schemas import (
@@ -28,12 +30,15 @@ REPORT = "report.md"
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses=errors(404, 409))
 def create_experiment(
     body: ExperimentCreate,
+    caller: CallerDep,
     platform: PlatformDep,
     session: SessionDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> ExperimentOut | BatchOut:
-    """Queue an experiment, or one per combination of `grid`. With an Idempotency-Key header, repeating the
-    request returns what the first one created instead of creating more."""
+    """Queue an experiment in `project` (the editor role there is needed), or one per combination of `grid`.
+    With an Idempotency-Key header, repeating the request returns what the first one created instead of
+    creating more."""
+    caller.require(body.project, "editor", services.no_project(body.project))
     submission = services.submit(platform, session, body, idempotency_key)
     if submission.batch_id is None:
         return ExperimentOut.of(submission.experiments[0])
@@ -42,7 +47,9 @@ def create_experiment(
 
 @router.get("")
 def list_experiments(
+    caller: CallerDep,
     session: SessionDep,
+    project: str | None = None,
     app: str | None = None,
     status: ExperimentStatus | None = None,
     tag: str | None = None,
@@ -51,28 +58,37 @@ def list_experiments(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ExperimentPage:
-    """A page of experiments, filtered and sorted (a leading "-" sorts descending)."""
-    where = store.ExperimentFilter(app=app, status=status, tag=tag, batch_id=batch_id)
+    """A page of the experiments of the projects the caller may see (or of `project`), filtered and sorted (a
+    leading "-" sorts descending)."""
+    projects = caller.visible_projects()
+    if project is not None:
+        caller.require(project, "viewer", services.no_project(project))
+        projects = [project]
+    where = store.ExperimentFilter(app=app, status=status, tag=tag, batch_id=batch_id, projects=projects)
     items, total = store.list_experiments(session, where, sort, limit, offset)
     return ExperimentPage(items=[ExperimentOut.of(e) for e in items], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{experiment_id}", responses=errors(404))
-def get_experiment(experiment_id: str, session: SessionDep) -> ExperimentOut:
-    return ExperimentOut.of(services.get(session, experiment_id))
+def get_experiment(experiment: ViewedExperiment) -> ExperimentOut:
+    return ExperimentOut.of(experiment)
 
 
 @router.post("/{experiment_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=errors(404, 409))
-def cancel_experiment(experiment_id: str, platform: PlatformDep, session: SessionDep) -> ExperimentOut:
+def cancel_experiment(experiment: EditedExperiment, platform: PlatformDep, session: SessionDep) -> ExperimentOut:
     """A queued experiment ends cancelled at once; a running one stops after its current batch, keeping what it
     produced (watch its events, or GET it, for the end)."""
-    return ExperimentOut.of(services.cancel(platform, session, experiment_id))
+    return ExperimentOut.of(services.cancel(platform, session, experiment.id))
 
 
 @router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
-def delete_experiment(experiment_id: str, platform: PlatformDep, session: SessionDep) -> Response:
+def delete_experiment(
+    experiment: EditedExperiment, caller: CallerDep, platform: PlatformDep, session: SessionDep
+) -> Response:
     """Deletes the experiment, its artifacts and its events. Cancel a queued or running one first."""
-    services.delete(platform, session, experiment_id)
+    services.delete(platform, session, experiment.id)
+    audit(session, caller.name, "experiment.delete", experiment.id, project_id=experiment.project_id, ip=caller.ip)
+    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -85,9 +101,9 @@ class MarkdownResponse(PlainTextResponse):
     response_class=MarkdownResponse,
     responses=errors(404) | {200: {"description": "report.md", "content": {"text/markdown": {}}}},
 )
-def get_report(experiment_id: str, platform: PlatformDep, session: SessionDep) -> MarkdownResponse:
+def get_report(experiment: ViewedExperiment, platform: PlatformDep) -> MarkdownResponse:
     """report.md as markdown; its image links are relative to .../artifacts/."""
-    experiment = services.get(session, experiment_id)
+    experiment_id = experiment.id
     report = served_file(platform.settings.experiment_dir(experiment_id), REPORT)
     if report is None:
         raise HTTPException(
@@ -103,9 +119,9 @@ def get_report(experiment_id: str, platform: PlatformDep, session: SessionDep) -
     responses=errors(404)
     | {200: {"description": "The file, with the media type of its name", "content": {"application/octet-stream": {}}}},
 )
-def get_artifact(experiment_id: str, path: str, platform: PlatformDep, session: SessionDep) -> FileResponse:
+def get_artifact(experiment: ViewedExperiment, path: str, platform: PlatformDep) -> FileResponse:
     """One file the experiment wrote (images/loss.png, model.npz, history.csv, ...)."""
-    services.get(session, experiment_id)
+    experiment_id = experiment.id
     file = served_file(platform.settings.experiment_dir(experiment_id), path)
     if file is None:
         raise HTTPException(
@@ -118,6 +134,6 @@ def get_artifact(experiment_id: str, path: str, platform: PlatformDep, session: 
 
 
 @router.post("/{experiment_id}/predict", responses=errors(404, 409))
-async def predict(experiment_id: str, body: PredictRequest, platform: PlatformDep) -> dict[str, Any]:
-    """Forecast with the experiment's saved model from the rows given."""
-    return await services.predict(platform, experiment_id, body.data)
+async def predict(experiment: ViewedExperiment, body: PredictRequest, platform: PlatformDep) -> dict[str, Any]:
+    """Forecast with the experiment's saved model from the rows given (viewers may: it changes nothing)."""
+    return await services.predict(platform, experiment, body.data)

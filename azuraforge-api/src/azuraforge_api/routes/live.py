@@ -20,8 +20,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from azuraforge_api.auth import Caller, Refusal
 from azuraforge_api.errors import DATABASE_DOWN, REDIS_DOWN
-from azuraforge_api.guard import WEBSOCKET_PROTOCOL, refusal
+from azuraforge_api.guard import WEBSOCKET_PROTOCOL, admitted, refusal
 from azuraforge_api.hub import Subscription, Wake
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
@@ -56,15 +57,17 @@ async def watch_experiment(
     experiment_id: str,
     after: Annotated[int, Query(ge=0, le=2**62, description="Send only events with a higher seq.")] = 0,
 ) -> None:
-    """Every stored event of the experiment after `after`, then live ones; closes after the final status event."""
+    """Every stored event of the experiment after `after`, then live ones; closes after the final status event.
+    Needs the viewer role in the experiment's project (404 otherwise, as for a missing one)."""
     platform: Platform = websocket.app.state.platform
-    if (refusal := await _refusal(platform, websocket)) is not None:
-        return await websocket.send_denial_response(refusal)
+    caller = await _admitted(platform, websocket)
+    if isinstance(caller, JSONResponse):
+        return await websocket.send_denial_response(caller)
     try:
-        status_now = await run_in_threadpool(_status_of, platform, experiment_id)
+        status_now, project_id = await run_in_threadpool(_status_of, platform, experiment_id)
     except SQLAlchemyError:
         return await websocket.send_denial_response(_deny(status.HTTP_503_SERVICE_UNAVAILABLE, DATABASE_DOWN))
-    if status_now is None:
+    if status_now is None or project_id is None or caller.role(project_id) is None:
         return await websocket.send_denial_response(
             _deny(status.HTTP_404_NOT_FOUND, f"no experiment {experiment_id!r}")
         )
@@ -88,20 +91,30 @@ async def watch_experiment(
 
 @router.websocket("/ws/experiments")
 async def watch_all_experiments(websocket: WebSocket) -> None:
-    """Status events of every experiment, live (no replay): for lists that update by themselves."""
+    """Status events of every experiment the caller may see, live (no replay): for lists that update by
+    themselves."""
     platform: Platform = websocket.app.state.platform
-    if (refusal := await _refusal(platform, websocket)) is not None:
-        return await websocket.send_denial_response(refusal)
+    caller = await _admitted(platform, websocket)
+    if isinstance(caller, JSONResponse):
+        return await websocket.send_denial_response(caller)
     subscription = platform.hub.subscribe(None)
     deadlines = Deadlines()
+    projects: dict[str, str | None] = {}  # experiment id -> its project (None: deleted), read once per experiment
     try:
         await _accept(websocket)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_stop_on_disconnect, websocket, tasks.cancel_scope)
             tasks.start_soon(_watchdog, deadlines, subscription)
             while (delivery := await subscription.queue.get()) is not None:
-                if not isinstance(delivery, Wake):
-                    await _send(websocket, deadlines, delivery[1])
+                if isinstance(delivery, Wake):
+                    continue
+                experiment_id = delivery[0].experiment_id
+                if caller.visible_projects() is not None:
+                    if experiment_id not in projects:
+                        projects[experiment_id] = (await run_in_threadpool(_status_of, platform, experiment_id))[1]
+                    if (project_id := projects[experiment_id]) is None or caller.role(project_id) is None:
+                        continue
+                await _send(websocket, deadlines, delivery[1])
             await websocket.close(TRY_AGAIN_LATER, subscription.dropped)
             tasks.cancel_scope.cancel()
     except* (WebSocketDisconnect, TimeoutError):
@@ -143,7 +156,7 @@ async def _send_events(
             await _send(websocket, deadlines, final.model_dump_json())
             return await websocket.close()
         if isinstance(delivery, Wake):
-            ended = await run_in_threadpool(_status_of, platform, experiment_id) in TERMINAL_STATUSES
+            ended = (await run_in_threadpool(_status_of, platform, experiment_id))[0] in TERMINAL_STATUSES
             continue
         if delivery is None:
             return await websocket.close(TRY_AGAIN_LATER, subscription.dropped)
@@ -192,24 +205,32 @@ async def _stop_on_disconnect(websocket: WebSocket, scope: anyio.CancelScope) ->
     scope.cancel()
 
 
-async def _refusal(platform: Platform, websocket: WebSocket) -> JSONResponse | None:
-    if (refused := refusal(platform.settings, "WEBSOCKET", websocket.url.path, websocket.headers)) is not None:
+async def _admitted(platform: Platform, websocket: WebSocket) -> Caller | JSONResponse:
+    """The caller, by the same credentials as REST calls (never one in the URL), or the answer refusing it."""
+    if (refused := refusal(platform.settings, websocket.url.path, websocket.headers)) is not None:
         return refused.response()
+    client = websocket.client.host if websocket.client else None
+    caller = await admitted(platform, "WEBSOCKET", websocket.url.path, websocket.headers, client)
+    if isinstance(caller, Refusal):
+        return caller.response()
+    if caller is None:  # no WebSocket route is public
+        return _deny(status.HTTP_401_UNAUTHORIZED, "not signed in")
     with anyio.move_on_after(2.0):
         await platform.hub.connected.wait()
     if not platform.hub.connected.is_set():
         return _deny(status.HTTP_503_SERVICE_UNAVAILABLE, REDIS_DOWN)
-    return None
+    return caller
 
 
 def _deny(status_code: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code)
 
 
-def _status_of(platform: Platform, experiment_id: str) -> str | None:
+def _status_of(platform: Platform, experiment_id: str) -> tuple[str | None, str | None]:
+    """The experiment's status and project, or (None, None) for no such experiment."""
     with platform.sessions() as session:
         experiment = store.get_experiment(session, experiment_id)
-        return None if experiment is None else experiment.status
+        return (None, None) if experiment is None else (experiment.status, experiment.project_id)
 
 
 def _final_from_record(platform: Platform, experiment_id: str, seq: int) -> StatusEvent:

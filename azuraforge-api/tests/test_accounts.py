@@ -1,0 +1,363 @@
+"""Accounts, projects and scoped tokens (issue 17) against a real uvicorn, Redis and SQLite (PostgreSQL where
+it matters): who may see and do what, on every route of the OpenAPI and on the WebSockets."""
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from argon2 import PasswordHasher
+from conftest import RunningAPI, create, make_settings, run_in_process
+from fastapi.routing import APIRoute
+from websockets.sync.client import connect
+
+from azuraforge_api import accounts
+from azuraforge_api.auth import CSRF_COOKIE, get_caller
+from azuraforge_common.models import ApiToken, utcnow
+
+BOOTSTRAP = "bootstrap-admin-token"
+PASSWORD = "correct horse battery"
+PUBLIC = {("POST", "/api/v1/auth/login")}
+"""The only operations answered without credentials."""
+
+
+@dataclass
+class Team:
+    """Project A (alice owns it) and project B (bob owns it, vera views it), each with one queued run."""
+
+    api: RunningAPI
+    project_a: str
+    project_b: str
+    run_a: str
+    run_b: str
+    tokens: dict[str, str]
+    ids: dict[str, str]
+
+    def as_user(self, name: str) -> httpx.Client:
+        return httpx.Client(base_url=self.api.url, headers={"Authorization": f"Bearer {self.tokens[name]}"}, timeout=30)
+
+
+def login(api: RunningAPI, username: str, password: str = PASSWORD) -> httpx.Client:
+    """A browser-like client: the session cookie, and the CSRF header taken from its cookie."""
+    client = httpx.Client(base_url=api.url, timeout=30)
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    assert response.json()["csrf_token"] == client.cookies[CSRF_COOKIE]
+    client.headers["X-CSRF-Token"] = client.cookies[CSRF_COOKIE]
+    return client
+
+
+def add_user(api: RunningAPI, username: str, **fields):
+    response = api.http.post("/api/v1/users", json={"username": username, "password": PASSWORD, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def new_token(client: httpx.Client, scopes=("read", "write"), **fields):
+    response = client.post("/api/v1/tokens", json={"name": "test", "scopes": list(scopes), **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture(autouse=True)
+def quick_hashes(monkeypatch):
+    """Still argon2id, at its lowest cost: the tests check who gets in, not how long a guess takes (on a
+    loaded machine the default costs about a second per hash)."""
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def team(tmp_path, redis_server, redis_client, test_app_path):
+    with RunningAPI(make_settings(tmp_path, redis_server.url, api_token=BOOTSTRAP)) as api:
+        ids = {name: add_user(api, name) for name in ("alice", "bob", "vera")}
+        sessions = {name: login(api, name) for name in ids}
+        project_a = sessions["alice"].post("/api/v1/projects", json={"name": "A"}).json()["id"]
+        project_b = sessions["bob"].post("/api/v1/projects", json={"name": "B"}).json()["id"]
+        response = sessions["bob"].put(f"/api/v1/projects/{project_b}/members/vera", json={"role": "viewer"})
+        assert response.status_code == 200, response.text
+        runs = {}
+        for name, project in (("alice", project_a), ("bob", project_b)):
+            body = {"app": "sine_test", "project": project, "config": {"epochs": 1, "window": 4, "horizon": 2}}
+            response = sessions[name].post("/api/v1/experiments", json=body)
+            assert response.status_code == 202, response.text
+            runs[name] = response.json()["id"]
+        tokens = {name: new_token(session)["token"] for name, session in sessions.items()}
+        ids["bob_token"] = sessions["bob"].get("/api/v1/tokens").json()[0]["id"]
+        for session in sessions.values():
+            session.close()
+        yield Team(api, project_a, project_b, runs["alice"], runs["bob"], tokens, ids)
+
+
+# The role matrix: every operation of the OpenAPI, called by someone signed out, by alice (no role in project
+# B) and by vera (viewer of B), on project B's records. A new operation fails here until it is listed, with the
+# status each of them must get.
+
+ROWS = [{"value": float(i)} for i in range(8)]
+MATRIX: dict[tuple[str, str], tuple[int, int, int]] = {
+    # (method, path): (signed out, outsider, viewer)
+    ("POST", "/api/v1/auth/login"): (401, 401, 401),  # with a wrong password
+    ("POST", "/api/v1/auth/logout"): (401, 204, 204),
+    ("GET", "/api/v1/auth/me"): (401, 200, 200),
+    ("GET", "/api/v1/health"): (401, 200, 200),
+    ("GET", "/api/v1/apps"): (401, 200, 200),
+    ("POST", "/api/v1/experiments"): (401, 404, 403),
+    ("GET", "/api/v1/experiments"): (401, 200, 200),
+    ("GET", "/api/v1/experiments/{experiment_id}"): (401, 404, 200),
+    ("POST", "/api/v1/experiments/{experiment_id}/cancel"): (401, 404, 403),
+    ("DELETE", "/api/v1/experiments/{experiment_id}"): (401, 404, 403),
+    ("GET", "/api/v1/experiments/{experiment_id}/report"): (401, 404, 200),
+    ("GET", "/api/v1/experiments/{experiment_id}/artifacts/{path}"): (401, 404, 200),
+    ("POST", "/api/v1/experiments/{experiment_id}/predict"): (401, 404, 200),
+    ("GET", "/api/v1/tokens"): (401, 200, 200),
+    ("POST", "/api/v1/tokens"): (401, 201, 201),
+    ("DELETE", "/api/v1/tokens/{token_id}"): (401, 404, 404),
+    ("GET", "/api/v1/projects"): (401, 200, 200),
+    ("POST", "/api/v1/projects"): (401, 201, 201),
+    ("GET", "/api/v1/projects/{project_id}/members"): (401, 404, 200),
+    ("PUT", "/api/v1/projects/{project_id}/members/{username}"): (401, 404, 403),
+    ("DELETE", "/api/v1/projects/{project_id}/members/{username}"): (401, 404, 403),
+    ("GET", "/api/v1/users"): (401, 403, 403),
+    ("POST", "/api/v1/users"): (401, 403, 403),
+    ("PATCH", "/api/v1/users/{user_id}"): (401, 403, 403),
+    ("GET", "/api/v1/audit"): (401, 403, 403),
+}
+BODIES = {
+    ("POST", "/api/v1/auth/login"): {"username": "vera", "password": "not the password"},
+    ("POST", "/api/v1/experiments"): {"app": "sine_test", "project": "{project_id}"},
+    ("POST", "/api/v1/experiments/{experiment_id}/predict"): {"data": ROWS},
+    ("POST", "/api/v1/tokens"): {"name": "matrix", "scopes": ["read"]},
+    ("POST", "/api/v1/projects"): {"name": "made by {caller}"},
+    ("PUT", "/api/v1/projects/{project_id}/members/{username}"): {"role": "owner"},
+    ("POST", "/api/v1/users"): {"username": "mallory", "password": PASSWORD, "admin": True},
+    ("PATCH", "/api/v1/users/{user_id}"): {"admin": True},
+}
+
+
+def path_values(team: Team) -> dict[str, str]:
+    """Project B's records, by the name of the path parameter that holds them."""
+    return {
+        "experiment_id": team.run_b,
+        "path": "report.md",
+        "token_id": team.ids["bob_token"],
+        "project_id": team.project_b,
+        "username": "vera",
+        "user_id": team.ids["bob"],
+    }
+
+
+def fill(value, values: dict[str, str]):
+    if isinstance(value, str):
+        return value.format(**values)
+    if isinstance(value, dict):
+        return {key: fill(item, values) for key, item in value.items()}
+    return value
+
+
+def test_every_route_but_login_depends_on_the_caller(team):
+    unscoped = []
+    for route in team.api.app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/"):
+            for method in route.methods or ():
+                if (method, route.path) not in PUBLIC and not _depends_on(route.dependant, get_caller):
+                    unscoped.append(f"{method} {route.path}")
+    assert unscoped == [], "give these routes a CallerDep (see the README's 'How to scope a new route')"
+
+
+def _depends_on(dependant, call) -> bool:
+    return dependant.call is call or any(_depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def test_the_role_matrix_covers_every_operation_and_holds(team):
+    document = team.api.http.get("/openapi.json").json()
+    operations = {(method.upper(), path) for path, methods in document["paths"].items() for method in methods}
+    assert operations - MATRIX.keys() == set(), "add these operations to MATRIX with what each caller gets"
+    run_in_process(team.api, team.run_b)  # B's run ends, with a report, artifacts and a model
+    values = path_values(team)
+    outsider, viewer = team.as_user("alice"), team.as_user("vera")
+    anonymous = httpx.Client(base_url=team.api.url, timeout=30)
+    wrong = []
+    for (method, path), expected in MATRIX.items():
+        for caller, client, status in zip(
+            ("signed out", "alice", "vera"), (anonymous, outsider, viewer), expected, strict=True
+        ):
+            body = fill(BODIES.get((method, path)), {**values, "caller": caller})
+            response = client.request(method, path.format(**values), json=body)
+            if response.status_code != status:
+                wrong.append(
+                    f"{caller}: {method} {path} is {response.status_code}, not {status}: {response.text[:200]}"
+                )
+            sent = f"{path.format(**values)} {body}"
+            if caller == "alice":  # beyond what she sent herself, nothing of project B reaches her
+                for secret in (team.run_b, team.project_b, '"B"'):
+                    if secret not in sent:
+                        assert secret not in response.text, f"{method} {path} shows alice a record of project B"
+    assert wrong == []
+    # Nothing a refused call tried happened.
+    bob = team.as_user("bob")
+    assert bob.get(f"/api/v1/experiments/{team.run_b}").json()["status"] == "succeeded"
+    members = {m["username"]: m["role"] for m in bob.get(f"/api/v1/projects/{team.project_b}/members").json()}
+    assert members == {"bob": "owner", "vera": "viewer"}
+    assert team.api.http.get("/api/v1/users").json()[1]["admin"] is False
+    assert "mallory" not in team.api.http.get("/api/v1/users").text
+    listed = viewer.get("/api/v1/experiments").json()["items"]
+    assert {item["id"] for item in listed} == {team.run_b}, "vera sees B's run only"
+    assert {item["id"] for item in outsider.get("/api/v1/experiments").json()["items"]} == {team.run_a}
+
+
+def test_websockets_need_credentials_and_hide_other_projects(team):
+    url = f"{team.api.ws_url}/ws/experiments/{team.run_b}"
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        connect(url).close()
+    assert refused.value.response.status_code == 401
+    alice = {"Authorization": f"Bearer {team.tokens['alice']}"}
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        connect(url, additional_headers=alice).close()
+    assert refused.value.response.status_code == 404, "alice cannot tell B's run from a missing one"
+    with connect(url, additional_headers={"Authorization": f"Bearer {team.tokens['vera']}"}) as ws:
+        assert team.run_b in ws.recv(timeout=10), "vera, a viewer of B, watches its run"
+
+    with connect(f"{team.api.ws_url}/ws/experiments", additional_headers=alice) as watching:
+        bob, alice_client = team.as_user("bob"), team.as_user("alice")
+        in_b = bob.post("/api/v1/experiments", json={"app": "sine_test", "project": team.project_b}).json()["id"]
+        in_a = alice_client.post("/api/v1/experiments", json={"app": "sine_test", "project": team.project_a})
+        first = watching.recv(timeout=10)
+        assert in_a.json()["id"] in first, "B's run, announced first, never reached alice"
+        assert in_b not in first
+
+
+# Sessions, CSRF and tokens.
+
+
+def test_a_session_needs_the_csrf_header_to_change_anything_and_ends_at_logout(team):
+    bob = login(team.api, "bob")
+    launch = {"app": "sine_test", "project": team.project_b}
+    csrf = bob.headers.pop("X-CSRF-Token")
+    assert bob.get("/api/v1/experiments").status_code == 200, "reading needs no CSRF token"
+    missing = bob.post("/api/v1/experiments", json=launch)
+    assert missing.status_code == 403
+    assert "X-CSRF-Token" in missing.json()["detail"] or "x-csrf-token" in missing.json()["detail"]
+    assert bob.post("/api/v1/experiments", json=launch, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    from_elsewhere = {"X-CSRF-Token": csrf, "Origin": "http://evil.example"}
+    assert bob.post("/api/v1/experiments", json=launch, headers=from_elsewhere).status_code == 403
+    assert bob.post("/api/v1/experiments", json=launch, headers={"X-CSRF-Token": csrf}).status_code == 202
+    kept = bob.cookies["azuraforge_session"]
+    assert bob.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+    replayed = httpx.get(f"{team.api.url}/api/v1/auth/me", cookies={"azuraforge_session": kept})
+    assert replayed.status_code == 401, "a logged-out session's cookie is refused even if kept"
+    again = httpx.post(
+        f"{team.api.url}/api/v1/auth/login",
+        json={"username": "bob", "password": PASSWORD},
+        cookies={"azuraforge_session": kept},
+    )
+    assert again.status_code == 200, "an ended session's cookie does not stand in the way of logging in again"
+
+
+def test_revoked_expired_and_deactivated_credentials_fail_at_once(team):
+    bob = login(team.api, "bob")
+    revoked, expiring = new_token(bob), new_token(bob, expires_in_days=1)
+    assert new_token(bob)["token"] != revoked["token"], "each token is new"
+    with httpx.Client(base_url=team.api.url, headers={"Authorization": f"Bearer {revoked['token']}"}) as client:
+        assert client.get("/api/v1/experiments").status_code == 200
+        assert bob.delete(f"/api/v1/tokens/{revoked['id']}").status_code == 204
+        assert client.get("/api/v1/experiments").status_code == 401
+    with team.api.platform.sessions() as session:
+        stored = session.get(ApiToken, expiring["id"])
+        assert len(stored.token_hash) == 64, "only the token's SHA-256 is stored"
+        stored.expires_at = utcnow() - timedelta(seconds=1)
+        session.commit()
+    expired = httpx.get(f"{team.api.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {expiring['token']}"})
+    assert expired.status_code == 401
+    read_only = new_token(bob, scopes=["read"])["token"]
+    as_reader = httpx.post(
+        f"{team.api.url}/api/v1/experiments",
+        json={"app": "sine_test", "project": team.project_b},
+        headers={"Authorization": f"Bearer {read_only}"},
+    )
+    assert as_reader.status_code == 403
+    assert "'write' scope" in as_reader.json()["detail"]
+    assert bob.post("/api/v1/tokens", json={"name": "x", "scopes": ["admin"]}).status_code == 403
+
+    response = team.api.http.patch(f"/api/v1/users/{team.ids['bob']}", json={"active": False})
+    assert response.status_code == 200
+    assert bob.get("/api/v1/auth/me").status_code == 401, "the session of a deactivated user ends at once"
+    assert team.as_user("bob").get("/api/v1/auth/me").status_code == 401, "and so do its tokens"
+
+
+def test_a_viewer_promoted_to_editor_can_launch_and_role_changes_are_audited(team):
+    vera = login(team.api, "vera")
+    launch = {"app": "sine_test", "project": team.project_b}
+    assert vera.post("/api/v1/experiments", json=launch).status_code == 403
+    bob = login(team.api, "bob")
+    assert bob.put(f"/api/v1/projects/{team.project_b}/members/vera", json={"role": "editor"}).status_code == 200
+    launched = vera.post("/api/v1/experiments", json=launch)
+    assert launched.status_code == 202
+    assert launched.json()["project_id"] == team.project_b
+    assert vera.post(f"/api/v1/experiments/{launched.json()['id']}/cancel").status_code == 202
+    last_owner = bob.put(f"/api/v1/projects/{team.project_b}/members/bob", json={"role": "viewer"})
+    assert last_owner.status_code == 409, "a project keeps an owner"
+    assert bob.post(f"/api/v1/experiments/{team.run_b}/cancel").status_code == 202
+    assert bob.delete(f"/api/v1/experiments/{team.run_b}").status_code == 204
+
+    entries = team.api.http.get("/api/v1/audit").json()["items"]
+    seen = {(entry["actor"], entry["action"], entry["target"]) for entry in entries}
+    assert ("bob", "member.set", "vera") in seen
+    assert ("bob", "experiment.delete", team.run_b) in seen
+    assert ("bob", "token.create", team.ids["bob_token"]) in seen
+    assert ("vera", "login", "") in seen
+    assert ("bootstrap-token", "user.create", "vera") in seen
+    change = next(entry for entry in entries if entry["action"] == "member.set" and entry["target"] == "vera")
+    assert change["details"] == {"before": "viewer", "role": "editor"}
+
+
+def test_logins_are_rate_limited_per_account_with_a_clear_429(team):
+    client = httpx.Client(base_url=team.api.url, timeout=30)
+    for _ in range(5):
+        assert client.post("/api/v1/auth/login", json={"username": "vera", "password": "wrong"}).status_code == 401
+    throttled = client.post("/api/v1/auth/login", json={"username": "vera", "password": PASSWORD})
+    assert throttled.status_code == 429, "even the right password waits"
+    assert "too many failed logins for this account" in throttled.json()["detail"]
+    assert 0 < int(throttled.headers["Retry-After"]) <= 900
+    assert client.post("/api/v1/auth/login", json={"username": "bob", "password": PASSWORD}).status_code == 200
+    failures = team.api.http.get("/api/v1/audit", params={"action": "login.failed"}).json()
+    assert failures["total"] == 5
+
+
+def test_the_bootstrap_token_is_a_site_admin_without_an_account(team):
+    me = team.api.http.get("/api/v1/auth/me").json()
+    assert (me["username"], me["admin"], me["via"]) == ("bootstrap-token", True, "bootstrap")
+    assert {project["id"] for project in me["projects"]} >= {"default", team.project_a, team.project_b}
+    assert team.api.http.get("/api/v1/experiments").json()["total"] == 2
+    refused = team.api.http.post("/api/v1/tokens", json={"name": "x", "scopes": ["read"]})
+    assert refused.status_code == 409
+    assert "azuraforge users create" in refused.json()["detail"]
+
+
+# The first account: a fresh platform is open until one exists, made by the CLI.
+
+
+def test_the_api_is_open_until_the_first_admin_is_created_by_the_cli(
+    tmp_path, redis_server, redis_client, test_app_path
+):
+    settings = make_settings(tmp_path, redis_server.url)
+    with RunningAPI(settings) as api:
+        experiment = create(api)
+        assert api.http.get("/api/v1/auth/me").json()["via"] == "open"
+        env = {
+            **os.environ,
+            "AZURAFORGE_DATABASE_URL": settings.resolved_database_url,
+            "AZURAFORGE_DATA_DIR": str(settings.data_dir),
+        }
+        azuraforge = str(Path(sys.executable).parent / "azuraforge")
+        command = [azuraforge, "users", "create", "root", "--admin", "--password-stdin"]
+        done = subprocess.run(command, input=f"{PASSWORD}\n", env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "created site admin root" in done.stdout
+        assert api.http.get("/api/v1/experiments").status_code == 401, "accounts exist: sign in now"
+        root = login(api, "root")
+        assert root.get(f"/api/v1/experiments/{experiment['id']}").json()["project_id"] == "default"
+        assert root.get("/api/v1/auth/me").json()["admin"] is True
