@@ -2,6 +2,7 @@
 it matters): who may see and do what, on every route of the OpenAPI and on the WebSockets."""
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import pytest
 import websockets
 from argon2 import PasswordHasher
 from conftest import RunningAPI, create, make_settings, run_in_process
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from websockets.sync.client import connect
 
 from azuraforge_api import accounts
@@ -158,14 +159,37 @@ def fill(value, values: dict[str, str]):
     return value
 
 
+def app_routes(routes):
+    """Every route of the app, also those of included routers (which newer FastAPI wraps)."""
+    for route in routes:
+        if isinstance(route, APIRoute | APIWebSocketRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from app_routes(route.original_router.routes)
+
+
 def test_every_route_but_login_depends_on_the_caller(team):
-    unscoped = []
-    for route in team.api.app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/api/"):
-            for method in route.methods or ():
-                if (method, route.path) not in PUBLIC and not _depends_on(route.dependant, get_caller):
-                    unscoped.append(f"{method} {route.path}")
+    routes = [r for r in app_routes(team.api.app.routes) if isinstance(r, APIRoute) and r.path.startswith("/api/")]
+    # As the OpenAPI writes them: {path:path} is {path}.
+    found = {(method, re.sub(r":\w+}", "}", route.path)) for route in routes for method in route.methods or ()}
+    assert found == set(MATRIX), "the routes seen here are the OpenAPI's operations (the matrix checks those)"
+    unscoped = [
+        f"{method} {route.path}"
+        for route in routes
+        for method in route.methods or ()
+        if (method, route.path) not in PUBLIC and not _depends_on(route.dependant, get_caller)
+    ]
     assert unscoped == [], "give these routes a CallerDep (see the README's 'How to scope a new route')"
+
+
+def test_every_websocket_refuses_a_caller_without_credentials(team):
+    paths = [route.path for route in app_routes(team.api.app.routes) if isinstance(route, APIWebSocketRoute)]
+    assert sorted(paths) == ["/ws/experiments", "/ws/experiments/{experiment_id}"]
+    for path in paths:
+        url = team.api.ws_url + re.sub(r"\{(\w+)\}", lambda match: path_values(team)[match[1]], path)
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            connect(url).close()
+        assert refused.value.response.status_code == 401, path
 
 
 def _depends_on(dependant, call) -> bool:

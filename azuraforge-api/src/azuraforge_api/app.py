@@ -8,7 +8,6 @@ from importlib.metadata import version
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from azuraforge_api.auth import get_caller
 from azuraforge_api.dashboard import mount_dashboard
 from azuraforge_api.deps import bearer, session_cookie
 from azuraforge_api.errors import COMMON_ERRORS, install_error_handlers
@@ -56,10 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     document_events(app)
     credentials = [Depends(bearer), Depends(session_cookie)]  # documentation: the guard checks them
-    app.include_router(accounts.public, dependencies=credentials, responses=COMMON_ERRORS)
-    for router in (health.router, apps.router):  # need a caller, but no project role
-        app.include_router(router, dependencies=[*credentials, Depends(get_caller)], responses=COMMON_ERRORS)
-    for router in (experiments.router, accounts.router):
+    for router in (accounts.public, health.router, apps.router, experiments.router, accounts.router):
         app.include_router(router, dependencies=credentials, responses=COMMON_ERRORS)
     app.include_router(live.router)
     mount_dashboard(app, settings.dashboard_dir)

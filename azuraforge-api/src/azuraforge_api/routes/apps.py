@@ -1,9 +1,10 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from azuraforge_api import catalog
+from azuraforge_api.auth import get_caller
 from azuraforge_api.schemas import AppOut
 
-router = APIRouter(prefix="/api/v1", tags=["apps"])
+router = APIRouter(prefix="/api/v1", tags=["apps"], dependencies=[Depends(get_caller)])  # no project role
 
 
 @router.get("/apps")

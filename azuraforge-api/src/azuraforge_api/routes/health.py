@@ -1,15 +1,16 @@
 import redis
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from azuraforge_api.auth import get_caller
 from azuraforge_api.deps import PlatformDep
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import DependencyHealth, Health
 from azuraforge_common import names
 
-router = APIRouter(prefix="/api/v1", tags=["health"])
+router = APIRouter(prefix="/api/v1", tags=["health"], dependencies=[Depends(get_caller)])  # no project role
 
 OK = DependencyHealth(status="ok")
 
