@@ -40,7 +40,12 @@ DEFAULT_BODY_LIMIT = 64 * KIB
 BODY_LIMITS: dict[tuple[str, str], int] = {
     ("POST", "/predict"): 8 * KIB * KIB,  # rows of input data
     ("POST", "/api/v1/experiments"): 256 * KIB,  # a config and a grid
+    ("POST", "/api/2.0/mlflow/runs/log-batch"): 1000 * KIB,  # MLflow's own limit (1 MB)
+    ("POST", "/api/2.0/mlflow/runs/log-inputs"): 1000 * KIB,
 }
+ARTIFACT_UPLOADS = "/api/2.0/mlflow-artifacts/artifacts/"
+"""PUT here: one file of an external run, streamed to disk, in whatever media type it has."""
+ARTIFACT_UPLOAD_LIMIT = 1024 * KIB * KIB
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NUL_IN_URL = "the URL contains a NUL byte (%00); remove it"
 
@@ -56,6 +61,8 @@ class Refusal:
 
 
 def body_limit(method: str, path: str) -> int:
+    if method == "PUT" and path.startswith(ARTIFACT_UPLOADS):
+        return ARTIFACT_UPLOAD_LIMIT
     for (limit_method, ending), limit in BODY_LIMITS.items():
         if method == limit_method and path.rstrip("/").endswith(ending):
             return limit
@@ -111,7 +118,9 @@ def refusal(settings: Settings, method: str, path: str, headers: Mapping[str, st
             "AZURAFORGE_API_TOKEN",
         )
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if method != "WEBSOCKET" and media_type and media_type != "application/json":
+    # A page of another site cannot PUT without a CORS preflight, which is refused: uploads may be any type.
+    is_upload = method == "PUT" and path.startswith(ARTIFACT_UPLOADS)
+    if method != "WEBSOCKET" and not is_upload and media_type and media_type != "application/json":
         return Refusal(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             f"send JSON with 'Content-Type: application/json', not {media_type[:100]!r}",
