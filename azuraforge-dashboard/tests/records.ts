@@ -81,6 +81,7 @@ export function experiment(
     traceback: null,
     artifacts: [],
     progress: null,
+    source: "worker",
     result,
   };
 }

@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_events(app)
     for router in (health.router, apps.router, experiments.router):
         app.include_router(router, dependencies=[Depends(bearer)], responses=COMMON_ERRORS)
-    app.include_router(mlflow_router, dependencies=[Depends(bearer)])
+    app.include_router(mlflow_router, dependencies=[Depends(bearer)], include_in_schema=False)  # MLflow's API
     app.include_router(live.router)
     mount_dashboard(app, settings.dashboard_dir)
     return app

@@ -160,8 +160,7 @@ def search_runs(body: protocol.SearchRuns, session: SessionDep) -> dict[str, Any
 
 def _log(platform: Platform, session: SessionDep, run_id: str, batch: store.Batch) -> Empty:
     run = store.active_run(session, run_id)
-    store.log_batch(session, run, batch)
-    if run.status == "running":
+    if store.log_batch(session, run, batch) and run.status == "running":
         live.metrics_logged(platform.redis, run, batch.metrics)
     _alive(platform, run)
     return {}

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from azuraforge_api.mlflow import protocol
 from azuraforge_api.mlflow.errors import MlflowError, invalid, missing
@@ -34,6 +34,7 @@ EXTERNAL = "external"
 ACTIVE, DELETED = "active", "deleted"
 DEFAULT_PROJECT = "default"
 RUN_NAME_TAG = "mlflow.runName"
+SEQ_TAG = "azuraforge.seq"
 
 _NAME = re.compile(r"^[/\w.\- :]*$")
 
@@ -153,7 +154,8 @@ def tracking_experiments(session: Session, view_type: protocol.ViewType) -> Sequ
 
 
 def get_run(session: Session, run_id: str) -> Experiment:
-    run = session.get(Experiment, run_id) if run_id else None
+    # The platform's plain tags are not MLflow's: not loaded on this path, which every logging call takes.
+    run = session.get(Experiment, run_id, options=[lazyload(Experiment.tag_rows)]) if run_id else None
     if run is None or run.source != EXTERNAL:
         raise missing(f"Run with id={excerpt(run_id)} not found")
     return run
@@ -253,9 +255,19 @@ def check_batch(batch: Batch) -> None:
         check_value("Tag", tag.key, tag.value, protocol.MAX_TAG_VALUE_LENGTH)
 
 
-def log_batch(session: Session, run: Experiment, batch: Batch) -> None:
-    """Stores the batch in one transaction: all of it or, when a param would change its value, nothing."""
+def log_batch(session: Session, run: Experiment, batch: Batch) -> bool:
+    """Stores the batch in one transaction: all of it or, when a param would change its value, nothing.
+
+    A batch tagged SEQ_TAG (AzuraForge's own client numbers its entries) is applied once: one whose number is
+    not above the run's last is a resend, answered as a success and skipped. Returns whether it was applied."""
     check_batch(batch)
+    seq = next((tag.value for tag in batch.tags if tag.key == SEQ_TAG), None)
+    if seq is not None:
+        if not seq.isdigit():
+            raise invalid(f"Tag '{SEQ_TAG}' must be a sequence number (digits only), got {excerpt(seq)!r}")
+        applied = session.get(RunTag, (run.id, SEQ_TAG))
+        if applied is not None and applied.value.isdigit() and int(applied.value) >= int(seq):
+            return False
     if batch.params:
         given = {param.key: param.value for param in batch.params}
         rows = session.execute(
@@ -293,6 +305,7 @@ def log_batch(session: Session, run: Experiment, batch: Batch) -> None:
         if RUN_NAME_TAG in tags:
             run.name = tags[RUN_NAME_TAG][:200]
     session.commit()
+    return True
 
 
 def _upsert_tags(session: Session, run_id: str, tags: dict[str, str]) -> None:
