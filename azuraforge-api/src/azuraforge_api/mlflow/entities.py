@@ -10,18 +10,25 @@ from sqlalchemy.orm import Session
 
 from azuraforge_api.mlflow import store
 from azuraforge_api.mlflow.search import Value
+from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.models import Experiment, RunParam, RunTag, TrackingExperiment
 
 ARTIFACTS_SCHEME = "mlflow-artifacts:/"
 
-MLFLOW_STATUS = {
+MLFLOW_STATUS: dict[str, str] = {
     "queued": "SCHEDULED",
     "running": "RUNNING",
     "succeeded": "FINISHED",
     "failed": "FAILED",
     "cancelled": "KILLED",
 }
-PLATFORM_STATUS = {value: key for key, value in MLFLOW_STATUS.items()}
+PLATFORM_STATUS: dict[str, ExperimentStatus] = {
+    "SCHEDULED": "queued",
+    "RUNNING": "running",
+    "FINISHED": "succeeded",
+    "FAILED": "failed",
+    "KILLED": "cancelled",
+}
 
 RUN_NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time", "created"})
 RUN_STRING_ATTRIBUTES = frozenset(

@@ -5,6 +5,7 @@ Metrics are throttled as worker batches are (events.LIVE_INTERVAL_S per metric k
 by one Redis script; the database keeps every value. Each metric's step s is shown as epoch s + 1 (the event's
 epochs are 1-based, MLflow's steps usually 0-based); total_epochs 0 means "unknown"."""
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -64,8 +65,7 @@ def metrics_logged(client: redis.Redis, run: Experiment, metrics: Sequence[proto
     by_step: dict[int, dict[str, float | None]] = {}
     for key in allowed:
         metric = newest[key.decode() if isinstance(key, bytes) else key]
-        finite = metric.value if metric.value == metric.value and abs(metric.value) != float("inf") else None
-        by_step.setdefault(metric.step, {})[metric.key] = finite
+        by_step.setdefault(metric.step, {})[metric.key] = metric.value if math.isfinite(metric.value) else None
     started = (run.started_at or run.created_at).timestamp()
     for step, values in sorted(by_step.items()):
         publish_event(

@@ -116,10 +116,10 @@ def update_run(body: protocol.UpdateRun, platform: PlatformDep, session: Session
     wanted = entities.PLATFORM_STATUS[body.status] if body.status else None
     if wanted in TERMINAL_STATUSES and run.status not in TERMINAL_STATUSES:
         error = None if wanted == "succeeded" else f"the MLflow client ended the run as {body.status}"
-        end_run(platform, session, run, wanted, end_time, error)  # type: ignore[arg-type]
+        end_run(platform, session, run, wanted, end_time, error)
         session.refresh(run)
-    elif wanted in TERMINAL_STATUSES:
-        store.restate_ended_run(session, run, wanted or run.status, end_time)
+    elif wanted is not None and wanted in TERMINAL_STATUSES:
+        store.restate_ended_run(session, run, wanted, end_time)
     elif wanted == "running" and run.status in TERMINAL_STATUSES and store.reopen_run(session, run):
         publish_event(platform.redis, StatusEvent(experiment_id=run.id, status="running"))
     _alive(platform, run)
