@@ -301,3 +301,40 @@ def test_a_killed_client_leaves_a_failed_run_with_its_report(reaping_tracking_ap
     assert "report.md" in ended.artifacts
     final = stored_events(api, run_id)[-1]
     assert (final.type, final.status, final.final) == ("status", "failed", True)
+
+
+def test_experiments_are_renamed_searched_deleted_and_restored_with_their_runs(any_db_api):
+    api = any_db_api
+    ids = [post(api, "experiments/create", {"name": name}).json()["experiment_id"] for name in ("vision-a", "audio")]
+    assert post(api, "experiments/update", {"experiment_id": ids[1], "new_name": "vision-b"}).json() == {}
+    mlflow_error(
+        post(api, "experiments/update", {"experiment_id": ids[1], "new_name": "vision-a"}),
+        400,
+        "RESOURCE_ALREADY_EXISTS",
+    )
+    post(api, "experiments/set-experiment-tag", {"experiment_id": ids[0], "key": "team", "value": "cv"})
+    found = post(api, "experiments/search", {"filter": "name LIKE 'vision%'", "order_by": ["name DESC"]}).json()
+    assert [e["name"] for e in found["experiments"]] == ["vision-b", "vision-a"]
+    found = post(api, "experiments/search", {"filter": "tags.team = 'cv'"}).json()
+    assert [e["experiment_id"] for e in found["experiments"]] == [ids[0]]
+
+    run_id = post(api, "runs/create", {"experiment_id": ids[0]}).json()["run"]["info"]["run_id"]
+    dataset = {"name": "digits", "digest": "abc123", "source_type": "local", "source": "/data/digits"}
+    assert post(api, "runs/log-inputs", {"run_id": run_id, "datasets": [{"dataset": dataset}]}).json() == {}
+    inputs = api.http.get(f"{MLFLOW}/runs/get", params={"run_id": run_id}).json()["run"]["inputs"]["dataset_inputs"]
+    assert inputs == [{"tags": [], "dataset": dataset}]
+
+    post(api, "experiments/delete", {"experiment_id": ids[0]})
+    names = [e["name"] for e in post(api, "experiments/search", {}).json()["experiments"]]
+    assert "vision-a" not in names
+    deleted = post(api, "experiments/search", {"view_type": "DELETED_ONLY"}).json()["experiments"]
+    assert [e["name"] for e in deleted] == ["vision-a"]
+    run = api.http.get(f"{MLFLOW}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert run["info"]["lifecycle_stage"] == "deleted"
+    mlflow_error(post(api, "runs/create", {"experiment_id": ids[0]}), 400, "INVALID_PARAMETER_VALUE")
+    mlflow_error(post(api, "experiments/delete", {"experiment_id": "0"}), 400, "INVALID_PARAMETER_VALUE")
+    post(api, "experiments/restore", {"experiment_id": ids[0]})
+    run = api.http.get(f"{MLFLOW}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert run["info"]["lifecycle_stage"] == "active"
+    by_name = api.http.get(f"{MLFLOW}/experiments/get-by-name", params={"experiment_name": "vision-a"}).json()
+    assert by_name["experiment"]["experiment_id"] == ids[0]
