@@ -82,6 +82,7 @@ export function experiment(
     traceback: null,
     artifacts: [],
     progress: null,
+    source: "worker",
     result,
   };
 }

@@ -12,6 +12,7 @@ from azuraforge_api.dashboard import mount_dashboard
 from azuraforge_api.deps import bearer, session_cookie
 from azuraforge_api.errors import COMMON_ERRORS, install_error_handlers
 from azuraforge_api.guard import Guard, redact_tokens_in_server_logs
+from azuraforge_api.mlflow import router as mlflow_router
 from azuraforge_api.openapi import document_events
 from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     credentials = [Depends(bearer), Depends(session_cookie)]  # documentation: the guard checks them
     for router in (accounts.public, health.router, apps.router, experiments.router, accounts.router):
         app.include_router(router, dependencies=credentials, responses=COMMON_ERRORS)
+    app.include_router(mlflow_router, dependencies=credentials, include_in_schema=False)  # MLflow's API
     app.include_router(live.router)
     mount_dashboard(app, settings.dashboard_dir)
     return app

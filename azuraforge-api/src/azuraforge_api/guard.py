@@ -38,7 +38,12 @@ DEFAULT_BODY_LIMIT = 64 * KIB
 BODY_LIMITS: dict[tuple[str, str], int] = {
     ("POST", "/predict"): 8 * KIB * KIB,  # rows of input data
     ("POST", "/api/v1/experiments"): 256 * KIB,  # a config and a grid
+    ("POST", "/api/2.0/mlflow/runs/log-batch"): 1000 * KIB,  # MLflow's own limit (1 MB)
+    ("POST", "/api/2.0/mlflow/runs/log-inputs"): 1000 * KIB,
 }
+ARTIFACT_UPLOADS = "/api/2.0/mlflow-artifacts/artifacts/"
+"""PUT here: one file of an external run, streamed to disk, in whatever media type it has."""
+ARTIFACT_UPLOAD_LIMIT = 1024 * KIB * KIB
 NUL_IN_URL = "the URL contains a NUL byte (%00); remove it"
 AUTH_BUSY = "the API is busy (no free database connection to authenticate with); retry in a few seconds"
 AUTH_UNAVAILABLE = (
@@ -48,6 +53,8 @@ AUTH_UNAVAILABLE = (
 
 
 def body_limit(method: str, path: str) -> int:
+    if method == "PUT" and path.startswith(ARTIFACT_UPLOADS):
+        return ARTIFACT_UPLOAD_LIMIT
     for (limit_method, ending), limit in BODY_LIMITS.items():
         if method == limit_method and path.rstrip("/").endswith(ending):
             return limit

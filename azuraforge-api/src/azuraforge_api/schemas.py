@@ -105,6 +105,10 @@ class ExperimentOut(BaseModel):
     traceback: str | None
     artifacts: list[str]
     progress: Progress | None
+    source: Literal["worker", "external"] = Field(
+        description="worker: an app run by a worker; external: a run logged through the MLflow tracking API "
+        "(its app is the MLflow experiment's name, its config the run's params)."
+    )
     result: RunResult | None = Field(
         description="The run's record once it ended: every metric's declaration (direction, unit) in "
         "result.plan.metrics, every baseline, the verdict per metric against the strongest baseline, the stop "

@@ -15,6 +15,10 @@ Number = float | None
 ExperimentStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
+LIVE_INTERVAL_S = 0.25
+"""Throttling of the live stream: at most one batch event of a worker run, and one value of each metric of an
+external run, per this many seconds. The stored history keeps every value."""
+
 
 class _Event(BaseModel):
     # Every field is always sent, so the schema clients generate types from marks every field required.

@@ -5,7 +5,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -64,6 +77,11 @@ class Experiment(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     traceback: Mapped[str | None] = mapped_column(Text, default=None)
+    # "worker": an app run by a worker; "external": a run logged through the MLflow tracking API.
+    source: Mapped[str] = mapped_column(String(16), default="worker", server_default="worker")
+    tracking_experiment_id: Mapped[int | None] = mapped_column(Integer, index=True, default=None)
+    # MLflow's soft delete of a run ("active" or "deleted").
+    lifecycle_stage: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
     tag_rows: Mapped[list["ExperimentTag"]] = relationship(
         back_populates="experiment",
@@ -177,3 +195,75 @@ class AuditEntry(Base):
     project_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
     ip: Mapped[str | None] = mapped_column(String(64), default=None)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TrackingExperiment(Base):
+    """An MLflow experiment: the grouping of runs logged through the tracking API (its id is MLflow's
+    experiment id; id 0 is MLflow's "Default", made by the migration)."""
+
+    __tablename__ = "tracking_experiments"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(32), index=True, default="default")
+    name: Mapped[str] = mapped_column(String(500))
+    lifecycle_stage: Mapped[str] = mapped_column(String(16), default="active")
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+_RunId = String(32)
+
+
+class RunMetric(Base):
+    """One logged value of an external run's metric; a run logging every batch has many, so rows are narrow and
+    inserted in batches, and read by (run, key, step)."""
+
+    __tablename__ = "run_metrics"
+    __table_args__ = (Index("ix_run_metrics_run_key_step", "experiment_id", "key", "step"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    experiment_id: Mapped[str] = mapped_column(_RunId, ForeignKey("experiments.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(250))
+    # Null stands for NaN, which SQLite cannot store.
+    value: Mapped[float | None] = mapped_column(Float)
+    step: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    """Unix milliseconds, as MLflow sends them."""
+
+
+class RunParam(Base):
+    __tablename__ = "run_params"
+
+    experiment_id: Mapped[str] = mapped_column(
+        _RunId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RunTag(Base):
+    """An external run's MLflow tags (key/value), apart from the platform's plain tags (experiment_tags)."""
+
+    __tablename__ = "run_tags"
+
+    experiment_id: Mapped[str] = mapped_column(
+        _RunId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RunInput(Base):
+    """A dataset an external run used (MLflow's log-inputs), once per (name, digest)."""
+
+    __tablename__ = "run_inputs"
+
+    experiment_id: Mapped[str] = mapped_column(
+        _RunId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(500), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dataset: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -45,6 +45,11 @@ def published_key(experiment_id: str) -> str:
     return f"{PREFIX}:exp:{experiment_id}:published"
 
 
+def live_metrics_key(experiment_id: str) -> str:
+    """When each metric of an external run was last sent live (a hash: metric key -> unix ms)."""
+    return f"{PREFIX}:exp:{experiment_id}:live-metrics"
+
+
 def experiment_keys(experiment_id: str) -> list[str]:
     """Every key an experiment owns in Redis, for deleting it."""
     return [
@@ -53,6 +58,7 @@ def experiment_keys(experiment_id: str) -> list[str]:
         heartbeat_key(experiment_id),
         seq_key(experiment_id),
         published_key(experiment_id),
+        live_metrics_key(experiment_id),
     ]
 
 

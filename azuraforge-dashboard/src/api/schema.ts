@@ -736,6 +736,12 @@ export interface components {
             project_id: string;
             /** @description The run's record once it ended: every metric's declaration (direction, unit) in result.plan.metrics, every baseline, the verdict per metric against the strongest baseline, the stop reason and provenance. Null while it runs, and for runs that ended without one (cancelled before they began, reaped, or recorded before the platform stored it). */
             result: components["schemas"]["RunResult"] | null;
+            /**
+             * Source
+             * @description worker: an app run by a worker; external: a run logged through the MLflow tracking API (its app is the MLflow experiment's name, its config the run's params).
+             * @enum {string}
+             */
+            source: "worker" | "external";
             /** Started At */
             started_at: string | null;
             /**

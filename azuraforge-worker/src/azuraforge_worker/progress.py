@@ -20,6 +20,7 @@ from typing import Literal
 import redis
 
 from azuraforge_common.events import (
+    LIVE_INTERVAL_S,
     BatchEvent,
     EpochEndEvent,
     PredictionsEvent,
@@ -34,8 +35,6 @@ from azuraforge_worker.spool import EventSpool
 
 log = logging.getLogger(__name__)
 
-BATCH_INTERVAL_S = 0.25
-"""At most 4 batch events per second."""
 CANCEL_CHECK_INTERVAL_S = 0.25
 """How often (at most) the training thread asks whether to stop: one Redis GET."""
 
@@ -205,7 +204,7 @@ class RedisProgressCallback(Callback):
 
     def on_batch_end(self, batch: int, logs: Logs) -> None:
         now = self.clock()
-        if now - self.last_batch_event >= BATCH_INTERVAL_S:
+        if now - self.last_batch_event >= LIVE_INTERVAL_S:
             self.last_batch_event = now
             self.publisher.emit(
                 BatchEvent(

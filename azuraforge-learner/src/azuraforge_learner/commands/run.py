@@ -16,11 +16,12 @@ from typing import Any
 
 import yaml
 
-from azuraforge_learner.callbacks import ProgressBar
+from azuraforge_learner.callbacks import Callback, ProgressBar
 from azuraforge_learner.config import ConfigError
 from azuraforge_learner.pipeline import REPORT_FILE, default_output_dir
 from azuraforge_learner.plugins import AppLoadError, UnknownAppError, load_pipeline
 from azuraforge_learner.record import Plan, RunResult
+from azuraforge_learner.tracking import MLFLOW_STATUS, TrackingCallback, TrackingError, send_folder, start_run
 
 
 def register(subparsers: Any) -> None:
@@ -43,6 +44,11 @@ def register(subparsers: Any) -> None:
         default=None,
         help="show a progress bar (default: only when stderr is a terminal)",
     )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="also send the run, live, to this AzuraForge server (its token from $AZURAFORGE_API_TOKEN)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -64,14 +70,28 @@ def handle(args: argparse.Namespace) -> int:
     progress = ProgressBar(enabled=args.progress)
     reporter = PrintingReporter(out, epoch_lines=not progress.enabled)
     print(f"running {args.app} into {out}", file=sys.stderr)
+    callbacks: list[Callback] = [progress] if progress.enabled else []
+    remote = None
+    if args.server:
+        try:
+            remote = start_run(out.name, validated.model_dump(mode="json"), server=args.server, experiment=args.app)
+        except TrackingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        callbacks.append(TrackingCallback(remote))
     try:
-        pipeline_class().run(
-            validated, callbacks=[progress] if progress.enabled else [], output_dir=out, reporters=[reporter]
-        )
+        result = pipeline_class().run(validated, callbacks=callbacks, output_dir=out, reporters=[reporter])
     except Exception as exc:
         traceback.print_exc()
         print(f"error: the run failed ({type(exc).__name__}: {exc}); see {out / 'report.md'}", file=sys.stderr)
+        if remote is not None:
+            send_folder(remote, out)
+            remote.finish("FAILED")
         return 1
+    if remote is not None:
+        send_folder(remote, out)
+        remote.finish(MLFLOW_STATUS[result.status])
+        print(f"sent to {args.server} as run {remote.run_id}")
     return 0
 
 

@@ -1,0 +1,158 @@
+"""Metric-volume benchmark (not a test): clients logging through the MLflow tracking API into a real
+`azuraforge up`, each as a training script logging every batch would.
+
+Each of --runs clients sends --rate metrics per second (one `runs/log-metric` call each, as `mlflow.log_metric`
+does; --batch N sends them N at a time through `runs/log-batch`) for --seconds, while another client reads
+`/api/v1/health` every 100 ms. Prints the metric rate sustained, call latencies, the health check's latency under
+that load, the database's growth per stored value, reading a run's whole history, and ending a run (its report).
+
+    python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60
+    python benchmarks/tracking.py --runs 4 --rate 0 --batch 100 --seconds 20   # as fast as it goes
+"""
+
+import argparse
+import contextlib
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from azuraforge_common.processes import free_port, stop_process, wait_until
+
+MLFLOW = "/api/2.0/mlflow"
+
+
+def percentiles(values: list[float]) -> str:
+    if len(values) < 2:
+        return "n/a"
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return f"p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms, max {max(values):.1f} ms"
+
+
+def log_metrics(base: str, run_id: str, rate: float, batch: int, seconds: float, latencies: list[float]) -> int:
+    """Logs for `seconds` at `rate` metrics/s (0: as fast as it goes); returns how many were stored."""
+    sent = 0
+    started = time.monotonic()
+    with httpx.Client(base_url=base, timeout=60) as http:
+        while (elapsed := time.monotonic() - started) < seconds:
+            if rate and sent / rate > elapsed:
+                time.sleep(min(sent / rate - elapsed, 0.05))
+                continue
+            now = int(time.time() * 1000)
+            metrics = [
+                {"key": "loss", "value": 1 / (sent + i + 1), "timestamp": now, "step": sent + i} for i in range(batch)
+            ]
+            call = time.perf_counter()
+            if batch == 1:
+                response = http.post(f"{MLFLOW}/runs/log-metric", json={"run_id": run_id, **metrics[0]})
+            else:
+                response = http.post(f"{MLFLOW}/runs/log-batch", json={"run_id": run_id, "metrics": metrics})
+            latencies.append((time.perf_counter() - call) * 1000)
+            response.raise_for_status()
+            sent += batch
+    return sent
+
+
+def poll_health(base: str, stop: threading.Event, latencies: list[float]) -> None:
+    with httpx.Client(base_url=base, timeout=60) as http:
+        while not stop.wait(0.1):
+            call = time.perf_counter()
+            http.get("/api/v1/health").raise_for_status()
+            latencies.append((time.perf_counter() - call) * 1000)
+
+
+def database_size(database: Path) -> int:
+    """The SQLite file's size with its write-ahead log folded in (the WAL holds whole pages per commit)."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return database.stat().st_size
+
+
+def measure(base: str, database: Path, args: argparse.Namespace) -> None:
+    http = httpx.Client(base_url=base, timeout=120)
+    run_ids = [
+        http.post(f"{MLFLOW}/runs/create", json={"experiment_id": "0", "run_name": f"bench {n}"}).json()["run"]["info"][
+            "run_id"
+        ]
+        for n in range(args.runs)
+    ]
+    size_before = database.stat().st_size + (
+        database.with_suffix(".db-wal").stat().st_size if database.with_suffix(".db-wal").exists() else 0
+    )
+    call_latencies: list[list[float]] = [[] for _ in run_ids]
+    health_latencies: list[float] = []
+    counts = [0] * len(run_ids)
+    stop = threading.Event()
+    health = threading.Thread(target=poll_health, args=(base, stop, health_latencies))
+    health.start()
+
+    def client(index: int) -> None:
+        counts[index] = log_metrics(base, run_ids[index], args.rate, args.batch, args.seconds, call_latencies[index])
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(run_ids))]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.monotonic() - started
+    stop.set()
+    health.join()
+    total = sum(counts)
+    print(
+        f"{args.runs} runs × {args.rate or 'max'} metrics/s ({args.batch} per call) for {args.seconds:.0f} s, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(f"stored {total} values in {took:.1f} s: {total / took:.0f} metrics/s in all")
+    print(f"call latency: {percentiles([v for run in call_latencies for v in run])}")
+    print(f"/api/v1/health meanwhile: {percentiles(health_latencies)}")
+    size_after = database.stat().st_size + (
+        database.with_suffix(".db-wal").stat().st_size if database.with_suffix(".db-wal").exists() else 0
+    )
+    print(f"database growth: {(size_after - size_before) / max(total, 1):.0f} bytes per value (SQLite)")
+    call = time.perf_counter()
+    steps, token = 0, None
+    while True:
+        params = {"run_id": run_ids[0], "metric_key": "loss"} | ({"page_token": token} if token else {})
+        page = http.get(f"{MLFLOW}/metrics/get-history", params=params).json()
+        steps += len(page["metrics"])
+        if not (token := page.get("next_page_token")):
+            break
+    print(f"reading one run's history ({steps} values): {(time.perf_counter() - call) * 1000:.0f} ms")
+    call = time.perf_counter()
+    http.post(f"{MLFLOW}/runs/update", json={"run_id": run_ids[0], "status": "FINISHED"}).raise_for_status()
+    print(f"ending it (record, history, report with its plot): {(time.perf_counter() - call) * 1000:.0f} ms")
+    http.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=50.0, help="metrics per second per run; 0 for as fast as it goes")
+    parser.add_argument("--batch", type=int, default=1, help="metrics per call (1: log-metric, else log-batch)")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="azuraforge-tracking-") as tmp:
+        root = Path(tmp)
+        port = free_port()
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AZURAFORGE_")}
+        env |= {"AZURAFORGE_DATA_DIR": str(root / "data")}
+        command = [str(Path(sys.executable).parent / "azuraforge"), "up", "--port", str(port), "--workers", "1"]
+        log = (root / "up.log").open("wb")
+        up = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        try:
+            wait_until(lambda: b"AzuraForge is running" in (root / "up.log").read_bytes(), 120, "azuraforge up", up)
+            measure(f"http://127.0.0.1:{port}", root / "data" / "azuraforge.db", args)
+        finally:
+            stop_process(up, 60)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""MLflow's tracking REST API (/api/2.0/mlflow/...): the calls its Python client makes for tracking.
+
+Routes are thin: validation and storage are in store, the JSON in entities, live events in live, the end of a
+run in ending. Every call on a running run counts as its client's heartbeat."""
+
+import functools
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from azuraforge_api.deps import PlatformDep, SessionDep
+from azuraforge_api.mlflow import entities, live, protocol, search, store
+from azuraforge_api.mlflow.ending import end_run
+from azuraforge_api.mlflow.errors import MlflowError, MlflowRoute
+from azuraforge_api.platform import Platform
+from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent
+from azuraforge_common.models import Experiment
+from azuraforge_common.publish import publish_event
+
+router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow"], route_class=MlflowRoute)
+
+GET_HISTORY_PAGE = 25_000
+"""The client's own page size for metrics/get-history."""
+Empty = dict[str, Any]
+
+
+def _alive(platform: Platform, run: Experiment) -> None:
+    if run.status == "running":
+        live.beat(platform.redis, run.id, platform.settings.tracking_timeout_s)
+
+
+# Experiments
+
+
+@router.post("/experiments/create")
+def create_experiment(body: protocol.CreateExperiment, session: SessionDep) -> dict[str, str]:
+    experiment = store.create_tracking_experiment(session, body.name, body.tags)
+    return {"experiment_id": str(experiment.id)}
+
+
+@router.get("/experiments/get")
+def get_experiment(experiment_id: str, session: SessionDep) -> dict[str, Any]:
+    return {"experiment": entities.experiment_json(store.get_tracking_experiment(session, experiment_id))}
+
+
+@router.get("/experiments/get-by-name")
+def get_experiment_by_name(experiment_name: str, session: SessionDep) -> dict[str, Any]:
+    return {"experiment": entities.experiment_json(store.find_tracking_experiment(session, experiment_name))}
+
+
+@router.post("/experiments/search")
+def search_experiments(body: protocol.SearchExperiments, session: SessionDep) -> dict[str, Any]:
+    numeric, strings = entities.EXPERIMENT_NUMERIC_ATTRIBUTES, entities.EXPERIMENT_STRING_ATTRIBUTES
+    clauses = search.parse_filter(body.filter, numeric, strings)
+    orderings = search.parse_order_by(body.order_by, numeric, strings) or [
+        search.Ordering("attribute", "last_update_time", descending=True)
+    ]
+    found = [
+        experiment
+        for experiment in store.tracking_experiments(session, body.view_type)
+        if search.matches(clauses, functools.partial(entities.experiment_value, experiment))
+    ]
+    chosen, token = search.page(
+        search.ordered(found, orderings, entities.experiment_value), body.max_results, body.page_token
+    )
+    answer: dict[str, Any] = {"experiments": [entities.experiment_json(experiment) for experiment in chosen]}
+    return answer | ({"next_page_token": token} if token else {})
+
+
+@router.post("/experiments/update")
+def update_experiment(body: protocol.UpdateExperiment, session: SessionDep) -> Empty:
+    store.rename_tracking_experiment(session, body.experiment_id, body.new_name)
+    return {}
+
+
+@router.post("/experiments/delete")
+def delete_experiment(body: protocol.ExperimentId, session: SessionDep) -> Empty:
+    store.set_tracking_experiment_stage(session, body.experiment_id, store.DELETED)
+    return {}
+
+
+@router.post("/experiments/restore")
+def restore_experiment(body: protocol.ExperimentId, session: SessionDep) -> Empty:
+    store.set_tracking_experiment_stage(session, body.experiment_id, store.ACTIVE)
+    return {}
+
+
+@router.post("/experiments/set-experiment-tag")
+def set_experiment_tag(body: protocol.SetExperimentTag, session: SessionDep) -> Empty:
+    store.set_tracking_experiment_tag(session, body.experiment_id, body.key, body.value)
+    return {}
+
+
+# Runs
+
+
+@router.post("/runs/create")
+def create_run(body: protocol.CreateRun, platform: PlatformDep, session: SessionDep) -> dict[str, Any]:
+    run = store.create_run(session, body)
+    live.beat(platform.redis, run.id, platform.settings.tracking_timeout_s)
+    live.run_started(platform.redis, run)
+    return {"run": entities.run_json(session, run)}
+
+
+@router.get("/runs/get")
+def get_run(session: SessionDep, run_id: str = "", run_uuid: str = "") -> dict[str, Any]:
+    return {"run": entities.run_json(session, store.get_run(session, run_id or run_uuid))}
+
+
+@router.post("/runs/update")
+def update_run(body: protocol.UpdateRun, platform: PlatformDep, session: SessionDep) -> dict[str, Any]:
+    run = store.get_run(session, body.id)
+    if body.run_name:
+        store.rename_run(session, run, body.run_name)
+    end_time = store.from_ms(body.end_time) if body.end_time is not None else None
+    wanted = entities.PLATFORM_STATUS[body.status] if body.status else None
+    if wanted in TERMINAL_STATUSES and run.status not in TERMINAL_STATUSES:
+        error = None if wanted == "succeeded" else f"the MLflow client ended the run as {body.status}"
+        end_run(platform, session, run, wanted, end_time, error)
+        session.refresh(run)
+    elif wanted is not None and wanted in TERMINAL_STATUSES:
+        store.restate_ended_run(session, run, wanted, end_time)
+    elif wanted == "running" and run.status in TERMINAL_STATUSES and store.reopen_run(session, run):
+        publish_event(platform.redis, StatusEvent(experiment_id=run.id, status="running"))
+    _alive(platform, run)
+    return {"run_info": entities.run_views(session, [run])[0].info_json()}
+
+
+@router.post("/runs/delete")
+def delete_run(body: protocol.RunId, session: SessionDep) -> Empty:
+    store.set_run_stage(session, body.id, store.DELETED)
+    return {}
+
+
+@router.post("/runs/restore")
+def restore_run(body: protocol.RunId, session: SessionDep) -> Empty:
+    store.set_run_stage(session, body.id, store.ACTIVE)
+    return {}
+
+
+@router.post("/runs/search")
+def search_runs(body: protocol.SearchRuns, session: SessionDep) -> dict[str, Any]:
+    numeric, strings = entities.RUN_NUMERIC_ATTRIBUTES, entities.RUN_STRING_ATTRIBUTES
+    clauses = search.parse_filter(body.filter, numeric, strings)
+    orderings = [
+        *search.parse_order_by(body.order_by, numeric, strings),
+        search.Ordering("attribute", "start_time", descending=True),
+        search.Ordering("attribute", "run_id", descending=False),
+    ]
+    views = entities.run_views(session, store.search_candidates(session, body.experiment_ids, body.run_view_type))
+    found = [view for view in views if search.matches(clauses, view.value)]
+    chosen, token = search.page(
+        search.ordered(found, orderings, lambda view, kind, key: view.value(kind, key)),
+        body.max_results,
+        body.page_token,
+    )
+    answer: dict[str, Any] = {"runs": [view.json() for view in chosen]}
+    return answer | ({"next_page_token": token} if token else {})
+
+
+def _log(platform: Platform, session: SessionDep, run_id: str, batch: store.Batch) -> Empty:
+    run = store.active_run(session, run_id)
+    if store.log_batch(session, run, batch) and run.status == "running":
+        live.metrics_logged(platform.redis, run, batch.metrics)
+    _alive(platform, run)
+    return {}
+
+
+@router.post("/runs/log-metric")
+def log_metric(body: protocol.LogMetric, platform: PlatformDep, session: SessionDep) -> Empty:
+    return _log(platform, session, body.id, store.Batch(metrics=[body]))
+
+
+@router.post("/runs/log-parameter")
+def log_param(body: protocol.LogParam, platform: PlatformDep, session: SessionDep) -> Empty:
+    return _log(platform, session, body.id, store.Batch(params=[body]))
+
+
+@router.post("/runs/set-tag")
+def set_tag(body: protocol.SetTag, platform: PlatformDep, session: SessionDep) -> Empty:
+    return _log(platform, session, body.id, store.Batch(tags=[body]))
+
+
+@router.post("/runs/log-batch")
+def log_batch(body: protocol.LogBatch, platform: PlatformDep, session: SessionDep) -> Empty:
+    return _log(platform, session, body.id, store.Batch(body.metrics, body.params, body.tags))
+
+
+@router.post("/runs/delete-tag")
+def delete_tag(body: protocol.DeleteTag, platform: PlatformDep, session: SessionDep) -> Empty:
+    run = store.active_run(session, body.id)
+    store.delete_tag(session, run, body.key)
+    _alive(platform, run)
+    return {}
+
+
+@router.post("/runs/log-inputs")
+def log_inputs(body: protocol.LogInputs, platform: PlatformDep, session: SessionDep) -> Empty:
+    run = store.active_run(session, body.id)
+    store.log_inputs(session, run, body.datasets)
+    _alive(platform, run)
+    return {}
+
+
+@router.get("/metrics/get-history")
+def get_metric_history(
+    session: SessionDep,
+    metric_key: str,
+    run_id: str = "",
+    run_uuid: str = "",
+    max_results: Annotated[int, Query(ge=1, le=GET_HISTORY_PAGE)] = GET_HISTORY_PAGE,
+    page_token: str | None = None,
+) -> dict[str, Any]:
+    run = store.get_run(session, run_id or run_uuid)
+    after = search.decode_token(page_token)  # the last metric row of the previous page
+    rows = store.metric_history(session, run.id, metric_key, after, max_results + 1)
+    chosen = rows[:max_results]
+    answer: dict[str, Any] = {"metrics": [entities.metric_json(metric) for _, metric in chosen]}
+    if len(rows) > max_results:
+        answer["next_page_token"] = search.encode_token(chosen[-1][0])
+    return answer
+
+
+@router.post("/logged-models/search")
+def search_logged_models() -> dict[str, Any]:
+    """MLflow 3's client looks for logged models before reading a run's artifacts; none are stored here
+    (logged-models/create is not served), so none are found."""
+    return {"models": []}
+
+
+@router.api_route("/{unknown:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+def not_served(unknown: str, request: Request) -> None:
+    raise MlflowError(
+        "ENDPOINT_NOT_FOUND",
+        f"{request.method} /api/2.0/mlflow/{unknown[:100]} is not served by AzuraForge; its README lists the MLflow "
+        "tracking endpoints it serves",
+    )
