@@ -202,6 +202,15 @@ def test_reporters_hear_the_plan_every_epoch_and_the_result(tmp_path):
     assert end == ("finished", result)
 
 
+def test_every_metric_an_epoch_reports_is_declared_with_its_direction(tmp_path):
+    result = SineForecaster().run({**FAST, "epochs": 2}, output_dir=tmp_path)
+    declared = {spec.name: spec.direction for spec in result.plan.epoch_metrics}
+    assert set(result.history) == set(declared)
+    assert declared == {"loss": "lower", "val_loss": "lower", "mae": "lower", "val_mae": "lower"}
+    stored = RunResult.model_validate(read_json(tmp_path / "metrics.json"))
+    assert stored.plan.epoch_metrics == result.plan.epoch_metrics
+
+
 def test_reporters_hear_a_failed_run_finish_with_the_failure_record(tmp_path):
     reporter = RecordingReporter()
     with pytest.raises(RuntimeError, match="evaluation exploded"):

@@ -886,6 +886,11 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
+             * Epoch Metrics
+             * @description Declarations of what every epoch reports (the loss and the training metrics, on the training split and, as val_<name>, the validation split; in the model's units); empty in records made before they were declared.
+             */
+            epoch_metrics?: components["schemas"]["MetricSpec"][];
+            /**
              * Metrics
              * @description Declarations of every test metric the run reports.
              */

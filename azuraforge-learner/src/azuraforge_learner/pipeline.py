@@ -42,7 +42,7 @@ from azuraforge_learner.callbacks import Callback, CSVLogger, EarlyStopping, Log
 from azuraforge_learner.config import ConfigT, PipelineConfig, validate_config
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn
-from azuraforge_learner.metrics import MetricFn
+from azuraforge_learner.metrics import SPECS, MetricFn, resolve
 from azuraforge_learner.record import (
     STATUS_OF_STOP,
     BaselineResult,
@@ -249,7 +249,20 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
             config=config.model_dump(mode="json"),
             total_epochs=config.epochs,
             metrics=self._metric_specs(config),
+            epoch_metrics=self._epoch_metric_specs(config),
         )
+
+    def _epoch_metric_specs(self, config: ConfigT) -> list[MetricSpec]:
+        """The loss and `_train_metrics`, each also as val_<name>; an app whose training metric is a function of
+        its own overrides this to declare it."""
+        specs = []
+        for name in ["loss", *resolve(self._train_metrics(config))]:
+            if name not in SPECS:
+                raise ValueError(f"training metric {name!r} has no declaration; declare it in _epoch_metric_specs")
+            spec = SPECS[name]
+            validation = f"{name} on the validation split ({spec.description.rstrip('.').lower()})."
+            specs += [spec, spec.model_copy(update={"name": f"val_{name}", "description": validation})]
+        return specs
 
     def _run(
         self, config: ConfigT, callbacks: list[Callback], out: Path, attempt: _Attempt, reporters: Sequence[Reporter]

@@ -59,6 +59,12 @@ class Plan(Record):
     config: dict[str, Any]
     total_epochs: int
     metrics: list[MetricSpec] = Field(description="Declarations of every test metric the run reports.")
+    epoch_metrics: list[MetricSpec] = Field(
+        default_factory=list,
+        description="Declarations of what every epoch reports (the loss and the training metrics, on the training "
+        "split and, as val_<name>, the validation split; in the model's units); empty in records made before "
+        "they were declared.",
+    )
 
 
 class StopReason(Record):
