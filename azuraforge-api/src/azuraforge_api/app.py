@@ -15,7 +15,8 @@ from azuraforge_api.guard import Guard, redact_tokens_in_server_logs
 from azuraforge_api.openapi import document_events
 from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
-from azuraforge_api.routes import apps, experiments, health, live
+from azuraforge_api.routes import apps, experiments, health, live, sweeps
+from azuraforge_api.sweeps import step_forever
 from azuraforge_common.settings import Settings
 
 
@@ -27,13 +28,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         platform = Platform.from_settings(settings)
         app.state.platform = platform
         platform.hub.start()
-        reaper = asyncio.create_task(reap_forever(platform), name="azuraforge-reaper")
+        loops = [
+            asyncio.create_task(reap_forever(platform), name="azuraforge-reaper"),
+            asyncio.create_task(step_forever(platform), name="azuraforge-sweeps"),
+        ]
         try:
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for loop in loops:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
             await platform.close()
 
     app = FastAPI(
@@ -53,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     install_error_handlers(app)
     document_events(app)
-    for router in (health.router, apps.router, experiments.router):
+    for router in (health.router, apps.router, experiments.router, sweeps.router):
         app.include_router(router, dependencies=[Depends(bearer)], responses=COMMON_ERRORS)
     app.include_router(live.router)
     mount_dashboard(app, settings.dashboard_dir)

@@ -58,6 +58,9 @@ class Experiment(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     traceback: Mapped[str | None] = mapped_column(Text, default=None)
+    # A sweep's trial: its batch_id is the sweep's id, and these are Optuna's trial number and sampled values.
+    trial_number: Mapped[int | None] = mapped_column(Integer, default=None)
+    trial_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     tag_rows: Mapped[list["ExperimentTag"]] = relationship(
         back_populates="experiment",
@@ -102,3 +105,27 @@ class IdempotencyKey(Base):
     )
     batch_id: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sweep(Base):
+    """A hyperparameter search: what to search and how; its trials are experiments whose batch_id is its id, and
+    its Optuna study (named by its id) lives in the same database (see azuraforge_common.sweeps)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(32), index=True, default="default")
+    name: Mapped[str] = mapped_column(String(200), default="")
+    app: Mapped[str] = mapped_column(String(200))
+    base_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    space: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    objective_metric: Mapped[str] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(16))
+    sampler: Mapped[str] = mapped_column(String(16))
+    pruner: Mapped[str] = mapped_column(String(16))
+    n_trials: Mapped[int] = mapped_column(Integer)
+    parallelism: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int | None] = mapped_column(Integer, default=None)
+    state: Mapped[str] = mapped_column(String(16), index=True, default="running")
+    created_at: Mapped[datetime] = mapped_column(index=True, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

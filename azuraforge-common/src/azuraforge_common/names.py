@@ -39,6 +39,15 @@ def seq_key(experiment_id: str) -> str:
     return f"{PREFIX}:exp:{experiment_id}:seq"
 
 
+def sent_key(experiment_id: str) -> str:
+    """Set once a sweep trial's task is sent (see azuraforge_common.sweeps)."""
+    return f"{PREFIX}:exp:{experiment_id}:sent"
+
+
+def sweep_lock_key(sweep_id: str) -> str:
+    return f"{PREFIX}:sweep:{sweep_id}:lock"
+
+
 def experiment_keys(experiment_id: str) -> list[str]:
     """Every key an experiment owns in Redis, for deleting it."""
     return [
@@ -46,6 +55,7 @@ def experiment_keys(experiment_id: str) -> list[str]:
         cancel_key(experiment_id),
         heartbeat_key(experiment_id),
         seq_key(experiment_id),
+        sent_key(experiment_id),
     ]
 
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     dashboard_dir: Path | None = Field(default=None, description="The dashboard's built files, served at /.")
     heartbeat_ttl_s: float = Field(default=30.0, gt=0, description="A running experiment's heartbeat lifetime.")
     reaper_interval_s: float = Field(default=10.0, gt=0, description="How often the API looks for lost runs.")
+    sweep_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the API advances every unfinished sweep (see its README)."
+    )
     database_timeout_s: float = Field(
         default=10.0, gt=0, description="Longest wait for a database connection or SQLite's write lock (then 503)."
     )
