@@ -8,6 +8,8 @@ import { ExperimentsPage } from "./pages/ExperimentsPage";
 import { NewExperimentPage } from "./pages/NewExperimentPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ReportPage } from "./pages/ReportPage";
+import { SweepPage } from "./pages/SweepPage";
+import { SweepsPage } from "./pages/SweepsPage";
 import { toggleTheme, useTheme } from "./theme";
 
 export function App() {
@@ -24,6 +26,7 @@ export function App() {
             Experiments
           </NavLink>
           <NavLink to="/new">New experiment</NavLink>
+          <NavLink to="/sweeps">Sweeps</NavLink>
         </nav>
         <div className="topbar-actions">
           {token && (
@@ -43,6 +46,8 @@ export function App() {
           <Route path="/experiments/:id" element={<ExperimentPage />} />
           <Route path="/experiments/:id/report" element={<ReportPage />} />
           <Route path="/compare" element={<ComparePage />} />
+          <Route path="/sweeps" element={<SweepsPage />} />
+          <Route path="/sweeps/:id" element={<SweepPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Routes>
       </main>

@@ -82,5 +82,7 @@ export function experiment(
     artifacts: [],
     progress: null,
     result,
+    trial_number: null,
+    trial_params: null,
   };
 }

@@ -14,6 +14,12 @@ export type CreatedExperiments = Experiment | Schemas["BatchOut"];
 export type ValidationIssue = Schemas["ValidationError"];
 export type Config = Experiment["config"];
 
+export type NewSweep = Schemas["SweepCreate"];
+export type Sweep = Schemas["SweepOut"];
+export type SweepList = Schemas["SweepPage"];
+export type Trial = Schemas["TrialOut"];
+export type SearchParam = NewSweep["space"][string];
+
 export type RunResult = Schemas["RunResult"];
 export type MetricSpec = Schemas["MetricSpec"];
 export type MetricVerdict = Schemas["MetricVerdict"];
