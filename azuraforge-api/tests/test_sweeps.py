@@ -247,3 +247,16 @@ def test_a_space_the_app_cannot_take_is_a_422_naming_the_field(api, change, loc,
     details = response.json()["detail"]
     assert any(detail["loc"] == loc and words in detail["msg"] for detail in details), details
     assert api.http.get("/api/v1/sweeps").json()["total"] == 0
+
+
+def test_a_grid_sweep_asks_every_point_of_its_grid_once(api):
+    space = {
+        "window": {"type": "int", "low": 2, "high": 6, "step": 2},
+        "scaler": {"type": "categorical", "choices": ["standard", "minmax"]},
+    }
+    created = api.http.post(
+        "/api/v1/sweeps", json=sweep_request(sampler="grid", space=space, n_trials=6, parallelism=6)
+    )
+    assert created.status_code == 202, created.text
+    points = sorted((t["params"]["window"], t["params"]["scaler"]) for t in created.json()["trials"])
+    assert points == sorted((w, s) for w in (2, 4, 6) for s in ("standard", "minmax"))

@@ -152,8 +152,10 @@ def make_sampler(sweep: Sweep, trials_so_far: int) -> optuna.samplers.BaseSample
     if sweep.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if sweep.sampler == "grid":
+        # The seed shuffles the grid's order, and a trial holds only its index into that order: every sampler
+        # of the sweep, in every process, must shuffle alike.
         grid = {name: grid_values(param) or [] for name, param in parse_space(sweep.space).items()}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return optuna.samplers.GridSampler(grid, seed=sweep.seed if sweep.seed is not None else int(sweep.id[:8], 16))
     # constant_liar: trials still running count as bad guesses, so parallel asks spread out.
     return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
