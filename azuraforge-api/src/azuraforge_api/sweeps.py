@@ -4,6 +4,7 @@ and stop it, describe it with its trials; and the periodic step that keeps every
 The sweep's own logic (Optuna, the idempotent step) is in azuraforge_common.sweeps, which the worker runs too."""
 
 import asyncio
+import contextlib
 import logging
 import math
 import operator
@@ -224,7 +225,8 @@ def stop(platform: Platform, session: Session, sweep_id: str) -> SweepOut:
     _move(session, sweep_id, {"running", "paused"}, "stopped")
     for experiment in sweeps.trial_experiments(session, sweep_id):
         if experiment.status not in TERMINAL_STATUSES:
-            services.cancel(platform, session, experiment.id)
+            with contextlib.suppress(HTTPException):  # it ended meanwhile: nothing to cancel
+                services.cancel(platform, session, experiment.id)
     step(platform, sweep_id)
     return describe(platform, session, sweep_id)
 

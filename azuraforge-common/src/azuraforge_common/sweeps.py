@@ -250,7 +250,7 @@ class _Step:
         if all(state.is_finished() for state in self.states.values()):
             if self.sweep.state == "running" and len(self.states) >= self.sweep.n_trials:
                 self.sweep.state = "finished"
-            if self.sweep.state in ("finished", "stopped"):
+            if self.sweep.state in ("finished", "stopped") and self.sweep.finished_at is None:
                 self.sweep.finished_at = utcnow()
                 self.session.commit()
 
