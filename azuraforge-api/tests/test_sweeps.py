@@ -140,6 +140,8 @@ def test_a_tpe_sweep_prunes_pauses_resumes_and_survives_an_api_restart(
         assert len(by_number[trial["number"]]["history"]["val_loss"]) == BASE["epochs"]
     best = min(complete, key=lambda t: t["value"])
     assert done["best"]["number"] == best["number"] == study.best_trial.number
+    assert set(done["importances"]) == set(SPACE)
+    assert all(0.0 <= share <= 1.0 for share in done["importances"].values())
     assert done["counts"] == {
         state: count
         for state in ("complete", "pruned", "failed")
@@ -178,6 +180,7 @@ def test_sweeps_are_listed_and_stopped(api):
     assert stopped.json()["state"] == "stopped"
     # No worker ran: the queued trials were cancelled and Optuna was told they failed.
     assert [t["state"] for t in stopped.json()["trials"]] == ["failed", "failed"]
+    assert stopped.json()["importances"] == {}
     assert {e["status"] for e in trials_in(api, sweep_id)} == {"cancelled"}
     assert stopped.json()["finished_at"] is not None
     assert api.http.post(f"/api/v1/sweeps/{sweep_id}/resume").status_code == 409

@@ -111,6 +111,7 @@ describe("a sweep in a real browser", { timeout: 15 * 60_000 }, () => {
     );
     assert.ok(states.every((state) => state === "complete" || state === "pruned"), states.join(", "));
     await page.locator('figure.chart[aria-label^="Best val_loss"]').waitFor();
+    await page.locator('.importance[data-param="learning_rate"]').waitFor();
     await page.screenshot({ path: join(OUTPUT, "sweep-finished.png"), fullPage: true });
 
     // "Promote best": the best trial's own run page.

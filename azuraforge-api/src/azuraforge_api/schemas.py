@@ -251,6 +251,10 @@ class SweepSummary(BaseModel):
 
 class SweepOut(SweepSummary):
     trials: list[TrialOut] = Field(description="Every trial asked so far, by number.")
+    importances: dict[str, float] = Field(
+        description="Searched field -> how much it explains the objective (PED-ANOVA over the complete trials, "
+        "summing to 1); empty until two trials are complete."
+    )
 
 
 class SweepPage(BaseModel):

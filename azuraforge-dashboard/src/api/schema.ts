@@ -1012,6 +1012,13 @@ export interface components {
             finished_at: string | null;
             /** Id */
             id: string;
+            /**
+             * Importances
+             * @description Searched field -> how much it explains the objective (PED-ANOVA over the complete trials, summing to 1); empty until two trials are complete.
+             */
+            importances: {
+                [key: string]: number;
+            };
             /** N Trials */
             n_trials: number;
             /** Name */

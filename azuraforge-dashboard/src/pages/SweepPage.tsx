@@ -84,6 +84,7 @@ export function SweepPage() {
         </p>
       )}
       <BestSoFar sweep={data} />
+      <Importances importances={data.importances} />
       <Leaderboard sweep={data} />
     </section>
   );
@@ -115,6 +116,23 @@ function BestSoFar({ sweep }: { sweep: Sweep }) {
         ]}
       />
     </div>
+  );
+}
+
+function Importances({ importances }: { importances: Record<string, number> }) {
+  const entries = Object.entries(importances);
+  if (!entries.length) return null;
+  return (
+    <figure className="importances" aria-label="Parameter importances">
+      <figcaption>Which fields matter (PED-ANOVA over the complete trials)</figcaption>
+      {entries.map(([name, share]) => (
+        <div key={name} className="importance" data-param={name}>
+          <span>{name}</span>
+          <meter min={0} max={1} value={share} />
+          <span>{Math.round(share * 100)} %</span>
+        </div>
+      ))}
+    </figure>
   );
 }
 
