@@ -15,6 +15,8 @@ import { NewExperimentPage } from "./pages/NewExperimentPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ReportPage } from "./pages/ReportPage";
 import { TokensPage } from "./pages/TokensPage";
+import { SweepPage } from "./pages/SweepPage";
+import { SweepsPage } from "./pages/SweepsPage";
 import { toggleTheme, useTheme } from "./theme";
 
 export function App() {
@@ -35,6 +37,7 @@ export function App() {
               Experiments
             </NavLink>
             <NavLink to="/new">New experiment</NavLink>
+            <NavLink to="/sweeps">Sweeps</NavLink>
             <NavLink to="/members">Members</NavLink>
             {me.via === "session" && <NavLink to="/tokens">Tokens</NavLink>}
             {me.admin && <NavLink to="/audit">Audit</NavLink>}
@@ -58,6 +61,8 @@ export function App() {
               <Route path="/experiments/:id" element={<ExperimentPage />} />
               <Route path="/experiments/:id/report" element={<ReportPage />} />
               <Route path="/compare" element={<ComparePage />} />
+              <Route path="/sweeps" element={<SweepsPage />} />
+              <Route path="/sweeps/:id" element={<SweepPage />} />
               <Route path="/members" element={<MembersPage />} />
               <Route path="/tokens" element={<TokensPage />} />
               <Route path="/audit" element={<AuditPage />} />

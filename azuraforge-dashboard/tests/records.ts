@@ -84,5 +84,7 @@ export function experiment(
     progress: null,
     source: "worker",
     result,
+    trial_number: null,
+    trial_params: null,
   };
 }

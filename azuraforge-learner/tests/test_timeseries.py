@@ -242,16 +242,13 @@ def test_a_crash_while_evaluating_leaves_a_report_that_says_failed(tmp_path):
 
 
 class CancelAfter(Callback):
-    def __init__(self, epochs: int, shutdown: bool = False) -> None:
+    def __init__(self, epochs: int, how: str = "cancel") -> None:
         self.epochs = epochs
-        self.shutdown = shutdown
+        self.how = how
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         if epoch + 1 == self.epochs:
-            if self.shutdown:
-                self.learner.interrupt()
-            else:
-                self.learner.cancel()
+            getattr(self.learner, self.how)()
 
 
 def test_a_cancelled_run_keeps_its_results_and_says_so(tmp_path):
@@ -267,11 +264,21 @@ def test_a_cancelled_run_keeps_its_results_and_says_so(tmp_path):
 
 
 def test_a_shutdown_is_recorded_as_interrupted_not_as_a_user_cancel(tmp_path):
-    result = SineForecaster().run({**FAST, "epochs": 10}, [CancelAfter(3, shutdown=True)], tmp_path)
+    result = SineForecaster().run({**FAST, "epochs": 10}, [CancelAfter(3, "interrupt")], tmp_path)
     assert result.status == "cancelled"
     assert result.stop_reason.kind == "interrupted"
     assert result.epochs_completed == 3
     assert "interrupted by a shutdown after 3 of 10 epochs" in (tmp_path / "report.md").read_text()
+
+
+def test_a_pruned_trial_is_evaluated_and_says_it_was_pruned(tmp_path):
+    result = SineForecaster().run({**FAST, "epochs": 10}, [CancelAfter(2, "prune")], tmp_path)
+    assert result.status == "succeeded"
+    assert result.stop_reason.kind == "pruned"
+    assert result.epochs_completed == 2
+    assert set(result.metrics) == {spec.name for spec in result.plan.metrics}
+    assert (tmp_path / "model.npz").exists()
+    assert "pruned by its sweep after 2 of 10 epochs" in (tmp_path / "report.md").read_text()
 
 
 def test_early_stopping_from_the_config(tmp_path):

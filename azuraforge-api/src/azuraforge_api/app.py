@@ -16,7 +16,8 @@ from azuraforge_api.mlflow import router as mlflow_router
 from azuraforge_api.openapi import document_events
 from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
-from azuraforge_api.routes import accounts, apps, experiments, health, live
+from azuraforge_api.routes import accounts, apps, experiments, health, live, sweeps
+from azuraforge_api.sweeps import step_forever
 from azuraforge_common.settings import Settings
 
 
@@ -28,13 +29,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         platform = Platform.from_settings(settings)
         app.state.platform = platform
         platform.hub.start()
-        reaper = asyncio.create_task(reap_forever(platform), name="azuraforge-reaper")
+        loops = [
+            asyncio.create_task(reap_forever(platform), name="azuraforge-reaper"),
+            asyncio.create_task(step_forever(platform), name="azuraforge-sweeps"),
+        ]
         try:
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for loop in loops:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
             await platform.close()
 
     app = FastAPI(
@@ -56,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     document_events(app)
     credentials = [Depends(bearer), Depends(session_cookie)]  # documentation: the guard checks them
-    for router in (accounts.public, health.router, apps.router, experiments.router, accounts.router):
+    for router in (accounts.public, health.router, apps.router, experiments.router, accounts.router, sweeps.router):
         app.include_router(router, dependencies=credentials, responses=COMMON_ERRORS)
     app.include_router(mlflow_router, dependencies=credentials, include_in_schema=False)  # MLflow's API
     app.include_router(live.router)

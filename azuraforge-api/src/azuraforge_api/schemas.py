@@ -9,6 +9,16 @@ from azuraforge_api.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Ro
 from azuraforge_api.auth import Via
 from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.models import DEFAULT_PROJECT, Experiment
+from azuraforge_common.sweeps import (
+    MAX_PARALLELISM,
+    MAX_TRIALS,
+    Direction,
+    PrunerKind,
+    SamplerKind,
+    SearchParam,
+    SweepState,
+    TrialStateName,
+)
 from azuraforge_learner.record import RunResult
 
 MAX_NESTING = 32
@@ -109,6 +119,8 @@ class ExperimentOut(BaseModel):
         description="worker: an app run by a worker; external: a run logged through the MLflow tracking API "
         "(its app is the MLflow experiment's name, its config the run's params)."
     )
+    trial_number: int | None = Field(description="The sweep trial this experiment runs (its batch_id is the sweep).")
+    trial_params: dict[str, Any] | None = Field(description="The values the sweep sampled for this trial.")
     result: RunResult | None = Field(
         description="The run's record once it ended: every metric's declaration (direction, unit) in "
         "result.plan.metrics, every baseline, the verdict per metric against the strongest baseline, the stop "
@@ -286,3 +298,103 @@ class AuditOut(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditOut]
     total: int
+
+
+class Objective(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(
+        min_length=1,
+        max_length=100,
+        description="An epoch metric the app logs (loss, val_loss, val_<metric>): reported after every epoch for "
+        "pruning, and a trial's value is it at its last epoch.",
+    )
+    direction: Direction = "minimize"
+
+
+class SweepCreate(StorableBody):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "app": "weather_forecaster",
+                    "base_config": {"epochs": 20},
+                    "space": {
+                        "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+                        "window": {"type": "int", "low": 12, "high": 72, "step": 12},
+                        "scaler": {"type": "categorical", "choices": ["standard", "minmax"]},
+                    },
+                    "objective": {"metric": "val_loss", "direction": "minimize"},
+                    "sampler": "tpe",
+                    "pruner": "median",
+                    "n_trials": 40,
+                    "parallelism": 4,
+                    "name": "weather search",
+                }
+            ]
+        },
+    )
+
+    app: str = Field(min_length=1, max_length=100, description="An installed app (GET /api/v1/apps).")
+    base_config: dict[str, Any] = Field(default_factory=dict, description="The config every trial starts from.")
+    space: dict[str, SearchParam] = Field(
+        min_length=1,
+        max_length=50,
+        description="Config field -> what to search: a float range (optionally log), an int range with a step, "
+        "or categorical choices (enums, bools). Checked against the app's config schema.",
+    )
+    objective: Objective
+    sampler: SamplerKind = Field("tpe", description="tpe (learns from earlier trials), random, or grid.")
+    pruner: PrunerKind = Field("median", description="Stops trials that trail the others: median, hyperband, none.")
+    n_trials: int = Field(20, ge=1, le=MAX_TRIALS)
+    parallelism: int = Field(2, ge=1, le=MAX_PARALLELISM, description="Trials queued or running at once.")
+    name: str | None = Field(default=None, max_length=150)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="Seeds the sampler; null: random.")
+
+
+class TrialOut(BaseModel):
+    number: int
+    experiment_id: str
+    state: TrialStateName
+    value: float | None = Field(description="The objective: at the last epoch, or where it was pruned.")
+    latest: float | None = Field(description="The objective at the latest epoch reported so far.")
+    epochs_reported: int
+    params: dict[str, Any]
+    experiment_status: ExperimentStatus
+    error: str | None
+
+
+class SweepSummary(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    app: str
+    state: SweepState
+    base_config: dict[str, Any]
+    space: dict[str, SearchParam]
+    objective: Objective
+    sampler: SamplerKind
+    pruner: PrunerKind
+    n_trials: int
+    parallelism: int
+    seed: int | None
+    created_at: datetime
+    finished_at: datetime | None
+    counts: dict[TrialStateName, int] = Field(description="Trials per state.")
+    best: TrialOut | None = Field(description="The best complete trial so far.")
+
+
+class SweepOut(SweepSummary):
+    trials: list[TrialOut] = Field(description="Every trial asked so far, by number.")
+    importances: dict[str, float] = Field(
+        description="Searched field -> how much it explains the objective (PED-ANOVA over the complete trials, "
+        "summing to 1); empty until two trials are complete."
+    )
+
+
+class SweepPage(BaseModel):
+    items: list[SweepSummary]
+    total: int
+    limit: int
+    offset: int

@@ -82,6 +82,9 @@ class Experiment(Base):
     tracking_experiment_id: Mapped[int | None] = mapped_column(Integer, index=True, default=None)
     # MLflow's soft delete of a run ("active" or "deleted").
     lifecycle_stage: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    # A sweep's trial: its batch_id is the sweep's id, and these are Optuna's trial number and sampled values.
+    trial_number: Mapped[int | None] = mapped_column(Integer, default=None)
+    trial_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     tag_rows: Mapped[list["ExperimentTag"]] = relationship(
         back_populates="experiment",
@@ -267,3 +270,27 @@ class RunInput(Base):
     digest: Mapped[str] = mapped_column(String(36), primary_key=True)
     dataset: Mapped[dict[str, Any]] = mapped_column(default=dict)
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Sweep(Base):
+    """A hyperparameter search: what to search and how; its trials are experiments whose batch_id is its id, and
+    its Optuna study (named by its id) lives in the same database (see azuraforge_common.sweeps)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(32), index=True, default="default")
+    name: Mapped[str] = mapped_column(String(200), default="")
+    app: Mapped[str] = mapped_column(String(200))
+    base_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    space: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    objective_metric: Mapped[str] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(16))
+    sampler: Mapped[str] = mapped_column(String(16))
+    pruner: Mapped[str] = mapped_column(String(16))
+    n_trials: Mapped[int] = mapped_column(Integer)
+    parallelism: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int | None] = mapped_column(Integer, default=None)
+    state: Mapped[str] = mapped_column(String(16), index=True, default="running")
+    created_at: Mapped[datetime] = mapped_column(index=True, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

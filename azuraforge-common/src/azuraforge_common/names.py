@@ -50,6 +50,15 @@ def live_metrics_key(experiment_id: str) -> str:
     return f"{PREFIX}:exp:{experiment_id}:live-metrics"
 
 
+def sent_key(experiment_id: str) -> str:
+    """Set once a sweep trial's task is sent (see azuraforge_common.sweeps)."""
+    return f"{PREFIX}:exp:{experiment_id}:sent"
+
+
+def sweep_lock_key(sweep_id: str) -> str:
+    return f"{PREFIX}:sweep:{sweep_id}:lock"
+
+
 def experiment_keys(experiment_id: str) -> list[str]:
     """Every key an experiment owns in Redis, for deleting it."""
     return [
@@ -59,6 +68,7 @@ def experiment_keys(experiment_id: str) -> list[str]:
         seq_key(experiment_id),
         published_key(experiment_id),
         live_metrics_key(experiment_id),
+        sent_key(experiment_id),
     ]
 
 

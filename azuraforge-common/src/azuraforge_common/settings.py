@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         description="A run logged through the MLflow tracking API that makes no call for this long is marked "
         "failed (its client is gone).",
     )
+    sweep_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the API advances every unfinished sweep (see its README)."
+    )
     database_timeout_s: float = Field(
         default=10.0, gt=0, description="Longest wait for a database connection or SQLite's write lock (then 503)."
     )

@@ -16,6 +16,9 @@ import type {
   ProjectRole,
   Role,
   Token,
+  NewSweep,
+  Sweep,
+  SweepList,
   ValidationIssue,
 } from "./types";
 
@@ -105,6 +108,16 @@ export const api = {
   getReport: async (id: string) => (await request(`/experiments/${encodeURIComponent(id)}/report`)).text(),
   getArtifact: async (id: string, path: string) =>
     (await request(`/experiments/${encodeURIComponent(id)}/artifacts/${encodePath(path)}`)).blob(),
+  listSweeps: () => json<SweepList>("/sweeps?limit=100"),
+  getSweep: (id: string) => json<Sweep>(`/sweeps/${encodeURIComponent(id)}`),
+  createSweep: (body: NewSweep) =>
+    json<Sweep>("/sweeps", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+  controlSweep: (id: string, action: "pause" | "resume" | "stop") =>
+    json<Sweep>(`/sweeps/${encodeURIComponent(id)}/${action}`, { method: "POST" }),
 };
 
 function encodePath(path: string): string {

@@ -320,6 +320,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sweeps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Sweeps
+         * @description Sweeps, newest first, with their trial counts and best trial (GET one for its trials).
+         */
+        get: operations["list_sweeps_api_v1_sweeps_get"];
+        put?: never;
+        /**
+         * Create Sweep
+         * @description Start a hyperparameter search: `parallelism` trials at a time until `n_trials` have run, each an experiment
+         *     in the sweep's batch. The space is checked against the app's config schema (422 naming the field).
+         */
+        post: operations["create_sweep_api_v1_sweeps_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{sweep_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Sweep
+         * @description The sweep's state, its best trial so far, and every trial with its sampled values, state and objective.
+         */
+        get: operations["get_sweep_api_v1_sweeps__sweep_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{sweep_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause Sweep
+         * @description Start no new trials; those queued or running go on to their end.
+         */
+        post: operations["pause_sweep_api_v1_sweeps__sweep_id__pause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{sweep_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume Sweep */
+        post: operations["resume_sweep_api_v1_sweeps__sweep_id__resume_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sweeps/{sweep_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop Sweep
+         * @description End the sweep: no new trials, and its queued and running trials are cancelled.
+         */
+        post: operations["stop_sweep_api_v1_sweeps__sweep_id__stop_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens": {
         parameters: {
             query?: never;
@@ -515,6 +617,16 @@ export interface components {
             batch_id: string;
             /** Experiments */
             experiments: components["schemas"]["ExperimentOut"][];
+        };
+        /** Categorical */
+        Categorical: {
+            /** Choices */
+            choices: (string | number | boolean | null)[];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "categorical";
         };
         /** CreatedToken */
         CreatedToken: {
@@ -753,6 +865,18 @@ export interface components {
             tags: string[];
             /** Traceback */
             traceback: string | null;
+            /**
+             * Trial Number
+             * @description The sweep trial this experiment runs (its batch_id is the sweep).
+             */
+            trial_number: number | null;
+            /**
+             * Trial Params
+             * @description The values the sweep sampled for this trial.
+             */
+            trial_params: {
+                [key: string]: unknown;
+            } | null;
         };
         /** ExperimentPage */
         ExperimentPage: {
@@ -764,6 +888,29 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+        };
+        /** FloatRange */
+        FloatRange: {
+            /** High */
+            high: number;
+            /**
+             * Log
+             * @description Sample evenly on a log scale (learning rates); low must be above 0.
+             * @default false
+             */
+            log: boolean;
+            /** Low */
+            low: number;
+            /**
+             * Step
+             * @description Only multiples of step from low; not with log.
+             */
+            step?: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "float";
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -780,6 +927,30 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "degraded";
+        };
+        /** IntRange */
+        IntRange: {
+            /** High */
+            high: number;
+            /**
+             * Log
+             * @description Sample evenly on a log scale; low must be above 0; step must be 1.
+             * @default false
+             */
+            log: boolean;
+            /** Low */
+            low: number;
+            /**
+             * Step
+             * @description Only low, low+step, ... up to high.
+             * @default 1
+             */
+            step: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "int";
         };
         /** Login */
         Login: {
@@ -876,6 +1047,20 @@ export interface components {
             model: number;
             /** Strongest Baseline */
             strongest_baseline: string;
+        };
+        /** Objective */
+        Objective: {
+            /**
+             * Direction
+             * @default minimize
+             * @enum {string}
+             */
+            direction: "minimize" | "maximize";
+            /**
+             * Metric
+             * @description An epoch metric the app logs (loss, val_loss, val_<metric>): reported after every epoch for pruning, and a trial's value is it at its last epoch.
+             */
+            metric: string;
         };
         /** Plan */
         Plan: {
@@ -1083,9 +1268,239 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "completed" | "early_stopped" | "cancelled" | "interrupted" | "failed";
+            kind: "completed" | "early_stopped" | "pruned" | "cancelled" | "interrupted" | "failed";
             /** Message */
             message: string;
+        };
+        /**
+         * SweepCreate
+         * @example {
+         *       "app": "weather_forecaster",
+         *       "base_config": {
+         *         "epochs": 20
+         *       },
+         *       "n_trials": 40,
+         *       "name": "weather search",
+         *       "objective": {
+         *         "direction": "minimize",
+         *         "metric": "val_loss"
+         *       },
+         *       "parallelism": 4,
+         *       "pruner": "median",
+         *       "sampler": "tpe",
+         *       "space": {
+         *         "learning_rate": {
+         *           "high": 0.1,
+         *           "log": true,
+         *           "low": 0.0001,
+         *           "type": "float"
+         *         },
+         *         "scaler": {
+         *           "choices": [
+         *             "standard",
+         *             "minmax"
+         *           ],
+         *           "type": "categorical"
+         *         },
+         *         "window": {
+         *           "high": 72,
+         *           "low": 12,
+         *           "step": 12,
+         *           "type": "int"
+         *         }
+         *       }
+         *     }
+         */
+        SweepCreate: {
+            /**
+             * App
+             * @description An installed app (GET /api/v1/apps).
+             */
+            app: string;
+            /**
+             * Base Config
+             * @description The config every trial starts from.
+             */
+            base_config?: {
+                [key: string]: unknown;
+            };
+            /**
+             * N Trials
+             * @default 20
+             */
+            n_trials: number;
+            /** Name */
+            name?: string | null;
+            objective: components["schemas"]["Objective"];
+            /**
+             * Parallelism
+             * @description Trials queued or running at once.
+             * @default 2
+             */
+            parallelism: number;
+            /**
+             * Pruner
+             * @description Stops trials that trail the others: median, hyperband, none.
+             * @default median
+             * @enum {string}
+             */
+            pruner: "median" | "hyperband" | "none";
+            /**
+             * Sampler
+             * @description tpe (learns from earlier trials), random, or grid.
+             * @default tpe
+             * @enum {string}
+             */
+            sampler: "tpe" | "random" | "grid";
+            /**
+             * Seed
+             * @description Seeds the sampler; null: random.
+             */
+            seed?: number | null;
+            /**
+             * Space
+             * @description Config field -> what to search: a float range (optionally log), an int range with a step, or categorical choices (enums, bools). Checked against the app's config schema.
+             */
+            space: {
+                [key: string]: components["schemas"]["FloatRange"] | components["schemas"]["IntRange"] | components["schemas"]["Categorical"];
+            };
+        };
+        /** SweepOut */
+        SweepOut: {
+            /** App */
+            app: string;
+            /** Base Config */
+            base_config: {
+                [key: string]: unknown;
+            };
+            /** @description The best complete trial so far. */
+            best: components["schemas"]["TrialOut"] | null;
+            /**
+             * Counts
+             * @description Trials per state.
+             */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Importances
+             * @description Searched field -> how much it explains the objective (PED-ANOVA over the complete trials, summing to 1); empty until two trials are complete.
+             */
+            importances: {
+                [key: string]: number;
+            };
+            /** N Trials */
+            n_trials: number;
+            /** Name */
+            name: string;
+            objective: components["schemas"]["Objective"];
+            /** Parallelism */
+            parallelism: number;
+            /** Project Id */
+            project_id: string;
+            /**
+             * Pruner
+             * @enum {string}
+             */
+            pruner: "median" | "hyperband" | "none";
+            /**
+             * Sampler
+             * @enum {string}
+             */
+            sampler: "tpe" | "random" | "grid";
+            /** Seed */
+            seed: number | null;
+            /** Space */
+            space: {
+                [key: string]: components["schemas"]["FloatRange"] | components["schemas"]["IntRange"] | components["schemas"]["Categorical"];
+            };
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "running" | "paused" | "stopped" | "finished";
+            /**
+             * Trials
+             * @description Every trial asked so far, by number.
+             */
+            trials: components["schemas"]["TrialOut"][];
+        };
+        /** SweepPage */
+        SweepPage: {
+            /** Items */
+            items: components["schemas"]["SweepSummary"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** SweepSummary */
+        SweepSummary: {
+            /** App */
+            app: string;
+            /** Base Config */
+            base_config: {
+                [key: string]: unknown;
+            };
+            /** @description The best complete trial so far. */
+            best: components["schemas"]["TrialOut"] | null;
+            /**
+             * Counts
+             * @description Trials per state.
+             */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: string;
+            /** N Trials */
+            n_trials: number;
+            /** Name */
+            name: string;
+            objective: components["schemas"]["Objective"];
+            /** Parallelism */
+            parallelism: number;
+            /** Project Id */
+            project_id: string;
+            /**
+             * Pruner
+             * @enum {string}
+             */
+            pruner: "median" | "hyperband" | "none";
+            /**
+             * Sampler
+             * @enum {string}
+             */
+            sampler: "tpe" | "random" | "grid";
+            /** Seed */
+            seed: number | null;
+            /** Space */
+            space: {
+                [key: string]: components["schemas"]["FloatRange"] | components["schemas"]["IntRange"] | components["schemas"]["Categorical"];
+            };
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "running" | "paused" | "stopped" | "finished";
         };
         /** Timings */
         Timings: {
@@ -1179,6 +1594,41 @@ export interface components {
              * @enum {string}
              */
             type: "train_begin";
+        };
+        /** TrialOut */
+        TrialOut: {
+            /** Epochs Reported */
+            epochs_reported: number;
+            /** Error */
+            error: string | null;
+            /** Experiment Id */
+            experiment_id: string;
+            /**
+             * Experiment Status
+             * @enum {string}
+             */
+            experiment_status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /**
+             * Latest
+             * @description The objective at the latest epoch reported so far.
+             */
+            latest: number | null;
+            /** Number */
+            number: number;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "queued" | "running" | "complete" | "pruned" | "failed";
+            /**
+             * Value
+             * @description The objective: at the last epoch, or where it was pruned.
+             */
+            value: number | null;
         };
         /** UserCreate */
         UserCreate: {
@@ -3282,6 +3732,723 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    list_sweeps_api_v1_sweeps_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepPage"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    create_sweep_api_v1_sweeps_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SweepCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    get_sweep_api_v1_sweeps__sweep_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sweep_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    pause_sweep_api_v1_sweeps__sweep_id__pause_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sweep_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    resume_sweep_api_v1_sweeps__sweep_id__resume_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sweep_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    stop_sweep_api_v1_sweeps__sweep_id__stop_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sweep_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepOut"];
+                };
             };
             /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
             400: {

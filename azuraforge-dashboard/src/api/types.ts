@@ -23,6 +23,11 @@ export type CreatedToken = Schemas["CreatedToken"];
 export type Member = Schemas["MemberOut"];
 export type AuditPage = Schemas["AuditPage"];
 export type AuditEntry = Schemas["AuditOut"];
+export type NewSweep = Schemas["SweepCreate"];
+export type Sweep = Schemas["SweepOut"];
+export type SweepList = Schemas["SweepPage"];
+export type Trial = Schemas["TrialOut"];
+export type SearchParam = NewSweep["space"][string];
 
 export type RunResult = Schemas["RunResult"];
 export type MetricSpec = Schemas["MetricSpec"];

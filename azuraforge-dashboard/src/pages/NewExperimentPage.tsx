@@ -8,12 +8,20 @@ import { useResource } from "../api/useResource";
 import { buildConfig, fieldsFromSchema, initialValues, type FormValues } from "../schema/fields";
 import { SchemaForm } from "../schema/SchemaForm";
 import { placeServerErrors, type PlacedErrors } from "../schema/serverErrors";
+import { SweepForm } from "./SweepForm";
 
 export function NewExperimentPage() {
   const apps = useResource("apps", api.listApps);
   const [params, setParams] = useSearchParams();
   const chosen = params.get("app") ?? apps.data?.[0]?.name ?? "";
   const app = apps.data?.find((a) => a.name === chosen);
+  // "search" starts a sweep (Optuna picks the values) instead of one run or a grid.
+  const search = params.get("mode") === "search";
+  const choose = (changes: Record<string, string>) => {
+    const next = new URLSearchParams(params);
+    for (const [key, value] of Object.entries(changes)) next.set(key, value);
+    setParams(next, { replace: true });
+  };
   return (
     <section className="narrow">
       <h1>New experiment</h1>
@@ -24,16 +32,26 @@ export function NewExperimentPage() {
       {apps.data && apps.data.length > 0 && (
         <div className="field">
           <label htmlFor="app">App</label>
-          <select id="app" value={chosen} onChange={(e) => setParams({ app: e.target.value }, { replace: true })}>
+          <select id="app" value={chosen} onChange={(e) => choose({ app: e.target.value })}>
             {apps.data.map((a) => (
               <option key={a.name}>{a.name}</option>
             ))}
           </select>
           {app && <p className="field-help">{app.description}</p>}
+          <div className="mode" role="radiogroup" aria-label="What to start">
+            <label>
+              <input type="radio" name="mode" checked={!search} onChange={() => choose({ mode: "run" })} /> one run or
+              a grid
+            </label>
+            <label>
+              <input type="radio" name="mode" checked={search} onChange={() => choose({ mode: "search" })} /> search
+              (a sweep that learns which values work)
+            </label>
+          </div>
         </div>
       )}
       {apps.data && chosen && !app && <p className="error">No installed app is called {chosen}: choose one above.</p>}
-      {app && <ExperimentForm key={app.name} app={app} />}
+      {app && (search ? <SweepForm key={app.name} app={app} /> : <ExperimentForm key={app.name} app={app} />)}
     </section>
   );
 }

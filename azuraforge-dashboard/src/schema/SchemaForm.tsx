@@ -6,7 +6,8 @@ interface Props {
   values: FormValues;
   errors: Record<string, string>;
   onText: (name: string, text: string) => void;
-  onGrid: (name: string, on: boolean) => void;
+  /** Without it, no field offers a grid (a sweep's base config). */
+  onGrid?: (name: string, on: boolean) => void;
 }
 
 export function SchemaForm({ fields, values, errors, onText, onGrid }: Props) {
@@ -20,7 +21,7 @@ export function SchemaForm({ fields, values, errors, onText, onGrid }: Props) {
           grid={values.grid[field.name] === true}
           error={errors[field.name]}
           onText={(text) => onText(field.name, text)}
-          onGrid={(on) => onGrid(field.name, on)}
+          onGrid={onGrid && ((on) => onGrid(field.name, on))}
         />
       ))}
     </div>
@@ -33,7 +34,7 @@ interface RowProps {
   grid: boolean;
   error: string | undefined;
   onText: (text: string) => void;
-  onGrid: (on: boolean) => void;
+  onGrid: ((on: boolean) => void) | undefined;
 }
 
 function FieldRow({ field, text, grid, error, onText, onGrid }: RowProps) {
@@ -53,7 +54,7 @@ function FieldRow({ field, text, grid, error, onText, onGrid }: RowProps) {
           {field.title}
           {field.required && !field.nullable && <span className="required"> *</span>}
         </label>
-        {canGrid(field) && (
+        {canGrid(field) && onGrid && (
           <label className="grid-toggle" title="Enter several values: one experiment per combination">
             <input type="checkbox" checked={grid} onChange={(e) => onGrid(e.target.checked)} /> grid
           </label>

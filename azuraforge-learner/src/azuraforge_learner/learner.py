@@ -28,8 +28,9 @@ class Learner:
     """A progress bar is shown during fit when `progress` is True, or by default when stderr is a terminal.
 
     `stop_training = True` (set by a callback) ends training after the current batch; `cancel()` does the
-    same and records that the user asked for it, `interrupt()` that the process is shutting down, so the run
-    is reported as cancelled or interrupted rather than stopped early.
+    same and records that the user asked for it, `interrupt()` that the process is shutting down, `prune()` that
+    a hyperparameter sweep gave up on this trial, so the run is reported as cancelled, interrupted or pruned
+    rather than stopped early.
     A partially trained epoch is dropped from the history: only complete epochs reach on_epoch_end."""
 
     def __init__(
@@ -50,6 +51,7 @@ class Learner:
         self.stop_training = False
         self.cancelled = False
         self.interrupted = False
+        self.pruned = False
         self._history = History()
 
     @property
@@ -63,6 +65,10 @@ class Learner:
 
     def interrupt(self) -> None:
         self.interrupted = True
+        self.stop_training = True
+
+    def prune(self) -> None:
+        self.pruned = True
         self.stop_training = True
 
     def fit(
@@ -85,6 +91,7 @@ class Learner:
         self.stop_training = False
         self.cancelled = False
         self.interrupted = False
+        self.pruned = False
         epochs_completed = 0
         try:
             callbacks.on_train_begin(

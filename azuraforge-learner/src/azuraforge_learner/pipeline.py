@@ -506,6 +506,12 @@ def _stop_reason(learner: Learner, early_stopping: Sequence[EarlyStopping], comp
             f"interrupted by a shutdown after {completed} of {planned} epochs; the results are those of the model then."
         )
         return StopReason(kind="interrupted", message=message)
+    if learner.pruned:
+        message = (
+            f"pruned by its sweep after {completed} of {planned} epochs: its objective trailed the other trials'; "
+            "the results are those of the model then."
+        )
+        return StopReason(kind="pruned", message=message)
     if any(callback.stopped_epoch is not None for callback in early_stopping):
         message = (
             f"stopped early after {completed} of {planned} epochs because the monitored loss stopped improving; "

@@ -24,12 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Direction = Literal["higher", "lower"]
 Status = Literal["succeeded", "cancelled", "failed"]
-StopKind = Literal["completed", "early_stopped", "cancelled", "interrupted", "failed"]
+StopKind = Literal["completed", "early_stopped", "pruned", "cancelled", "interrupted", "failed"]
 # A user's cancel and a shutdown both end training early with the partial model; only `stop_reason` tells them
-# apart, so `status` stays one of the experiment statuses the services already know.
+# apart, so `status` stays one of the experiment statuses the services already know. A sweep's pruner stopping an
+# unpromising trial is an early stop decided from outside: the run still evaluates and keeps what it trained.
 STATUS_OF_STOP: dict[StopKind, Status] = {
     "completed": "succeeded",
     "early_stopped": "succeeded",
+    "pruned": "succeeded",
     "cancelled": "cancelled",
     "interrupted": "cancelled",
     "failed": "failed",

@@ -14,26 +14,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 import redis
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from azuraforge_common import names, store
+from azuraforge_common import names, store, sweeps
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.events import ExperimentStatus, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
+from azuraforge_common.models import Experiment, Sweep
 from azuraforge_common.outcome import write_outcome
 from azuraforge_common.publish import publish_event
 from azuraforge_common.settings import Settings
 from azuraforge_learner.artifacts import list_files
+from azuraforge_learner.callbacks import Callback
 from azuraforge_learner.pipeline import METRICS_FILE
 from azuraforge_learner.plugins import load_pipeline
 from azuraforge_learner.record import Plan, RunResult
 from azuraforge_learner.reporter import Reporter
 from azuraforge_worker.heartbeat import Heartbeat
 from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, RedisReporter, StopRequest
+from azuraforge_worker.trials import TrialPruning
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +92,48 @@ def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus |
             if not store.transition(session, experiment_id, ["queued"], "running"):
                 return None
             publish_event(services.redis, StatusEvent(experiment_id=experiment_id, status="running"))
-            status, fields = _train(services, experiment_id, app, config)
+            status, fields = _train(services, experiment_id, app, config, _pruning(services, session, experiment))
             write_outcome(services.settings.experiment_dir(experiment_id), status, fields)
             return _finish(services, session, experiment_id, "running", status, fields)
 
 
+def _pruning(services: Services, session: Session, experiment: Experiment) -> list[Callback]:
+    """For a sweep's trial, the callback that reports its epochs to the sweep and stops it when pruned."""
+    if experiment.trial_number is None or experiment.batch_id is None:
+        return []
+    try:
+        sweep = session.get(Sweep, experiment.batch_id)
+        if sweep is None:
+            return []
+        return [TrialPruning(services.settings.resolved_database_url, sweep, experiment.trial_number)]
+    except (SQLAlchemyError, optuna.exceptions.OptunaError) as exc:
+        log.warning("trial %s runs without pruning: its sweep's study could not be read: %s", experiment.id, exc)
+        return []
+
+
+def advance_sweep(services: Services, experiment_id: str, send: sweeps.SendTask) -> None:
+    """When a sweep's trial has ended: the sweep's step (tell Optuna, queue the next trial) now, rather than at
+    the API's next tick. A failure here is only logged: that tick repeats the step."""
+    try:
+        with services.sessions() as session:
+            experiment = store.get_experiment(session, experiment_id)
+            if experiment is None or experiment.trial_number is None or experiment.batch_id is None:
+                return
+            sweep_id = experiment.batch_id
+        sweeps.advance(
+            services.sessions,
+            services.redis,
+            services.settings.resolved_database_url,
+            sweep_id,
+            send,
+            services.settings.visibility_timeout_s,
+        )
+    except Exception:
+        log.exception("could not advance the sweep of experiment %s; the API's periodic step will", experiment_id)
+
+
 def _train(
-    services: Services, experiment_id: str, app: str, config: dict[str, Any]
+    services: Services, experiment_id: str, app: str, config: dict[str, Any], extra_callbacks: list[Callback]
 ) -> tuple[ExperimentStatus, dict[str, Any]]:
     output_dir = services.settings.experiment_dir(experiment_id)
     publisher = EventPublisher(services.redis, services.spool_path)
@@ -105,7 +144,9 @@ def _train(
     ]
     try:
         pipeline = load_pipeline(app)()
-        result = pipeline.run(config, callbacks=[progress], output_dir=output_dir, reporters=reporters)
+        result = pipeline.run(
+            config, callbacks=[progress, *extra_callbacks], output_dir=output_dir, reporters=reporters
+        )
     except Exception as exc:
         log.exception("experiment %s failed", experiment_id)
         return "failed", {

@@ -24,7 +24,13 @@ def _services() -> runner.Services:
 
 
 def run_experiment(experiment_id: str) -> str | None:
-    return runner.run_experiment(_services(), experiment_id)
+    status = runner.run_experiment(_services(), experiment_id)
+    runner.advance_sweep(_services(), experiment_id, _send)
+    return status
+
+
+def _send(experiment_id: str) -> None:
+    app.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment_id])
 
 
 def _publish_spooled_events(sender: Any, **_: Any) -> None:

@@ -1,0 +1,136 @@
+// A sweep end to end in a real headless Chromium against the real stack: start it from the New experiment form
+// in "search" mode, watch its leaderboard fill while its trials run, open the best trial's run.
+// Screenshots go under test-output/; any browser console error (after the token is given) fails the run.
+//
+// Environment: as dashboard.test.mjs (E2E_BASE_URL, E2E_TOKEN, E2E_APP, CHROMIUM); E2E_SWEEP_TRIALS (default 4).
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chromium } from "playwright-core";
+import { startStack } from "./stack.mjs";
+
+const OUTPUT = resolve(import.meta.dirname, "../test-output");
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
+const RUN_TIMEOUT_MS = Number(process.env.E2E_RUN_TIMEOUT_MS ?? 300_000);
+const TRIALS = Number(process.env.E2E_SWEEP_TRIALS ?? 4);
+
+describe("a sweep in a real browser", { timeout: 15 * 60_000 }, () => {
+  let stack;
+  let context;
+  let page;
+  let profile;
+  const consoleErrors = [];
+
+  before(async () => {
+    mkdirSync(OUTPUT, { recursive: true });
+    stack = await startStack();
+    profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: CHROMIUM_ARGS,
+      headless: true,
+      viewport: { width: 1440, height: 900 },
+      baseURL: stack.baseUrl,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(30_000);
+    page.on("console", (message) => {
+      if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
+    });
+    page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
+    await page.goto("/");
+    if (stack.token) {
+      await page.locator("#api-token").fill(stack.token);
+      await page.getByRole("button", { name: "Save token" }).click();
+      await page.locator("#api-token").waitFor({ state: "detached" });
+    }
+    consoleErrors.splice(0); // the refused requests before the token was given
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await stack?.stop();
+  });
+
+  it("refuses a search space the form can tell is wrong, before sending it", async () => {
+    await openSearchForm();
+    await page.getByRole("button", { name: "Start sweep" }).click();
+    await page.getByText("Search at least one field.").waitFor();
+    await page.locator("#search-learning_rate").check();
+    await page.getByLabel("Learning Rate from").fill("0.1");
+    await page.getByLabel("Learning Rate to").fill("0.001");
+    await page.getByRole("button", { name: "Start sweep" }).click();
+    await page.locator('[data-search="learning_rate"] .field-error', { hasText: "below" }).waitFor();
+    assert.match(page.url(), /\/new/);
+  });
+
+  it("starts a sweep from the form and fills its leaderboard live", async () => {
+    await openSearchForm();
+    await page.locator("#sweep-name").fill("e2e sweep");
+    await page.locator("#search-learning_rate").check();
+    await page.getByLabel("Learning Rate from").fill("0.001");
+    await page.getByLabel("Learning Rate to").fill("0.1");
+    await page.getByLabel("Learning Rate log").check();
+    await page.locator("#sweep-trials").fill(String(TRIALS));
+    await page.locator("#sweep-parallelism").fill("2");
+    await page.locator("#field-epochs").fill("2");
+    for (const [field, value] of Object.entries(stack.config)) await fillField(field, value);
+    await page.screenshot({ path: join(OUTPUT, "new-sweep.png"), fullPage: true });
+    await page.getByRole("button", { name: "Start sweep" }).click();
+    await page.waitForURL(/\/sweeps\/[0-9a-f]+$/);
+
+    // Samples of (trials done, rows on the board) while the page itself says the sweep runs.
+    const samples = [];
+    const deadline = Date.now() + RUN_TIMEOUT_MS;
+    await page.locator("[data-testid=sweep-state]").waitFor();
+    while (Date.now() < deadline) {
+      const sample = await page.evaluate(() => ({
+        state: document.querySelector("[data-testid=sweep-state]")?.textContent,
+        done: Number(document.querySelector("[data-testid=sweep-progress]")?.textContent ?? 0),
+        rows: document.querySelectorAll("table.leaderboard tbody tr").length,
+      }));
+      const last = samples.at(-1);
+      if (!last || last.done !== sample.done || last.rows !== sample.rows || last.state !== sample.state) {
+        samples.push(sample);
+        if (sample.done === 1) await page.screenshot({ path: join(OUTPUT, "sweep-live.png"), fullPage: true });
+      }
+      if (sample.state === "finished") break;
+      await page.waitForTimeout(100);
+    }
+    const live = samples.filter((s) => s.state === "running");
+    assert.ok(
+      live.length >= 2 && live.some((s) => s.done > 0) && live[0].done < live.at(-1).done,
+      `the leaderboard should fill while the sweep runs; saw ${JSON.stringify(samples)}`,
+    );
+    assert.deepEqual(samples.at(-1), { state: "finished", done: TRIALS, rows: TRIALS });
+    const states = await page.locator("table.leaderboard tbody tr").evaluateAll((rows) =>
+      rows.map((row) => row.getAttribute("data-state")),
+    );
+    assert.ok(states.every((state) => state === "complete" || state === "pruned"), states.join(", "));
+    await page.locator('figure.chart[aria-label^="Best val_loss"]').waitFor();
+    await page.locator('.importance[data-param="learning_rate"]').waitFor();
+    await page.screenshot({ path: join(OUTPUT, "sweep-finished.png"), fullPage: true });
+
+    // "Promote best": the best trial's own run page.
+    const best = await page.locator("table.leaderboard tbody tr").first().getAttribute("data-trial");
+    await page.getByRole("link", { name: `Open best trial (#${best})` }).click();
+    await page.waitForURL(/\/experiments\/[0-9a-f]+$/);
+    await page.getByText(`e2e sweep #${best}`).first().waitFor();
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  async function openSearchForm() {
+    const app = stack.app ? `app=${stack.app}&` : "";
+    await page.goto(`/new?${app}mode=search`);
+    await page.locator("#sweep-trials").waitFor();
+  }
+
+  async function fillField(field, value) {
+    const input = page.locator(`#field-${field}`);
+    if ((await input.getAttribute("type")) === "checkbox") await input.setChecked(Boolean(value));
+    else await input.fill(String(value));
+  }
+});
