@@ -87,6 +87,10 @@ def team(tmp_path, redis_server, redis_client, test_app_path):
             response = sessions[name].post("/api/v1/experiments", json=body)
             assert response.status_code == 202, response.text
             runs[name] = response.json()["id"]
+        sweep = {"app": "sine_test", "project": project_b, "space": SPACE, "objective": {"metric": "val_loss"}}
+        response = sessions["bob"].post("/api/v1/sweeps", json={**sweep, "n_trials": 1, "parallelism": 1})
+        assert response.status_code == 202, response.text
+        ids["sweep_b"] = response.json()["id"]
         tokens = {name: new_token(session)["token"] for name, session in sessions.items()}
         ids["bob_token"] = sessions["bob"].get("/api/v1/tokens").json()[0]["id"]
         for session in sessions.values():
@@ -99,6 +103,7 @@ def team(tmp_path, redis_server, redis_client, test_app_path):
 # status each of them must get.
 
 ROWS = [{"value": float(i)} for i in range(8)]
+SPACE = {"learning_rate": {"type": "float", "low": 0.001, "high": 0.1}}
 MATRIX: dict[tuple[str, str], tuple[int, int, int]] = {
     # (method, path): (signed out, outsider, viewer)
     ("POST", "/api/v1/auth/login"): (401, 401, 401),  # with a wrong password
@@ -126,11 +131,24 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int]] = {
     ("POST", "/api/v1/users"): (401, 403, 403),
     ("PATCH", "/api/v1/users/{user_id}"): (401, 403, 403),
     ("GET", "/api/v1/audit"): (401, 403, 403),
+    ("POST", "/api/v1/sweeps"): (401, 404, 403),
+    ("GET", "/api/v1/sweeps"): (401, 200, 200),
+    ("GET", "/api/v1/sweeps/{sweep_id}"): (401, 404, 200),
+    ("POST", "/api/v1/sweeps/{sweep_id}/pause"): (401, 404, 403),
+    ("POST", "/api/v1/sweeps/{sweep_id}/resume"): (401, 404, 403),
+    ("POST", "/api/v1/sweeps/{sweep_id}/stop"): (401, 404, 403),
 }
 BODIES = {
     ("POST", "/api/v1/auth/login"): {"username": "vera", "password": "not the password"},
     ("POST", "/api/v1/experiments"): {"app": "sine_test", "project": "{project_id}"},
     ("POST", "/api/v1/experiments/{experiment_id}/predict"): {"data": ROWS},
+    ("POST", "/api/v1/sweeps"): {
+        "app": "sine_test",
+        "project": "{project_id}",
+        "space": SPACE,
+        "objective": {"metric": "val_loss"},
+        "n_trials": 1,
+    },
     ("POST", "/api/v1/tokens"): {"name": "matrix", "scopes": ["read"]},
     ("POST", "/api/v1/projects"): {"name": "made by {caller}"},
     ("PUT", "/api/v1/projects/{project_id}/members/{username}"): {"role": "owner"},
@@ -148,6 +166,7 @@ def path_values(team: Team) -> dict[str, str]:
         "project_id": team.project_b,
         "username": "vera",
         "user_id": team.ids["bob"],
+        "sweep_id": team.ids["sweep_b"],
     }
 
 
@@ -229,7 +248,8 @@ def test_the_role_matrix_covers_every_operation_and_holds(team):
     assert team.api.http.get("/api/v1/users").json()[1]["admin"] is False
     assert "mallory" not in team.api.http.get("/api/v1/users").text
     listed = viewer.get("/api/v1/experiments").json()["items"]
-    assert {item["id"] for item in listed} == {team.run_b}, "vera sees B's run only"
+    assert team.run_b in {item["id"] for item in listed}
+    assert {item["project_id"] for item in listed} == {team.project_b}, "vera sees B's runs only"
     assert {item["id"] for item in outsider.get("/api/v1/experiments").json()["items"]} == {team.run_a}
 
 
@@ -355,7 +375,8 @@ def test_the_bootstrap_token_is_a_site_admin_without_an_account(team):
     me = team.api.http.get("/api/v1/auth/me").json()
     assert (me["username"], me["admin"], me["via"]) == ("bootstrap-token", True, "bootstrap")
     assert {project["id"] for project in me["projects"]} >= {"default", team.project_a, team.project_b}
-    assert team.api.http.get("/api/v1/experiments").json()["total"] == 2
+    listed = {item["id"] for item in team.api.http.get("/api/v1/experiments?limit=100").json()["items"]}
+    assert {team.run_a, team.run_b} <= listed, "every project's runs"
     refused = team.api.http.post("/api/v1/tokens", json={"name": "x", "scopes": ["read"]})
     assert refused.status_code == 409
     assert "azuraforge users create" in refused.json()["detail"]

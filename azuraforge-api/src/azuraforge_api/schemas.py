@@ -337,6 +337,9 @@ class SweepCreate(StorableBody):
     )
 
     app: str = Field(min_length=1, max_length=100, description="An installed app (GET /api/v1/apps).")
+    project: str = Field(
+        default=DEFAULT_PROJECT, min_length=1, max_length=32, description="The project's id (GET /api/v1/projects)."
+    )
     base_config: dict[str, Any] = Field(default_factory=dict, description="The config every trial starts from.")
     space: dict[str, SearchParam] = Field(
         min_length=1,

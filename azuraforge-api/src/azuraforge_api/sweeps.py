@@ -9,7 +9,7 @@ import logging
 import math
 import operator
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import optuna
@@ -189,6 +189,7 @@ def create(platform: Platform, session: Session, request: SweepCreate) -> SweepO
     platform.redis.ping()  # Redis down: a 503 now, before anything is stored
     sweep = Sweep(
         id=new_id(),
+        project_id=request.project,
         name=request.name or "",
         app=request.app,
         base_config=base,
@@ -282,10 +283,14 @@ def _step_all(platform: Platform) -> None:
 # --- describing sweeps -----------------------------------------------------------------------------------
 
 
+def no_sweep(sweep_id: str) -> str:
+    return f"no sweep {excerpt(sweep_id)}; GET /api/v1/sweeps lists them"
+
+
 def get(session: Session, sweep_id: str) -> Sweep:
     sweep = session.get(Sweep, sweep_id)
     if sweep is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sweep {excerpt(sweep_id)}; GET /api/v1/sweeps lists them")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, no_sweep(sweep_id))
     return sweep
 
 
@@ -297,9 +302,13 @@ def describe(platform: Platform, session: Session, sweep_id: str) -> SweepOut:
     return SweepOut(**_summary_fields(sweep, trials), trials=trials, importances=_importances(study))
 
 
-def page(platform: Platform, session: Session, limit: int, offset: int) -> tuple[list[SweepSummary], int]:
-    total = session.scalar(select(func.count()).select_from(Sweep)) or 0
-    rows = session.scalars(select(Sweep).order_by(Sweep.created_at.desc(), Sweep.id).limit(limit).offset(offset))
+def page(
+    platform: Platform, session: Session, projects: Collection[str] | None, limit: int, offset: int
+) -> tuple[list[SweepSummary], int]:
+    """Sweeps of `projects` (None: every project), newest first."""
+    visible = select(Sweep) if projects is None else select(Sweep).where(Sweep.project_id.in_(projects))
+    total = session.scalar(select(func.count()).select_from(visible.subquery())) or 0
+    rows = session.scalars(visible.order_by(Sweep.created_at.desc(), Sweep.id).limit(limit).offset(offset))
     summaries = [
         SweepSummary(**_summary_fields(sweep, _trials(_study(platform, sweep), session, sweep))) for sweep in rows
     ]

@@ -284,6 +284,7 @@ class _Step:
     def _create_experiment(self, number: int, params: dict[str, Any]) -> Experiment:
         experiment = Experiment(
             id=trial_experiment_id(self.sweep.id, number),
+            project_id=self.sweep.project_id,
             app=self.sweep.app,
             name=f"{self.sweep.name or 'sweep'} #{number}"[:200],
             config={**self.sweep.base_config, **params},
