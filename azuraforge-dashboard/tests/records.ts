@@ -81,6 +81,8 @@ export function experiment(
     traceback: null,
     artifacts: [],
     progress: null,
+    notes: "",
+    system: null,
     result,
   };
 }

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from azuraforge_api import catalog
 from azuraforge_api.files import served_file
 from azuraforge_api.platform import Platform
-from azuraforge_api.schemas import ExperimentCreate
+from azuraforge_api.schemas import BulkRequest, BulkResult, BulkSkip, ExperimentCreate, ExperimentPatch
 from azuraforge_common import names, store
 from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
@@ -105,16 +105,57 @@ def cancel(platform: Platform, session: Session, experiment_id: str) -> Experime
 
 
 def delete(platform: Platform, session: Session, experiment_id: str) -> None:
-    """Deletes a finished experiment, its artifacts and its events."""
+    """Deletes the experiment, its artifacts and its events; a queued or running one is cancelled first."""
     experiment = get(session, experiment_id)
     if experiment.status not in TERMINAL_STATUSES:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"experiment {experiment_id} is {experiment.status}; cancel it (POST .../cancel), then delete it",
-        )
-    platform.redis.delete(*names.experiment_keys(experiment_id))
+        end_experiment(session, platform.redis, experiment_id, ["queued", "running"], "cancelled")
+        # After ending it (which clears the flag): its worker stops after the current batch, finds the record
+        # gone and removes what it wrote meanwhile.
+        platform.redis.set(names.cancel_key(experiment_id), 1, ex=platform.settings.visibility_timeout_s)
+        keys = [key for key in names.experiment_keys(experiment_id) if key != names.cancel_key(experiment_id)]
+    else:
+        keys = names.experiment_keys(experiment_id)
+    platform.redis.delete(*keys)
     shutil.rmtree(platform.settings.experiment_dir(experiment_id), ignore_errors=True)
     store.delete_experiment(session, experiment_id)
+
+
+def update(platform: Platform, session: Session, experiment_id: str, change: ExperimentPatch) -> Experiment:
+    experiment = get(session, experiment_id)
+    store.update_experiment(session, experiment, change.name, change.tags, change.notes)
+    session.refresh(experiment)
+    return experiment
+
+
+def bulk(platform: Platform, session: Session, request: BulkRequest) -> BulkResult:
+    """Cancels or deletes each selected experiment (the ids given, or every member of the batch); one that
+    cannot be (unknown, already ended) is listed with the reason and the others go on."""
+    if request.batch_id is not None:
+        members, _ = store.list_experiments(
+            session, store.ExperimentFilter(batch_id=request.batch_id), sort="created_at", limit=catalog.MAX_GRID_SIZE
+        )
+        if not members:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no batch {excerpt(request.batch_id)}")
+        ids = [member.id for member in members]
+    else:
+        ids = list(dict.fromkeys(request.ids or []))
+    act = cancel if request.action == "cancel" else delete
+    done, skipped = [], []
+    for experiment_id in ids:
+        try:
+            act(platform, session, experiment_id)
+            done.append(experiment_id)
+        except HTTPException as refused:
+            skipped.append(BulkSkip(id=experiment_id, reason=str(refused.detail)))
+    return BulkResult(done=done, skipped=skipped)
+
+
+def clone(session: Session, experiment_id: str) -> ExperimentCreate:
+    """The request that repeats the run exactly: its full stored config (every default and the seed were filled
+    in when it was submitted)."""
+    experiment = get(session, experiment_id)
+    name = f"{experiment.name or experiment.app} (again)"[:150]
+    return ExperimentCreate(app=experiment.app, config=experiment.config, name=name, tags=experiment.tags)
 
 
 async def predict(platform: Platform, experiment_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -159,6 +200,23 @@ def _read(platform: Platform, experiment_id: str) -> Experiment:
     """The record, read in a session of its own that is closed before the caller goes on."""
     with platform.sessions() as session:
         return get(session, experiment_id)
+
+
+def log_lines(platform: Platform, experiment_id: str, after: int, limit: int) -> tuple[int, list[str]]:
+    """How many complete lines the run's log holds, and up to `limit` of them after line `after`. A last line
+    without its newline is still being written, so it is left for the next read."""
+    file = served_file(platform.settings.experiment_dir(experiment_id), names.RUN_LOG_FILE)
+    if file is None:
+        return 0, []
+    total, page = 0, []
+    with file.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if not line.endswith("\n"):
+                break
+            total += 1
+            if after < total <= after + limit:
+                page.append(line[:-1])
+    return total, page
 
 
 def get(session: Session, experiment_id: str) -> Experiment:

@@ -58,6 +58,10 @@ class Experiment(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     traceback: Mapped[str | None] = mapped_column(Text, default=None)
+    # Markdown the user writes about the run (PATCH .../{id}).
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # System metrics as azuraforge_common.events.SystemRecord JSON; null until the run ends.
+    system: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     tag_rows: Mapped[list["ExperimentTag"]] = relationship(
         back_populates="experiment",

@@ -121,6 +121,19 @@ def record_progress(session: Session, experiment_id: str, epoch: int, total_epoc
     session.commit()
 
 
+def update_experiment(
+    session: Session, experiment: Experiment, name: str | None, tags: Sequence[str] | None, notes: str | None
+) -> None:
+    """Changes what is given (None leaves a field as it is); commits."""
+    if name is not None:
+        experiment.name = name
+    if tags is not None:
+        experiment.tags = list(tags)
+    if notes is not None:
+        experiment.notes = notes
+    session.commit()
+
+
 def running_experiment_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Experiment.id).where(Experiment.status == "running")))
 

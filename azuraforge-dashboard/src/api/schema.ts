@@ -49,6 +49,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/experiments/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk Action
+         * @description Cancel or delete a selection of experiments, or a whole grid batch; what could not be done is listed
+         *     with the reason (already ended, unknown id).
+         */
+        post: operations["bulk_action_api_v1_experiments_bulk_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments/{experiment_id}": {
         parameters: {
             query?: never;
@@ -62,12 +83,17 @@ export interface paths {
         post?: never;
         /**
          * Delete Experiment
-         * @description Deletes the experiment, its artifacts and its events. Cancel a queued or running one first.
+         * @description Deletes the experiment, its artifacts and its events; a queued or running one is cancelled first (its
+         *     worker stops after the current batch).
          */
         delete: operations["delete_experiment_api_v1_experiments__experiment_id__delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Experiment
+         * @description Rename, retag or write notes (markdown); fields left out stay as they are.
+         */
+        patch: operations["update_experiment_api_v1_experiments__experiment_id__patch"];
         trace?: never;
     };
     "/api/v1/experiments/{experiment_id}/artifacts/{path}": {
@@ -105,6 +131,48 @@ export interface paths {
          *     produced (watch its events, or GET it, for the end).
          */
         post: operations["cancel_experiment_api_v1_experiments__experiment_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/clone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Clone Experiment
+         * @description The request that runs this experiment again exactly (same config, same seed): POST it as it is, or
+         *     change it first. Compare the two runs' result.provenance to see whether the data was the same.
+         */
+        get: operations["clone_experiment_api_v1_experiments__experiment_id__clone_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Logs
+         * @description Lines of the run's run.log (logging, stdout, stderr, warnings, a failure's traceback) after line `after`.
+         *     While it runs, the log events of its WebSocket carry the same lines, numbered the same way.
+         */
+        get: operations["get_logs_api_v1_experiments__experiment_id__logs_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -250,6 +318,49 @@ export interface components {
             /** Experiments */
             experiments: components["schemas"]["ExperimentOut"][];
         };
+        /**
+         * BulkRequest
+         * @example {
+         *       "action": "cancel",
+         *       "batch_id": "0f3c..."
+         *     }
+         * @example {
+         *       "action": "delete",
+         *       "ids": []
+         *     }
+         */
+        BulkRequest: {
+            /**
+             * Action
+             * @description delete cancels a queued or running experiment first.
+             * @enum {string}
+             */
+            action: "cancel" | "delete";
+            /**
+             * Batch Id
+             * @description Every member of a grid.
+             */
+            batch_id?: string | null;
+            /** Ids */
+            ids?: string[] | null;
+        };
+        /** BulkResult */
+        BulkResult: {
+            /** Done */
+            done: string[];
+            /**
+             * Skipped
+             * @description Experiments left as they were, each with the reason.
+             */
+            skipped: components["schemas"]["BulkSkip"][];
+        };
+        /** BulkSkip */
+        BulkSkip: {
+            /** Id */
+            id: string;
+            /** Reason */
+            reason: string;
+        };
         /** DataProvenance */
         DataProvenance: {
             /**
@@ -347,6 +458,25 @@ export interface components {
              */
             type: "epoch_end";
         };
+        /** EpochTiming */
+        EpochTiming: {
+            /**
+             * Epoch
+             * @description 1-based.
+             */
+            epoch: number;
+            /**
+             * Samples Per S
+             * @description Training samples per second of wall time.
+             */
+            samples_per_s: number | null;
+            system: components["schemas"]["SystemSample"];
+            /**
+             * Wall S
+             * @description Wall time of the epoch's training pass and its evaluation.
+             */
+            wall_s: number;
+        };
         /**
          * ExperimentCreate
          * @example {
@@ -434,6 +564,11 @@ export interface components {
             };
             /** Name */
             name: string;
+            /**
+             * Notes
+             * @description Markdown the user wrote about the run.
+             */
+            notes: string;
             progress: components["schemas"]["Progress"] | null;
             /** @description The run's record once it ended: every metric's declaration (direction, unit) in result.plan.metrics, every baseline, the verdict per metric against the strongest baseline, the stop reason and provenance. Null while it runs, and for runs that ended without one (cancelled before they began, reaped, or recorded before the platform stored it). */
             result: components["schemas"]["RunResult"] | null;
@@ -444,6 +579,8 @@ export interface components {
              * @enum {string}
              */
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** @description Epoch timings, CPU and memory of the training process, host load; null until the run ends (and for runs recorded before the platform measured them). */
+            system: components["schemas"]["SystemRecord"] | null;
             /** Tags */
             tags: string[];
             /** Traceback */
@@ -460,6 +597,23 @@ export interface components {
             /** Total */
             total: number;
         };
+        /**
+         * ExperimentPatch
+         * @example {
+         *       "notes": "lr too high; try 1e-4"
+         *     }
+         */
+        ExperimentPatch: {
+            /** Name */
+            name?: string | null;
+            /**
+             * Notes
+             * @description Markdown.
+             */
+            notes?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -475,6 +629,71 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "degraded";
+        };
+        /**
+         * LogEvent
+         * @description Lines the run wrote to its run.log (names.RUN_LOG_FILE), numbered from 1 as in that file.
+         *
+         *     Live lines are rate-limited: beyond the cap per second they are held back and announced by one event with
+         *     `held_back` > 0 and no `lines`, so a client knows to read them with GET .../logs?after=first_line-1. The file
+         *     keeps every line.
+         */
+        LogEvent: {
+            /** Experiment Id */
+            experiment_id: string;
+            /**
+             * First Line
+             * @description The number of the first line of `lines` (or the first held back).
+             */
+            first_line: number;
+            /**
+             * Held Back
+             * @description Lines from first_line on not sent live (rate limit).
+             * @default 0
+             */
+            held_back: number;
+            /**
+             * Lines
+             * @description Consecutive lines from first_line on; empty when held_back > 0.
+             */
+            lines: string[];
+            /**
+             * Seq
+             * @description Assigned by publish_event; 1 for the first event.
+             * @default 0
+             */
+            seq: number;
+            /**
+             * Ts
+             * @description Unix seconds when published; 0 until publish_event stamps it.
+             * @default 0
+             */
+            ts: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "log";
+        };
+        /** LogPage */
+        LogPage: {
+            /**
+             * Finished
+             * @description Whether the run has ended, so that no more lines will come.
+             */
+            finished: boolean;
+            /**
+             * First Line
+             * @description The number of lines[0] in run.log (1-based): `after` + 1.
+             */
+            first_line: number;
+            /** Lines */
+            lines: string[];
+            /**
+             * Total
+             * @description Complete lines in run.log so far.
+             */
+            total: number;
         };
         /**
          * MetricSpec
@@ -584,7 +803,7 @@ export interface components {
             /** Total Epochs */
             total_epochs: number;
         };
-        ProgressEvent: components["schemas"]["StatusEvent"] | components["schemas"]["TrainBeginEvent"] | components["schemas"]["EpochEndEvent"] | components["schemas"]["BatchEvent"] | components["schemas"]["PredictionsEvent"];
+        ProgressEvent: components["schemas"]["StatusEvent"] | components["schemas"]["TrainBeginEvent"] | components["schemas"]["EpochEndEvent"] | components["schemas"]["BatchEvent"] | components["schemas"]["PredictionsEvent"] | components["schemas"]["LogEvent"] | components["schemas"]["SystemEvent"];
         /**
          * Provenance
          * @description Enough to reproduce a run: equal data fingerprints, seeds, config and versions give equal results.
@@ -707,6 +926,84 @@ export interface components {
             kind: "completed" | "early_stopped" | "cancelled" | "interrupted" | "failed";
             /** Message */
             message: string;
+        };
+        /**
+         * SystemEvent
+         * @description A system sample: every few seconds (`epoch` null), and at each epoch's end (with its timing).
+         */
+        SystemEvent: {
+            /** @default null */
+            epoch: components["schemas"]["EpochTiming"] | null;
+            /** Experiment Id */
+            experiment_id: string;
+            sample: components["schemas"]["SystemSample"];
+            /**
+             * Seq
+             * @description Assigned by publish_event; 1 for the first event.
+             * @default 0
+             */
+            seq: number;
+            /**
+             * Ts
+             * @description Unix seconds when published; 0 until publish_event stamps it.
+             * @default 0
+             */
+            ts: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "system";
+        };
+        /**
+         * SystemRecord
+         * @description The system metrics of a run as its record keeps them (the experiment's `system` column).
+         */
+        SystemRecord: {
+            /** Epochs */
+            epochs: components["schemas"]["EpochTiming"][];
+            /**
+             * Mean Epoch S
+             * @description Mean wall time of an epoch; null before one ends.
+             */
+            mean_epoch_s: number | null;
+            /**
+             * Peak Rss Bytes
+             * @description The highest resident memory of any sample.
+             * @default 0
+             */
+            peak_rss_bytes: number;
+            /**
+             * Samples
+             * @description The periodic samples; thinned to every other one when they grow long.
+             */
+            samples: components["schemas"]["SystemSample"][];
+        };
+        /**
+         * SystemSample
+         * @description The training process and its host at one moment.
+         */
+        SystemSample: {
+            /**
+             * Cpu Percent
+             * @description CPU of the training process since the previous sample (100 = a core).
+             */
+            cpu_percent: number;
+            /**
+             * Elapsed S
+             * @description Seconds since training began.
+             */
+            elapsed_s: number;
+            /**
+             * Load1
+             * @description Host load average over the last minute.
+             */
+            load1: number;
+            /**
+             * Rss Bytes
+             * @description Resident memory of the training process.
+             */
+            rss_bytes: number;
         };
         /** Timings */
         Timings: {
@@ -1120,6 +1417,123 @@ export interface operations {
             };
         };
     };
+    bulk_action_api_v1_experiments_bulk_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app or file */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
     get_experiment_api_v1_experiments__experiment_id__get: {
         parameters: {
             query?: never;
@@ -1301,8 +1715,115 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
-            409: {
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    update_experiment_api_v1_experiments__experiment_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExperimentPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app or file */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1546,6 +2067,240 @@ export interface operations {
             };
             /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    clone_experiment_api_v1_experiments__experiment_id__clone_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentCreate"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app or file */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    get_logs_api_v1_experiments__experiment_id__logs_get: {
+        parameters: {
+            query?: {
+                /** @description Skip this many lines. */
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogPage"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app or file */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

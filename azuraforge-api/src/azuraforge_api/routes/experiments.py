@@ -11,13 +11,17 @@ from azuraforge_api.files import served_file
 from azuraforge_api.schemas import (
     MAX_OFFSET,
     BatchOut,
+    BulkRequest,
+    BulkResult,
     ExperimentCreate,
     ExperimentOut,
     ExperimentPage,
+    ExperimentPatch,
+    LogPage,
     PredictRequest,
 )
 from azuraforge_common import store
-from azuraforge_common.events import ExperimentStatus
+from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus
 from azuraforge_learner.config import excerpt
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
@@ -57,9 +61,31 @@ def list_experiments(
     return ExperimentPage(items=[ExperimentOut.of(e) for e in items], total=total, limit=limit, offset=offset)
 
 
+@router.post("/bulk", responses=errors(404))
+def bulk_action(body: BulkRequest, platform: PlatformDep, session: SessionDep) -> BulkResult:
+    """Cancel or delete a selection of experiments, or a whole grid batch; what could not be done is listed
+    with the reason (already ended, unknown id)."""
+    return services.bulk(platform, session, body)
+
+
 @router.get("/{experiment_id}", responses=errors(404))
 def get_experiment(experiment_id: str, session: SessionDep) -> ExperimentOut:
     return ExperimentOut.of(services.get(session, experiment_id))
+
+
+@router.patch("/{experiment_id}", responses=errors(404))
+def update_experiment(
+    experiment_id: str, body: ExperimentPatch, platform: PlatformDep, session: SessionDep
+) -> ExperimentOut:
+    """Rename, retag or write notes (markdown); fields left out stay as they are."""
+    return ExperimentOut.of(services.update(platform, session, experiment_id, body))
+
+
+@router.get("/{experiment_id}/clone", responses=errors(404))
+def clone_experiment(experiment_id: str, session: SessionDep) -> ExperimentCreate:
+    """The request that runs this experiment again exactly (same config, same seed): POST it as it is, or
+    change it first. Compare the two runs' result.provenance to see whether the data was the same."""
+    return services.clone(session, experiment_id)
 
 
 @router.post("/{experiment_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses=errors(404, 409))
@@ -69,9 +95,10 @@ def cancel_experiment(experiment_id: str, platform: PlatformDep, session: Sessio
     return ExperimentOut.of(services.cancel(platform, session, experiment_id))
 
 
-@router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
+@router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 def delete_experiment(experiment_id: str, platform: PlatformDep, session: SessionDep) -> Response:
-    """Deletes the experiment, its artifacts and its events. Cancel a queued or running one first."""
+    """Deletes the experiment, its artifacts and its events; a queued or running one is cancelled first (its
+    worker stops after the current batch)."""
     services.delete(platform, session, experiment_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -115,6 +142,21 @@ def get_artifact(experiment_id: str, path: str, platform: PlatformDep, session: 
         )
     media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     return FileResponse(file, media_type=media_type)
+
+
+@router.get("/{experiment_id}/logs", responses=errors(404))
+def get_logs(
+    experiment_id: str,
+    platform: PlatformDep,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many lines.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> LogPage:
+    """Lines of the run's run.log (logging, stdout, stderr, warnings, a failure's traceback) after line `after`.
+    While it runs, the log events of its WebSocket carry the same lines, numbered the same way."""
+    experiment = services.get(session, experiment_id)
+    total, lines = services.log_lines(platform, experiment_id, after, limit)
+    return LogPage(first_line=after + 1, lines=lines, total=total, finished=experiment.status in TERMINAL_STATUSES)
 
 
 @router.post("/{experiment_id}/predict", responses=errors(404, 409))
