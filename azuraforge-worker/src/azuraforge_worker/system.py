@@ -1,8 +1,9 @@
 """System metrics of a run: each epoch's wall time and samples per second, and the training process's CPU and
 memory with the host's load, sampled at each epoch's end and every SAMPLE_INTERVAL_S by a background thread.
+Nothing runs per batch.
 
-Each measurement is a system event for watchers; the run's record keeps them all as a SystemRecord. A sample
-costs a few system calls (tens of microseconds; see the README's benchmark), far below a training step.
+Each measurement is a system event for watchers; the run's record keeps them all as a SystemRecord. What a
+sample costs is measured by benchmarks/system_sampling.py (see the README).
 """
 
 import os
@@ -21,17 +22,18 @@ MAX_SAMPLES = 240
 
 
 class Sampler:
-    """Reads the process's CPU time and memory and the host load; CPU % is over the time since its last read."""
+    """Reads the process's CPU time and memory and the host load; CPU % is over the time since its last read.
+    CPU time comes from os.times (one system call, no /proc parsing), memory from psutil."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.process = psutil.Process()
         self.started = clock()
         self.last_time = self.started
-        self.last_cpu = self._cpu_seconds()
+        self.last_cpu = _cpu_seconds()
 
     def sample(self) -> SystemSample:
-        now, cpu = self.clock(), self._cpu_seconds()
+        now, cpu = self.clock(), _cpu_seconds()
         span = now - self.last_time
         percent = 100.0 * (cpu - self.last_cpu) / span if span > 0 else 0.0
         self.last_time, self.last_cpu = now, cpu
@@ -42,9 +44,10 @@ class Sampler:
             load1=os.getloadavg()[0],
         )
 
-    def _cpu_seconds(self) -> float:
-        times = self.process.cpu_times()
-        return float(times.user + times.system)
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 class SystemMonitor(Callback):
@@ -68,7 +71,7 @@ class SystemMonitor(Callback):
         self._samples: list[SystemSample] = []
         self._peak_rss = 0
         self._epoch_started = clock()
-        self._epoch_samples = 0
+        self._samples_per_epoch = 0
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._sample_forever, name="azuraforge-system", daemon=True)
 
@@ -80,12 +83,11 @@ class SystemMonitor(Callback):
         if self._thread.is_alive():
             self._thread.join()
 
+    def on_train_begin(self, logs: Logs) -> None:
+        self._samples_per_epoch = int(logs["samples"])
+
     def on_epoch_begin(self, epoch: int, logs: Logs) -> None:
         self._epoch_started = self.clock()
-        self._epoch_samples = 0
-
-    def on_batch_end(self, batch: int, logs: Logs) -> None:
-        self._epoch_samples += int(logs["size"])
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         wall = self.clock() - self._epoch_started
@@ -93,7 +95,7 @@ class SystemMonitor(Callback):
         timing = EpochTiming(
             epoch=epoch + 1,
             wall_s=wall,
-            samples_per_s=self._epoch_samples / wall if wall > 0 else None,
+            samples_per_s=self._samples_per_epoch / wall if wall > 0 else None,
             system=sample,
         )
         with self._lock:
