@@ -1,6 +1,8 @@
 """Managing runs: their logs, notes, deletion while they run, bulk actions, clones. Against a real Redis and
 SQLite; runs are trained by the worker's own code in this process."""
 
+import csv
+import io
 import threading
 
 from conftest import create, record, run_in_process, stored_events, wait_for
@@ -137,3 +139,51 @@ def test_clone_gives_the_request_that_repeats_the_run_exactly(api):
     first, second = record(api, experiment["id"]).result, record(api, again["id"]).result
     assert first["provenance"]["data"] == second["provenance"]["data"]
     assert first["metrics"] == second["metrics"], "same config, same seed, same data: the same result"
+
+
+def test_the_list_searches_filters_sorts_by_metric_and_pages_with_a_cursor_and_exports_csv(api):
+    made = [create(api, {"epochs": 1, "learning_rate": lr}, name=f"lr {lr}") for lr in (0.1, 0.01, 0.001)]
+    for experiment in made:
+        run_in_process(api, experiment["id"])
+    api.http.patch(f"/api/v1/experiments/{made[1]['id']}", json={"notes": "the =SUM(A1) one"})
+    rmse = {e["id"]: api.http.get(f"/api/v1/experiments/{e['id']}").json()["metrics"]["rmse"] for e in made}
+
+    def ids(**params):
+        response = api.http.get("/api/v1/experiments", params=params)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    by_rmse = sorted(rmse, key=rmse.__getitem__)
+    assert ids(sort="metric.rmse") == by_rmse
+    assert ids(sort="-config.learning_rate") == [e["id"] for e in made]
+    assert ids(q="SUM(a1)") == [made[1]["id"]]
+    assert ids(filter=["config.learning_rate>=0.01", f"metric.rmse<={rmse[made[0]['id']]}"]) == [made[0]["id"]]
+
+    pages, cursor = [], None
+    while True:
+        params = {"sort": "metric.rmse", "limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = api.http.get("/api/v1/experiments", params=params).json()
+        pages.append([item["id"] for item in page["items"]])
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert pages == [by_rmse[:2], by_rmse[2:]]
+
+    for params, field in [
+        ({"filter": "metric.rmse<<1"}, "filter"),
+        ({"sort": "colour"}, "sort"),
+        ({"cursor": "bogus"}, "cursor"),
+        ({"cursor": "bogus", "offset": 2}, "cursor"),
+    ]:
+        response = api.http.get("/api/v1/experiments", params=params)
+        assert response.status_code == 422, params
+        assert field in response.text
+
+    export = api.http.get("/api/v1/experiments/export.csv", params={"sort": "metric.rmse"})
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [row["id"] for row in rows] == by_rmse
+    assert {row["metric.rmse"] for row in rows} == {str(value) for value in rmse.values()}
+    assert all(int(row["peak_rss_bytes"]) > 0 for row in rows)
+    assert rows[0]["config.learning_rate"] in {"0.1", "0.01", "0.001"}
+    assert api.http.get("/api/v1/experiments/export.csv", params={"q": "nothing like it"}).text.count("\n") == 1

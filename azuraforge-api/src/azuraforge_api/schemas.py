@@ -169,6 +169,7 @@ class ExperimentPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = Field(description="Send as `cursor` for the next page; null on the last one.")
 
 
 class LogPage(BaseModel):

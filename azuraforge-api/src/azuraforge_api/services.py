@@ -4,16 +4,19 @@ idempotency), cancel, delete, and forecast with a saved model.
 Failures a client can act on are HTTPExceptions naming what to do next, as in azuraforge_api.catalog;
 an unreachable Redis or database propagates and is answered 503 by azuraforge_api.errors."""
 
+import csv
 import hashlib
+import io
+import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import pandas as pd
 import redis
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Query, status
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,7 +27,7 @@ from azuraforge_api.files import served_file
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import BulkRequest, BulkResult, BulkSkip, ExperimentCreate, ExperimentPatch
 from azuraforge_common import names, store
-from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent
+from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
 from azuraforge_common.models import Experiment, IdempotencyKey, new_id
 from azuraforge_common.publish import publish_event
@@ -85,7 +88,7 @@ def _replay(session: Session, earlier: IdempotencyKey, request_hash: str) -> Sub
             "this Idempotency-Key was already used with a different request; send a new key for a new request",
         )
     if earlier.batch_id is not None:
-        members, _ = store.list_experiments(
+        members, _, _ = store.list_experiments(
             session, store.ExperimentFilter(batch_id=earlier.batch_id), sort="created_at", limit=catalog.MAX_GRID_SIZE
         )
         return Submission(earlier.batch_id, members)
@@ -131,7 +134,7 @@ def bulk(platform: Platform, session: Session, request: BulkRequest) -> BulkResu
     """Cancels or deletes each selected experiment (the ids given, or every member of the batch); one that
     cannot be (unknown, already ended) is listed with the reason and the others go on."""
     if request.batch_id is not None:
-        members, _ = store.list_experiments(
+        members, _, _ = store.list_experiments(
             session, store.ExperimentFilter(batch_id=request.batch_id), sort="created_at", limit=catalog.MAX_GRID_SIZE
         )
         if not members:
@@ -200,6 +203,84 @@ def _read(platform: Platform, experiment_id: str) -> Experiment:
     """The record, read in a session of its own that is closed before the caller goes on."""
     with platform.sessions() as session:
         return get(session, experiment_id)
+
+
+def list_filter(
+    app: str | None = None,
+    status_: Annotated[ExperimentStatus | None, Query(alias="status")] = None,
+    tag: str | None = None,
+    batch_id: str | None = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text in the name, a tag, the notes, the app or the status.")
+    ] = None,
+    conditions: Annotated[
+        list[str] | None,
+        Query(
+            alias="filter",
+            max_length=20,
+            description="Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value "
+            "(metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam).",
+        ),
+    ] = None,
+) -> store.ExperimentFilter:
+    """The list's filters, from the query string (a FastAPI dependency)."""
+    parsed = []
+    for text in conditions or []:
+        try:
+            parsed.append(store.Condition.parse(text))
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"filter: {exc}") from None
+    return store.ExperimentFilter(
+        app=app, status=status_, tag=tag, batch_id=batch_id, q=q or None, conditions=tuple(parsed)
+    )
+
+
+def list_page(
+    session: Session, where: store.ExperimentFilter, sort: str, limit: int, offset: int, cursor: str | None
+) -> tuple[Sequence[Experiment], int, str | None]:
+    if cursor is not None and offset:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor: page with cursor or with offset, not both")
+    try:
+        return store.list_experiments(session, where, sort, limit, offset, cursor)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from None
+
+
+MAX_EXPORT = 10_000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_csv(session: Session, where: store.ExperimentFilter, sort: str) -> str:
+    """The matching experiments as CSV; text a spreadsheet would run as a formula is prefixed with '."""
+    experiments, _, _ = store.list_experiments(session, where, sort, MAX_EXPORT)
+    metric_names = sorted({name for e in experiments for name in e.metrics})
+    config_names = sorted({name for e in experiments for name in e.config})
+    columns = ["id", "name", "app", "status", "tags", "batch_id", "created_at", "started_at", "finished_at"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [*columns, "peak_rss_bytes", "mean_epoch_s", *(f"metric.{m}" for m in metric_names),
+         *(f"config.{c}" for c in config_names)]
+    )  # fmt: skip
+    for e in experiments:
+        system = e.system or {}
+        fields = [e.id, e.name, e.app, e.status, " ".join(e.tags), e.batch_id, e.created_at, e.started_at,
+                  e.finished_at]  # fmt: skip
+        row = [*fields, system.get("peak_rss_bytes"), system.get("mean_epoch_s")]
+        row += [e.metrics.get(m) for m in metric_names]
+        row += [_cell(e.config.get(c)) for c in config_names]
+        writer.writerow([_safe(value) for value in row])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
 
 
 def log_lines(platform: Platform, experiment_id: str, after: int, limit: int) -> tuple[int, list[str]]:

@@ -33,7 +33,8 @@ export interface paths {
         };
         /**
          * List Experiments
-         * @description A page of experiments, filtered and sorted (a leading "-" sorts descending).
+         * @description A page of experiments, searched, filtered and sorted. Page with `cursor` (stable while runs are added or
+         *     deleted) or with `offset`.
          */
         get: operations["list_experiments_api_v1_experiments_get"];
         put?: never;
@@ -64,6 +65,27 @@ export interface paths {
          *     with the reason (already ended, unknown id).
          */
         post: operations["bulk_action_api_v1_experiments_bulk_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Experiments
+         * @description The experiments the list shows with the same search, filters and sort (up to 10 000), as CSV: one column
+         *     per field, metric (metric.<name>) and config field (config.<field>).
+         */
+        get: operations["export_experiments_api_v1_experiments_export_csv_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -592,6 +614,11 @@ export interface components {
             items: components["schemas"]["ExperimentOut"][];
             /** Limit */
             limit: number;
+            /**
+             * Next Cursor
+             * @description Send as `cursor` for the next page; null on the last one.
+             */
+            next_cursor: string | null;
             /** Offset */
             offset: number;
             /** Total */
@@ -1180,13 +1207,20 @@ export interface operations {
     list_experiments_api_v1_experiments_get: {
         parameters: {
             query?: {
+                /** @description A column (created_at, started_at, finished_at, name, app, status), metric.<name> or config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last. */
+                sort?: string;
+                limit?: number;
+                offset?: number;
+                /** @description next_cursor of the previous page (same sort and filters). */
+                cursor?: string | null;
                 app?: string | null;
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
                 tag?: string | null;
                 batch_id?: string | null;
-                sort?: "created_at" | "-created_at" | "started_at" | "-started_at" | "finished_at" | "-finished_at" | "name" | "-name" | "app" | "-app" | "status" | "-status";
-                limit?: number;
-                offset?: number;
+                /** @description Text in the name, a tag, the notes, the app or the status. */
+                q?: string | null;
+                /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
+                filter?: string[] | null;
             };
             header?: never;
             path?: never;
@@ -1477,6 +1511,118 @@ export interface operations {
             };
             /** @description No such experiment, app or file */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    export_experiments_api_v1_experiments_export_csv_get: {
+        parameters: {
+            query?: {
+                /** @description A column (created_at, started_at, finished_at, name, app, status), metric.<name> or config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last. */
+                sort?: string;
+                app?: string | null;
+                status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
+                tag?: string | null;
+                batch_id?: string | null;
+                /** @description Text in the name, a tag, the notes, the app or the status. */
+                q?: string | null;
+                /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
+                filter?: string[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One row per experiment */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without an API token: a request from another site's page (its Origin is not allowed) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,7 +1,7 @@
 import mimetypes
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from fastapi.responses import FileResponse, PlainTextResponse
 
 from azuraforge_api import services
@@ -21,7 +21,7 @@ from azuraforge_api.schemas import (
     PredictRequest,
 )
 from azuraforge_common import store
-from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus
+from azuraforge_common.events import TERMINAL_STATUSES
 from azuraforge_learner.config import excerpt
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
@@ -44,21 +44,55 @@ def create_experiment(
     return BatchOut(batch_id=submission.batch_id, experiments=[ExperimentOut.of(e) for e in submission.experiments])
 
 
+ListFilters = Annotated[
+    store.ExperimentFilter, Depends(services.list_filter)
+]  # app, status, tag, batch_id, q and filter, shared by the list and its CSV export
+SortQuery = Annotated[
+    str,
+    Query(
+        max_length=120,
+        pattern=store.SORT_PATTERN,
+        description="A column (created_at, started_at, finished_at, name, app, status), metric.<name> or "
+        "config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last.",
+    ),
+]
+
+
 @router.get("")
 def list_experiments(
     session: SessionDep,
-    app: str | None = None,
-    status: ExperimentStatus | None = None,
-    tag: str | None = None,
-    batch_id: str | None = None,
-    sort: store.SortField = "-created_at",
+    where: ListFilters,
+    sort: SortQuery = "-created_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    cursor: Annotated[
+        str | None, Query(max_length=2000, description="next_cursor of the previous page (same sort and filters).")
+    ] = None,
 ) -> ExperimentPage:
-    """A page of experiments, filtered and sorted (a leading "-" sorts descending)."""
-    where = store.ExperimentFilter(app=app, status=status, tag=tag, batch_id=batch_id)
-    items, total = store.list_experiments(session, where, sort, limit, offset)
-    return ExperimentPage(items=[ExperimentOut.of(e) for e in items], total=total, limit=limit, offset=offset)
+    """A page of experiments, searched, filtered and sorted. Page with `cursor` (stable while runs are added or
+    deleted) or with `offset`."""
+    items, total, next_cursor = services.list_page(session, where, sort, limit, offset, cursor)
+    return ExperimentPage(
+        items=[ExperimentOut.of(e) for e in items], total=total, limit=limit, offset=offset, next_cursor=next_cursor
+    )
+
+
+class CSVResponse(PlainTextResponse):
+    media_type = "text/csv"
+
+
+@router.get(
+    "/export.csv",
+    response_class=CSVResponse,
+    responses={200: {"description": "One row per experiment", "content": {"text/csv": {}}}},
+)
+def export_experiments(session: SessionDep, where: ListFilters, sort: SortQuery = "-created_at") -> CSVResponse:
+    """The experiments the list shows with the same search, filters and sort (up to 10 000), as CSV: one column
+    per field, metric (metric.<name>) and config field (config.<field>)."""
+    return CSVResponse(
+        services.export_csv(session, where, sort),
+        headers={"Content-Disposition": 'attachment; filename="experiments.csv"'},
+    )
 
 
 @router.post("/bulk", responses=errors(404))
