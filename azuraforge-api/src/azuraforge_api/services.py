@@ -211,7 +211,8 @@ def list_filter(
     tag: str | None = None,
     batch_id: str | None = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="Text in the name, a tag, the notes, the app or the status.")
+        str | None,
+        Query(max_length=200, description="Text in the id, the name, a tag, the notes, the app or the status."),
     ] = None,
     conditions: Annotated[
         list[str] | None,

@@ -76,7 +76,7 @@ class ExperimentFilter:
     tag: str | None = None
     batch_id: str | None = None
     q: str | None = None
-    """Text anywhere in the name, a tag, the notes, the app or the status (case-insensitive)."""
+    """Text anywhere in the id, the name, a tag, the notes, the app or the status (case-insensitive)."""
     conditions: tuple[Condition, ...] = ()
 
 
@@ -157,7 +157,7 @@ def _filtered(query: Select[Any], where: ExperimentFilter, dialect: str) -> Sele
         query = query.where(
             or_(
                 *(func.lower(text).like(pattern, escape="\\") for text in (
-                    Experiment.name, Experiment.notes, Experiment.app, Experiment.status
+                    Experiment.id, Experiment.name, Experiment.notes, Experiment.app, Experiment.status
                 )),
                 Experiment.tag_rows.any(func.lower(ExperimentTag.tag).like(pattern, escape="\\")),
             )

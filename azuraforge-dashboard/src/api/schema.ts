@@ -1217,7 +1217,7 @@ export interface operations {
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
                 tag?: string | null;
                 batch_id?: string | null;
-                /** @description Text in the name, a tag, the notes, the app or the status. */
+                /** @description Text in the id, the name, a tag, the notes, the app or the status. */
                 q?: string | null;
                 /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
                 filter?: string[] | null;
@@ -1577,7 +1577,7 @@ export interface operations {
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
                 tag?: string | null;
                 batch_id?: string | null;
-                /** @description Text in the name, a tag, the notes, the app or the status. */
+                /** @description Text in the id, the name, a tag, the notes, the app or the status. */
                 q?: string | null;
                 /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
                 filter?: string[] | null;
