@@ -4,6 +4,7 @@ SQLite; runs are trained by the worker's own code in this process."""
 import csv
 import io
 import threading
+import zipfile
 
 from conftest import create, record, run_in_process, stored_events, wait_for
 
@@ -187,3 +188,18 @@ def test_the_list_searches_filters_sorts_by_metric_and_pages_with_a_cursor_and_e
     assert all(int(row["peak_rss_bytes"]) > 0 for row in rows)
     assert rows[0]["config.learning_rate"] in {"0.1", "0.01", "0.001"}
     assert api.http.get("/api/v1/experiments/export.csv", params={"q": "nothing like it"}).text.count("\n") == 1
+
+
+def test_every_artifact_downloads_as_one_zip(api):
+    experiment = create(api, {"epochs": 1, "chatter": 1})
+    run_in_process(api, experiment["id"])
+    artifacts = api.http.get(f"/api/v1/experiments/{experiment['id']}").json()["artifacts"]
+    response = api.http.get(f"/api/v1/experiments/{experiment['id']}/artifacts.zip")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert sorted(archive.namelist()) == sorted(artifacts)
+    assert "stdout: epoch 1 line 1" in archive.read(names.RUN_LOG_FILE).decode()
+    report = api.http.get(f"/api/v1/experiments/{experiment['id']}/artifacts/report.md").content
+    assert archive.read("report.md") == report
+    assert api.http.get("/api/v1/experiments/nope/artifacts.zip").status_code == 404

@@ -113,6 +113,23 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     await page.screenshot({ path: join(OUTPUT, "runs-system.png"), fullPage: true });
   });
 
+  it("previews CSV, JSON and image artifacts and downloads them all as a zip", async () => {
+    await page.goto(`/experiments/${runs.chatty}/report`);
+    await page.getByRole("button", { name: "history.csv", exact: true }).click();
+    await page.locator(".csv-preview th", { hasText: "val_loss" }).waitFor();
+    assert.equal(await page.locator(".csv-preview tbody tr").count(), 6);
+    await page.getByRole("button", { name: "metrics.json", exact: true }).click();
+    await page.locator("pre.artifact-preview", { hasText: '"stop_reason"' }).waitFor();
+    await page.getByRole("button", { name: "images/residuals.png", exact: true }).click();
+    await page.locator(".artifacts li img[alt='images/residuals.png']").waitFor();
+    await page.screenshot({ path: join(OUTPUT, "runs-artifact-previews.png"), fullPage: true });
+    const download = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Download all (zip)" }).click();
+    const zip = readFileSync(await (await download).path());
+    assert.equal(zip.subarray(0, 4).toString("latin1"), "PK\x03\x04");
+    assert.ok(zip.includes("run.log") && zip.includes("history.csv"), "the zip lacks run.log or history.csv");
+  });
+
   it("keeps markdown notes and renders them", async () => {
     await page.goto(`/experiments/${runs.chatty}`);
     await page.getByRole("button", { name: "Edit notes" }).click();
@@ -152,8 +169,22 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     assert.equal(csv.trim().split("\n").length, 4);
     await page.screenshot({ path: join(OUTPUT, "runs-list.png"), fullPage: true });
 
+    await page.goto(`/compare?ids=${runs.chatty},${runs.spare}`);
+    await page.getByLabel("Metric to overlay").selectOption("mae");
+    await page.locator("figure.chart figcaption", { hasText: "val_mae" }).waitFor();
+    assert.equal(await page.locator(".warning").count(), 0);
+    const other = (await (await call("GET", "/apps")).json()).find((app) => app.name !== "sine_test").name;
+    const otherId = (await (await call("POST", "/experiments", { app: other, config: {} })).json()).id;
+    await call("POST", "/experiments/bulk", { action: "cancel", ids: [otherId] });
+    await page.goto(`/compare?ids=${runs.chatty},${otherId}`);
+    await page.getByRole("alert").filter({ hasText: "different apps" }).waitFor();
+    await page.screenshot({ path: join(OUTPUT, "runs-compare-apps.png"), fullPage: true });
+
+    await page.goto("/");
+    await page.locator(`tr[data-experiment="${runs.spare}"]`).waitFor();
     await page.locator(`tr[data-experiment="${runs.spare}"] input[type=checkbox]`).check();
     await page.locator(`tr[data-experiment="${runs.failed}"] input[type=checkbox]`).check();
+    await page.locator(`tr[data-experiment="${otherId}"] input[type=checkbox]`).check();
     await page.getByRole("button", { name: "Delete selected" }).click();
     await page.locator(`tr[data-experiment="${runs.spare}"]`).waitFor({ state: "detached" });
     await page.locator(`tr[data-experiment="${runs.failed}"]`).waitFor({ state: "detached" });

@@ -9,7 +9,9 @@ import hashlib
 import io
 import json
 import shutil
-from collections.abc import Sequence
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -17,6 +19,7 @@ import anyio
 import pandas as pd
 import redis
 from fastapi import HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -230,7 +233,7 @@ def list_filter(
         try:
             parsed.append(store.Condition.parse(text))
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"filter: {exc}") from None
+            raise _query_error("filter", str(exc)) from None
     return store.ExperimentFilter(
         app=app, status=status_, tag=tag, batch_id=batch_id, q=q or None, conditions=tuple(parsed)
     )
@@ -240,11 +243,16 @@ def list_page(
     session: Session, where: store.ExperimentFilter, sort: str, limit: int, offset: int, cursor: str | None
 ) -> tuple[Sequence[Experiment], int, str | None]:
     if cursor is not None and offset:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "cursor: page with cursor or with offset, not both")
+        raise _query_error("cursor", "page with cursor or with offset, not both")
     try:
         return store.list_experiments(session, where, sort, limit, offset, cursor)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"cursor: {exc}") from None
+        raise _query_error("cursor", str(exc)) from None
+
+
+def _query_error(parameter: str, message: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own, naming the query parameter."""
+    return RequestValidationError([{"loc": ("query", parameter), "msg": message, "type": "value_error"}])
 
 
 MAX_EXPORT = 10_000
@@ -282,6 +290,23 @@ def _safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return "" if value is None else value
+
+
+ZIP_CHUNK = 1024 * 1024
+
+
+def artifacts_zip(platform: Platform, experiment_id: str, artifacts: Sequence[str]) -> Iterator[bytes]:
+    """Every artifact of the run, in one zip built in a temporary file (spilled to disk past 32 MiB) and read
+    back in chunks; only files inside the run's folder (served_file), whatever symlinks it holds."""
+    root = platform.settings.experiment_dir(experiment_id)
+    with tempfile.SpooledTemporaryFile(max_size=32 * ZIP_CHUNK) as spool:
+        with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in artifacts:
+                if (file := served_file(root, path)) is not None:
+                    archive.write(file, path)
+        spool.seek(0)
+        while chunk := spool.read(ZIP_CHUNK):
+            yield chunk
 
 
 def log_lines(platform: Platform, experiment_id: str, after: int, limit: int) -> tuple[int, list[str]]:

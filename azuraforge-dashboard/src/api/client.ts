@@ -99,6 +99,7 @@ export const api = {
   exportCsv: async (query: ExperimentQuery) =>
     (await request(`/experiments/export.csv${queryString({ ...query })}`)).blob(),
   getReport: async (id: string) => (await request(`/experiments/${encodeURIComponent(id)}/report`)).text(),
+  getArtifactsZip: async (id: string) => (await request(`/experiments/${encodeURIComponent(id)}/artifacts.zip`)).blob(),
   getArtifact: async (id: string, path: string) =>
     (await request(`/experiments/${encodeURIComponent(id)}/artifacts/${encodePath(path)}`)).blob(),
 };

@@ -37,12 +37,16 @@ export function SystemCharts({ epochs, samples }: { epochs: EpochTiming[]; sampl
         points={timeline.length <= 60}
       />
       <LineChart
-        title="CPU % and host load"
+        title="CPU of the training process (%, 100 = one core)"
         labels={seconds}
-        lines={[
-          { label: "process CPU %", values: timeline.map((s) => s.cpu_percent), colour: 4 },
-          { label: "load ×100", values: timeline.map((s) => s.load1 * 100), colour: 5, dashed: true },
-        ]}
+        lines={[{ label: "CPU %", values: timeline.map((s) => s.cpu_percent), colour: 4 }]}
+        xTitle="seconds"
+        points={timeline.length <= 60}
+      />
+      <LineChart
+        title="host load (1 min)"
+        labels={seconds}
+        lines={[{ label: "load", values: timeline.map((s) => s.load1), colour: 5 }]}
         xTitle="seconds"
         points={timeline.length <= 60}
       />

@@ -11,6 +11,7 @@ import {
   type ProgressEvent,
 } from "../api/types";
 import { useResource } from "../api/useResource";
+import { saveBlob } from "../components/Artifact";
 import { OfflineBadge, VerdictMarks } from "../components/RunRecord";
 import { StatusBadge } from "../components/StatusBadge";
 import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber } from "../format";
@@ -99,14 +100,7 @@ export function ExperimentsPage() {
   };
   const exportCsv = () =>
     api.exportCsv(filters).then(
-      (blob) => {
-        const url = URL.createObjectURL(blob);
-        const link = document.createElement("a");
-        link.href = url;
-        link.download = "experiments.csv";
-        link.click();
-        setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      },
+      (blob) => saveBlob(blob, "experiments.csv"),
       (error: Error) => setBulkMessage(error.message),
     );
   const toggle = (id: string) =>
@@ -172,7 +166,14 @@ export function ExperimentsPage() {
       <table className="experiments">
         <thead>
           <tr>
-            <th aria-label="Select" />
+            <th>
+              <input
+                type="checkbox"
+                aria-label="Select all shown"
+                checked={items.length > 0 && items.every((e) => selected.includes(e.id))}
+                onChange={(event) => setSelected(event.target.checked ? items.map((e) => e.id) : [])}
+              />
+            </th>
             <SortHeader column="status" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
             <SortHeader column="app" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
             <SortHeader column="name" sort={filters.sort} onSort={(s) => setParam("sort", s)} />

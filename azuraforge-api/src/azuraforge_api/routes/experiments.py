@@ -2,7 +2,7 @@ import mimetypes
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from azuraforge_api import services
 from azuraforge_api.deps import PlatformDep, SessionDep
@@ -156,6 +156,21 @@ def get_report(experiment_id: str, platform: PlatformDep, session: SessionDep) -
             f"experiment {experiment_id} has no report yet (it is {experiment.status}); it is written when it ends",
         )
     return MarkdownResponse(report.read_text(encoding="utf-8"))
+
+
+@router.get(
+    "/{experiment_id}/artifacts.zip",
+    response_class=StreamingResponse,
+    responses=errors(404) | {200: {"description": "Every artifact", "content": {"application/zip": {}}}},
+)
+def get_artifacts_zip(experiment_id: str, platform: PlatformDep, session: SessionDep) -> StreamingResponse:
+    """Every file the run wrote (its artifacts list, run.log included) as one zip."""
+    experiment = services.get(session, experiment_id)
+    return StreamingResponse(
+        services.artifacts_zip(platform, experiment_id, list(experiment.artifacts)),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{experiment_id}.zip"'},
+    )
 
 
 @router.get(
