@@ -169,14 +169,14 @@ def test_the_list_searches_filters_sorts_by_metric_and_pages_with_a_cursor_and_e
             break
     assert pages == [by_rmse[:2], by_rmse[2:]]
 
-    for params, field in [
+    for bad, field in [
         ({"filter": "metric.rmse<<1"}, "filter"),
         ({"sort": "colour"}, "sort"),
         ({"cursor": "bogus"}, "cursor"),
         ({"cursor": "bogus", "offset": 2}, "cursor"),
     ]:
-        response = api.http.get("/api/v1/experiments", params=params)
-        assert response.status_code == 422, params
+        response = api.http.get("/api/v1/experiments", params=bad)
+        assert response.status_code == 422, bad
         assert field in response.text
 
     export = api.http.get("/api/v1/experiments/export.csv", params={"sort": "metric.rmse"})
