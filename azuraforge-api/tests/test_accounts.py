@@ -131,6 +131,12 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int]] = {
     ("POST", "/api/v1/users"): (401, 403, 403),
     ("PATCH", "/api/v1/users/{user_id}"): (401, 403, 403),
     ("GET", "/api/v1/audit"): (401, 403, 403),
+    ("GET", "/api/v1/experiments/export.csv"): (401, 200, 200),
+    ("POST", "/api/v1/experiments/bulk"): (401, 200, 200),  # each refused id is listed as skipped
+    ("PATCH", "/api/v1/experiments/{experiment_id}"): (401, 404, 403),
+    ("GET", "/api/v1/experiments/{experiment_id}/clone"): (401, 404, 200),
+    ("GET", "/api/v1/experiments/{experiment_id}/artifacts.zip"): (401, 404, 200),
+    ("GET", "/api/v1/experiments/{experiment_id}/logs"): (401, 404, 200),
     ("POST", "/api/v1/sweeps"): (401, 404, 403),
     ("GET", "/api/v1/sweeps"): (401, 200, 200),
     ("GET", "/api/v1/sweeps/{sweep_id}"): (401, 404, 200),
@@ -142,6 +148,8 @@ BODIES = {
     ("POST", "/api/v1/auth/login"): {"username": "vera", "password": "not the password"},
     ("POST", "/api/v1/experiments"): {"app": "sine_test", "project": "{project_id}"},
     ("POST", "/api/v1/experiments/{experiment_id}/predict"): {"data": ROWS},
+    ("POST", "/api/v1/experiments/bulk"): {"action": "cancel", "ids": ["{experiment_id}"]},
+    ("PATCH", "/api/v1/experiments/{experiment_id}"): {"notes": "changed by {caller}"},
     ("POST", "/api/v1/sweeps"): {
         "app": "sine_test",
         "project": "{project_id}",
@@ -247,6 +255,7 @@ def test_the_role_matrix_covers_every_operation_and_holds(team):
     assert members == {"bob": "owner", "vera": "viewer"}
     assert team.api.http.get("/api/v1/users").json()[1]["admin"] is False
     assert "mallory" not in team.api.http.get("/api/v1/users").text
+    assert bob.get(f"/api/v1/experiments/{team.run_b}").json()["notes"] == ""
     listed = viewer.get("/api/v1/experiments").json()["items"]
     assert team.run_b in {item["id"] for item in listed}
     assert {item["project_id"] for item in listed} == {team.project_b}, "vera sees B's runs only"

@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from conftest import create, record, run_in_process, stored_events
+from conftest import create, run_in_process, stored_events
 
 from azuraforge_common import names, store
 from azuraforge_common.events import StatusEvent
@@ -274,14 +274,6 @@ def test_artifact_paths_cannot_leave_the_experiment_directory(api, tmp_path):
         response = api.http.get(base + path)
         assert response.status_code == 404, path
         assert "do not serve" not in response.text
-
-
-def test_running_and_queued_experiments_cannot_be_deleted(api):
-    experiment = create(api)
-    response = api.http.delete(f"/api/v1/experiments/{experiment['id']}")
-    assert response.status_code == 409
-    assert "cancel it" in response.json()["detail"]
-    assert record(api, experiment["id"]) is not None
 
 
 def test_a_report_before_the_end_is_a_404_that_says_why(api):

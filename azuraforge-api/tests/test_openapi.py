@@ -17,6 +17,8 @@ def test_the_dashboards_openapi_copy_is_current():
 def test_the_served_document_describes_the_progress_events_and_the_run_record_in_the_final_one(api):
     schemas = api.http.get("/openapi.json").json()["components"]["schemas"]
     kinds = [ref["$ref"].rsplit("/", 1)[1] for ref in schemas["ProgressEvent"]["oneOf"]]
-    assert sorted(kinds) == ["BatchEvent", "EpochEndEvent", "PredictionsEvent", "StatusEvent", "TrainBeginEvent"]
+    assert sorted(kinds) == [
+        "BatchEvent", "EpochEndEvent", "LogEvent", "PredictionsEvent", "StatusEvent", "SystemEvent", "TrainBeginEvent",
+    ]  # fmt: skip
     assert {"$ref": "#/components/schemas/RunResult"} in schemas["StatusEvent"]["properties"]["result"]["anyOf"]
     assert "result" in schemas["ExperimentOut"]["required"]

@@ -12,7 +12,7 @@ from azuraforge_common import store
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.migrate import downgrade, upgrade
 from azuraforge_common.models import Base, Experiment, ExperimentTag, IdempotencyKey, Project
-from azuraforge_common.store import ExperimentFilter, NewExperiment
+from azuraforge_common.store import Condition, ExperimentFilter, NewExperiment
 
 
 @pytest.fixture
@@ -94,11 +94,11 @@ def test_list_filters_sorts_and_pages(session):
     store.transition(session, made[0].id, ["queued"], "running")
 
     def names(where: ExperimentFilter | None = None, **kwargs):
-        items, total = store.list_experiments(session, where or ExperimentFilter(), **kwargs)
+        items, total, _ = store.list_experiments(session, where or ExperimentFilter(), **kwargs)
         return [e.name for e in items], total
 
     assert names(sort="name") == (["a1", "a2", "b1", "g1", "g2"], 5)
-    newest_first, _ = store.list_experiments(session, ExperimentFilter())
+    newest_first, _, _ = store.list_experiments(session, ExperimentFilter())
     assert [e.created_at for e in newest_first] == sorted((e.created_at for e in newest_first), reverse=True)
     assert names(sort="name", limit=2, offset=2) == (["b1", "g1"], 5)
     assert names(ExperimentFilter(app="alpha"), sort="name") == (["a1", "a2"], 2)
@@ -114,7 +114,7 @@ def test_pages_never_overlap_even_with_equal_sort_keys(session):
     store.create_experiments(session, [NewExperiment(app="same", config={}, name="same") for _ in range(7)])
     seen = []
     for offset in range(0, 7, 3):
-        items, _ = store.list_experiments(session, ExperimentFilter(), sort="name", limit=3, offset=offset)
+        items, _, _ = store.list_experiments(session, ExperimentFilter(), sort="name", limit=3, offset=offset)
         seen += [e.id for e in items]
     assert sorted(seen) == sorted(set(seen))
     assert len(seen) == 7
@@ -129,7 +129,7 @@ def test_idempotency_key_is_stored_once(session):
     with pytest.raises(IntegrityError):
         store.create_experiments(session, [NewExperiment(app="demo", config={})], idempotency=("k1", "h"))
     session.rollback()
-    _, total = store.list_experiments(session, ExperimentFilter())
+    _, total, _ = store.list_experiments(session, ExperimentFilter())
     assert total == 1, "the losing request stored nothing"
 
 
@@ -230,3 +230,65 @@ def test_experiments_of_the_previous_schema_move_into_the_default_project(empty_
     with engine.connect() as connection:
         assert connection.execute(text("SELECT name FROM experiments WHERE id = 'old'")).scalar_one() == "before"
     engine.dispose()
+
+
+def _finished(session, name, metrics, config, tags=(), notes=""):
+    (experiment,) = store.create_experiments(session, [NewExperiment(app="demo", config=config, name=name, tags=tags)])
+    store.transition(session, experiment.id, ["queued"], "running")
+    store.transition(session, experiment.id, ["running"], "succeeded", metrics=metrics)
+    if notes:
+        store.update_experiment(session, experiment, None, None, notes)
+    return experiment
+
+
+def test_search_filters_by_metric_and_config_and_sorts_by_either(session):
+    _finished(session, "slow", {"rmse": 0.3}, {"learning_rate": 0.0001, "optimizer": "sgd"}, notes="100% SGD")
+    _finished(session, "fast", {"rmse": 0.05}, {"learning_rate": 0.01, "optimizer": "adam"}, tags=("Best",))
+    _finished(session, "mid", {"rmse": 0.1}, {"learning_rate": 0.001, "optimizer": "adam"})
+    _finished(session, "odd", {"rmse": None}, {"learning_rate": "high", "optimizer": "adam"})
+
+    def names(*conditions, q=None, sort="name"):
+        where = ExperimentFilter(q=q, conditions=tuple(Condition.parse(c) for c in conditions))
+        return [e.name for e in store.list_experiments(session, where, sort=sort)[0]]
+
+    assert names("metric.rmse<0.1") == ["fast"]
+    assert names("metric.rmse <= 0.1") == ["fast", "mid"]
+    assert names("config.learning_rate>=0.001") == ["fast", "mid"], "a text value is not a number"
+    assert names("config.optimizer=adam", "metric.rmse>0.01") == ["fast", "mid"]
+    assert names("config.optimizer!=adam") == ["slow"]
+    assert names("metric.missing<1") == []
+    assert names(q="best") == ["fast"], "a tag, case-insensitively"
+    assert names(q="100%") == ["slow"], "notes; % is a character, not a wildcard"
+    assert names(q="_") == []
+    assert names(q="SUCCEEDED") == ["fast", "mid", "odd", "slow"]
+    assert names(sort="metric.rmse") == ["fast", "mid", "slow", "odd"], "no value: last"
+    assert names(sort="-metric.rmse") == ["slow", "mid", "fast", "odd"], "no value: last either way"
+    assert names(sort="-config.learning_rate") == ["fast", "mid", "slow", "odd"]
+    for bad in ["rmse<1", "metric.rmse~1", "metric.rmse<low", "metric.<1"]:
+        with pytest.raises(ValueError, match="metric"):
+            Condition.parse(bad)
+    with pytest.raises(ValueError, match="cannot sort by"):
+        store.list_experiments(session, ExperimentFilter(), sort="colour")
+
+
+@pytest.mark.parametrize("sort", ["name", "-created_at", "metric.rmse", "-metric.rmse", "config.seed"])
+def test_cursor_pages_cover_every_row_once_while_rows_are_added(session, sort):
+    for i in range(9):
+        _finished(session, f"r{i % 3}", {"rmse": None if i % 4 == 0 else float(i % 3)}, {"seed": i % 2})
+    seen, cursor, pages = [], None, 0
+    while True:
+        page, _, cursor = store.list_experiments(session, ExperimentFilter(), sort=sort, limit=2, cursor=cursor)
+        seen += [e.id for e in page]
+        pages += 1
+        if pages == 2:  # rows added meanwhile do not shift the pages still to come
+            _finished(session, "new", {"rmse": 0.5}, {"seed": 5})
+        if cursor is None:
+            break
+    everything = [e.id for e in store.list_experiments(session, ExperimentFilter(), sort=sort, limit=100)[0]]
+    assert len(seen) == len(set(seen)), "no row twice"
+    assert [i for i in everything if i in seen] == seen, "in the list's order"
+    assert len(seen) >= 9, "every row that existed when paging began"
+    _, _, first_cursor = store.list_experiments(session, ExperimentFilter(), sort=sort, limit=2)
+    for other_sort, bad_cursor in [("name" if sort != "name" else "app", first_cursor), (sort, "not-a-cursor")]:
+        with pytest.raises(ValueError, match="cursor"):
+            store.list_experiments(session, ExperimentFilter(), sort=other_sort, cursor=bad_cursor)

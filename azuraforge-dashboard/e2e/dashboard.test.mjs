@@ -56,6 +56,7 @@ describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
       if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
     });
     page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
+    page.on("dialog", (dialog) => dialog.accept()); // "Cancel …?" asks for confirmation
   });
 
   after(async () => {

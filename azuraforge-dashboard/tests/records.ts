@@ -83,6 +83,8 @@ export function experiment(
     artifacts: [],
     progress: null,
     source: "worker",
+    notes: "",
+    system: null,
     result,
     trial_number: null,
     trial_params: null,

@@ -162,3 +162,21 @@ describe("followExperiment", () => {
     close();
   });
 });
+
+describe("log and system events", () => {
+  it("keeps live log lines by number, the held-back ranges, and system samples with epoch timings", () => {
+    const base = { experiment_id: "x", ts: 1 };
+    const sample = { elapsed_s: 1, cpu_percent: 90, rss_bytes: 1000, load1: 0.5 };
+    let state = applyEvent(initialLiveState, { ...base, seq: 1, type: "log", first_line: 1, lines: ["a", "b"], held_back: 0 });
+    state = applyEvent(state, { ...base, seq: 2, type: "log", first_line: 3, lines: [], held_back: 40 });
+    state = applyEvent(state, { ...base, seq: 3, type: "log", first_line: 43, lines: ["c"], held_back: 0 });
+    state = applyEvent(state, { ...base, seq: 4, type: "system", sample, epoch: null });
+    const epoch = { epoch: 1, wall_s: 2, samples_per_s: 100, system: sample };
+    state = applyEvent(state, { ...base, seq: 5, type: "system", sample, epoch });
+    state = applyEvent(state, { ...base, seq: 3, type: "log", first_line: 43, lines: ["dup"], held_back: 0 });
+    expect([...state.log.lines]).toEqual([[1, "a"], [2, "b"], [43, "c"]]);
+    expect(state.log.heldBack).toEqual([{ first: 3, count: 40 }]);
+    expect(state.system.samples).toHaveLength(2);
+    expect(state.system.epochs).toEqual([epoch]);
+  });
+});

@@ -7,7 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from azuraforge_api.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Role, Scope
 from azuraforge_api.auth import Via
-from azuraforge_common.events import ExperimentStatus
+from azuraforge_common.events import ExperimentStatus, SystemRecord
 from azuraforge_common.models import DEFAULT_PROJECT, Experiment
 from azuraforge_common.sweeps import (
     MAX_PARALLELISM,
@@ -89,6 +89,49 @@ class ExperimentCreate(StorableBody):
     )
 
 
+class ExperimentPatch(StorableBody):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"notes": "lr too high; try 1e-4"}]})
+
+    name: str | None = Field(default=None, max_length=150)
+    tags: Annotated[list[Tag], AfterValidator(_distinct)] | None = Field(default=None, max_length=20)
+    notes: str | None = Field(default=None, max_length=20_000, description="Markdown.")
+
+    @model_validator(mode="after")
+    def _something(self) -> "ExperimentPatch":
+        if self.name is None and self.tags is None and self.notes is None:
+            raise ValueError("give at least one of name, tags, notes")
+        return self
+
+
+class BulkRequest(StorableBody):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"action": "cancel", "batch_id": "0f3c..."}, {"action": "delete", "ids": []}]},
+    )
+
+    action: Literal["cancel", "delete"] = Field(description="delete cancels a queued or running experiment first.")
+    ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=500
+    )
+    batch_id: str | None = Field(default=None, min_length=1, max_length=64, description="Every member of a grid.")
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> "BulkRequest":
+        if (self.ids is None) == (self.batch_id is None):
+            raise ValueError("give either ids or batch_id (not both)")
+        return self
+
+
+class BulkSkip(BaseModel):
+    id: str
+    reason: str
+
+
+class BulkResult(BaseModel):
+    done: list[str]
+    skipped: list[BulkSkip] = Field(description="Experiments left as they were, each with the reason.")
+
+
 class Progress(BaseModel):
     epoch: int
     total_epochs: int
@@ -121,6 +164,11 @@ class ExperimentOut(BaseModel):
     )
     trial_number: int | None = Field(description="The sweep trial this experiment runs (its batch_id is the sweep).")
     trial_params: dict[str, Any] | None = Field(description="The values the sweep sampled for this trial.")
+    notes: str = Field(description="Markdown the user wrote about the run.")
+    system: SystemRecord | None = Field(
+        description="Epoch timings, CPU and memory of the training process, host load; null until the run ends "
+        "(and for runs recorded before the platform measured them)."
+    )
     result: RunResult | None = Field(
         description="The run's record once it ended: every metric's declaration (direction, unit) in "
         "result.plan.metrics, every baseline, the verdict per metric against the strongest baseline, the stop "
@@ -143,6 +191,14 @@ class ExperimentPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = Field(description="Send as `cursor` for the next page; null on the last one.")
+
+
+class LogPage(BaseModel):
+    first_line: int = Field(description="The number of lines[0] in run.log (1-based): `after` + 1.")
+    lines: list[str]
+    total: int = Field(description="Complete lines in run.log so far.")
+    finished: bool = Field(description="Whether the run has ended, so that no more lines will come.")
 
 
 class AppOut(BaseModel):

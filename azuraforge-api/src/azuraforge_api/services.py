@@ -4,26 +4,33 @@ idempotency), cancel, delete, and forecast with a saved model.
 Failures a client can act on are HTTPExceptions naming what to do next, as in azuraforge_api.catalog;
 an unreachable Redis or database propagates and is answered 503 by azuraforge_api.errors."""
 
+import csv
 import hashlib
+import io
+import json
 import shutil
-from collections.abc import Sequence
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import pandas as pd
 import redis
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from azuraforge_api import catalog
+from azuraforge_api.auth import Caller
 from azuraforge_api.files import served_file
 from azuraforge_api.platform import Platform
-from azuraforge_api.schemas import ExperimentCreate
+from azuraforge_api.schemas import BulkRequest, BulkResult, BulkSkip, ExperimentCreate, ExperimentPatch
 from azuraforge_common import names, store
-from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent
+from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
 from azuraforge_common.models import Experiment, IdempotencyKey, Project, new_id
 from azuraforge_common.publish import publish_event
@@ -88,7 +95,7 @@ def _replay(session: Session, earlier: IdempotencyKey, request_hash: str) -> Sub
             "this Idempotency-Key was already used with a different request; send a new key for a new request",
         )
     if earlier.batch_id is not None:
-        members, _ = store.list_experiments(
+        members, _, _ = store.list_experiments(
             session, store.ExperimentFilter(batch_id=earlier.batch_id), sort="created_at", limit=catalog.MAX_GRID_SIZE
         )
         return Submission(earlier.batch_id, members)
@@ -108,16 +115,58 @@ def cancel(platform: Platform, session: Session, experiment_id: str) -> Experime
 
 
 def delete(platform: Platform, session: Session, experiment_id: str) -> None:
-    """Deletes a finished experiment, its artifacts and its events."""
+    """Deletes the experiment, its artifacts and its events; a queued or running one is cancelled first."""
     experiment = get(session, experiment_id)
     if experiment.status not in TERMINAL_STATUSES:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"experiment {experiment_id} is {experiment.status}; cancel it (POST .../cancel), then delete it",
-        )
-    platform.redis.delete(*names.experiment_keys(experiment_id))
+        end_experiment(session, platform.redis, experiment_id, ["queued", "running"], "cancelled")
+        # After ending it (which clears the flag): its worker stops after the current batch, finds the record
+        # gone and removes what it wrote meanwhile.
+        platform.redis.set(names.cancel_key(experiment_id), 1, ex=platform.settings.visibility_timeout_s)
+        keys = [key for key in names.experiment_keys(experiment_id) if key != names.cancel_key(experiment_id)]
+    else:
+        keys = names.experiment_keys(experiment_id)
+    platform.redis.delete(*keys)
     shutil.rmtree(platform.settings.experiment_dir(experiment_id), ignore_errors=True)
     store.delete_experiment(session, experiment_id)
+
+
+def update(platform: Platform, session: Session, experiment_id: str, change: ExperimentPatch) -> Experiment:
+    experiment = get(session, experiment_id)
+    store.update_experiment(session, experiment, change.name, change.tags, change.notes)
+    session.refresh(experiment)
+    return experiment
+
+
+def bulk(platform: Platform, session: Session, caller: Caller, request: BulkRequest) -> BulkResult:
+    """Cancels or deletes each selected experiment (the ids given, or every member of the batch the caller may
+    see); one that cannot be (unknown, not the caller's to change, already ended) is listed with the reason and
+    the others go on."""
+    if request.batch_id is not None:
+        where = store.ExperimentFilter(batch_id=request.batch_id, projects=caller.visible_projects())
+        members, _, _ = store.list_experiments(session, where, sort="created_at", limit=catalog.MAX_GRID_SIZE)
+        if not members:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no batch {excerpt(request.batch_id)}")
+        ids = [member.id for member in members]
+    else:
+        ids = list(dict.fromkeys(request.ids or []))
+    act = cancel if request.action == "cancel" else delete
+    done, skipped = [], []
+    for experiment_id in ids:
+        try:
+            caller.record(session.get(Experiment, experiment_id), "editor", f"no experiment {excerpt(experiment_id)}")
+            act(platform, session, experiment_id)
+            done.append(experiment_id)
+        except HTTPException as refused:
+            skipped.append(BulkSkip(id=experiment_id, reason=str(refused.detail)))
+    return BulkResult(done=done, skipped=skipped)
+
+
+def clone(session: Session, experiment_id: str) -> ExperimentCreate:
+    """The request that repeats the run exactly: its full stored config (every default and the seed were filled
+    in when it was submitted)."""
+    experiment = get(session, experiment_id)
+    name = f"{experiment.name or experiment.app} (again)"[:150]
+    return ExperimentCreate(app=experiment.app, config=experiment.config, name=name, tags=experiment.tags)
 
 
 async def predict(platform: Platform, experiment: Experiment, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -156,6 +205,124 @@ async def predict(platform: Platform, experiment: Experiment, rows: list[dict[st
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     finally:
         platform.predict_slots.release()
+
+
+def list_filter(
+    app: str | None = None,
+    status_: Annotated[ExperimentStatus | None, Query(alias="status")] = None,
+    tag: str | None = None,
+    batch_id: str | None = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Text in the id, the name, a tag, the notes, the app or the status."),
+    ] = None,
+    conditions: Annotated[
+        list[str] | None,
+        Query(
+            alias="filter",
+            max_length=20,
+            description="Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value "
+            "(metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam).",
+        ),
+    ] = None,
+) -> store.ExperimentFilter:
+    """The list's filters, from the query string (a FastAPI dependency)."""
+    parsed = []
+    for text in conditions or []:
+        try:
+            parsed.append(store.Condition.parse(text))
+        except ValueError as exc:
+            raise _query_error("filter", str(exc)) from None
+    return store.ExperimentFilter(
+        app=app, status=status_, tag=tag, batch_id=batch_id, q=q or None, conditions=tuple(parsed)
+    )
+
+
+def list_page(
+    session: Session, where: store.ExperimentFilter, sort: str, limit: int, offset: int, cursor: str | None
+) -> tuple[Sequence[Experiment], int, str | None]:
+    if cursor is not None and offset:
+        raise _query_error("cursor", "page with cursor or with offset, not both")
+    try:
+        return store.list_experiments(session, where, sort, limit, offset, cursor)
+    except ValueError as exc:
+        raise _query_error("cursor", str(exc)) from None
+
+
+def _query_error(parameter: str, message: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own, naming the query parameter."""
+    return RequestValidationError([{"loc": ("query", parameter), "msg": message, "type": "value_error"}])
+
+
+MAX_EXPORT = 10_000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_csv(session: Session, where: store.ExperimentFilter, sort: str) -> str:
+    """The matching experiments as CSV; text a spreadsheet would run as a formula is prefixed with '."""
+    experiments, _, _ = store.list_experiments(session, where, sort, MAX_EXPORT)
+    metric_names = sorted({name for e in experiments for name in e.metrics})
+    config_names = sorted({name for e in experiments for name in e.config})
+    columns = ["id", "name", "app", "status", "tags", "batch_id", "created_at", "started_at", "finished_at"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [*columns, "peak_rss_bytes", "mean_epoch_s", *(f"metric.{m}" for m in metric_names),
+         *(f"config.{c}" for c in config_names)]
+    )  # fmt: skip
+    for e in experiments:
+        system = e.system or {}
+        fields = [e.id, e.name, e.app, e.status, " ".join(e.tags), e.batch_id, e.created_at, e.started_at,
+                  e.finished_at]  # fmt: skip
+        row = [*fields, system.get("peak_rss_bytes"), system.get("mean_epoch_s")]
+        row += [e.metrics.get(m) for m in metric_names]
+        row += [_cell(e.config.get(c)) for c in config_names]
+        writer.writerow([_safe(value) for value in row])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
+
+
+ZIP_CHUNK = 1024 * 1024
+
+
+def artifacts_zip(platform: Platform, experiment_id: str, artifacts: Sequence[str]) -> Iterator[bytes]:
+    """Every artifact of the run, in one zip built in a temporary file (spilled to disk past 32 MiB) and read
+    back in chunks; only files inside the run's folder (served_file), whatever symlinks it holds."""
+    root = platform.settings.experiment_dir(experiment_id)
+    with tempfile.SpooledTemporaryFile(max_size=32 * ZIP_CHUNK) as spool:
+        with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in artifacts:
+                if (file := served_file(root, path)) is not None:
+                    archive.write(file, path)
+        spool.seek(0)
+        while chunk := spool.read(ZIP_CHUNK):
+            yield chunk
+
+
+def log_lines(platform: Platform, experiment_id: str, after: int, limit: int) -> tuple[int, list[str]]:
+    """How many complete lines the run's log holds, and up to `limit` of them after line `after`. A last line
+    without its newline is still being written, so it is left for the next read."""
+    file = served_file(platform.settings.experiment_dir(experiment_id), names.RUN_LOG_FILE)
+    if file is None:
+        return 0, []
+    total, page = 0, []
+    with file.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if not line.endswith("\n"):
+                break
+            total += 1
+            if after < total <= after + limit:
+                page.append(line[:-1])
+    return total, page
 
 
 def get(session: Session, experiment_id: str) -> Experiment:

@@ -72,8 +72,63 @@ class PredictionsEvent(_Event):
     predicted: list[Number]
 
 
+class LogEvent(_Event):
+    """Lines the run wrote to its run.log (names.RUN_LOG_FILE), numbered from 1 as in that file.
+
+    Live lines are rate-limited: beyond the cap per second they are held back and announced by one event with
+    `held_back` > 0 and no `lines`, so a client knows to read them with GET .../logs?after=first_line-1. The file
+    keeps every line."""
+
+    type: Literal["log"] = "log"
+    first_line: int = Field(ge=1, description="The number of the first line of `lines` (or the first held back).")
+    lines: list[str] = Field(description="Consecutive lines from first_line on; empty when held_back > 0.")
+    held_back: int = Field(default=0, ge=0, description="Lines from first_line on not sent live (rate limit).")
+
+
+class SystemSample(BaseModel):
+    """The training process and its host at one moment."""
+
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+
+    elapsed_s: float = Field(description="Seconds since training began.")
+    cpu_percent: float = Field(description="CPU of the training process since the previous sample (100 = a core).")
+    rss_bytes: int = Field(description="Resident memory of the training process.")
+    load1: float = Field(description="Host load average over the last minute.")
+
+
+class EpochTiming(BaseModel):
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+
+    epoch: int = Field(ge=1, description="1-based.")
+    wall_s: float = Field(description="Wall time of the epoch's training pass and its evaluation.")
+    samples_per_s: float | None = Field(description="Training samples per second of wall time.")
+    system: SystemSample
+
+
+class SystemEvent(_Event):
+    """A system sample: every few seconds (`epoch` null), and at each epoch's end (with its timing)."""
+
+    type: Literal["system"] = "system"
+    sample: SystemSample
+    epoch: EpochTiming | None = None
+
+
+class SystemRecord(BaseModel):
+    """The system metrics of a run as its record keeps them (the experiment's `system` column)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    epochs: list[EpochTiming] = Field(default_factory=list)
+    samples: list[SystemSample] = Field(
+        default_factory=list, description="The periodic samples; thinned to every other one when they grow long."
+    )
+    peak_rss_bytes: int = Field(default=0, description="The highest resident memory of any sample.")
+    mean_epoch_s: float | None = Field(default=None, description="Mean wall time of an epoch; null before one ends.")
+
+
 ProgressEvent = Annotated[
-    StatusEvent | TrainBeginEvent | EpochEndEvent | BatchEvent | PredictionsEvent, Field(discriminator="type")
+    StatusEvent | TrainBeginEvent | EpochEndEvent | BatchEvent | PredictionsEvent | LogEvent | SystemEvent,
+    Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[ProgressEvent] = TypeAdapter(ProgressEvent)
 

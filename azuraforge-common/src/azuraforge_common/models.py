@@ -85,6 +85,10 @@ class Experiment(Base):
     # A sweep's trial: its batch_id is the sweep's id, and these are Optuna's trial number and sampled values.
     trial_number: Mapped[int | None] = mapped_column(Integer, default=None)
     trial_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Markdown the user writes about the run (PATCH .../{id}).
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # System metrics as azuraforge_common.events.SystemRecord JSON; null until the run ends.
+    system: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     tag_rows: Mapped[list["ExperimentTag"]] = relationship(
         back_populates="experiment",

@@ -1,4 +1,4 @@
-"""Redis keys and channels, and the Celery task the API sends to the worker."""
+"""Redis keys and channels, the Celery task the API sends to the worker, and the run log's file name."""
 
 PREFIX = "azuraforge"
 
@@ -12,6 +12,9 @@ HEALTH_KEY = f"{PREFIX}:health"
 
 EVENTS_PATTERN = f"{PREFIX}:exp:*:events"
 """PSUBSCRIBE pattern matching every experiment's events channel."""
+
+RUN_LOG_FILE = "run.log"
+"""Everything a run wrote (logging, stdout, stderr, warnings, its traceback), in the run's folder."""
 
 STREAM_MAXLEN = 10_000
 

@@ -18,7 +18,9 @@ from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.lifecycle import end_experiment
 
 OUTCOME_FILE = "outcome.json"
-RECORD_FIELDS = ("metrics", "baseline_metrics", "history", "artifacts", "result", "error", "traceback")
+RECORD_FIELDS = (
+    "metrics", "baseline_metrics", "history", "artifacts", "result", "error", "traceback", "system",
+)  # fmt: skip
 """The experiment columns an outcome carries."""
 
 

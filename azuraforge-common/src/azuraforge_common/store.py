@@ -1,21 +1,64 @@
 """Reading and changing experiment records. Every status change is one conditional UPDATE, so the API, the
 worker and the reaper can race for the same experiment and exactly one of them wins."""
 
-from collections.abc import Collection, Sequence
+import base64
+import binascii
+import json
+import operator
+import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus
 from azuraforge_common.models import DEFAULT_PROJECT, Experiment, ExperimentTag, IdempotencyKey, new_id, utcnow
 
-SortField = Literal[
-    "created_at", "-created_at", "started_at", "-started_at", "finished_at", "-finished_at", "name", "-name",
-    "app", "-app", "status", "-status",
-]  # fmt: skip
-SORT_FIELDS: tuple[str, ...] = get_args(SortField)
+COLUMN_SORTS = ("created_at", "started_at", "finished_at", "name", "app", "status")
+"""Columns a list sorts by; "metric.<name>" and "config.<field>" sort by a value inside the record too."""
+_FIELD = r"(?:metric|config)\.[A-Za-z0-9_.-]{1,100}"
+SORT_PATTERN = rf"^-?(?:{'|'.join(COLUMN_SORTS)}|{_FIELD})$"
+CONDITION_PATTERN = re.compile(rf"^\s*(?P<field>{_FIELD})\s*(?P<op><=|>=|!=|==|=|<|>)\s*(?P<value>.+?)\s*$")
+_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "=": operator.eq, "==": operator.eq, "!=": operator.ne,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`metric.rmse<0.1`, `config.learning_rate>=0.001`, `config.optimizer=adam`: a number compares as a number,
+    anything else as text (then only = and != make sense)."""
+
+    field: str
+    op: str
+    value: float | str
+
+    @classmethod
+    def parse(cls, text: str) -> "Condition":
+        """Raises ValueError saying what a condition looks like."""
+        match = CONDITION_PATTERN.match(text)
+        if match is None:
+            raise ValueError(
+                f"{text[:100]!r} is not a condition; write metric.<name> or config.<field>, one of "
+                "< <= > >= = !=, and a value (metric.rmse<0.1, config.learning_rate>=0.001)"
+            )
+        raw = match["value"]
+        try:
+            value: float | str = float(raw)
+        except ValueError:
+            if match["op"] not in {"=", "==", "!="}:
+                raise ValueError(f"{text[:100]!r}: {match['op']} needs a number, not {raw[:50]!r}") from None
+            value = raw
+        return cls(match["field"], match["op"], value)
+
+    def clause(self, dialect: str) -> ColumnElement[bool]:
+        if isinstance(self.value, float):
+            return _COMPARE[self.op](_number(self.field, dialect), self.value)
+        return _COMPARE[self.op](_json_value(self.field).as_string(), self.value)
 
 
 @dataclass(frozen=True)
@@ -35,6 +78,9 @@ class ExperimentFilter:
     batch_id: str | None = None
     projects: Collection[str] | None = None
     """Only experiments of these projects; None: of every project."""
+    q: str | None = None
+    """Text anywhere in the id, the name, a tag, the notes, the app or the status (case-insensitive)."""
+    conditions: tuple[Condition, ...] = ()
 
 
 def create_experiments(
@@ -72,10 +118,37 @@ def get_experiment(session: Session, experiment_id: str) -> Experiment | None:
 
 
 def list_experiments(
-    session: Session, where: ExperimentFilter, sort: SortField = "-created_at", limit: int = 50, offset: int = 0
-) -> tuple[Sequence[Experiment], int]:
-    """One page of experiments and how many match in all."""
-    query = select(Experiment)
+    session: Session,
+    where: ExperimentFilter,
+    sort: str = "-created_at",
+    limit: int = 50,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> tuple[Sequence[Experiment], int, str | None]:
+    """One page of experiments, how many match in all, and the cursor of the next page (None after the last).
+
+    `sort` is a column or "metric.<name>" / "config.<field>", descending with a leading "-"; records without
+    the value come last either way, and the id breaks ties, so a cursor (keyset) page never overlaps or skips
+    rows however the list changes meanwhile. Raises ValueError for a cursor this sort did not make."""
+    dialect = session.get_bind().dialect.name
+    query = _filtered(select(Experiment), where, dialect)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    key = sort.lstrip("-")
+    descending = sort.startswith("-")
+    column = _sort_key(key, dialect)
+    if cursor is not None:
+        query = query.where(_after(column, descending, *_read_cursor(cursor, key)))
+    order = column.desc() if descending else column.asc()
+    rows = session.execute(
+        query.add_columns(column).order_by(order.nulls_last(), Experiment.id).limit(limit + 1).offset(offset)
+    ).all()
+    page = [row[0] for row in rows[:limit]]
+    more = len(rows) > limit
+    next_cursor = _make_cursor(key, rows[limit - 1][1], page[-1].id) if more and page else None
+    return page, total, next_cursor
+
+
+def _filtered(query: Select[Any], where: ExperimentFilter, dialect: str) -> Select[Any]:
     if where.app is not None:
         query = query.where(Experiment.app == where.app)
     if where.status is not None:
@@ -86,12 +159,74 @@ def list_experiments(
         query = query.where(Experiment.project_id.in_(list(where.projects)))
     if where.tag is not None:
         query = query.where(Experiment.tag_rows.any(ExperimentTag.tag == where.tag))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    column = getattr(Experiment, sort.lstrip("-"))
-    order = column.desc() if sort.startswith("-") else column.asc()
-    # id breaks ties so that pages never overlap or skip rows.
-    page = session.scalars(query.order_by(order, Experiment.id).limit(limit).offset(offset)).all()
-    return page, total
+    if where.q:
+        pattern = "%" + where.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(
+                *(func.lower(text).like(pattern, escape="\\") for text in (
+                    Experiment.id, Experiment.name, Experiment.notes, Experiment.app, Experiment.status
+                )),
+                Experiment.tag_rows.any(func.lower(ExperimentTag.tag).like(pattern, escape="\\")),
+            )
+        )  # fmt: skip
+    for condition in where.conditions:
+        query = query.where(condition.clause(dialect))
+    return query
+
+
+def _json_value(field: str) -> Any:
+    kind, _, name = field.partition(".")
+    return (Experiment.metrics if kind == "metric" else Experiment.config)[name]
+
+
+def _number(field: str, dialect: str) -> ColumnElement[Any]:
+    """The field's value where it is a JSON number, else NULL (PostgreSQL would fail to cast text, SQLite would
+    compare text above every number)."""
+    kind, _, name = field.partition(".")
+    document = Experiment.metrics if kind == "metric" else Experiment.config
+    value = _json_value(field).as_float()
+    if dialect == "postgresql":
+        return case((func.json_typeof(document[name]) == "number", value))
+    return case((func.json_type(document, f'$."{name}"').in_(["integer", "real"]), value))
+
+
+def _sort_key(key: str, dialect: str) -> ColumnElement[Any]:
+    if key in COLUMN_SORTS:
+        column: ColumnElement[Any] = getattr(Experiment, key)
+        return column
+    if re.fullmatch(_FIELD, key) is None:
+        raise ValueError(f"cannot sort by {key[:100]!r}; sort by {', '.join(COLUMN_SORTS)}, metric.<name> or "
+                         "config.<field>")  # fmt: skip
+    return _number(key, dialect)
+
+
+def _after(column: ColumnElement[Any], descending: bool, value: Any, last_id: str) -> ColumnElement[bool]:
+    """The rows after (value, last_id) in the order (column asc or desc, nulls last), (id asc)."""
+    if value is None:
+        return and_(column.is_(None), Experiment.id > last_id)
+    beyond = column < value if descending else column > value
+    return or_(beyond, and_(column == value, Experiment.id > last_id), column.is_(None))
+
+
+def _make_cursor(key: str, value: Any, last_id: str) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    return base64.urlsafe_b64encode(json.dumps([key, value, last_id]).encode()).decode()
+
+
+def _read_cursor(cursor: str, key: str) -> tuple[Any, str]:
+    try:
+        stored_key, value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if stored_key != key or not isinstance(last_id, str):
+            raise ValueError
+        if key.endswith("_at") and value is not None:
+            value = datetime.fromisoformat(value)
+    except (ValueError, TypeError, binascii.Error):
+        raise ValueError(
+            "cursor was not made by a list sorted this way; send the next_cursor of the previous page, "
+            "with the same sort, or leave it out for the first page"
+        ) from None
+    return value, last_id
 
 
 def transition(
@@ -125,6 +260,19 @@ def record_progress(session: Session, experiment_id: str, epoch: int, total_epoc
         .values(progress={"epoch": epoch, "total_epochs": total_epochs})
         .execution_options(synchronize_session=False)
     )
+    session.commit()
+
+
+def update_experiment(
+    session: Session, experiment: Experiment, name: str | None, tags: Sequence[str] | None, notes: str | None
+) -> None:
+    """Changes what is given (None leaves a field as it is); commits."""
+    if name is not None:
+        experiment.name = name
+    if tags is not None:
+        experiment.tags = list(tags)
+    if notes is not None:
+        experiment.notes = notes
     session.commit()
 
 

@@ -5,12 +5,16 @@ import type {
   AuditPage,
   AppInfo,
   CreatedToken,
+  BulkRequest,
+  BulkResult,
   CreatedExperiments,
   Experiment,
   ExperimentList,
+  ExperimentPatch,
   ExperimentQuery,
   Me,
   Member,
+  LogPage,
   NewExperiment,
   NewToken,
   ProjectRole,
@@ -60,10 +64,14 @@ async function json<T>(path: string, init?: RequestInit): Promise<T> {
   return (await (await request(path, init)).json()) as T;
 }
 
-function queryString(query: Record<string, string | number | null | undefined>): string {
+type QueryValue = string | number | null | undefined;
+
+function queryString(query: Record<string, QueryValue | QueryValue[]>): string {
   const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+  for (const [key, given] of Object.entries(query)) {
+    for (const value of Array.isArray(given) ? given : [given]) {
+      if (value !== undefined && value !== null && value !== "") params.append(key, String(value));
+    }
   }
   const text = params.toString();
   return text ? `?${text}` : "";
@@ -105,7 +113,28 @@ export const api = {
     }),
   cancelExperiment: (id: string) =>
     json<Experiment>(`/experiments/${encodeURIComponent(id)}/cancel`, { method: "POST" }),
+  updateExperiment: (id: string, change: ExperimentPatch) =>
+    json<Experiment>(`/experiments/${encodeURIComponent(id)}`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(change),
+    }),
+  deleteExperiment: async (id: string) => {
+    await request(`/experiments/${encodeURIComponent(id)}`, { method: "DELETE" });
+  },
+  bulk: (body: BulkRequest) =>
+    json<BulkResult>("/experiments/bulk", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+  cloneExperiment: (id: string) => json<NewExperiment>(`/experiments/${encodeURIComponent(id)}/clone`),
+  getLogs: (id: string, after: number, limit: number) =>
+    json<LogPage>(`/experiments/${encodeURIComponent(id)}/logs${queryString({ after, limit })}`),
+  exportCsv: async (query: ExperimentQuery) =>
+    (await request(`/experiments/export.csv${queryString({ ...query })}`)).blob(),
   getReport: async (id: string) => (await request(`/experiments/${encodeURIComponent(id)}/report`)).text(),
+  getArtifactsZip: async (id: string) => (await request(`/experiments/${encodeURIComponent(id)}/artifacts.zip`)).blob(),
   getArtifact: async (id: string, path: string) =>
     (await request(`/experiments/${encodeURIComponent(id)}/artifacts/${encodePath(path)}`)).blob(),
   listSweeps: () => json<SweepList>("/sweeps?limit=100"),

@@ -115,8 +115,8 @@ export interface paths {
         };
         /**
          * List Experiments
-         * @description A page of the experiments of the projects the caller may see (or of `project`), filtered and sorted (a
-         *     leading "-" sorts descending).
+         * @description A page of the experiments of the projects the caller may see (or of `project`), searched, filtered and
+         *     sorted. Page with `cursor` (stable while runs are added or deleted) or with `offset`.
          */
         get: operations["list_experiments_api_v1_experiments_get"];
         put?: never;
@@ -127,6 +127,48 @@ export interface paths {
          *     creating more.
          */
         post: operations["create_experiment_api_v1_experiments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk Action
+         * @description Cancel or delete a selection of experiments, or a whole grid batch; what could not be done is listed
+         *     with the reason (already ended, unknown id, not yours to change).
+         */
+        post: operations["bulk_action_api_v1_experiments_bulk_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Experiments
+         * @description The experiments the list shows with the same search, filters and sort (up to 10 000), as CSV: one column
+         *     per field, metric (metric.<name>) and config field (config.<field>).
+         */
+        get: operations["export_experiments_api_v1_experiments_export_csv_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -146,9 +188,34 @@ export interface paths {
         post?: never;
         /**
          * Delete Experiment
-         * @description Deletes the experiment, its artifacts and its events. Cancel a queued or running one first.
+         * @description Deletes the experiment, its artifacts and its events; a queued or running one is cancelled first (its
+         *     worker stops after the current batch).
          */
         delete: operations["delete_experiment_api_v1_experiments__experiment_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Experiment
+         * @description Rename, retag or write notes (markdown); fields left out stay as they are.
+         */
+        patch: operations["update_experiment_api_v1_experiments__experiment_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/artifacts.zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Artifacts Zip
+         * @description Every file the run wrote (its artifacts list, run.log included) as one zip.
+         */
+        get: operations["get_artifacts_zip_api_v1_experiments__experiment_id__artifacts_zip_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -189,6 +256,48 @@ export interface paths {
          *     produced (watch its events, or GET it, for the end).
          */
         post: operations["cancel_experiment_api_v1_experiments__experiment_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/clone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Clone Experiment
+         * @description The request that runs this experiment again exactly (same config, same seed): POST it as it is, or
+         *     change it first. Compare the two runs' result.provenance to see whether the data was the same.
+         */
+        get: operations["clone_experiment_api_v1_experiments__experiment_id__clone_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{experiment_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Logs
+         * @description Lines of the run's run.log (logging, stdout, stderr, warnings, a failure's traceback) after line `after`.
+         *     While it runs, the log events of its WebSocket carry the same lines, numbered the same way.
+         */
+        get: operations["get_logs_api_v1_experiments__experiment_id__logs_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -618,6 +727,49 @@ export interface components {
             /** Experiments */
             experiments: components["schemas"]["ExperimentOut"][];
         };
+        /**
+         * BulkRequest
+         * @example {
+         *       "action": "cancel",
+         *       "batch_id": "0f3c..."
+         *     }
+         * @example {
+         *       "action": "delete",
+         *       "ids": []
+         *     }
+         */
+        BulkRequest: {
+            /**
+             * Action
+             * @description delete cancels a queued or running experiment first.
+             * @enum {string}
+             */
+            action: "cancel" | "delete";
+            /**
+             * Batch Id
+             * @description Every member of a grid.
+             */
+            batch_id?: string | null;
+            /** Ids */
+            ids?: string[] | null;
+        };
+        /** BulkResult */
+        BulkResult: {
+            /** Done */
+            done: string[];
+            /**
+             * Skipped
+             * @description Experiments left as they were, each with the reason.
+             */
+            skipped: components["schemas"]["BulkSkip"][];
+        };
+        /** BulkSkip */
+        BulkSkip: {
+            /** Id */
+            id: string;
+            /** Reason */
+            reason: string;
+        };
         /** Categorical */
         Categorical: {
             /** Choices */
@@ -750,6 +902,25 @@ export interface components {
              */
             type: "epoch_end";
         };
+        /** EpochTiming */
+        EpochTiming: {
+            /**
+             * Epoch
+             * @description 1-based.
+             */
+            epoch: number;
+            /**
+             * Samples Per S
+             * @description Training samples per second of wall time.
+             */
+            samples_per_s: number | null;
+            system: components["schemas"]["SystemSample"];
+            /**
+             * Wall S
+             * @description Wall time of the epoch's training pass and its evaluation.
+             */
+            wall_s: number;
+        };
         /**
          * ExperimentCreate
          * @example {
@@ -843,6 +1014,11 @@ export interface components {
             };
             /** Name */
             name: string;
+            /**
+             * Notes
+             * @description Markdown the user wrote about the run.
+             */
+            notes: string;
             progress: components["schemas"]["Progress"] | null;
             /** Project Id */
             project_id: string;
@@ -861,6 +1037,8 @@ export interface components {
              * @enum {string}
              */
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** @description Epoch timings, CPU and memory of the training process, host load; null until the run ends (and for runs recorded before the platform measured them). */
+            system: components["schemas"]["SystemRecord"] | null;
             /** Tags */
             tags: string[];
             /** Traceback */
@@ -884,10 +1062,32 @@ export interface components {
             items: components["schemas"]["ExperimentOut"][];
             /** Limit */
             limit: number;
+            /**
+             * Next Cursor
+             * @description Send as `cursor` for the next page; null on the last one.
+             */
+            next_cursor: string | null;
             /** Offset */
             offset: number;
             /** Total */
             total: number;
+        };
+        /**
+         * ExperimentPatch
+         * @example {
+         *       "notes": "lr too high; try 1e-4"
+         *     }
+         */
+        ExperimentPatch: {
+            /** Name */
+            name?: string | null;
+            /**
+             * Notes
+             * @description Markdown.
+             */
+            notes?: string | null;
+            /** Tags */
+            tags?: string[] | null;
         };
         /** FloatRange */
         FloatRange: {
@@ -951,6 +1151,71 @@ export interface components {
              * @enum {string}
              */
             type: "int";
+        };
+        /**
+         * LogEvent
+         * @description Lines the run wrote to its run.log (names.RUN_LOG_FILE), numbered from 1 as in that file.
+         *
+         *     Live lines are rate-limited: beyond the cap per second they are held back and announced by one event with
+         *     `held_back` > 0 and no `lines`, so a client knows to read them with GET .../logs?after=first_line-1. The file
+         *     keeps every line.
+         */
+        LogEvent: {
+            /** Experiment Id */
+            experiment_id: string;
+            /**
+             * First Line
+             * @description The number of the first line of `lines` (or the first held back).
+             */
+            first_line: number;
+            /**
+             * Held Back
+             * @description Lines from first_line on not sent live (rate limit).
+             * @default 0
+             */
+            held_back: number;
+            /**
+             * Lines
+             * @description Consecutive lines from first_line on; empty when held_back > 0.
+             */
+            lines: string[];
+            /**
+             * Seq
+             * @description Assigned by publish_event; 1 for the first event.
+             * @default 0
+             */
+            seq: number;
+            /**
+             * Ts
+             * @description Unix seconds when published; 0 until publish_event stamps it.
+             * @default 0
+             */
+            ts: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "log";
+        };
+        /** LogPage */
+        LogPage: {
+            /**
+             * Finished
+             * @description Whether the run has ended, so that no more lines will come.
+             */
+            finished: boolean;
+            /**
+             * First Line
+             * @description The number of lines[0] in run.log (1-based): `after` + 1.
+             */
+            first_line: number;
+            /** Lines */
+            lines: string[];
+            /**
+             * Total
+             * @description Complete lines in run.log so far.
+             */
+            total: number;
         };
         /** Login */
         Login: {
@@ -1131,7 +1396,7 @@ export interface components {
             /** Total Epochs */
             total_epochs: number;
         };
-        ProgressEvent: components["schemas"]["StatusEvent"] | components["schemas"]["TrainBeginEvent"] | components["schemas"]["EpochEndEvent"] | components["schemas"]["BatchEvent"] | components["schemas"]["PredictionsEvent"];
+        ProgressEvent: components["schemas"]["StatusEvent"] | components["schemas"]["TrainBeginEvent"] | components["schemas"]["EpochEndEvent"] | components["schemas"]["BatchEvent"] | components["schemas"]["PredictionsEvent"] | components["schemas"]["LogEvent"] | components["schemas"]["SystemEvent"];
         /** ProjectCreate */
         ProjectCreate: {
             /** Name */
@@ -1339,6 +1604,12 @@ export interface components {
              */
             parallelism: number;
             /**
+             * Project
+             * @description The project's id (GET /api/v1/projects).
+             * @default default
+             */
+            project: string;
+            /**
              * Pruner
              * @description Stops trials that trail the others: median, hyperband, none.
              * @default median
@@ -1501,6 +1772,84 @@ export interface components {
              * @enum {string}
              */
             state: "running" | "paused" | "stopped" | "finished";
+        };
+        /**
+         * SystemEvent
+         * @description A system sample: every few seconds (`epoch` null), and at each epoch's end (with its timing).
+         */
+        SystemEvent: {
+            /** @default null */
+            epoch: components["schemas"]["EpochTiming"] | null;
+            /** Experiment Id */
+            experiment_id: string;
+            sample: components["schemas"]["SystemSample"];
+            /**
+             * Seq
+             * @description Assigned by publish_event; 1 for the first event.
+             * @default 0
+             */
+            seq: number;
+            /**
+             * Ts
+             * @description Unix seconds when published; 0 until publish_event stamps it.
+             * @default 0
+             */
+            ts: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "system";
+        };
+        /**
+         * SystemRecord
+         * @description The system metrics of a run as its record keeps them (the experiment's `system` column).
+         */
+        SystemRecord: {
+            /** Epochs */
+            epochs: components["schemas"]["EpochTiming"][];
+            /**
+             * Mean Epoch S
+             * @description Mean wall time of an epoch; null before one ends.
+             */
+            mean_epoch_s: number | null;
+            /**
+             * Peak Rss Bytes
+             * @description The highest resident memory of any sample.
+             * @default 0
+             */
+            peak_rss_bytes: number;
+            /**
+             * Samples
+             * @description The periodic samples; thinned to every other one when they grow long.
+             */
+            samples: components["schemas"]["SystemSample"][];
+        };
+        /**
+         * SystemSample
+         * @description The training process and its host at one moment.
+         */
+        SystemSample: {
+            /**
+             * Cpu Percent
+             * @description CPU of the training process since the previous sample (100 = a core).
+             */
+            cpu_percent: number;
+            /**
+             * Elapsed S
+             * @description Seconds since training began.
+             */
+            elapsed_s: number;
+            /**
+             * Load1
+             * @description Host load average over the last minute.
+             */
+            load1: number;
+            /**
+             * Rss Bytes
+             * @description Resident memory of the training process.
+             */
+            rss_bytes: number;
         };
         /** Timings */
         Timings: {
@@ -2197,14 +2546,22 @@ export interface operations {
     list_experiments_api_v1_experiments_get: {
         parameters: {
             query?: {
+                /** @description A column (created_at, started_at, finished_at, name, app, status), metric.<name> or config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last. */
+                sort?: string;
+                /** @description Only this project's runs. */
                 project?: string | null;
+                limit?: number;
+                offset?: number;
+                /** @description next_cursor of the previous page (same sort and filters). */
+                cursor?: string | null;
                 app?: string | null;
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
                 tag?: string | null;
                 batch_id?: string | null;
-                sort?: "created_at" | "-created_at" | "started_at" | "-started_at" | "finished_at" | "-finished_at" | "name" | "-name" | "app" | "-app" | "status" | "-status";
-                limit?: number;
-                offset?: number;
+                /** @description Text in the id, the name, a tag, the notes, the app or the status. */
+                q?: string | null;
+                /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
+                filter?: string[] | null;
             };
             header?: never;
             path?: never;
@@ -2378,6 +2735,237 @@ export interface operations {
             };
             /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    bulk_action_api_v1_experiments_bulk_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    export_experiments_api_v1_experiments_export_csv_get: {
+        parameters: {
+            query?: {
+                /** @description A column (created_at, started_at, finished_at, name, app, status), metric.<name> or config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last. */
+                sort?: string;
+                /** @description Only this project's runs. */
+                project?: string | null;
+                app?: string | null;
+                status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
+                tag?: string | null;
+                batch_id?: string | null;
+                /** @description Text in the id, the name, a tag, the notes, the app or the status. */
+                q?: string | null;
+                /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
+                filter?: string[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One row per experiment */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2616,8 +3204,230 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
-            409: {
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    update_experiment_api_v1_experiments__experiment_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExperimentPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    get_artifacts_zip_api_v1_experiments__experiment_id__artifacts_zip_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every artifact */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2861,6 +3671,240 @@ export interface operations {
             };
             /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    clone_experiment_api_v1_experiments__experiment_id__clone_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentCreate"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    get_logs_api_v1_experiments__experiment_id__logs_get: {
+        parameters: {
+            query?: {
+                /** @description Skip this many lines. */
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogPage"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

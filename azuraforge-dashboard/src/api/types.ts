@@ -42,6 +42,15 @@ export type EpochEndEvent = Schemas["EpochEndEvent"];
 export type BatchEvent = Schemas["BatchEvent"];
 export type PredictionsEvent = Schemas["PredictionsEvent"];
 export type ProgressEvent = Schemas["ProgressEvent"];
+export type LogEvent = Schemas["LogEvent"];
+export type SystemEvent = Schemas["SystemEvent"];
+export type SystemSample = Schemas["SystemSample"];
+export type EpochTiming = Schemas["EpochTiming"];
+export type SystemRecord = Schemas["SystemRecord"];
+export type LogPage = Schemas["LogPage"];
+export type ExperimentPatch = Schemas["ExperimentPatch"];
+export type BulkRequest = Schemas["BulkRequest"];
+export type BulkResult = Schemas["BulkResult"];
 
 export const EXPERIMENT_STATUSES: readonly ExperimentStatus[] = [
   "queued",

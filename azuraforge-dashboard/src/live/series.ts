@@ -1,5 +1,5 @@
 // Turns progress events (live, replayed, or both after a reconnect) into chart series and progress.
-import type { ExperimentStatus, ProgressEvent, RunResult } from "../api/types";
+import type { EpochTiming, ExperimentStatus, ProgressEvent, RunResult, SystemSample } from "../api/types";
 
 /** Per-epoch values: values[name][i] belongs to epochs[i]; null where a metric was not reported. */
 export interface Series {
@@ -21,6 +21,9 @@ export interface LiveState {
   etaS: number | null;
   batch: { epoch: number; batch: number; totalBatches: number } | null;
   predictions: { epoch: number; actual: (number | null)[]; predicted: (number | null)[] } | null;
+  /** run.log lines sent live, by line number, and the ranges held back by the rate limit. */
+  log: { lines: Map<number, string>; heldBack: { first: number; count: number }[] };
+  system: { samples: SystemSample[]; epochs: EpochTiming[] };
 }
 
 export const initialLiveState: LiveState = {
@@ -35,6 +38,8 @@ export const initialLiveState: LiveState = {
   etaS: null,
   batch: null,
   predictions: null,
+  log: { lines: new Map(), heldBack: [] },
+  system: { samples: [], epochs: [] },
 };
 
 export function applyEvent(state: LiveState, event: ProgressEvent): LiveState {
@@ -62,6 +67,22 @@ export function applyEvent(state: LiveState, event: ProgressEvent): LiveState {
       return {
         ...next,
         predictions: { epoch: event.epoch, actual: event.actual, predicted: event.predicted },
+      };
+    case "log": {
+      const lines = new Map(state.log.lines);
+      event.lines.forEach((line, i) => lines.set(event.first_line + i, line));
+      const heldBack = event.held_back
+        ? [...state.log.heldBack, { first: event.first_line, count: event.held_back }]
+        : state.log.heldBack;
+      return { ...next, log: { lines, heldBack } };
+    }
+    case "system":
+      return {
+        ...next,
+        system: {
+          samples: [...state.system.samples, event.sample],
+          epochs: event.epoch ? [...state.system.epochs, event.epoch] : state.system.epochs,
+        },
       };
     default:
       // An event type newer than this dashboard: its sequence number still counts.

@@ -1,4 +1,6 @@
-// Compare 2 to 8 experiments: overlaid loss curves, the config values that differ, metrics side by side.
+// Compare 2 to 8 experiments: any per-epoch metric overlaid, the config values that differ, metrics side by
+// side with the best per row marked by the direction the API declares.
+import { useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { api } from "../api/client";
 import type { Experiment } from "../api/types";
@@ -41,7 +43,13 @@ function Comparison({ experiments }: { experiments: Experiment[] }) {
   const differences = differingConfig(experiments);
   const metrics = metricRows(experiments);
   const epochs = Math.max(0, ...experiments.flatMap((e) => Object.values(e.history).map((values) => values.length)));
-  const curves = ["loss", "val_loss"].filter((name) => experiments.some((e) => e.history[name]?.length));
+  const names = [...new Set(experiments.flatMap((e) => Object.keys(e.history)))]
+    .map((name) => name.replace(/^val_/, ""))
+    .filter((name, index, all) => all.indexOf(name) === index)
+    .sort((a, b) => Number(b === "loss") - Number(a === "loss") || a.localeCompare(b));
+  const [overlaid, setOverlaid] = useState(names[0] ?? "loss");
+  const curves = [overlaid, `val_${overlaid}`].filter((name) => experiments.some((e) => e.history[name]?.length));
+  const apps = [...new Set(experiments.map((e) => e.app))];
   const header = (
     <thead>
       <tr>
@@ -57,6 +65,16 @@ function Comparison({ experiments }: { experiments: Experiment[] }) {
   );
   return (
     <>
+      {names.length > 1 && (
+        <label className="inline-field">
+          Overlay{" "}
+          <select aria-label="Metric to overlay" value={overlaid} onChange={(e) => setOverlaid(e.target.value)}>
+            {names.map((name) => (
+              <option key={name}>{name}</option>
+            ))}
+          </select>
+        </label>
+      )}
       <div className="chart-grid">
         {curves.map((name) => (
           <LineChart
@@ -70,7 +88,12 @@ function Comparison({ experiments }: { experiments: Experiment[] }) {
         ))}
       </div>
       <h2>Config values that differ</h2>
-      {differences.length ? (
+      {apps.length > 1 ? (
+        <p className="warning" role="alert">
+          These runs are of different apps ({apps.join(", ")}): their configs are not comparable field by field,
+          and their metrics measure different tasks.
+        </p>
+      ) : differences.length ? (
         <table className="compare">
           {header}
           <tbody>

@@ -1,13 +1,16 @@
 // One experiment: live charts and progress while it runs, its history, metrics, config and error after.
 import { useState } from "react";
-import { Link, useParams } from "react-router";
-import { api } from "../api/client";
+import { Link, useNavigate, useParams } from "react-router";
+import { api, newIdempotencyKey } from "../api/client";
 import { isFinished, type Experiment } from "../api/types";
 import { useResource } from "../api/useResource";
 import { LineChart } from "../components/LineChart";
+import { LogsPanel } from "../components/LogsPanel";
+import { Notes } from "../components/Notes";
 import { DataProvenancePanel, Verdict } from "../components/RunRecord";
 import { SeriesCharts } from "../components/SeriesCharts";
 import { StatusBadge } from "../components/StatusBadge";
+import { SystemCharts } from "../components/SystemCharts";
 import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber, formatValue } from "../format";
 import { progressOf, seriesFromHistory } from "../live/series";
 import { useExperimentEvents } from "../live/useExperimentEvents";
@@ -27,6 +30,10 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
   const { live, connection } = useExperimentEvents(experiment.id, !finished || !stored);
   const [cancelError, setCancelError] = useState<string>();
   const [cancelling, setCancelling] = useState(false);
+  const [notes, setNotes] = useState(experiment.notes);
+  // A failed run opens on its log, which ends with the error and its traceback.
+  const [tab, setTab] = useState<"charts" | "logs" | "system">(experiment.status === "failed" ? "logs" : "charts");
+  const navigate = useNavigate();
 
   // A run that ends while watched is shown from its final event, which carries the record: no polling.
   const result = experiment.result ?? live.result;
@@ -38,7 +45,26 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
     ? experimentDuration(experiment)
     : result && (Date.parse(result.timings.finished_at) - Date.parse(result.timings.started_at)) / 1000;
   const progress = finished ? null : progressOf(live);
+  const system = experiment.system ?? live.system;
+  const remove = () => {
+    const running = isFinished(status) ? "" : " It is still running: it will be cancelled first.";
+    if (!window.confirm(`Delete ${experimentTitle(experiment)}, its artifacts and its log?${running}`)) return;
+    api.deleteExperiment(experiment.id).then(
+      () => navigate("/"),
+      (error: Error) => setCancelError(error.message),
+    );
+  };
+  const runAgain = () => {
+    api
+      .cloneExperiment(experiment.id)
+      .then((request) => api.createExperiment(request, newIdempotencyKey()))
+      .then(
+        (created) => navigate(`/experiments/${"id" in created ? created.id : created.experiments[0]?.id}`),
+        (error: Error) => setCancelError(error.message),
+      );
+  };
   const cancel = () => {
+    if (!window.confirm(`Cancel ${experimentTitle(experiment)}? It stops after its current batch.`)) return;
     setCancelling(true);
     api.cancelExperiment(experiment.id).then(
       () => undefined,
@@ -74,6 +100,12 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
               Report
             </Link>
           )}
+          <button type="button" onClick={runAgain} title="Same config, same seed">
+            Run again
+          </button>
+          <button type="button" className="danger" onClick={remove}>
+            Delete
+          </button>
         </div>
       </div>
       {cancelError && <p className="error">Could not cancel: {cancelError}</p>}
@@ -113,9 +145,24 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
         </div>
       )}
 
-      {series.epochs.length > 0 ? <SeriesCharts series={series} /> : <p className="muted">{finished ? "No epoch was recorded." : "No epoch has finished yet."}</p>}
+      <div className="tabs" role="tablist">
+        {(["charts", "logs", "system"] as const).map((name) => (
+          <button key={name} type="button" role="tab" aria-selected={tab === name} onClick={() => setTab(name)}>
+            {{ charts: "Charts", logs: "Logs", system: "System" }[name]}
+          </button>
+        ))}
+      </div>
 
-      {live.predictions && !isFinished(status) && (
+      {tab === "logs" && <LogsPanel experimentId={experiment.id} finished={finished} live={live.log} />}
+      {tab === "system" && <SystemCharts epochs={system.epochs} samples={system.samples} />}
+      {tab === "charts" &&
+        (series.epochs.length > 0 ? (
+          <SeriesCharts series={series} />
+        ) : (
+          <p className="muted">{finished ? "No epoch was recorded." : "No epoch has finished yet."}</p>
+        ))}
+
+      {tab === "charts" && live.predictions && !isFinished(status) && (
         <LineChart
           title={`Validation predictions (epoch ${live.predictions.epoch})`}
           labels={live.predictions.actual.map((_, i) => i + 1)}
@@ -174,6 +221,7 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
           {ranFor !== null && <p className="muted small">Ran for {formatDuration(ranFor)}.</p>}
         </div>
       </div>
+      <Notes experimentId={experiment.id} notes={notes} onSaved={setNotes} />
     </section>
   );
 }

@@ -12,6 +12,7 @@ import {
   type ProgressEvent,
 } from "../api/types";
 import { useResource } from "../api/useResource";
+import { saveBlob } from "../components/Artifact";
 import { OfflineBadge, VerdictMarks } from "../components/RunRecord";
 import { StatusBadge } from "../components/StatusBadge";
 import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber } from "../format";
@@ -33,8 +34,9 @@ export function ExperimentsPage() {
     tag: params.get("tag") ?? "",
     batch_id: params.get("batch") ?? "",
     sort: (params.get("sort") ?? "-created_at") as NonNullable<ExperimentQuery["sort"]>,
+    q: params.get("q") ?? "",
   };
-  const search = params.get("q") ?? "";
+  const search = filters.q;
   const apps = useResource("apps", api.listApps);
   const list = useResource(`experiments?${JSON.stringify(filters)}`, () =>
     api.listExperiments({ ...filters, limit: PAGE_SIZE }),
@@ -88,14 +90,33 @@ export function ExperimentsPage() {
   useExperimentFeed(activeIds, { onEvent, onResync: reload });
 
   const loadMore = () => {
-    const offset = list.data?.items.length ?? 0;
-    api.listExperiments({ ...filters, limit: PAGE_SIZE, offset }).then(
+    api.listExperiments({ ...filters, limit: PAGE_SIZE, cursor: list.data?.next_cursor }).then(
       (page) => setData((current) => current && { ...page, items: [...current.items, ...page.items] }),
       () => reload(),
     );
   };
 
-  const items = filterBySearch(list.data?.items ?? [], search);
+  const items = list.data?.items ?? [];
+  const [bulkMessage, setBulkMessage] = useState<string>();
+  const bulk = (action: "cancel" | "delete", selection: { ids: string[] } | { batch_id: string }) => {
+    const what = "ids" in selection ? `${selection.ids.length} selected experiments` : "every experiment of this batch";
+    const warning = action === "delete" ? " Running ones are cancelled first; artifacts and logs go too." : "";
+    if (!window.confirm(`${action === "delete" ? "Delete" : "Cancel"} ${what}?${warning}`)) return;
+    api.bulk({ action, ...selection }).then(
+      (result) => {
+        setSelected([]);
+        const skipped = result.skipped.map((s) => s.reason).join("; ");
+        setBulkMessage(`${action === "delete" ? "Deleted" : "Cancelled"} ${result.done.length}.${skipped ? ` Skipped: ${skipped}` : ""}`);
+        reload();
+      },
+      (error: Error) => setBulkMessage(error.message),
+    );
+  };
+  const exportCsv = () =>
+    api.exportCsv(filters).then(
+      (blob) => saveBlob(blob, "experiments.csv"),
+      (error: Error) => setBulkMessage(error.message),
+    );
   const toggle = (id: string) =>
     setSelected((current) => (current.includes(id) ? current.filter((x) => x !== id) : [...current, id]));
 
@@ -117,8 +138,25 @@ export function ExperimentsPage() {
           </Link>
         </div>
       </div>
+      <div className="bulk-actions">
+        <button type="button" disabled={selected.length === 0} onClick={() => bulk("cancel", { ids: selected })}>
+          Cancel selected
+        </button>
+        <button type="button" className="danger" disabled={selected.length === 0} onClick={() => bulk("delete", { ids: selected })}>
+          Delete selected
+        </button>
+        {filters.batch_id && (
+          <button type="button" onClick={() => bulk("cancel", { batch_id: filters.batch_id })}>
+            Cancel the batch
+          </button>
+        )}
+        <button type="button" onClick={exportCsv}>
+          Export CSV
+        </button>
+        {bulkMessage && <span className="muted small">{bulkMessage}</span>}
+      </div>
       <div className="filters">
-        <input type="search" placeholder="Search name, id, app, tag" aria-label="Search" value={search} onChange={(e) => setParam("q", e.target.value)} />
+        <input type="search" placeholder="Search name, id, tags, notes, app, status" aria-label="Search" value={search} onChange={(e) => setParam("q", e.target.value)} />
         <select aria-label="Status" value={filters.status ?? ""} onChange={(e) => setParam("status", e.target.value)}>
           <option value="">all statuses</option>
           {EXPERIMENT_STATUSES.map((s) => (
@@ -142,13 +180,22 @@ export function ExperimentsPage() {
       <table className="experiments">
         <thead>
           <tr>
-            <th aria-label="Select" />
+            <th>
+              <input
+                type="checkbox"
+                aria-label="Select all shown"
+                checked={items.length > 0 && items.every((e) => selected.includes(e.id))}
+                onChange={(event) => setSelected(event.target.checked ? items.map((e) => e.id) : [])}
+              />
+            </th>
             <SortHeader column="status" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
             <SortHeader column="app" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
             <SortHeader column="name" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
             <th>Tags</th>
             <SortHeader column="created_at" sort={filters.sort} onSort={(s) => setParam("sort", s)} />
             <th>Duration</th>
+            <th title="Mean wall time of an epoch">s/epoch</th>
+            <th title="Peak resident memory of the training process">Peak RSS</th>
             <th>Key metrics</th>
           </tr>
         </thead>
@@ -177,6 +224,8 @@ export function ExperimentsPage() {
               </td>
               <td className="nowrap">{formatDate(e.created_at)}</td>
               <td className="nowrap">{formatDuration(experimentDuration(e, now))}</td>
+              <td className="nowrap">{e.system?.mean_epoch_s != null ? e.system.mean_epoch_s.toFixed(2) : "–"}</td>
+              <td className="nowrap">{e.system?.peak_rss_bytes ? `${Math.round(e.system.peak_rss_bytes / 1048576)} MB` : "–"}</td>
               <td className="metrics-cell">
                 {keyMetrics(e).map(([name, value]) => (
                   <span key={name} className="metric">
@@ -196,7 +245,7 @@ export function ExperimentsPage() {
           <Link to="/new">Start one</Link>.
         </p>
       )}
-      {list.data && list.data.items.length < list.data.total && (
+      {list.data?.next_cursor && (
         <button type="button" className="load-more" onClick={loadMore}>
           Load more ({list.data.items.length} of {list.data.total})
         </button>
@@ -215,14 +264,6 @@ function SortHeader({ column, sort, onSort }: { column: string; sort: string; on
         {SORTABLE[column]} {active ? (descending ? "▼" : "▲") : ""}
       </button>
     </th>
-  );
-}
-
-function filterBySearch(items: Experiment[], search: string): Experiment[] {
-  const needle = search.trim().toLowerCase();
-  if (!needle) return items;
-  return items.filter((e) =>
-    [e.id, e.name ?? "", e.app, ...e.tags].some((text) => text.toLowerCase().includes(needle)),
   );
 }
 

@@ -2,6 +2,7 @@
 // objective, the sampler and pruner, how many trials and how many at once.
 import { useMemo, useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
+import { useAuth } from "../api/auth";
 import { ApiError, api } from "../api/client";
 import type { AppInfo, NewSweep } from "../api/types";
 import { buildConfig, fieldsFromSchema, initialValues, type FieldSpec, type FormValues } from "../schema/fields";
@@ -10,6 +11,7 @@ import { buildSpace, canSearch, initialRow, type SearchRow } from "../schema/spa
 
 export function SweepForm({ app }: { app: AppInfo }) {
   const navigate = useNavigate();
+  const { project } = useAuth();
   const fields = useMemo(() => fieldsFromSchema(app.config_schema), [app]);
   const searchable = fields.filter(canSearch);
   const [values, setValues] = useState<FormValues>(() => initialValues(fields, app.defaults));
@@ -52,6 +54,7 @@ export function SweepForm({ app }: { app: AppInfo }) {
     try {
       const body: NewSweep = {
         app: app.name,
+        project,
         base_config: config.config,
         space: space.space,
         objective: { metric: settings.metric.trim(), direction: settings.direction as "minimize" | "maximize" },

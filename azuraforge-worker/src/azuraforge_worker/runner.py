@@ -6,6 +6,7 @@ code and the experiment still ends exactly once, with exactly one final event.
 """
 
 import logging
+import shutil
 import threading
 import time
 import traceback
@@ -37,6 +38,8 @@ from azuraforge_learner.record import Plan, RunResult
 from azuraforge_learner.reporter import Reporter
 from azuraforge_worker.heartbeat import Heartbeat
 from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, RedisReporter, StopRequest
+from azuraforge_worker.runlog import RunLog, capture_run_output
+from azuraforge_worker.system import SystemMonitor
 from azuraforge_worker.trials import TrialPruning
 
 log = logging.getLogger(__name__)
@@ -94,7 +97,18 @@ def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus |
             publish_event(services.redis, StatusEvent(experiment_id=experiment_id, status="running"))
             status, fields = _train(services, experiment_id, app, config, _pruning(services, session, experiment))
             write_outcome(services.settings.experiment_dir(experiment_id), status, fields)
-            return _finish(services, session, experiment_id, "running", status, fields)
+            ended = _finish(services, session, experiment_id, "running", status, fields)
+            session.expunge_all()
+            if ended is None and store.get_experiment(session, experiment_id) is None:
+                _forget_deleted(services, experiment_id)
+            return ended
+
+
+def _forget_deleted(services: Services, experiment_id: str) -> None:
+    """Removes what a run deleted while it trained wrote after the API removed its folder and keys."""
+    log.info("experiment %s was deleted while it ran; removing what it wrote since", experiment_id)
+    services.redis.delete(*names.experiment_keys(experiment_id))
+    shutil.rmtree(services.settings.experiment_dir(experiment_id), ignore_errors=True)
 
 
 def _pruning(services: Services, session: Session, experiment: Experiment) -> list[Callback]:
@@ -137,25 +151,33 @@ def _train(
 ) -> tuple[ExperimentStatus, dict[str, Any]]:
     output_dir = services.settings.experiment_dir(experiment_id)
     publisher = EventPublisher(services.redis, services.spool_path)
+    run_log = RunLog(output_dir / names.RUN_LOG_FILE, experiment_id, publisher.emit)
+    monitor = SystemMonitor(experiment_id, publisher.emit)
     progress = RedisProgressCallback(experiment_id, publisher, lambda: _stop_request(services, experiment_id))
     reporters: list[Reporter] = [
         RedisReporter(experiment_id, publisher),
         ProgressRecorder(services.sessions, experiment_id),
     ]
+    monitor.start()
     try:
-        pipeline = load_pipeline(app)()
-        result = pipeline.run(
-            config, callbacks=[progress, *extra_callbacks], output_dir=output_dir, reporters=reporters
-        )
-    except Exception as exc:
-        log.exception("experiment %s failed", experiment_id)
-        return "failed", {
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exc(),
-            "artifacts": _files(output_dir),
-            "result": _failure_result(output_dir),
-        }
+        with capture_run_output(run_log):
+            try:
+                pipeline = load_pipeline(app)()
+                result = pipeline.run(
+                    config, callbacks=[progress, monitor, *extra_callbacks], output_dir=output_dir, reporters=reporters
+                )
+            except Exception as exc:
+                log.exception("experiment %s failed", experiment_id)
+                return "failed", {
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(),
+                    "artifacts": _files(output_dir),
+                    "result": _failure_result(output_dir),
+                    "system": monitor.record().model_dump(mode="json"),
+                }
     finally:
+        monitor.stop()
+        run_log.close()
         publisher.close()
     fields: dict[str, Any] = {
         "metrics": result.metrics,
@@ -163,6 +185,7 @@ def _train(
         "history": result.history,
         "artifacts": result.artifacts,
         "result": result.model_dump(mode="json"),
+        "system": monitor.record().model_dump(mode="json"),
     }
     # The record keeps the experiment statuses: a run cut short by a shutdown did not finish, and was not
     # cancelled by anyone, so it is failed with the reason.

@@ -1,12 +1,16 @@
 """A tiny app for the platform's tests and benchmarks, made discoverable without installing a package.
 
 `SineTestPipeline` forecasts a noisy sine wave (a few hundred rows) with a small MLP. `epoch_sleep_s` paces
-it so a test can watch it mid-run, and `fail_at_epoch` makes it raise. `register_test_app(directory)` writes a
-.dist-info folder declaring its `azuraforge.pipelines` entry point; with `directory` on sys.path (or PYTHONPATH
-of a worker process) the app is found by the same entry-point discovery as any installed app.
+it so a test can watch it mid-run, `fail_at_epoch` makes it raise, and `chatter` makes it print, log and warn.
+`register_test_app(directory)` writes a .dist-info folder declaring its `azuraforge.pipelines` entry point; with
+`directory` on sys.path (or PYTHONPATH of a worker process) the app is found by the same entry-point discovery
+as any installed app.
 """
 
+import logging
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,6 +24,8 @@ from azuraforge_learner.timeseries import PreparedSeries, TimeSeriesConfig, Time
 
 TEST_APP = "sine_test"
 
+log = logging.getLogger(__name__)
+
 
 class SineTestConfig(TimeSeriesConfig):
     epochs: int = Field(3, ge=1, le=10_000, description="Passes over the training data.")
@@ -27,6 +33,13 @@ class SineTestConfig(TimeSeriesConfig):
     rows: int = Field(300, ge=60, le=100_000, description="Length of the synthetic series.")
     epoch_sleep_s: float = Field(0.0, ge=0.0, le=60.0, description="Pause at the start of every epoch.")
     fail_at_epoch: int | None = Field(None, ge=1, description="Raise at the start of this epoch (1-based).")
+    chatter: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="Lines to print at the start of every epoch (plus one log record, one "
+        "line on stderr and one warning).",
+    )
 
 
 class SineTestPipeline(TimeSeriesPipeline[SineTestConfig]):
@@ -46,15 +59,22 @@ class SineTestPipeline(TimeSeriesPipeline[SineTestConfig]):
         )
 
     def _callbacks(self, config: SineTestConfig, data: PreparedSeries) -> list[Callback]:
-        return [*super()._callbacks(config, data), _Pace(config.epoch_sleep_s, config.fail_at_epoch)]
+        return [*super()._callbacks(config, data), _Pace(config)]
 
 
 class _Pace(Callback):
-    def __init__(self, sleep_s: float, fail_at_epoch: int | None) -> None:
-        self.sleep_s = sleep_s
-        self.fail_at_epoch = fail_at_epoch
+    def __init__(self, config: SineTestConfig) -> None:
+        self.sleep_s = config.epoch_sleep_s
+        self.fail_at_epoch = config.fail_at_epoch
+        self.chatter = config.chatter
 
     def on_epoch_begin(self, epoch: int, logs: Logs) -> None:
+        if self.chatter:
+            for line in range(self.chatter):
+                print(f"epoch {epoch + 1} line {line + 1}")
+            log.info("epoch %d begins", epoch + 1)
+            print(f"epoch {epoch + 1} on stderr", file=sys.stderr)
+            warnings.warn(f"sine_test warns at epoch {epoch + 1}", UserWarning, stacklevel=1)
         if self.fail_at_epoch == epoch + 1:
             raise RuntimeError(f"sine_test was told to fail at epoch {epoch + 1}")
         time.sleep(self.sleep_s)
