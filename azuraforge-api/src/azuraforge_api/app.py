@@ -12,10 +12,10 @@ from azuraforge_api.dashboard import mount_dashboard
 from azuraforge_api.deps import bearer
 from azuraforge_api.errors import COMMON_ERRORS, install_error_handlers
 from azuraforge_api.guard import Guard, redact_tokens_in_server_logs
-from azuraforge_api.openapi import document_events
+from azuraforge_api.openapi import document_extras
 from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
-from azuraforge_api.routes import apps, experiments, health, live
+from azuraforge_api.routes import apps, experiments, health, live, models
 from azuraforge_common.settings import Settings
 
 
@@ -48,12 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
     install_error_handlers(app)
-    document_events(app)
-    for router in (health.router, apps.router, experiments.router):
+    document_extras(app)
+    for router in (health.router, apps.router, experiments.router, models.router):
         app.include_router(router, dependencies=[Depends(bearer)], responses=COMMON_ERRORS)
     app.include_router(live.router)
     mount_dashboard(app, settings.dashboard_dir)

@@ -34,8 +34,11 @@ _MEANINGS = {
     400: "A URL with a NUL byte, or (without an API token) a Host the API does not answer to",
     401: "Missing or wrong API token",
     403: "Without an API token: a request from another site's page (its Origin is not allowed)",
-    404: "No such experiment, app or file",
-    409: "The experiment is not in a state that allows this, or the Idempotency-Key was used for another request",
+    404: "No such experiment, app, file, model, version or alias",
+    409: "The experiment or model is not in a state that allows this (a run that did not succeed, an aliased "
+    "version, an app not installed where models are served), or the Idempotency-Key was used for another request",
+    422: "The input is not what the route or the model takes; the detail says what is wrong",
+    500: "The model server failed on this prediction; its log says why",
     413: "The body is larger than this route accepts; the detail names the limit",
     415: "Without an API token: a body that is not JSON",
     503: "Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After",

@@ -3,7 +3,8 @@
 - With a token set, /api/ calls are authenticated before their body is read.
 - Without a token (the `azuraforge up` default) a browser page of another site could still reach the API, so
   the Host must be a configured one (DNS rebinding), state-changing requests and WebSockets must come from the
-  API's own origin or a CORS origin, and bodies must be JSON (no cross-site form posts).
+  API's own origin or a CORS origin, and bodies must be JSON (no cross-site form posts; an image for a prediction
+  may come as a form).
 - Bodies are capped per route (413 naming the limit); a NUL byte in the URL is a 400.
 - An unexpected error answers 500 without closing the connection, so keep-alive clients are not hurt.
 """
@@ -111,7 +112,9 @@ def refusal(settings: Settings, method: str, path: str, headers: Mapping[str, st
             "AZURAFORGE_API_TOKEN",
         )
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if method != "WEBSOCKET" and media_type and media_type != "application/json":
+    # An image is uploaded as a form to .../predict; a prediction changes nothing, and the Origin check above holds.
+    upload = media_type == "multipart/form-data" and path.rstrip("/").endswith("/predict")
+    if method != "WEBSOCKET" and media_type and media_type != "application/json" and not upload:
         return Refusal(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             f"send JSON with 'Content-Type: application/json', not {media_type[:100]!r}",

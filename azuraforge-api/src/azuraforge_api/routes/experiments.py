@@ -19,6 +19,7 @@ from azuraforge_api.schemas import (
 from azuraforge_common import store
 from azuraforge_common.events import ExperimentStatus
 from azuraforge_learner.config import excerpt
+from azuraforge_learner.serving import ForecastOutput
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
 
@@ -117,7 +118,8 @@ def get_artifact(experiment_id: str, path: str, platform: PlatformDep, session: 
     return FileResponse(file, media_type=media_type)
 
 
-@router.post("/{experiment_id}/predict", responses=errors(404, 409))
+@router.post("/{experiment_id}/predict", response_model=ForecastOutput, responses=errors(404, 409))
 async def predict(experiment_id: str, body: PredictRequest, platform: PlatformDep) -> dict[str, Any]:
-    """Forecast with the experiment's saved model from the rows given."""
-    return await services.predict(platform, experiment_id, body.data)
+    """Forecast with the experiment's saved model from the rows given (by the model server, as registered
+    models are: POST /api/v1/models/{name}/versions/{version}/predict)."""
+    return await services.predict_with_run(platform, experiment_id, body.data)
