@@ -5,6 +5,8 @@ import { TokenPrompt } from "./components/TokenPrompt";
 import { ComparePage } from "./pages/ComparePage";
 import { ExperimentPage } from "./pages/ExperimentPage";
 import { ExperimentsPage } from "./pages/ExperimentsPage";
+import { ModelPage } from "./pages/ModelPage";
+import { ModelsPage } from "./pages/ModelsPage";
 import { NewExperimentPage } from "./pages/NewExperimentPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ReportPage } from "./pages/ReportPage";
@@ -24,6 +26,7 @@ export function App() {
             Experiments
           </NavLink>
           <NavLink to="/new">New experiment</NavLink>
+          <NavLink to="/models">Models</NavLink>
         </nav>
         <div className="topbar-actions">
           {token && (
@@ -43,6 +46,8 @@ export function App() {
           <Route path="/experiments/:id" element={<ExperimentPage />} />
           <Route path="/experiments/:id/report" element={<ReportPage />} />
           <Route path="/compare" element={<ComparePage />} />
+          <Route path="/models" element={<ModelsPage />} />
+          <Route path="/models/:name" element={<ModelPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Routes>
       </main>
