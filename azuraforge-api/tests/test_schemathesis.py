@@ -39,7 +39,12 @@ def test_the_api_answers_every_generated_request_as_documented(guarded):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=max(25, CASES // len(operations)), derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=max(25, CASES // len(operations)),
+            derandomize=True,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def answers_as_documented(case):
             case.call_and_validate(headers=headers, excluded_checks=semantic)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import HTTPException, status
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,10 +49,12 @@ URI_PATTERN = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[1-9][0-9]{0
 
 
 # ----- names, versions, aliases ------------------------------------------------------------------------------
+def _named(name: str) -> ColumnElement[bool]:
+    return and_(RegisteredModel.project_id == DEFAULT_PROJECT, RegisteredModel.name == name)
+
+
 def get_model(session: Session, name: str) -> RegisteredModel:
-    model = session.scalars(
-        select(RegisteredModel).where(RegisteredModel.project_id == DEFAULT_PROJECT, RegisteredModel.name == name)
-    ).one_or_none()
+    model = session.scalars(select(RegisteredModel).where(_named(name))).one_or_none()
     if model is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
@@ -62,23 +64,30 @@ def get_model(session: Session, name: str) -> RegisteredModel:
 
 
 def get_version(session: Session, name: str, version: int) -> ModelVersion:
-    model = get_model(session, name)
-    for candidate in model.versions:
-        if candidate.version == version:
-            return candidate
-    existing = ", ".join(str(v.version) for v in model.versions) or "none"
-    raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {name} has no version {version}; its versions: {existing}")
+    found = session.scalars(
+        select(ModelVersion).join(RegisteredModel).where(_named(name), ModelVersion.version == version)
+    ).one_or_none()
+    if found is None:
+        existing = ", ".join(str(v.version) for v in get_model(session, name).versions) or "none"
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"model {name} has no version {version}; its versions: {existing}"
+        )
+    return found
 
 
 def get_aliased(session: Session, name: str, alias: str) -> ModelVersion:
-    model = get_model(session, name)
-    for candidate in model.aliases:
-        if candidate.alias == alias:
-            return get_version(session, name, candidate.version)
-    existing = ", ".join(a.alias for a in model.aliases) or "none"
-    raise HTTPException(
-        status.HTTP_404_NOT_FOUND, f"model {name} has no alias {excerpt(alias)}; its aliases: {existing}"
-    )
+    found = session.scalars(
+        select(ModelVersion)
+        .join(ModelAlias, ModelAlias.version_id == ModelVersion.id)
+        .join(RegisteredModel, RegisteredModel.id == ModelAlias.model_id)
+        .where(_named(name), ModelAlias.alias == alias)
+    ).one_or_none()
+    if found is None:
+        existing = ", ".join(a.alias for a in get_model(session, name).aliases) or "none"
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"model {name} has no alias {excerpt(alias)}; its aliases: {existing}"
+        )
+    return found
 
 
 def resolve(session: Session, uri: str) -> ModelVersion:
@@ -280,9 +289,7 @@ def _insert_version(
 ) -> ModelVersion:
     result = RunResult.model_validate(experiment.result) if experiment.result else None
     for attempt in range(3):
-        model = session.scalars(
-            select(RegisteredModel).where(RegisteredModel.project_id == DEFAULT_PROJECT, RegisteredModel.name == name)
-        ).one_or_none()
+        model = session.scalars(select(RegisteredModel).where(_named(name))).one_or_none()
         if model is None:
             model = RegisteredModel(project_id=DEFAULT_PROJECT, name=name, created_by=actor, tags=[])
             session.add(model)
