@@ -238,7 +238,6 @@ def test_an_image_classifier_answers_class_probabilities_for_an_uploaded_digit(a
         ({"files": {"image": ("x.png", b"0" * (4 * 1024 * 1024 + 1), "image/png")}}, "over the limit of 4 MiB"),
         ({"files": {"other": ("x.png", b"1", "image/png")}}, "no 'image' field"),
         ({"json": {"pixels": [[0.5] * 7] * 8}}, "pixels must be shaped (8, 8)"),
-        ({"json": {"pixels": [[2.0] * 8] * 8}}, "pixels must be numbers in [0, 1]"),
         ({"json": {"image": "%%%"}}, "not valid base64"),
         ({"json": {}}, "give exactly one of image"),
     ]

@@ -243,8 +243,8 @@ class ImageClassificationPipeline(BasePipeline[ImageConfigT, PreparedImages]):
 
 
 class ImagePredictor(Predictor):
-    """ImageInput -> ClassificationOutput: the image at the model's size and colour mode, scaled to [0, 1] as the
-    training images were, normalised with the training statistics."""
+    """ImageInput -> ClassificationOutput: the image at the model's size and colour mode (a decoded file scaled to
+    [0, 1], as image files are loaded for training), normalised with the training statistics."""
 
     Input = ImageInput
     Output = ClassificationOutput
@@ -282,8 +282,8 @@ class ImagePredictor(Predictor):
         if pixels.shape != expected:
             wanted = f"({spec.height}, {spec.width}) or {expected}" if spec.channels == 1 else str(expected)
             raise ValueError(f"pixels must be shaped {wanted} (channels, height, width); got {pixels.shape}")
-        if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 1:
-            raise ValueError("pixels must be numbers in [0, 1]")
+        if not np.isfinite(pixels).all():
+            raise ValueError("pixels must be finite numbers (no NaN or infinity)")
         return pixels
 
 

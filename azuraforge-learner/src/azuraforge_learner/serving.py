@@ -90,8 +90,8 @@ class ImageInput(BaseModel):
     )
     pixels: list[list[float]] | list[list[list[float]]] | None = Field(
         default=None,
-        description="The image as numbers in [0, 1], shaped (height, width) or (channels, height, width) at the "
-        "model's image size.",
+        description="The image as numbers on the scale the app trained on (image files load as [0, 1]), shaped "
+        "(height, width) or (channels, height, width) at the model's image size.",
     )
 
     @model_validator(mode="after")
