@@ -9,7 +9,15 @@ from sample_apps import BlobClassifier, SineForecaster, sine_frame
 
 from azuraforge_learner.serving import ClassificationOutput, ForecastOutput
 
-FAST = {"epochs": 2, "rows": 160, "seed": 3}
+FAST = {"epochs": 2, "rows": 160, "seed": 3, "horizon": 3}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """One run's directory for every test here: predicting never changes it."""
+    directory = tmp_path_factory.mktemp("saved")
+    SineForecaster().run(FAST, output_dir=directory)
+    return directory
 
 
 def history(frame: pd.DataFrame) -> dict[str, object]:
@@ -19,14 +27,13 @@ def history(frame: pd.DataFrame) -> dict[str, object]:
     }
 
 
-def test_a_forecast_from_a_history_with_timestamps_matches_predict_with_the_frame(tmp_path):
-    SineForecaster().run({**FAST, "horizon": 3}, output_dir=tmp_path)
-    assert json.loads((tmp_path / "model.json").read_text())["task"] == "forecast"
-    predictor = SineForecaster().load_predictor(tmp_path)
+def test_a_forecast_from_a_history_with_timestamps_matches_predict_with_the_frame(saved):
+    assert json.loads((saved / "model.json").read_text())["task"] == "forecast"
+    predictor = SineForecaster().load_predictor(saved)
     frame = sine_frame(100)
 
     answer = ForecastOutput.model_validate(predictor.predict_json(history(frame)))
-    direct = SineForecaster().predict(tmp_path, data=frame)
+    direct = SineForecaster().predict(saved, data=frame)
     assert [point.value for point in answer.forecast] == pytest.approx(direct["forecast"])
     assert [point.timestamp for point in answer.forecast] == direct["forecast_index"]
     assert answer.last_timestamp == str(frame.index[-1])
@@ -47,10 +54,9 @@ def test_a_forecast_from_a_history_with_timestamps_matches_predict_with_the_fram
         ({"rows": []}, "Extra inputs are not permitted"),
     ],
 )
-def test_a_forecast_input_the_model_cannot_take_says_why(tmp_path, payload, message):
-    SineForecaster().run({**FAST, "horizon": 3}, output_dir=tmp_path)
+def test_a_forecast_input_the_model_cannot_take_says_why(saved, payload, message):
     with pytest.raises(ValueError, match=message):
-        SineForecaster().load_predictor(tmp_path).predict_json(payload)
+        SineForecaster().load_predictor(saved).predict_json(payload)
 
 
 def test_an_image_classifier_gives_every_class_probability_with_the_training_normalisation(tmp_path):
