@@ -157,6 +157,9 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 """Aliases start with a letter, so `models:/name/3` (a version) and `models:/name@prod` (an alias) never mix."""
 
+MAX_VERSION = 2**31 - 1
+"""Versions are 32-bit integers on every database."""
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 ModelName = Annotated[
     str,
     Path(
@@ -189,7 +192,7 @@ class ModelUpdate(StorableBody):
 class AliasSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, description="The version the alias is to point at.")
+    version: int = Field(ge=1, le=MAX_VERSION, description="The version the alias is to point at.")
 
 
 class AliasOut(BaseModel):

@@ -772,7 +772,7 @@ export interface components {
             image: string | null;
             /**
              * Pixels
-             * @description The image as numbers in [0, 1], shaped (height, width) or (channels, height, width) at the model's image size.
+             * @description The image as numbers on the scale the app trained on (image files load as [0, 1]), shaped (height, width) or (channels, height, width) at the model's image size.
              * @default null
              */
             pixels: number[][] | number[][][] | null;

@@ -19,6 +19,7 @@ from azuraforge_api.schemas import (
     ModelUpdate,
     ModelVersionOut,
     VersionCreate,
+    VersionNumber,
 )
 from azuraforge_api.uploads import prediction_input
 from azuraforge_common.models import ModelVersion
@@ -89,18 +90,18 @@ def register_version(
 
 
 @router.get("/{name}/versions/{version}", responses=errors(404))
-def get_version(name: str, version: int, session: SessionDep) -> ModelVersionOut:
+def get_version(name: str, version: VersionNumber, session: SessionDep) -> ModelVersionOut:
     return registry.version_out(session, registry.get_version(session, name, version))
 
 
 @router.patch("/{name}/versions/{version}", responses=errors(404))
-def update_version(name: str, version: int, body: ModelUpdate, session: SessionDep) -> ModelVersionOut:
+def update_version(name: str, version: VersionNumber, body: ModelUpdate, session: SessionDep) -> ModelVersionOut:
     """Change the version's description or tags."""
     return registry.update_version(session, name, version, body)
 
 
 @router.delete("/{name}/versions/{version}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409))
-def delete_version(name: str, version: int, platform: PlatformDep, session: SessionDep) -> Response:
+def delete_version(name: str, version: VersionNumber, platform: PlatformDep, session: SessionDep) -> Response:
     """Delete a version and its files; refused (409) while an alias points at it."""
     registry.delete_version(platform, session, name, version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -140,7 +141,9 @@ async def predict_by_alias(reference: str, request: Request, platform: PlatformD
     responses=PREDICT_ERRORS,
     openapi_extra=PREDICT_BODY,
 )
-async def predict_with_version(name: str, version: int, request: Request, platform: PlatformDep) -> dict[str, Any]:
+async def predict_with_version(
+    name: str, version: VersionNumber, request: Request, platform: PlatformDep
+) -> dict[str, Any]:
     """Predict with one version of a model."""
     payload = await prediction_input(request)
     found = await _find(platform, lambda session: registry.get_version(session, name, version))
