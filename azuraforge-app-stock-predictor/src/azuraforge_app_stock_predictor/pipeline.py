@@ -205,11 +205,13 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
         ]
 
     def forecast_from(
-        self, saved: SavedForecaster[StockPredictorConfig], data: pd.DataFrame | None = None
+        self, saved: SavedForecaster[StockPredictorConfig], data: pd.DataFrame | pd.Series | None = None
     ) -> dict[str, Any]:
         """Prices for the `horizon` bars after `data` (OHLCV; default: the configured source loaded afresh), with
         a saved model and scalers and the run's transform undone."""
         config = saved.config
+        if isinstance(data, pd.Series):
+            data = data.to_frame()
         if data is not None:
             require_columns(data, PRICE_COLUMNS)
         frame = self._load_data(config) if data is None else model_frame(data, config.transform, config.target)

@@ -296,7 +296,9 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
             config, spec, Scaler.from_dict(scalers["features"]), Scaler.from_dict(scalers["target"]), model
         )
 
-    def forecast_from(self, saved: SavedForecaster[TSConfigT], data: pd.DataFrame | None = None) -> dict[str, Any]:
+    def forecast_from(
+        self, saved: SavedForecaster[TSConfigT], data: pd.DataFrame | pd.Series | None = None
+    ) -> dict[str, Any]:
         """Forecast the `horizon` steps after the last row of `data` (default: the app's data loaded afresh) with
         a saved model; its scalers are reused as they were fitted, never refitted. Apps that transform their data
         extend this."""
@@ -322,7 +324,7 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
             "forecast_index": _future_index(frame.index, spec.horizon),
         }
 
-    def predict(self, output_dir: Path, data: pd.DataFrame | None = None) -> dict[str, Any]:
+    def predict(self, output_dir: Path, data: pd.DataFrame | pd.Series | None = None) -> dict[str, Any]:
         """`forecast_from` with the model saved in `output_dir`, loaded for this one call."""
         return self.forecast_from(self.load_saved(output_dir), data)
 
