@@ -1,3 +1,4 @@
+import contextlib
 import sys
 import threading
 import time
@@ -15,6 +16,7 @@ from azuraforge_common.migrate import upgrade
 from azuraforge_common.processes import free_port, wait_until
 from azuraforge_common.settings import Settings
 from azuraforge_worker import runner
+from azuraforge_worker.serving import ModelCache, serve_forever
 from azuraforge_worker.testing import register_test_app
 
 pytest_plugins = ["azuraforge_common.testing"]
@@ -109,6 +111,26 @@ def wait_for(predicate, timeout_s=60.0, what="condition"):
         assert time.monotonic() < deadline, f"{what} not reached within {timeout_s:.0f} s"
         time.sleep(0.05)
     return result
+
+
+@contextlib.contextmanager
+def serving(api):
+    """The model server's own code (its threads and cache), on the API's settings and Redis."""
+    stop = threading.Event()
+    cache = ModelCache(api.settings)
+    thread = threading.Thread(target=serve_forever, args=(api.settings, stop, 2, cache), daemon=True)
+    thread.start()
+    try:
+        yield cache
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+@pytest.fixture
+def model_server(api):
+    with serving(api) as cache:
+        yield cache
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import RunningAPI, create, make_settings, record, wait_for
+from conftest import RunningAPI, create, make_settings, record, run_in_process, serving, wait_for
 
 from azuraforge_api.platform import PREDICT_SLOTS
 from azuraforge_common import store
@@ -80,34 +80,40 @@ def test_concurrent_writes_on_sqlite_all_succeed(api):
     assert api.http.get("/api/v1/experiments", params={"status": "queued"}).json()["total"] == 20
 
 
-def test_slow_predictions_leave_the_rest_of_the_api_answering(api, monkeypatch):
-    experiment = create(api)
-    output_dir = api.settings.experiment_dir(experiment["id"])
-    output_dir.mkdir(parents=True)
-    (output_dir / "model.npz").write_bytes(b"")
+def test_slow_predictions_leave_the_rest_of_the_api_answering(
+    tmp_path, redis_server, redis_client, test_app_path, monkeypatch
+):
+    settings = make_settings(tmp_path, redis_server.url, predict_timeout_s=5)
     release = threading.Event()
 
-    def hanging_predict(self, output_dir, data=None):
+    def hanging_forecast(self, saved, data=None):
         release.wait(60)  # a model that takes its time
-        return {"forecast": [1.0]}
+        return {"target": "value", "last_index": "0", "last_value": 0.0, "forecast": [1.0], "forecast_index": None}
 
-    monkeypatch.setattr(SineTestPipeline, "predict", hanging_predict)
+    monkeypatch.setattr(SineTestPipeline, "forecast_from", hanging_forecast)
+    with RunningAPI(settings) as api, serving(api):
+        experiment = create(api, {"epochs": 1, "window": 4, "horizon": 1})
+        run_in_process(api, experiment["id"])
 
-    def call_predict(_):
-        with httpx.Client(base_url=api.url, timeout=90) as client:
-            return client.post(f"/api/v1/experiments/{experiment['id']}/predict", json={"data": [{"value": 1.0}]})
+        def call_predict(_):
+            with httpx.Client(base_url=api.url, timeout=90) as client:
+                return client.post(
+                    f"/api/v1/experiments/{experiment['id']}/predict", json={"data": [{"value": 1.0}] * 4}
+                )
 
-    with ThreadPoolExecutor(45) as pool:
-        calls = [pool.submit(call_predict, n) for n in range(45)]
-        # Those beyond the slots are answered at once while the others hang.
-        wait_for(lambda: sum(call.done() for call in calls) == 45 - PREDICT_SLOTS, 60, "the refusals")
-        try:
-            with httpx.Client(base_url=api.url, timeout=10) as client:
-                assert client.get("/api/v1/health").status_code == 200
-                assert client.get(f"/api/v1/experiments/{experiment['id']}").status_code == 200
-        finally:
-            release.set()
-        answers = [call.result(timeout=60) for call in calls]
-    codes = sorted(a.status_code for a in answers)
-    assert codes == [200] * PREDICT_SLOTS + [503] * (45 - PREDICT_SLOTS), codes
-    assert all(a.headers["Retry-After"].isdigit() for a in answers if a.status_code == 503)
+        with ThreadPoolExecutor(45) as pool:
+            calls = [pool.submit(call_predict, n) for n in range(45)]
+            # Those beyond the slots are answered at once while the others wait for the model server.
+            wait_for(lambda: sum(call.done() for call in calls) == 45 - PREDICT_SLOTS, 60, "the refusals")
+            try:
+                with httpx.Client(base_url=api.url, timeout=10) as client:
+                    assert client.get("/api/v1/health").status_code == 200
+                    assert client.get(f"/api/v1/experiments/{experiment['id']}").status_code == 200
+            finally:
+                answers = [call.result(timeout=60) for call in calls]
+                release.set()
+    busy = [a for a in answers if "prediction slots are busy" in a.text]
+    waited = [a for a in answers if "did not answer within 5 s" in a.text]
+    assert len(busy) == 45 - PREDICT_SLOTS
+    assert len(busy) + len(waited) == 45, [a.text for a in answers if a not in busy + waited][:3]
+    assert all(a.status_code == 503 and a.headers["Retry-After"].isdigit() for a in answers)

@@ -283,7 +283,7 @@ def test_a_report_before_the_end_is_a_404_that_says_why(api):
     assert "queued" in response.json()["detail"]
 
 
-def test_predict_forecasts_with_the_saved_model(api):
+def test_predict_forecasts_with_the_saved_model(api, model_server):
     experiment = create(api, {"epochs": 1, "window": 4, "horizon": 2})
     rows = [{"value": value} for value in (0.0, 0.5, 1.0, 0.5, 0.0)]
     assert api.http.post(f"/api/v1/experiments/{experiment['id']}/predict", json={"data": rows}).status_code == 409

@@ -262,7 +262,7 @@ def test_bad_inputs_are_4xx_naming_the_problem_on_sqlite_and_postgresql(any_data
     assert api.http.get(experiments).json()["total"] == 1, "nothing bad was stored"
 
 
-def test_predict_rows_without_the_models_columns_are_a_422(api):
+def test_predict_rows_without_the_models_columns_are_a_422(api, model_server):
     experiment = create(api, {"epochs": 1, "window": 4, "horizon": 2})
     run_in_process(api, experiment["id"])
     predict = f"/api/v1/experiments/{experiment['id']}/predict"

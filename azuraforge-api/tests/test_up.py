@@ -91,7 +91,12 @@ class Up:
         return wait_for(lambda: (e := self.get(experiment_id))["status"] in statuses and e, timeout_s, str(statuses))
 
     def worker_pids(self):
-        return [pid for pid in children_of(self.process.pid) if "azuraforge_worker" in cmdline(pid)]
+        return [pid for pid in children_of(self.process.pid) if "-m azuraforge_worker " in cmdline(pid)]
+
+    def cli(self, *args):
+        """`azuraforge ARGS` against this platform, as a user runs it."""
+        env = {**os.environ, "AZURAFORGE_URL": self.url}
+        return subprocess.run([AZURAFORGE, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +271,7 @@ def test_restarting_loses_nothing_and_stopping_leaves_no_process(stack, platform
     finished = next(e for e in before["items"] if e["name"] == "live")
     events_before, _ = read_socket(f"{up.ws_url}/ws/experiments/{finished['id']}")
     children = children_of(up.process.pid)
-    assert len(children) == 3, "Redis, the API and one worker"
+    assert len(children) == 4, "Redis, the API, one worker and the model server"
 
     assert up.stop(signal.SIGINT) == 0, "Ctrl-C is a clean stop"
     assert not [pid for pid in children if alive(pid)]
@@ -278,6 +283,29 @@ def test_restarting_loses_nothing_and_stopping_leaves_no_process(stack, platform
     assert (events_after, code) == (events_before, 1000)
     assert again.http.get(f"/api/v1/experiments/{finished['id']}/artifacts/images/loss.png").status_code == 200
     assert again.wait_status(again.post({"epochs": 1}), {"succeeded"})
+
+
+def test_a_registered_model_serves_by_alias_from_the_model_server_through_rest_and_the_cli(stack, tmp_path):
+    up = stack[0]
+    run = up.wait_status(up.post({"epochs": 2, "window": 4, "horizon": 2}), {"succeeded", "failed"})
+    registered = up.cli("models", "register", "sine", run["id"])
+    assert registered.returncode == 0, registered.stderr
+    assert "registered models:/sine/1" in registered.stdout
+    assert up.cli("models", "alias", "sine", "production", "1").returncode == 0
+    history = tmp_path / "history.csv"
+    history.write_text("value\n0.0\n0.5\n1.0\n0.5\n0.0\n")
+
+    by_cli = up.cli("models", "predict", "models:/sine@production", "--history", str(history))
+    assert by_cli.returncode == 0, by_cli.stderr
+    rows = [{"value": value} for value in (0.0, 0.5, 1.0, 0.5, 0.0)]
+    by_rest = up.http.post("/api/v1/models/sine@production/predict", json={"history": rows})
+    assert by_rest.status_code == 200, by_rest.text
+    assert json.loads(by_cli.stdout) == by_rest.json()
+    assert [point["timestamp"] for point in by_rest.json()["forecast"]] == ["5", "6"]
+    listed = up.cli("models", "list")
+    assert "sine" in listed.stdout
+    assert "production->v1" in listed.stdout
+    assert [pid for pid in children_of(up.process.pid) if "azuraforge_worker.serve" in cmdline(pid)]
 
 
 def test_up_refuses_a_port_in_use(tmp_path):

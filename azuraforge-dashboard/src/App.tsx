@@ -11,6 +11,8 @@ import { ComparePage } from "./pages/ComparePage";
 import { ExperimentPage } from "./pages/ExperimentPage";
 import { ExperimentsPage } from "./pages/ExperimentsPage";
 import { MembersPage } from "./pages/MembersPage";
+import { ModelPage } from "./pages/ModelPage";
+import { ModelsPage } from "./pages/ModelsPage";
 import { NewExperimentPage } from "./pages/NewExperimentPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { ReportPage } from "./pages/ReportPage";
@@ -38,6 +40,7 @@ export function App() {
             </NavLink>
             <NavLink to="/new">New experiment</NavLink>
             <NavLink to="/sweeps">Sweeps</NavLink>
+            <NavLink to="/models">Models</NavLink>
             <NavLink to="/members">Members</NavLink>
             {me.via === "session" && <NavLink to="/tokens">Tokens</NavLink>}
             {me.admin && <NavLink to="/audit">Audit</NavLink>}
@@ -63,6 +66,8 @@ export function App() {
               <Route path="/compare" element={<ComparePage />} />
               <Route path="/sweeps" element={<SweepsPage />} />
               <Route path="/sweeps/:id" element={<SweepPage />} />
+              <Route path="/models" element={<ModelsPage />} />
+              <Route path="/models/:name" element={<ModelPage />} />
               <Route path="/members" element={<MembersPage />} />
               <Route path="/tokens" element={<TokensPage />} />
               <Route path="/audit" element={<AuditPage />} />

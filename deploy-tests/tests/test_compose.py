@@ -8,13 +8,22 @@ from deploycheck import compose, dockerfile, repo
 
 from azuraforge_common.settings import Settings
 
-SERVICES = {"postgres", "redis", "api", "worker", "dashboard"}
+SERVICES = {"postgres", "redis", "api", "worker", "model-server", "dashboard"}
 SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "AZURAFORGE_API_TOKEN")
 BUILT = ("api", "worker", "dashboard")
 
 
-def test_the_five_services(raw_compose):
+def test_the_six_services(raw_compose):
     assert set(raw_compose["services"]) == SERVICES
+
+
+def test_the_model_server_runs_the_worker_image_on_the_workers_redis_and_artifacts(resolved_compose):
+    services = resolved_compose["services"]
+    server, worker = services["model-server"], services["worker"]
+    assert server["image"] == worker["image"]
+    assert server["command"][:3] == ["python", "-m", "azuraforge_worker.serve"]
+    assert compose.environment(server) == compose.environment(worker)
+    assert volume_targets(server)["artifacts"] == compose.environment(server)["AZURAFORGE_DATA_DIR"]
 
 
 @pytest.mark.parametrize("service", BUILT)

@@ -13,10 +13,10 @@ from azuraforge_api.deps import bearer, session_cookie
 from azuraforge_api.errors import COMMON_ERRORS, install_error_handlers
 from azuraforge_api.guard import Guard, redact_tokens_in_server_logs
 from azuraforge_api.mlflow import router as mlflow_router
-from azuraforge_api.openapi import document_events
+from azuraforge_api.openapi import document_extras
 from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
-from azuraforge_api.routes import accounts, apps, experiments, health, live, sweeps
+from azuraforge_api.routes import accounts, apps, experiments, health, live, models, sweeps
 from azuraforge_api.sweeps import step_forever
 from azuraforge_common.settings import Settings
 
@@ -59,9 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=True,
         )
     install_error_handlers(app)
-    document_events(app)
+    document_extras(app)
     credentials = [Depends(bearer), Depends(session_cookie)]  # documentation: the guard checks them
-    for router in (accounts.public, health.router, apps.router, experiments.router, accounts.router, sweeps.router):
+    routers = (accounts.public, health.router, apps.router, experiments.router, accounts.router, sweeps.router)
+    for router in (*routers, models.router):
         app.include_router(router, dependencies=credentials, responses=COMMON_ERRORS)
     app.include_router(mlflow_router, dependencies=credentials, include_in_schema=False)  # MLflow's API
     app.include_router(live.router)

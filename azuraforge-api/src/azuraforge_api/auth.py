@@ -297,7 +297,14 @@ def cross_site_refusal(settings: Settings, method: str, path: str, headers: Mapp
             f"requests from origin {origin[:100]!r} are refused: add it to AZURAFORGE_CORS_ORIGINS",
         )
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if method != "WEBSOCKET" and not is_upload(method, path) and media_type and media_type != "application/json":
+    # An image is uploaded as a form to .../predict: a prediction changes nothing, and the Origin check holds.
+    image = media_type == "multipart/form-data" and path.rstrip("/").endswith("/predict")
+    if (
+        method != "WEBSOCKET"
+        and not (is_upload(method, path) or image)
+        and media_type
+        and media_type != "application/json"
+    ):
         return Refusal(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             f"send JSON with 'Content-Type: application/json', not {media_type[:100]!r}",

@@ -2,10 +2,11 @@
 `azuraforge users create`: an account (the first admin, before anyone can log in).
 
 `up` starts Redis when AZURAFORGE_REDIS_URL is unset (files under the data directory, kept across restarts),
-brings the database to the newest schema, then runs the API (uvicorn, serving the dashboard at /) and the
-workers as child processes, and restarts any of them that exits (with a growing delay if it keeps exiting, and
-the reason logged). Ctrl-C or SIGTERM stops them all: workers first (a running experiment stops after
-its batch and is marked failed, "interrupted"), then the API, then Redis. The children die with it even if it
+brings the database to the newest schema, then runs the API (uvicorn, serving the dashboard at /), the workers
+and the model server (which answers predictions, so that no app code runs in the API) as child processes, and
+restarts any of them that exits (with a growing delay if it keeps exiting, and the reason logged). Ctrl-C or
+SIGTERM stops them all: workers first (a running experiment stops after its batch and is marked failed,
+"interrupted"), then the model server, then the API, then Redis. The children die with it even if it
 is killed outright (SIGKILL): they get SIGTERM from the kernel.
 """
 
@@ -35,10 +36,12 @@ from azuraforge_common.outcome import OUTCOME_FILE, read_outcome
 from azuraforge_common.processes import die_with_parent, stop_process, wait_until
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.settings import Settings
-from azuraforge_common.worker import worker_command
+from azuraforge_common.worker import serve_command, worker_command
 
 WORKER_NICENESS = 5
 """Training yields the CPU to the API and Redis: live events and requests stay fast on a busy machine."""
+SERVE_THREADS = 4
+"""Predictions the model server computes at once."""
 WORKER_STOP_TIMEOUT_S = 30.0
 """A worker stops its experiment after the current batch; a batch longer than this is cut short (SIGKILL)."""
 
@@ -178,6 +181,7 @@ def up(args: argparse.Namespace) -> int:
     children: list[Child] = []
     api: Child | None = None
     workers: list[Child] = []
+    model_server: Child | None = None
     try:
         redis_url = settings.redis_url
         if redis_url is None:
@@ -194,7 +198,8 @@ def up(args: argparse.Namespace) -> int:
         }
         api = Child("the API", lambda: _spawn(_api_command(args.host, args.port), env))
         workers = [Child(f"worker {n}", _worker_starter(n, env)) for n in range(1, args.workers + 1)]
-        children += [api, *workers]
+        model_server = Child("the model server", lambda: _spawn(serve_command(SERVE_THREADS), env))
+        children += [api, *workers, model_server]
         url = f"http://{'localhost' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
         wait_until(lambda: _answers(url) or stop_requested.is_set(), 60, f"the API at {url}", api.process)
         if not stop_requested.is_set():
@@ -209,6 +214,8 @@ def up(args: argparse.Namespace) -> int:
             worker.process.send_signal(signal.SIGTERM)
         for worker in workers:
             stop_process(worker.process, WORKER_STOP_TIMEOUT_S)
+        if model_server is not None:
+            stop_process(model_server.process)
         if api is not None:
             stop_process(api.process)
         if embedded_redis is not None:

@@ -35,8 +35,12 @@ _MEANINGS = {
     401: "Not signed in, or a wrong, revoked or expired API token, or an ended session",
     403: "Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request "
     "from another site's page (its Origin is not allowed)",
-    404: "No such experiment, app, file, project, user or token, or one in a project the caller cannot see",
-    409: "The experiment is not in a state that allows this, or the Idempotency-Key was used for another request",
+    404: "No such experiment, app, file, model, version, alias, project, user or token, or one in a project the "
+    "caller cannot see",
+    409: "The experiment or model is not in a state that allows this (a run that did not succeed, an aliased "
+    "version, an app not installed where models are served), or the Idempotency-Key was used for another request",
+    422: "The input is not what the route or the model takes; the detail says what is wrong",
+    500: "The model server failed on this prediction; its log says why",
     413: "The body is larger than this route accepts; the detail names the limit",
     415: "Without a bearer token: a body that is not JSON",
     429: "Too many failed logins for the account or the address; retry after Retry-After",

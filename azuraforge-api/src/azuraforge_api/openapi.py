@@ -1,5 +1,6 @@
 """The API's OpenAPI document, with the WebSocket's progress events added to its schemas (OpenAPI has no way to
-describe a WebSocket, but clients generate their types from this one document: the dashboard does).
+describe a WebSocket, but clients generate their types from this one document: the dashboard does), and the
+prediction inputs every task takes (the predict routes read their body themselves, JSON or an uploaded form).
 
 The app serves it at /openapi.json and `python -m azuraforge_api.openapi FILE` writes it; the dashboard keeps a
 copy (`openapi.json`) that its build turns into TypeScript, and the API's tests fail when that copy is stale.
@@ -13,16 +14,17 @@ from fastapi import FastAPI
 from pydantic import TypeAdapter
 
 from azuraforge_common.events import ProgressEvent
+from azuraforge_learner.serving import CONTRACTS
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
-def document_events(app: FastAPI) -> None:
-    """Makes the app's /openapi.json carry the progress events too."""
+def document_extras(app: FastAPI) -> None:
+    """Makes the app's /openapi.json carry the progress events and the prediction inputs too."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return _with_events(build())
+        return _with_inputs(_with_events(build()))
 
     app.openapi = openapi  # type: ignore[method-assign]
 
@@ -38,6 +40,15 @@ def _with_events(document: dict[str, Any]) -> dict[str, Any]:
     # what it carries is the stored RunResult (see ExperimentOut.result), so the document says so.
     result = schemas["StatusEvent"]["properties"]["result"]
     result["anyOf"] = [{"$ref": REF_TEMPLATE.format(model="RunResult")}, {"type": "null"}]
+    return document
+
+
+def _with_inputs(document: dict[str, Any]) -> dict[str, Any]:
+    schemas = document["components"]["schemas"]
+    for input_model, _ in CONTRACTS.values():
+        schema = input_model.model_json_schema(ref_template=REF_TEMPLATE)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[input_model.__name__] = schema
     return document
 
 

@@ -22,8 +22,8 @@ from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
 from azuraforge_common.worker import celery_settings
 
-PREDICT_SLOTS = 4
-"""Predictions that may run at once; more are refused with a 503 rather than queued."""
+PREDICT_SLOTS = 32
+"""Predictions the API waits for at once (the model server computes them); more are refused with a 503."""
 
 _CONNECTION_OPTIONS: dict[str, Any] = {
     "max_connections": 50,
@@ -73,8 +73,10 @@ class Platform:
     """For the WebSocket routes and the event hub, on the event loop."""
     celery: Celery
     hub: EventHub
+    serving: AsyncRedis
+    """For waiting on the model server's replies: a pool of its own, so waits never starve the other routes."""
     predict_slots: anyio.CapacityLimiter
-    """Threads for predictions, apart from the pool that runs the other routes."""
+    """How many predictions may wait on the model server at once (503 beyond)."""
     session_secret: str
     """Signs login sessions (azuraforge_api.auth)."""
     _accounts_seen: bool | None = field(default=None, repr=False)
@@ -117,6 +119,14 @@ class Platform:
             celery=_task_sender(settings),
             # The hub waits for messages as long as it takes, so no socket timeout there.
             hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
+            serving=AsyncRedis.from_pool(
+                BlockingConnectionPool.from_url(
+                    redis_url,
+                    timeout=10,
+                    retry=_async_retry(),
+                    **{**_CONNECTION_OPTIONS, "max_connections": PREDICT_SLOTS},
+                )
+            ),
             predict_slots=anyio.CapacityLimiter(PREDICT_SLOTS),
             session_secret=session_secret(settings),
         )
@@ -124,6 +134,7 @@ class Platform:
     async def close(self) -> None:
         await self.hub.close()
         await self.aredis.aclose()
+        await self.serving.aclose()
         self.redis.close()
         self.celery.close()
         self.engine.dispose()

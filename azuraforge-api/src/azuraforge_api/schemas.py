@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from azuraforge_api.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Role, Scope
@@ -457,3 +458,100 @@ class SweepPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+"""Aliases start with a letter, so `models:/name/3` (a version) and `models:/name@prod` (an alias) never mix."""
+
+MAX_VERSION = 2**31 - 1
+"""Versions are 32-bit integers on every database."""
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_VERSION)]
+ModelName = Annotated[
+    str,
+    Path(
+        pattern=MODEL_NAME_PATTERN,
+        description="1-100 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    ),
+]
+AliasName = Annotated[
+    str, Path(pattern=ALIAS_PATTERN, description="1-64 lowercase letters, digits, '_' or '-', starting with a letter")
+]
+
+
+class VersionCreate(StorableBody):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"experiment_id": "0f3c..."}]})
+
+    experiment_id: str = Field(min_length=1, max_length=32, description="A succeeded run that saved its model.")
+    description: str = Field(default="", max_length=10_000)
+    tags: Annotated[list[Tag], AfterValidator(_distinct)] = Field(default_factory=list, max_length=20)
+
+
+class ModelUpdate(StorableBody):
+    """What can change after registering: omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=10_000)
+    tags: Annotated[list[Tag], AfterValidator(_distinct)] | None = Field(default=None, max_length=20)
+
+
+class AliasSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=MAX_VERSION, description="The version the alias is to point at.")
+
+
+class AliasOut(BaseModel):
+    alias: str
+    version: int
+    updated_at: datetime
+    updated_by: str
+
+
+class AliasEventOut(BaseModel):
+    """One change of an alias: set (from null), moved, or removed (to null)."""
+
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    at: datetime
+    by: str
+
+
+class ModelVersionOut(BaseModel):
+    name: str
+    version: int
+    uri: str = Field(description="models:/<name>/<version>, accepted wherever a model is named.")
+    aliases: list[str]
+    experiment_id: str = Field(description="The run it was registered from.")
+    source_run_exists: bool = Field(description="False once that run is deleted; the version keeps its own copy.")
+    app: str
+    app_version: str | None
+    task: str | None = Field(description="forecast or classification: the prediction contract of its app.")
+    config: dict[str, Any]
+    metrics: dict[str, float | None]
+    result: RunResult | None = Field(description="The run's record: verdict, baselines, provenance, stop reason.")
+    weights_sha256: str
+    description: str
+    tags: list[str]
+    created_at: datetime
+    created_by: str
+    input_schema: dict[str, Any] | None = Field(description="JSON Schema of what .../predict takes.")
+    output_schema: dict[str, Any] | None = Field(description="JSON Schema of what .../predict answers.")
+
+
+class ModelSummary(BaseModel):
+    name: str
+    description: str
+    tags: list[str]
+    created_at: datetime
+    created_by: str
+    latest_version: int | None
+    versions: int
+    aliases: list[AliasOut]
+
+
+class ModelOut(ModelSummary):
+    version_list: list[ModelVersionOut] = Field(description="Newest first.")
+    alias_history: list[AliasEventOut] = Field(description="Every alias change, newest first.")

@@ -1,5 +1,5 @@
 """What the experiment routes do, apart from HTTP parsing and shaping: submit (with grid expansion and
-idempotency), cancel, delete, and forecast with a saved model.
+idempotency), cancel, delete, and predictions by the model server.
 
 Failures a client can act on are HTTPExceptions naming what to do next, as in azuraforge_api.catalog;
 an unreachable Redis or database propagates and is answered 503 by azuraforge_api.errors."""
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
-import pandas as pd
 import redis
 from fastapi import HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
@@ -29,14 +28,14 @@ from azuraforge_api.auth import Caller
 from azuraforge_api.files import served_file
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import BulkRequest, BulkResult, BulkSkip, ExperimentCreate, ExperimentPatch
-from azuraforge_common import names, store
+from azuraforge_common import names, serving, store
 from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
 from azuraforge_common.models import Experiment, IdempotencyKey, Project, new_id
 from azuraforge_common.publish import publish_event
+from azuraforge_common.serving import ModelRef
 from azuraforge_learner.config import excerpt
-
-WEIGHTS = "model.npz"
+from azuraforge_learner.pipeline import WEIGHTS_FILE
 
 
 @dataclass(frozen=True)
@@ -169,27 +168,20 @@ def clone(session: Session, experiment_id: str) -> ExperimentCreate:
     return ExperimentCreate(app=experiment.app, config=experiment.config, name=name, tags=experiment.tags)
 
 
-async def predict(platform: Platform, experiment: Experiment, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The forecast of the experiment's saved model from `rows`."""
-    # Predicting loads a model, which can take long: it runs on threads of its own, at most PREDICT_SLOTS at
-    # once (503 beyond), holding no database session, so it never starves the other routes.
+async def predict_with_run(platform: Platform, experiment: Experiment, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The forecast of the experiment's saved model from `rows`, by the model server."""
     experiment_id = experiment.id
-    output_dir = platform.settings.experiment_dir(experiment_id)
-    if served_file(output_dir, WEIGHTS) is None:
+    if served_file(platform.settings.experiment_dir(experiment_id), WEIGHTS_FILE) is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"experiment {experiment_id} has no saved model (it is {experiment.status})"
         )
-    pipeline = catalog.find_app(experiment.app)()
-    predict_from = getattr(pipeline, "predict", None)
-    if predict_from is None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"app {experiment.app!r} cannot predict; only time-series apps can"
-        )
+    model = ModelRef(source="experiment", id=experiment.id, app=experiment.app)
+    return await predict(platform, model, {"history": rows})
 
-    def forecast() -> dict[str, Any]:
-        result: dict[str, Any] = predict_from(output_dir, pd.DataFrame.from_records(rows))
-        return result
 
+async def predict(platform: Platform, model: ModelRef, payload: dict[str, Any]) -> dict[str, Any]:
+    """The model server's prediction for `payload`; the API itself loads no app and no model."""
+    # Waiting holds a Redis connection of its own pool: at most PREDICT_SLOTS at once, 503 beyond.
     try:
         platform.predict_slots.acquire_nowait()
     except anyio.WouldBlock:
@@ -199,12 +191,23 @@ async def predict(platform: Platform, experiment: Experiment, rows: list[dict[st
             {"Retry-After": "5"},
         ) from None
     try:
-        # A thread outside the routes' pool (its own limiter); the slots bound how many such threads exist.
-        return await anyio.to_thread.run_sync(forecast, limiter=anyio.CapacityLimiter(1))
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+        reply = await serving.ask(platform.serving, model, payload, platform.settings.predict_timeout_s)
     finally:
         platform.predict_slots.release()
+    if reply is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the model server did not answer within {platform.settings.predict_timeout_s:g} s; check that it runs "
+            "(`azuraforge up` starts it; alone: python -m azuraforge_worker.serve), then retry",
+            {"Retry-After": "5"},
+        )
+    if reply.status == "ok" and reply.output is not None:
+        return reply.output
+    code = {
+        "invalid": status.HTTP_422_UNPROCESSABLE_CONTENT,
+        "unavailable": status.HTTP_409_CONFLICT,
+    }.get(reply.status, status.HTTP_500_INTERNAL_SERVER_ERROR)
+    raise HTTPException(code, reply.detail or "the model server gave no reason")
 
 
 def list_filter(

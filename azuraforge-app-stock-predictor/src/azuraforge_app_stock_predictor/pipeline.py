@@ -25,12 +25,10 @@ from azuraforge_learner import (
     TimeSeriesPipeline,
     WindowSpec,
 )
-from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.forecasters import ForecasterConfig, build_forecaster
 from azuraforge_learner.metrics import declared, regression_metrics
-from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection
-from azuraforge_learner.timeseries import DATA_SOURCE, PreparedSeries, forecast, require_columns
+from azuraforge_learner.timeseries import DATA_SOURCE, PreparedSeries, SavedForecaster, forecast, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -197,14 +195,18 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
             *super()._report(config, evaluation, output_dir),
         ]
 
-    def predict(self, output_dir: Path, data: pd.DataFrame | None = None) -> dict[str, Any]:
+    def forecast_from(
+        self, saved: SavedForecaster[StockPredictorConfig], data: pd.DataFrame | pd.Series | None = None
+    ) -> dict[str, Any]:
         """Prices for the `horizon` bars after `data` (OHLCV; default: the configured source loaded afresh), with
-        the model and scalers of a saved run and the run's transform undone."""
-        config = self.validate(read_json(Path(output_dir) / CONFIG_FILE))
+        a saved model and scalers and the run's transform undone."""
+        config = saved.config
+        if isinstance(data, pd.Series):
+            data = data.to_frame()
         if data is not None:
             require_columns(data, PRICE_COLUMNS)
         frame = self._load_data(config) if data is None else model_frame(data, config.transform, config.target)
-        result = super().predict(output_dir, frame)
+        result = super().forecast_from(saved, frame)
         last = float(frame[PRICE_COLUMN].iloc[-1])
         forecasts = np.asarray([result["forecast"]], dtype=np.float64)
         result["forecast"] = [float(value) for value in to_prices(config.transform, forecasts, np.array([last]))[0]]

@@ -36,12 +36,10 @@ from azuraforge_learner import (
     TimeSeriesPipeline,
     WindowSpec,
 )
-from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.forecasters import ForecasterConfig, build_forecaster
 from azuraforge_learner.metrics import declared, regression_metrics, rmse
-from azuraforge_learner.pipeline import CONFIG_FILE
 from azuraforge_learner.report import ReportSection
-from azuraforge_learner.timeseries import DATA_SOURCE, PreparedSeries, require_columns
+from azuraforge_learner.timeseries import DATA_SOURCE, PreparedSeries, SavedForecaster, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -213,18 +211,20 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
         )
         return [ReportSection("Reading the errors", body), *super()._report(config, evaluation, output_dir)]
 
-    def predict(self, output_dir: Path, data: pd.DataFrame | pd.Series | None = None) -> dict[str, Any]:
+    def forecast_from(
+        self, saved: SavedForecaster[WeatherForecasterConfig], data: pd.DataFrame | pd.Series | None = None
+    ) -> dict[str, Any]:
         """The next `horizon` temperatures after `data` (a temperature series, or a frame with a temperature
-        column; default: the configured source loaded afresh), with the model and scalers of a saved run."""
+        column; default: the configured source loaded afresh), with a saved model and scalers."""
         if data is not None:
-            config = self.validate(read_json(Path(output_dir) / CONFIG_FILE))
+            config = saved.config
             if isinstance(data, pd.DataFrame):
                 require_columns(data, [TARGET])
             series = data[TARGET] if isinstance(data, pd.DataFrame) else data
             frame = with_calendar_features(series.astype("float64"), config.frequency)
             variables = [name for name in WEATHER_VARIABLES if isinstance(data, pd.DataFrame) and name in data]
             data = frame.join(data.loc[:, variables]) if variables else frame
-        return super().predict(output_dir, data)
+        return super().forecast_from(saved, data)
 
 
 def with_calendar_features(series: pd.Series, frequency: Frequency) -> pd.DataFrame:

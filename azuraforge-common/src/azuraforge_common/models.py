@@ -1,5 +1,5 @@
-"""The experiment record and the accounts that own it, as stored by SQLAlchemy (schema changes go through
-migrations/versions)."""
+"""The experiment record, the accounts that own it and the model registry, as stored by SQLAlchemy (schema
+changes go through migrations/versions)."""
 
 import uuid
 from datetime import UTC, datetime
@@ -298,3 +298,82 @@ class Sweep(Base):
     state: Mapped[str] = mapped_column(String(16), index=True, default="running")
     created_at: Mapped[datetime] = mapped_column(index=True, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RegisteredModel(Base):
+    """A name that model versions are registered under (created with its first version)."""
+
+    __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(32), index=True, default="default")
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    versions: Mapped[list["ModelVersion"]] = relationship(
+        back_populates="model", lazy="selectin", order_by="ModelVersion.version", passive_deletes=True
+    )
+    aliases: Mapped[list["ModelAlias"]] = relationship(lazy="selectin", order_by="ModelAlias.alias", viewonly=True)
+
+
+class ModelVersion(Base):
+    """One registered run's model: its weights are copied to the registry's store (Settings.model_version_dir),
+    and what the run record said about it is kept here, so deleting the run leaves the version whole."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    model_id: Mapped[str] = mapped_column(String(32), ForeignKey("registered_models.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    experiment_id: Mapped[str] = mapped_column(String(32), index=True)  # no foreign key: the run may be deleted
+    app: Mapped[str] = mapped_column(String(200))
+    app_version: Mapped[str | None] = mapped_column(String(100), default=None)
+    task: Mapped[str | None] = mapped_column(String(32), default=None)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The run's RunResult as JSON: the verdict, the metrics' declarations, the data provenance and the rest.
+    run_result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    model: Mapped[RegisteredModel] = relationship(back_populates="versions")
+
+
+class ModelAlias(Base):
+    """A movable name (production, staging...) for one version of a model."""
+
+    __tablename__ = "model_aliases"
+
+    model_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # RESTRICT: a version an alias points at cannot be deleted (the API says so first, with a 409).
+    version_id: Mapped[str] = mapped_column(String(32), ForeignKey("model_versions.id", ondelete="RESTRICT"))
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class ModelAliasEvent(Base):
+    """The audit trail of aliases: every set, move and removal, with the versions before and after."""
+
+    __tablename__ = "model_alias_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("registered_models.id", ondelete="CASCADE"), index=True
+    )
+    alias: Mapped[str] = mapped_column(String(64))
+    from_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    to_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by: Mapped[str] = mapped_column(String(100))

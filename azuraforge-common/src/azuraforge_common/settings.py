@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         "long. A copy of a task still running is dropped the same way, so this need not exceed the longest run.",
     )
 
+    predict_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest wait for the model server's answer to a prediction (then 503): it covers loading a "
+        "model that is not cached yet.",
+    )
+
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
@@ -79,6 +86,14 @@ class Settings(BaseSettings):
 
     def experiment_dir(self, experiment_id: str) -> Path:
         return self.experiments_dir / experiment_id
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.data_dir / "registry"
+
+    def model_version_dir(self, version_id: str) -> Path:
+        """The registry's copy of a model version's files (weights, config, scalers)."""
+        return self.registry_dir / version_id
 
     def require_redis_url(self) -> str:
         if not self.redis_url:

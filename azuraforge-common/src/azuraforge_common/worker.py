@@ -1,5 +1,6 @@
-"""How the API reaches the worker without importing it: the command that starts one, and the Celery settings
-both sides use (the worker consumes with them, the API sends tasks with them). Plain data: no Celery import."""
+"""How the API reaches the worker without importing it: the commands that start a worker and the model server,
+and the Celery settings both sides use (the worker consumes with them, the API sends tasks with them). Plain data:
+no Celery import."""
 
 import sys
 from typing import Any
@@ -44,3 +45,11 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
     }
+
+
+SERVE_MODULE = "azuraforge_worker.serve"
+
+
+def serve_command(threads: int, loglevel: str = "INFO") -> list[str]:
+    """The model server's command (`python -m azuraforge_worker.serve`), which `azuraforge up` starts."""
+    return [sys.executable, "-m", SERVE_MODULE, f"--threads={threads}", f"--loglevel={loglevel}"]

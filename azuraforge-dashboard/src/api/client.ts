@@ -15,7 +15,6 @@ import type {
   Me,
   Member,
   LogPage,
-  NewExperiment,
   NewToken,
   ProjectRole,
   Role,
@@ -23,6 +22,13 @@ import type {
   NewSweep,
   Sweep,
   SweepList,
+  ForecastInput,
+  ModelAlias,
+  ModelSummary,
+  ModelVersion,
+  NewExperiment,
+  Prediction,
+  RegisteredModel,
   ValidationIssue,
 } from "./types";
 
@@ -147,6 +153,33 @@ export const api = {
     }),
   controlSweep: (id: string, action: "pause" | "resume" | "stop") =>
     json<Sweep>(`/sweeps/${encodeURIComponent(id)}/${action}`, { method: "POST" }),
+  listModels: () => json<ModelSummary[]>("/models"),
+  getModel: (name: string) => json<RegisteredModel>(`/models/${encodeURIComponent(name)}`),
+  registerVersion: (name: string, experimentId: string) =>
+    json<ModelVersion>(`/models/${encodeURIComponent(name)}/versions`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ experiment_id: experimentId }),
+    }),
+  setAlias: (name: string, alias: string, version: number) =>
+    json<ModelAlias>(`/models/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ version }),
+    }),
+  /** A forecast from a history, or class probabilities of an uploaded image (sent as a multipart form). */
+  predict: (name: string, version: number, input: ForecastInput | File) => {
+    const init: RequestInit = { method: "POST" };
+    if (input instanceof File) {
+      const form = new FormData();
+      form.append("image", input);
+      init.body = form;
+    } else {
+      init.headers = { "Content-Type": "application/json" };
+      init.body = JSON.stringify(input);
+    }
+    return json<Prediction>(`/models/${encodeURIComponent(name)}/versions/${version}/predict`, init);
+  },
 };
 
 function encodePath(path: string): string {

@@ -315,7 +315,8 @@ export interface paths {
         put?: never;
         /**
          * Predict
-         * @description Forecast with the experiment's saved model from the rows given (viewers may: it changes nothing).
+         * @description Forecast with the experiment's saved model from the rows given (by the model server, as registered
+         *     models are: POST /api/v1/models/{name}/versions/{version}/predict).
          */
         post: operations["predict_api_v1_experiments__experiment_id__predict_post"];
         delete?: never;
@@ -358,6 +359,178 @@ export interface paths {
         get: operations["health_api_v1_health_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Models
+         * @description Registered model names with their latest version and aliases.
+         */
+        get: operations["list_models_api_v1_models_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Resolve Uri
+         * @description The version a URI names: models:/<name>/<version> or models:/<name>@<alias>.
+         */
+        get: operations["resolve_uri_api_v1_models_resolve_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Model
+         * @description A model with every version (newest first), its aliases and their audit trail.
+         */
+        get: operations["get_model_api_v1_models__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update Model
+         * @description Change the model's description or tags.
+         */
+        patch: operations["update_model_api_v1_models__name__patch"];
+        trace?: never;
+    };
+    "/api/v1/models/{name}/aliases/{alias}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Alias
+         * @description Point an alias (production, staging, ...) at a version, creating or moving it; every change is kept in
+         *     the model's alias_history.
+         */
+        put: operations["set_alias_api_v1_models__name__aliases__alias__put"];
+        post?: never;
+        /** Delete Alias */
+        delete: operations["delete_alias_api_v1_models__name__aliases__alias__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{name}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register Version
+         * @description Register a succeeded run's model as the name's next version (the name is created with its first one). The
+         *     model's files are copied into the registry, so deleting the run keeps the version whole.
+         */
+        post: operations["register_version_api_v1_models__name__versions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Version */
+        get: operations["get_version_api_v1_models__name__versions__version__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Version
+         * @description Delete a version and its files; refused (409) while an alias points at it.
+         */
+        delete: operations["delete_version_api_v1_models__name__versions__version__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Version
+         * @description Change the version's description or tags.
+         */
+        patch: operations["update_version_api_v1_models__name__versions__version__patch"];
+        trace?: never;
+    };
+    "/api/v1/models/{name}/versions/{version}/predict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Predict With Version
+         * @description Predict with one version of a model.
+         */
+        post: operations["predict_with_version_api_v1_models__name__versions__version__predict_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{reference}/predict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Predict By Alias
+         * @description Predict with the version an alias names: POST /api/v1/models/<name>@<alias>/predict.
+         */
+        post: operations["predict_by_alias_api_v1_models__reference__predict_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -621,6 +794,47 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AliasEventOut
+         * @description One change of an alias: set (from null), moved, or removed (to null).
+         */
+        AliasEventOut: {
+            /** Alias */
+            alias: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** By */
+            by: string;
+            /** From Version */
+            from_version: number | null;
+            /** To Version */
+            to_version: number | null;
+        };
+        /** AliasOut */
+        AliasOut: {
+            /** Alias */
+            alias: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Updated By */
+            updated_by: string;
+            /** Version */
+            version: number;
+        };
+        /** AliasSet */
+        AliasSet: {
+            /**
+             * Version
+             * @description The version the alias is to point at.
+             */
+            version: number;
+        };
         /** AppOut */
         AppOut: {
             /** Config Schema */
@@ -779,6 +993,25 @@ export interface components {
              * @enum {string}
              */
             type: "categorical";
+        };
+        /** ClassProbability */
+        ClassProbability: {
+            /** Label */
+            label: string;
+            /** Probability */
+            probability: number;
+        };
+        /** ClassificationOutput */
+        ClassificationOutput: {
+            /**
+             * Probabilities
+             * @description Every class, most probable first.
+             */
+            probabilities: components["schemas"]["ClassProbability"][];
+            /** Top Class */
+            top_class: string;
+            /** Top Probability */
+            top_probability: number;
         };
         /** CreatedToken */
         CreatedToken: {
@@ -1112,6 +1345,59 @@ export interface components {
              */
             type: "float";
         };
+        /** ForecastInput */
+        ForecastInput: {
+            /**
+             * History
+             * @description Rows in time order, oldest first (column -> value): at least the model's window of them, with the columns it reads. Null: the app loads the latest data of the source it was trained on.
+             * @default null
+             */
+            history: {
+                [key: string]: number | string | null;
+            }[] | null;
+            /**
+             * Horizon
+             * @description How many steps to return, at most the model's horizon; null: all.
+             * @default null
+             */
+            horizon: number | null;
+            /**
+             * Timestamps
+             * @description One timestamp per history row (ISO 8601), for apps whose features depend on the time (hour, day of the year); without them the rows are numbered steps.
+             * @default null
+             */
+            timestamps: string[] | null;
+        };
+        /** ForecastOutput */
+        ForecastOutput: {
+            /** Forecast */
+            forecast: components["schemas"]["ForecastPoint"][];
+            /**
+             * Last Timestamp
+             * @description The time or number of the last history row.
+             */
+            last_timestamp: string;
+            /**
+             * Last Value
+             * @description The target's last known value (null when not in the history).
+             */
+            last_value: number | null;
+            /**
+             * Target
+             * @description The forecast column.
+             */
+            target: string;
+        };
+        /** ForecastPoint */
+        ForecastPoint: {
+            /**
+             * Timestamp
+             * @description The step's time or number; null when the history is unevenly spaced.
+             */
+            timestamp: string | null;
+            /** Value */
+            value: number;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -1127,6 +1413,21 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "degraded";
+        };
+        /** ImageInput */
+        ImageInput: {
+            /**
+             * Image
+             * @description A PNG or JPEG file, base64-encoded (or upload the file as multipart form field 'image'); it is converted to the model's colour mode and resized to its image size.
+             * @default null
+             */
+            image: string | null;
+            /**
+             * Pixels
+             * @description The image as numbers on the scale the app trained on (image files load as [0, 1]), shaped (height, width) or (channels, height, width) at the model's image size.
+             * @default null
+             */
+            pixels: number[][] | number[][][] | null;
         };
         /** IntRange */
         IntRange: {
@@ -1312,6 +1613,140 @@ export interface components {
             model: number;
             /** Strongest Baseline */
             strongest_baseline: string;
+        };
+        /** ModelOut */
+        ModelOut: {
+            /**
+             * Alias History
+             * @description Every alias change, newest first.
+             */
+            alias_history: components["schemas"]["AliasEventOut"][];
+            /** Aliases */
+            aliases: components["schemas"]["AliasOut"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /** Latest Version */
+            latest_version: number | null;
+            /** Name */
+            name: string;
+            /** Tags */
+            tags: string[];
+            /**
+             * Version List
+             * @description Newest first.
+             */
+            version_list: components["schemas"]["ModelVersionOut"][];
+            /** Versions */
+            versions: number;
+        };
+        /** ModelSummary */
+        ModelSummary: {
+            /** Aliases */
+            aliases: components["schemas"]["AliasOut"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /** Latest Version */
+            latest_version: number | null;
+            /** Name */
+            name: string;
+            /** Tags */
+            tags: string[];
+            /** Versions */
+            versions: number;
+        };
+        /**
+         * ModelUpdate
+         * @description What can change after registering: omitted fields stay as they are.
+         */
+        ModelUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+        };
+        /** ModelVersionOut */
+        ModelVersionOut: {
+            /** Aliases */
+            aliases: string[];
+            /** App */
+            app: string;
+            /** App Version */
+            app_version: string | null;
+            /** Config */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /**
+             * Experiment Id
+             * @description The run it was registered from.
+             */
+            experiment_id: string;
+            /**
+             * Input Schema
+             * @description JSON Schema of what .../predict takes.
+             */
+            input_schema: {
+                [key: string]: unknown;
+            } | null;
+            /** Metrics */
+            metrics: {
+                [key: string]: number | null;
+            };
+            /** Name */
+            name: string;
+            /**
+             * Output Schema
+             * @description JSON Schema of what .../predict answers.
+             */
+            output_schema: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The run's record: verdict, baselines, provenance, stop reason. */
+            result: components["schemas"]["RunResult"] | null;
+            /**
+             * Source Run Exists
+             * @description False once that run is deleted; the version keeps its own copy.
+             */
+            source_run_exists: boolean;
+            /** Tags */
+            tags: string[];
+            /**
+             * Task
+             * @description forecast or classification: the prediction contract of its app.
+             */
+            task: string | null;
+            /**
+             * Uri
+             * @description models:/<name>/<version>, accepted wherever a model is named.
+             */
+            uri: string;
+            /** Version */
+            version: number;
+            /** Weights Sha256 */
+            weights_sha256: string;
         };
         /** Objective */
         Objective: {
@@ -2038,6 +2473,26 @@ export interface components {
             /** Error Type */
             type: string;
         };
+        /**
+         * VersionCreate
+         * @example {
+         *       "experiment_id": "0f3c..."
+         *     }
+         */
+        VersionCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Experiment Id
+             * @description A succeeded run that saved its model.
+             */
+            experiment_id: string;
+            /** Tags */
+            tags?: string[];
+        };
     };
     responses: never;
     parameters: never;
@@ -2721,7 +3176,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2733,7 +3188,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2850,7 +3305,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3079,7 +3534,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3192,7 +3647,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3311,7 +3766,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3426,7 +3881,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3542,7 +3997,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3657,7 +4112,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3669,7 +4124,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3784,7 +4239,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3903,7 +4358,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3983,9 +4438,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ForecastOutput"];
                 };
             };
             /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
@@ -4024,7 +4477,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4036,7 +4489,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4151,7 +4604,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4278,6 +4731,1479 @@ export interface operations {
             };
             /** @description Without a bearer token: a body that is not JSON */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    list_models_api_v1_models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelSummary"][];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    resolve_uri_api_v1_models_resolve_get: {
+        parameters: {
+            query: {
+                uri: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    get_model_api_v1_models__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    update_model_api_v1_models__name__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    set_alias_api_v1_models__name__aliases__alias__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                /** @description 1-64 lowercase letters, digits, '_' or '-', starting with a letter */
+                alias: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AliasSet"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AliasOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_alias_api_v1_models__name__aliases__alias__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                alias: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    register_version_api_v1_models__name__versions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VersionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    get_version_api_v1_models__name__versions__version__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_version_api_v1_models__name__versions__version__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    update_version_api_v1_models__name__versions__version__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    predict_with_version_api_v1_models__name__versions__version__predict_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        /** @description The app's input (the version's input_schema): JSON, or an image file as multipart field 'image'. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForecastInput"] | components["schemas"]["ImageInput"];
+                "multipart/form-data": {
+                    /** Format: binary */
+                    image: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForecastOutput"] | components["schemas"]["ClassificationOutput"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The input is not what the route or the model takes; the detail says what is wrong */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The model server failed on this prediction; its log says why */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    predict_by_alias_api_v1_models__reference__predict_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reference: string;
+            };
+            cookie?: never;
+        };
+        /** @description The app's input (the version's input_schema): JSON, or an image file as multipart field 'image'. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForecastInput"] | components["schemas"]["ImageInput"];
+                "multipart/form-data": {
+                    /** Format: binary */
+                    image: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForecastOutput"] | components["schemas"]["ClassificationOutput"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The input is not what the route or the model takes; the detail says what is wrong */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The model server failed on this prediction; its log says why */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4452,7 +6378,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4567,7 +6493,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4687,7 +6613,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4699,7 +6625,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4813,7 +6739,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4825,7 +6751,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5046,7 +6972,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5161,7 +7087,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5276,7 +7202,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5288,7 +7214,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5403,7 +7329,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5415,7 +7341,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5530,7 +7456,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5542,7 +7468,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5655,7 +7581,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5763,7 +7689,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5876,7 +7802,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6085,7 +8011,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6204,7 +8130,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description No such experiment, app, file, project, user or token, or one in a project the caller cannot see */
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6216,7 +8142,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The experiment is not in a state that allows this, or the Idempotency-Key was used for another request */
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -36,6 +36,15 @@ export type Provenance = Schemas["Provenance"];
 export type DataProvenance = Schemas["DataProvenance"];
 export type Direction = MetricSpec["direction"];
 
+export type ModelSummary = Schemas["ModelSummary"];
+export type RegisteredModel = Schemas["ModelOut"];
+export type ModelVersion = Schemas["ModelVersionOut"];
+export type ModelAlias = Schemas["AliasOut"];
+export type Prediction = Schemas["ForecastOutput"] | Schemas["ClassificationOutput"];
+export type ForecastOutput = Schemas["ForecastOutput"];
+export type ClassificationOutput = Schemas["ClassificationOutput"];
+export type ForecastInput = Schemas["ForecastInput"];
+
 export type StatusEvent = Schemas["StatusEvent"];
 export type TrainBeginEvent = Schemas["TrainBeginEvent"];
 export type EpochEndEvent = Schemas["EpochEndEvent"];

@@ -1,7 +1,7 @@
 // One experiment: live charts and progress while it runs, its history, metrics, config and error after.
-import { useState } from "react";
+import { useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { api, newIdempotencyKey } from "../api/client";
+import { api, newIdempotencyKey, type ApiError } from "../api/client";
 import { isFinished, type Experiment } from "../api/types";
 import { useResource } from "../api/useResource";
 import { LineChart } from "../components/LineChart";
@@ -108,6 +108,7 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
           </button>
         </div>
       </div>
+      {status === "succeeded" && artifacts.includes("model.npz") && <RegisterModel experiment={experiment} />}
       {cancelError && <p className="error">Could not cancel: {cancelError}</p>}
 
       {!isFinished(status) && (
@@ -223,5 +224,41 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
       </div>
       <Notes experimentId={experiment.id} notes={notes} onSaved={setNotes} />
     </section>
+  );
+}
+
+/** "Register this model": the run's model as the next version of a name (the app's name by default). */
+function RegisterModel({ experiment }: { experiment: Experiment }) {
+  const navigate = useNavigate();
+  const [name, setName] = useState(experiment.app.replace(/[^A-Za-z0-9._-]/g, "-"));
+  const [open, setOpen] = useState(false);
+  const [error, setError] = useState<string>();
+  const register = (event: FormEvent) => {
+    event.preventDefault();
+    setError(undefined);
+    api.registerVersion(name, experiment.id).then(
+      (version) => navigate(`/models/${encodeURIComponent(version.name)}`),
+      (reason: ApiError) => setError(reason.issues[0]?.msg ?? reason.message),
+    );
+  };
+  if (!open) {
+    return (
+      <p>
+        <button type="button" onClick={() => setOpen(true)}>
+          Register this model
+        </button>
+      </p>
+    );
+  }
+  return (
+    <form className="register-model" onSubmit={register}>
+      <label>
+        Model name <input id="model-name" value={name} onChange={(event) => setName(event.target.value)} />
+      </label>{" "}
+      <button type="submit" className="primary">
+        Register
+      </button>
+      {error && <p className="error">Could not register: {error}</p>}
+    </form>
   );
 }

@@ -12,6 +12,9 @@ inputs to (batch, n_classes) logits.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -21,12 +24,20 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from azuraforge_core import Tensor, nn
 from azuraforge_core.functional import cross_entropy
-from azuraforge_learner.artifacts import write_json
+from azuraforge_learner.artifacts import load_weights, read_json, write_json
 from azuraforge_learner.config import ConfigError, PipelineConfig
 from azuraforge_learner.data import Array
 from azuraforge_learner.learner import Learner, LossFn, inference
 from azuraforge_learner.metrics import MetricFn, classification_metrics, confusion_matrix, declared, per_class_scores
-from azuraforge_learner.pipeline import BasePipeline, Evaluation, Prepared, Splits
+from azuraforge_learner.pipeline import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    WEIGHTS_FILE,
+    BasePipeline,
+    Evaluation,
+    Prepared,
+    Splits,
+)
 from azuraforge_learner.record import (
     BaselineResult,
     DataProvenance,
@@ -36,8 +47,16 @@ from azuraforge_learner.record import (
     unstated_source,
 )
 from azuraforge_learner.report import ReportSection, image, plot_confusion_matrix, table
-
-NORMALIZATION_FILE = "normalization.json"
+from azuraforge_learner.serving import (
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    NORMALIZATION_FILE,
+    ClassificationOutput,
+    ClassProbability,
+    ImageInput,
+    Predictor,
+    Task,
+)
 
 
 class ImageClassificationConfig(PipelineConfig):
@@ -95,6 +114,7 @@ class ImageClassificationPipeline(BasePipeline[ImageConfigT, PreparedImages]):
     """Base class of image classification apps; see the module docstring."""
 
     Config: ClassVar[type[PipelineConfig]] = ImageClassificationConfig
+    task: ClassVar[Task | None] = "classification"
 
     def _create_loss(self, config: ImageConfigT) -> LossFn:
         return cross_entropy
@@ -193,6 +213,17 @@ class ImageClassificationPipeline(BasePipeline[ImageConfigT, PreparedImages]):
     def _save_artifacts(self, config: ImageConfigT, data: PreparedImages, output_dir: Path) -> None:
         write_json(output_dir / NORMALIZATION_FILE, {"mean": data.mean.tolist(), "std": data.std.tolist()})
 
+    def load_predictor(self, output_dir: Path) -> Predictor:
+        """The saved model with the training images' per-channel statistics, which inputs are normalised with."""
+        output_dir = Path(output_dir)
+        config = self.validate(read_json(output_dir / CONFIG_FILE))
+        saved = read_json(output_dir / MODEL_FILE)["spec"]
+        spec = ImageSpec(saved["channels"], saved["height"], saved["width"], tuple(saved["class_names"]))
+        statistics = read_json(output_dir / NORMALIZATION_FILE)
+        model = self._create_model(config, spec)
+        model.load_state_dict(load_weights(output_dir / WEIGHTS_FILE))
+        return ImagePredictor(spec, np.asarray(statistics["mean"]), np.asarray(statistics["std"]), model)
+
     def _report(self, config: ImageConfigT, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
         class_names = evaluation.outputs["class_names"]
         chart = image(
@@ -209,6 +240,79 @@ class ImageClassificationPipeline(BasePipeline[ImageConfigT, PreparedImages]):
             ),
             ReportSection("Confusion matrix", chart),
         ]
+
+
+class ImagePredictor(Predictor):
+    """ImageInput -> ClassificationOutput: the image at the model's size and colour mode (a decoded file scaled to
+    [0, 1], as image files are loaded for training), normalised with the training statistics."""
+
+    Input = ImageInput
+    Output = ClassificationOutput
+
+    def __init__(self, spec: ImageSpec, mean: Array, std: Array, model: nn.Module) -> None:
+        super().__init__()
+        self.spec = spec
+        self.mean = mean.astype(np.float32).reshape(1, -1, 1, 1)
+        self.std = std.astype(np.float32).reshape(1, -1, 1, 1)
+        self.model = model
+
+    def predict(self, request: ImageInput) -> ClassificationOutput:
+        pixels = decode_image(request.image, self.spec) if request.image is not None else self._array(request)
+        with inference(self.model):
+            logits = self.model(Tensor((pixels[None] - self.mean) / self.std)).numpy()[0].astype(np.float64)
+        exp = np.exp(logits - logits.max())
+        probabilities = exp / exp.sum()
+        order = np.argsort(-probabilities, kind="stable")
+        names = self.spec.class_names
+        return ClassificationOutput(
+            top_class=names[order[0]],
+            top_probability=float(probabilities[order[0]]),
+            probabilities=[ClassProbability(label=names[i], probability=float(probabilities[i])) for i in order],
+        )
+
+    def _array(self, request: ImageInput) -> Array:
+        spec = self.spec
+        try:
+            pixels = np.asarray(request.pixels, dtype=np.float32)
+        except ValueError:
+            raise ValueError("pixels must be a rectangular array (every row as long as the others)") from None
+        if pixels.ndim == 2 and spec.channels == 1:
+            pixels = pixels[None]
+        expected = (spec.channels, spec.height, spec.width)
+        if pixels.shape != expected:
+            wanted = f"({spec.height}, {spec.width}) or {expected}" if spec.channels == 1 else str(expected)
+            raise ValueError(f"pixels must be shaped {wanted} (channels, height, width); got {pixels.shape}")
+        if not np.isfinite(pixels).all():
+            raise ValueError("pixels must be finite numbers (no NaN or infinity)")
+        return pixels
+
+
+def decode_image(encoded: str, spec: ImageSpec) -> Array:
+    """A base64 PNG or JPEG as (channels, height, width) values in [0, 1] at the spec's size."""
+    from PIL import Image, UnidentifiedImageError  # Pillow comes with matplotlib
+
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise ValueError("image is not valid base64; send the file's bytes base64-encoded") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValueError(f"the image file is {len(data)} bytes, over the limit of {MAX_IMAGE_BYTES} bytes")
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            if picture.format not in ("PNG", "JPEG"):
+                raise ValueError(f"the image is {picture.format or 'of an unknown format'}; send a PNG or JPEG")
+            if picture.width * picture.height > MAX_IMAGE_PIXELS:
+                raise ValueError(
+                    f"the image is {picture.width}x{picture.height} pixels, over the limit of {MAX_IMAGE_PIXELS}"
+                )
+            converted = picture.convert("L" if spec.channels == 1 else "RGB")
+            resized = converted.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"the image does not decode as a PNG or JPEG ({exc}); send a valid image file") from None
+    array = np.asarray(resized, dtype=np.float32) / 255.0
+    if spec.channels not in (1, 3):
+        raise ValueError(f"the model takes images of {spec.channels} channels; send them as pixels instead")
+    return array[None, :, :] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
 def _checked(app: str, raw: Any) -> ImageData:

@@ -3,7 +3,7 @@
 `run` validates the config, seeds every generator, loads and prepares the data, trains, evaluates against the
 baselines and writes the run directory:
 
-    config.json      the validated config          model.npz / model.json   weights and the data shape (spec)
+    config.json      the validated config          model.npz / model.json   weights; the data shape (spec) and task
     history.csv      one row per epoch             metrics.json             the RunResult (see record.py)
     images/*.png     loss curve and task charts    report.md                written last, atomically
 
@@ -67,6 +67,7 @@ from azuraforge_learner.report import (
     table,
 )
 from azuraforge_learner.reporter import Reporter
+from azuraforge_learner.serving import CannotPredictError, Predictor, Task
 
 REPORT_FILE = "report.md"
 METRICS_FILE = "metrics.json"
@@ -143,6 +144,8 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Config: ClassVar[type[PipelineConfig]] = PipelineConfig
+    task: ClassVar[Task | None] = None
+    """The prediction contract of the task (see serving.py); None: a saved model cannot predict."""
 
     # ----- what an app writes ----------------------------------------------------------------------
     @abstractmethod
@@ -199,6 +202,14 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
     def _report(self, config: ConfigT, evaluation: Evaluation, output_dir: Path) -> list[ReportSection]:
         """Task-specific report sections (charts, tables); appended after the metrics."""
         return []
+
+    def load_predictor(self, output_dir: Path) -> Predictor:
+        """The model a run saved in `output_dir`, loaded once for many predictions (the task base classes
+        implement it)."""
+        raise CannotPredictError(
+            f"app {self.name!r} cannot predict from a saved model: it is neither a time-series nor an "
+            "image-classification app"
+        )
 
     # ----- the template ------------------------------------------------------------------------------
     @classmethod
@@ -301,7 +312,7 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         _require_declared(evaluation, plan.metrics)
         attempt.evaluate_seconds = time.monotonic() - clock
         save_weights(out / WEIGHTS_FILE, model.state_dict())
-        write_json(out / MODEL_FILE, {"app": self.name, "spec": _jsonable(data.spec)})
+        write_json(out / MODEL_FILE, {"app": self.name, "task": self.task, "spec": _jsonable(data.spec)})
         self._save_artifacts(config, data, out)
         epochs_completed = len(learner.history.get("loss", []))
         stop = _stop_reason(learner, early_stopping, epochs_completed, config.epochs)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -55,8 +55,8 @@ from azuraforge_learner.record import (
 )
 from azuraforge_learner.report import ReportSection, image, plot_predictions, plot_residuals, table
 from azuraforge_learner.scaling import Scaler, ScalerKind
+from azuraforge_learner.serving import SCALER_FILE, ForecastInput, ForecastOutput, ForecastPoint, Predictor, Task
 
-SCALER_FILE = "scaler.json"
 PREDICTIONS_FILE = "predictions.csv"
 LIVE_PREDICTION_POINTS = 200
 DATA_SOURCE = "azuraforge_data_source"  # key of a loaded frame's attrs that holds its DataSource
@@ -134,6 +134,7 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
     """Base class of forecasting apps; see the module docstring."""
 
     Config: ClassVar[type[PipelineConfig]] = TimeSeriesConfig
+    task: ClassVar[Task | None] = "forecast"
 
     def _create_loss(self, config: TSConfigT) -> LossFn:
         return mse_loss
@@ -283,26 +284,35 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
         return sections
 
     # ----- predicting from a saved run --------------------------------------------------------------
-    def predict(self, output_dir: Path, data: pd.DataFrame | None = None) -> dict[str, Any]:
-        """Forecast the `horizon` steps after the last row of `data` (default: the app's data loaded afresh) with
-        the model, scalers and config saved in `output_dir` by an earlier run."""
+    def load_saved(self, output_dir: Path) -> SavedForecaster[TSConfigT]:
+        """The model, scalers and config an earlier run saved in `output_dir`, ready to forecast."""
         output_dir = Path(output_dir)
         config = self.validate(read_json(output_dir / CONFIG_FILE))
         spec = WindowSpec.from_dict(read_json(output_dir / MODEL_FILE)["spec"])
         scalers = read_json(output_dir / SCALER_FILE)
-        feature_scaler, target_scaler = Scaler.from_dict(scalers["features"]), Scaler.from_dict(scalers["target"])
         model = self._create_model(config, spec)
         model.load_state_dict(load_weights(output_dir / WEIGHTS_FILE))
-        raw = data if data is not None else self._load_data(config)
+        return SavedForecaster(
+            config, spec, Scaler.from_dict(scalers["features"]), Scaler.from_dict(scalers["target"]), model
+        )
+
+    def forecast_from(
+        self, saved: SavedForecaster[TSConfigT], data: pd.DataFrame | pd.Series | None = None
+    ) -> dict[str, Any]:
+        """Forecast the `horizon` steps after the last row of `data` (default: the app's data loaded afresh) with
+        a saved model; its scalers are reused as they were fitted, never refitted. Apps that transform their data
+        extend this."""
+        spec = saved.spec
+        raw = data if data is not None else self._load_data(saved.config)
         if isinstance(raw, pd.DataFrame):
             require_columns(raw, list(spec.features))  # rows without columns are "empty" to pandas: say which
         frame = _as_frame(raw)
         if len(frame) < spec.window:
             raise ValueError(f"predicting needs at least window={spec.window} rows of data, got {len(frame)}")
-        inputs = feature_scaler.transform(_columns(frame, list(spec.features))[-spec.window :])[None]
-        with inference(model):
-            scaled = model(Tensor(inputs)).numpy()
-        values = target_scaler.inverse(_as_horizon(scaled, spec.horizon))[0]
+        inputs = saved.feature_scaler.transform(_columns(frame, list(spec.features))[-spec.window :])[None]
+        with inference(saved.model):
+            scaled = saved.model(Tensor(inputs)).numpy()
+        values = saved.target_scaler.inverse(_as_horizon(scaled, spec.horizon))[0]
         last_value = float(_columns(frame, [spec.target])[-1, 0]) if spec.target in frame.columns else None
         return {
             "app": self.name,
@@ -313,6 +323,65 @@ class TimeSeriesPipeline(BasePipeline[TSConfigT, PreparedSeries]):
             "forecast": [float(value) for value in values],
             "forecast_index": _future_index(frame.index, spec.horizon),
         }
+
+    def predict(self, output_dir: Path, data: pd.DataFrame | pd.Series | None = None) -> dict[str, Any]:
+        """`forecast_from` with the model saved in `output_dir`, loaded for this one call."""
+        return self.forecast_from(self.load_saved(output_dir), data)
+
+    def load_predictor(self, output_dir: Path) -> Predictor:
+        return SeriesPredictor(self, self.load_saved(output_dir))
+
+
+@dataclass(frozen=True)
+class SavedForecaster(Generic[TSConfigT]):
+    """What a run saved for forecasting again: its config, data shape, fitted scalers and trained model."""
+
+    config: TSConfigT
+    spec: WindowSpec
+    feature_scaler: Scaler
+    target_scaler: Scaler
+    model: nn.Module
+
+
+class SeriesPredictor(Predictor):
+    """ForecastInput -> ForecastOutput with a saved forecaster."""
+
+    Input = ForecastInput
+    Output = ForecastOutput
+
+    def __init__(self, pipeline: TimeSeriesPipeline[Any], saved: SavedForecaster[Any]) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.saved = saved
+
+    def predict(self, request: ForecastInput) -> ForecastOutput:
+        horizon = request.horizon or self.saved.spec.horizon
+        if horizon > self.saved.spec.horizon:
+            raise ValueError(
+                f"horizon {horizon} is beyond the model's: it forecasts {self.saved.spec.horizon} step(s) at once"
+            )
+        result = self.pipeline.forecast_from(self.saved, None if request.history is None else history_frame(request))
+        labels = result["forecast_index"] or [None] * len(result["forecast"])
+        return ForecastOutput(
+            target=result["target"],
+            last_timestamp=result["last_index"],
+            last_value=result["last_value"],
+            forecast=[
+                ForecastPoint(timestamp=label, value=value)
+                for label, value in list(zip(labels, result["forecast"], strict=True))[:horizon]
+            ],
+        )
+
+
+def history_frame(request: ForecastInput) -> pd.DataFrame:
+    """The history rows as a frame, indexed by their timestamps when given (ValueError naming a bad one)."""
+    frame = pd.DataFrame.from_records(request.history or [])
+    if request.timestamps is not None:
+        try:
+            frame.index = pd.DatetimeIndex(pd.to_datetime(request.timestamps, format="ISO8601"))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"timestamps must be ISO 8601 times such as 2024-01-31T13:00: {exc}") from None
+    return frame
 
 
 def forecast(learner: Learner, data: PreparedSeries, inputs: Array) -> Array:

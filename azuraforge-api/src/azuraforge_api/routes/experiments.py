@@ -26,6 +26,7 @@ from azuraforge_api.schemas import (
 from azuraforge_common import store
 from azuraforge_common.events import TERMINAL_STATUSES
 from azuraforge_learner.config import excerpt
+from azuraforge_learner.serving import ForecastOutput
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])
 
@@ -233,7 +234,8 @@ def get_logs(
     return LogPage(first_line=after + 1, lines=lines, total=total, finished=experiment.status in TERMINAL_STATUSES)
 
 
-@router.post("/{experiment_id}/predict", responses=errors(404, 409))
+@router.post("/{experiment_id}/predict", response_model=ForecastOutput, responses=errors(404, 409))
 async def predict(experiment: ViewedExperiment, body: PredictRequest, platform: PlatformDep) -> dict[str, Any]:
-    """Forecast with the experiment's saved model from the rows given (viewers may: it changes nothing)."""
-    return await services.predict(platform, experiment, body.data)
+    """Forecast with the experiment's saved model from the rows given (by the model server, as registered
+    models are: POST /api/v1/models/{name}/versions/{version}/predict)."""
+    return await services.predict_with_run(platform, experiment, body.data)

@@ -1,0 +1,32 @@
+"""`python -m azuraforge_worker.serve [--threads=N] [--loglevel=LEVEL]`: the model server (see serving.py), on
+AZURAFORGE_REDIS_URL and AZURAFORGE_DATA_DIR. SIGTERM or Ctrl-C stops it after the predictions under way."""
+
+import argparse
+import logging
+import signal
+import threading
+from types import FrameType
+
+from azuraforge_common.settings import Settings
+from azuraforge_worker.serving import serve_forever
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m azuraforge_worker.serve", description=__doc__)
+    parser.add_argument("--threads", type=int, default=4, help="predictions answered at once (default 4)")
+    parser.add_argument("--loglevel", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    args = parser.parse_args()
+    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    logging.getLogger(__name__).info("model server started with %d threads", args.threads)
+    serve_forever(Settings(), stop, max(1, args.threads))
+
+
+if __name__ == "__main__":
+    main()
