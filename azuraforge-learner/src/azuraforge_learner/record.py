@@ -12,6 +12,7 @@ and every consumer (the CLI, the worker, later the API and the dashboard) reads 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import math
 import platform
@@ -221,13 +222,20 @@ def fingerprint(*parts: Any) -> str:
 def environment(module: str) -> tuple[str, str, dict[str, str], str | None, str | None]:
     """Python and numpy versions, every azuraforge distribution's version, and the distribution (with its
     version) that provides `module`, the app's module."""
+    packages, app_distribution, app_version = _installed(module.split(".")[0])
+    return platform.python_version(), np.__version__, dict(packages), app_distribution, app_version
+
+
+@functools.cache
+def _installed(top_level: str) -> tuple[tuple[tuple[str, str], ...], str | None, str | None]:
+    # Reading every distribution's metadata takes about a second; what is installed does not change while a
+    # process runs (an upgrade restarts the workers), so each process reads it once.
     packages = {}
     for distribution in metadata.distributions():
         name = distribution.metadata["Name"] or ""
         if name.lower().replace("_", "-").startswith("azuraforge"):
             packages[name] = distribution.version
-    top_level = module.split(".")[0]
     providers = metadata.packages_distributions().get(top_level, [])
     app_distribution = providers[0] if providers else None
     app_version = metadata.version(app_distribution) if app_distribution else None
-    return platform.python_version(), np.__version__, dict(sorted(packages.items())), app_distribution, app_version
+    return tuple(sorted(packages.items())), app_distribution, app_version
