@@ -595,3 +595,23 @@ def test_the_mlflow_client_logs_with_an_editors_token_and_not_with_a_viewers(tea
     assert [metric["value"] for metric in history.json()["metrics"]] == [0.25], "nothing refused was logged"
     listed = bob.get(MLFLOW_ARTIFACTS, params={"path": logged["run_id"]}).json()["files"]
     assert "planted.txt" not in {file["path"] for file in listed}
+
+
+def test_an_mlflow_experiment_is_made_in_an_existing_project_and_stays_there(team):
+    bob, admin = team.as_user("bob"), team.api.http
+    nowhere = [{"key": "azuraforge.project", "value": "no-such-project"}]
+    refused = admin.post(f"{MLFLOW}/experiments/create", json={"name": "lost", "tags": nowhere})
+    assert "no-such-project" in mlflow_error(refused, 404, "RESOURCE_DOES_NOT_EXIST")
+    move = {"experiment_id": team.tracking_b, "key": "azuraforge.project", "value": team.project_a}
+    message = mlflow_error(
+        bob.post(f"{MLFLOW}/experiments/set-experiment-tag", json=move), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert "fixed at its creation" in message
+    assert bob.post(f"{MLFLOW}/experiments/set-experiment-tag", json={**move, "value": team.project_b}).json() == {}
+    untagged = bob.post(f"{MLFLOW}/experiments/create", json={"name": "untagged"})
+    mlflow_error(untagged, 403, "PERMISSION_DENIED")  # bob is a viewer of the default project, where it would go
+    made = admin.post(f"{MLFLOW}/experiments/create", json={"name": "untagged"}).json()["experiment_id"]
+    found = admin.get(f"{MLFLOW}/experiments/get", params={"experiment_id": made}).json()["experiment"]
+    assert found["tags"] == [{"key": "azuraforge.project", "value": "default"}]
+    run = admin.post(f"{MLFLOW}/runs/create", json={"experiment_id": team.tracking_b}).json()["run"]["info"]["run_id"]
+    assert admin.get(f"/api/v1/experiments/{run}").json()["project_id"] == team.project_b
