@@ -1,6 +1,8 @@
 """Accounts, projects and scoped tokens (issue 17) against a real uvicorn, Redis and SQLite (PostgreSQL where
-it matters): who may see and do what, on every route of the OpenAPI and on the WebSockets."""
+it matters): who may see and do what, on every route of the app (the OpenAPI's and the MLflow tracking API's)
+and on the WebSockets."""
 
+import json
 import os
 import re
 import subprocess
@@ -25,11 +27,19 @@ BOOTSTRAP = "bootstrap-admin-token"
 PASSWORD = "correct horse battery"
 PUBLIC = {("POST", "/api/v1/auth/login")}
 """The only operations answered without credentials."""
+MLFLOW_PREFIXES = ("/api/2.0/mlflow/", "/api/2.0/mlflow-artifacts/")
+
+
+MLFLOW = "/api/2.0/mlflow"
+MLFLOW_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+TRACKING_B = "tracking-of-b"
+"""The name of project B's MLflow experiment."""
 
 
 @dataclass
 class Team:
-    """Project A (alice owns it) and project B (bob owns it, vera views it), each with one queued run."""
+    """Project A (alice owns it) and project B (bob owns it, vera views it), each with one queued run; B also
+    has an MLflow experiment with a running MLflow run, which logged a metric and an artifact."""
 
     api: RunningAPI
     project_a: str
@@ -38,6 +48,8 @@ class Team:
     run_b: str
     tokens: dict[str, str]
     ids: dict[str, str]
+    tracking_b: str
+    mlflow_run_b: str
 
     def as_user(self, name: str) -> httpx.Client:
         return httpx.Client(base_url=self.api.url, headers={"Authorization": f"Bearer {self.tokens[name]}"}, timeout=30)
@@ -95,12 +107,31 @@ def team(tmp_path, redis_server, redis_client, test_app_path):
         ids["bob_token"] = sessions["bob"].get("/api/v1/tokens").json()[0]["id"]
         for session in sessions.values():
             session.close()
-        yield Team(api, project_a, project_b, runs["alice"], runs["bob"], tokens, ids)
+        tracking_b, mlflow_run_b = mlflow_run_in(api, tokens["bob"], project_b)
+        yield Team(api, project_a, project_b, runs["alice"], runs["bob"], tokens, ids, tracking_b, mlflow_run_b)
 
 
-# The role matrix: every operation of the OpenAPI, called by someone signed out, by alice (no role in project
-# B) and by vera (viewer of B), on project B's records. A new operation fails here until it is listed, with the
-# status each of them must get.
+def mlflow_run_in(api: RunningAPI, token: str, project: str) -> tuple[str, str]:
+    """An MLflow experiment (TRACKING_B) made in `project` through its tag, and a run in it with a metric and
+    an artifact, logged with `token`."""
+    with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        tags = [{"key": "azuraforge.project", "value": project}]
+        created = client.post(f"{MLFLOW}/experiments/create", json={"name": TRACKING_B, "tags": tags})
+        assert created.status_code == 200, created.text
+        experiment_id = created.json()["experiment_id"]
+        run = client.post(f"{MLFLOW}/runs/create", json={"experiment_id": experiment_id, "run_name": "b-run"})
+        assert run.status_code == 200, run.text
+        run_id = run.json()["run"]["info"]["run_id"]
+        metric = {"run_id": run_id, "key": "loss", "value": 0.5, "timestamp": 1, "step": 0}
+        assert client.post(f"{MLFLOW}/runs/log-metric", json=metric).status_code == 200
+        assert client.put(f"{MLFLOW_ARTIFACTS}/{run_id}/notes.txt", content=b"of b").status_code == 200
+    return experiment_id, run_id
+
+
+# The role matrix: every operation of the app, called by someone signed out, by alice (no role in project B)
+# and by vera (viewer of B), on project B's records. A new operation fails here until it is listed, with the
+# status each of them must get. The MLflow routes answer in MLflow's shape: RESOURCE_DOES_NOT_EXIST (404) for a
+# record alice cannot see, PERMISSION_DENIED (403) for vera changing one.
 
 ROWS = [{"value": float(i)} for i in range(8)]
 SPACE = {"learning_rate": {"type": "float", "low": 0.001, "high": 0.1}}
@@ -143,6 +174,33 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int]] = {
     ("POST", "/api/v1/sweeps/{sweep_id}/pause"): (401, 404, 403),
     ("POST", "/api/v1/sweeps/{sweep_id}/resume"): (401, 404, 403),
     ("POST", "/api/v1/sweeps/{sweep_id}/stop"): (401, 404, 403),
+    # MLflow's tracking API (not in the OpenAPI).
+    ("POST", f"{MLFLOW}/experiments/create"): (401, 404, 403),
+    ("GET", f"{MLFLOW}/experiments/get"): (401, 404, 200),
+    ("GET", f"{MLFLOW}/experiments/get-by-name"): (401, 404, 200),
+    ("POST", f"{MLFLOW}/experiments/search"): (401, 200, 200),
+    ("POST", f"{MLFLOW}/experiments/update"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/experiments/delete"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/experiments/restore"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/experiments/set-experiment-tag"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/create"): (401, 404, 403),
+    ("GET", f"{MLFLOW}/runs/get"): (401, 404, 200),
+    ("POST", f"{MLFLOW}/runs/update"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/delete"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/restore"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/search"): (401, 200, 200),
+    ("POST", f"{MLFLOW}/runs/log-metric"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/log-parameter"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/set-tag"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/log-batch"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/delete-tag"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/log-inputs"): (401, 404, 403),
+    ("GET", f"{MLFLOW}/metrics/get-history"): (401, 404, 200),
+    ("POST", f"{MLFLOW}/logged-models/search"): (401, 200, 200),
+    **{(method, f"{MLFLOW}/{{unknown}}"): (401, 404, 404) for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
+    ("PUT", f"{MLFLOW_ARTIFACTS}/{{path}}"): (401, 404, 403),
+    ("GET", f"{MLFLOW_ARTIFACTS}/{{path}}"): (401, 404, 200),
+    ("GET", MLFLOW_ARTIFACTS): (401, 404, 200),
 }
 BODIES = {
     ("POST", "/api/v1/auth/login"): {"username": "vera", "password": "not the password"},
@@ -162,6 +220,48 @@ BODIES = {
     ("PUT", "/api/v1/projects/{project_id}/members/{username}"): {"role": "owner"},
     ("POST", "/api/v1/users"): {"username": "mallory", "password": PASSWORD, "admin": True},
     ("PATCH", "/api/v1/users/{user_id}"): {"admin": True},
+    ("POST", f"{MLFLOW}/experiments/create"): {
+        "name": "made by {caller}",
+        "tags": [{"key": "azuraforge.project", "value": "{project_id}"}],
+    },
+    ("POST", f"{MLFLOW}/experiments/search"): {},
+    ("POST", f"{MLFLOW}/experiments/update"): {"experiment_id": "{tracking_id}", "new_name": "renamed"},
+    ("POST", f"{MLFLOW}/experiments/delete"): {"experiment_id": "{tracking_id}"},
+    ("POST", f"{MLFLOW}/experiments/restore"): {"experiment_id": "{tracking_id}"},
+    ("POST", f"{MLFLOW}/experiments/set-experiment-tag"): {"experiment_id": "{tracking_id}", "key": "k", "value": "v"},
+    ("POST", f"{MLFLOW}/runs/create"): {"experiment_id": "{tracking_id}"},
+    ("POST", f"{MLFLOW}/runs/update"): {"run_id": "{mlflow_run}", "status": "KILLED"},
+    ("POST", f"{MLFLOW}/runs/delete"): {"run_id": "{mlflow_run}"},
+    ("POST", f"{MLFLOW}/runs/restore"): {"run_id": "{mlflow_run}"},
+    ("POST", f"{MLFLOW}/runs/search"): {"experiment_ids": ["{tracking_id}"]},
+    ("POST", f"{MLFLOW}/runs/log-metric"): {
+        "run_id": "{mlflow_run}",
+        "key": "loss",
+        "value": 9.0,
+        "timestamp": 2,
+        "step": 1,
+    },
+    ("POST", f"{MLFLOW}/runs/log-parameter"): {"run_id": "{mlflow_run}", "key": "lr", "value": "1"},
+    ("POST", f"{MLFLOW}/runs/set-tag"): {"run_id": "{mlflow_run}", "key": "k", "value": "v"},
+    ("POST", f"{MLFLOW}/runs/log-batch"): {"run_id": "{mlflow_run}", "params": [{"key": "lr", "value": "1"}]},
+    ("POST", f"{MLFLOW}/runs/delete-tag"): {"run_id": "{mlflow_run}", "key": "mlflow.runName"},
+    ("POST", f"{MLFLOW}/runs/log-inputs"): {
+        "run_id": "{mlflow_run}",
+        "datasets": [{"dataset": {"name": "d", "digest": "1", "source_type": "local", "source": "/d"}}],
+    },
+    ("POST", f"{MLFLOW}/logged-models/search"): {},
+}
+QUERIES = {
+    ("GET", f"{MLFLOW}/experiments/get"): {"experiment_id": "{tracking_id}"},
+    ("GET", f"{MLFLOW}/experiments/get-by-name"): {"experiment_name": TRACKING_B},
+    ("GET", f"{MLFLOW}/runs/get"): {"run_id": "{mlflow_run}"},
+    ("GET", f"{MLFLOW}/metrics/get-history"): {"run_id": "{mlflow_run}", "metric_key": "loss"},
+    ("GET", MLFLOW_ARTIFACTS): {"path": "{mlflow_run}"},
+}
+URLS = {
+    # One path parameter, two meanings: the MLflow artifact proxy's path starts with the run's id.
+    ("PUT", f"{MLFLOW_ARTIFACTS}/{{path}}"): f"{MLFLOW_ARTIFACTS}/{{mlflow_run}}/planted.txt",
+    ("GET", f"{MLFLOW_ARTIFACTS}/{{path}}"): f"{MLFLOW_ARTIFACTS}/{{mlflow_run}}/notes.txt",
 }
 
 
@@ -175,6 +275,9 @@ def path_values(team: Team) -> dict[str, str]:
         "username": "vera",
         "user_id": team.ids["bob"],
         "sweep_id": team.ids["sweep_b"],
+        "tracking_id": team.tracking_b,
+        "mlflow_run": team.mlflow_run_b,
+        "unknown": "registered-models/create",
     }
 
 
@@ -183,6 +286,8 @@ def fill(value, values: dict[str, str]):
         return value.format(**values)
     if isinstance(value, dict):
         return {key: fill(item, values) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fill(item, values) for item in value]
     return value
 
 
@@ -199,7 +304,7 @@ def test_every_route_but_login_depends_on_the_caller(team):
     routes = [r for r in app_routes(team.api.app.routes) if isinstance(r, APIRoute) and r.path.startswith("/api/")]
     # As the OpenAPI writes them: {path:path} is {path}.
     found = {(method, re.sub(r":\w+}", "}", route.path)) for route in routes for method in route.methods or ()}
-    assert found == set(MATRIX), "the routes seen here are the OpenAPI's operations (the matrix checks those)"
+    assert found == set(MATRIX), "every route of the app is in the matrix, which checks what each caller gets"
     unscoped = [
         f"{method} {route.path}"
         for route in routes
@@ -237,14 +342,22 @@ def test_the_role_matrix_covers_every_operation_and_holds(team):
             ("signed out", "alice", "vera"), (anonymous, outsider, viewer), expected, strict=True
         ):
             body = fill(BODIES.get((method, path)), {**values, "caller": caller})
-            response = client.request(method, path.format(**values), json=body)
+            url = URLS.get((method, path), path).format(**values)
+            query = fill(QUERIES.get((method, path)), values)
+            response = client.request(method, url, json=body, params=query)
             if response.status_code != status:
                 wrong.append(
                     f"{caller}: {method} {path} is {response.status_code}, not {status}: {response.text[:200]}"
                 )
-            sent = f"{path.format(**values)} {body}"
+            if path.startswith(MLFLOW_PREFIXES) and caller != "signed out" and status in (403, 404):
+                code = {403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST"}[status]
+                if "unknown" in path:
+                    code = "ENDPOINT_NOT_FOUND"
+                if response.json().get("error_code") != code:
+                    wrong.append(f"{caller}: {method} {path} is not MLflow's {code}: {response.text[:200]}")
+            sent = f"{url} {query} {body}"
             if caller == "alice":  # beyond what she sent herself, nothing of project B reaches her
-                for secret in (team.run_b, team.project_b, '"B"'):
+                for secret in (team.run_b, team.project_b, '"B"', team.mlflow_run_b, TRACKING_B):
                     if secret not in sent:
                         assert secret not in response.text, f"{method} {path} shows alice a record of project B"
     assert wrong == []
@@ -257,9 +370,19 @@ def test_the_role_matrix_covers_every_operation_and_holds(team):
     assert "mallory" not in team.api.http.get("/api/v1/users").text
     assert bob.get(f"/api/v1/experiments/{team.run_b}").json()["notes"] == ""
     listed = viewer.get("/api/v1/experiments").json()["items"]
-    assert team.run_b in {item["id"] for item in listed}
+    assert {team.run_b, team.mlflow_run_b} <= {item["id"] for item in listed}
     assert {item["project_id"] for item in listed} == {team.project_b}, "vera sees B's runs only"
     assert {item["id"] for item in outsider.get("/api/v1/experiments").json()["items"]} == {team.run_a}
+    run = bob.get(f"{MLFLOW}/runs/get", params={"run_id": team.mlflow_run_b}).json()["run"]
+    assert (run["info"]["status"], run["info"]["lifecycle_stage"]) == ("RUNNING", "active")
+    assert run["data"]["metrics"] == [{"key": "loss", "value": 0.5, "timestamp": 1, "step": 0}]
+    assert (run["data"]["params"], run["inputs"]["dataset_inputs"]) == ([], [])
+    assert run["data"]["tags"] == [{"key": "mlflow.runName", "value": "b-run"}]
+    experiment = bob.get(f"{MLFLOW}/experiments/get", params={"experiment_id": team.tracking_b}).json()["experiment"]
+    assert (experiment["name"], experiment["lifecycle_stage"]) == (TRACKING_B, "active")
+    assert experiment["tags"] == [{"key": "azuraforge.project", "value": team.project_b}]
+    listed = bob.get(f"{MLFLOW_ARTIFACTS}", params={"path": team.mlflow_run_b}).json()["files"]
+    assert [file["path"] for file in listed] == ["notes.txt"]
 
 
 def test_websockets_need_credentials_and_hide_other_projects(team):
@@ -385,7 +508,7 @@ def test_the_bootstrap_token_is_a_site_admin_without_an_account(team):
     assert (me["username"], me["admin"], me["via"]) == ("bootstrap-token", True, "bootstrap")
     assert {project["id"] for project in me["projects"]} >= {"default", team.project_a, team.project_b}
     listed = {item["id"] for item in team.api.http.get("/api/v1/experiments?limit=100").json()["items"]}
-    assert {team.run_a, team.run_b} <= listed, "every project's runs"
+    assert {team.run_a, team.run_b, team.mlflow_run_b} <= listed, "every project's runs"
     refused = team.api.http.post("/api/v1/tokens", json={"name": "x", "scopes": ["read"]})
     assert refused.status_code == 409
     assert "azuraforge users create" in refused.json()["detail"]
@@ -415,3 +538,110 @@ def test_the_api_is_open_until_the_first_admin_is_created_by_the_cli(
         root = login(api, "root")
         assert root.get(f"/api/v1/experiments/{experiment['id']}").json()["project_id"] == "default"
         assert root.get("/api/v1/auth/me").json()["admin"] is True
+
+
+# The MLflow tracking API: records of a project the caller cannot see are missing, too low a role is refused.
+
+
+def mlflow_error(response, status, code):
+    assert response.status_code == status, response.text
+    assert response.json()["error_code"] == code, response.text
+    return response.json()["message"]
+
+
+def test_an_outsider_cannot_see_or_log_into_another_projects_mlflow_records(team):
+    alice = team.as_user("alice")
+    absent = "f" * 32
+    for run_id in (team.mlflow_run_b, absent):  # B's run answers exactly as a run that does not exist
+        message = mlflow_error(
+            alice.get(f"{MLFLOW}/runs/get", params={"run_id": run_id}), 404, "RESOURCE_DOES_NOT_EXIST"
+        )
+        assert message == f"Run with id={run_id!r} not found"
+        metric = {"run_id": run_id, "key": "loss", "value": 1.0, "timestamp": 1, "step": 1}
+        mlflow_error(alice.post(f"{MLFLOW}/runs/log-metric", json=metric), 404, "RESOURCE_DOES_NOT_EXIST")
+    message = mlflow_error(
+        alice.get(f"{MLFLOW}/experiments/get", params={"experiment_id": team.tracking_b}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    assert message == f"No Experiment with id={team.tracking_b!r} exists"
+    by_name = alice.get(f"{MLFLOW}/experiments/get-by-name", params={"experiment_name": TRACKING_B})
+    mlflow_error(by_name, 404, "RESOURCE_DOES_NOT_EXIST")
+    searched = alice.post(f"{MLFLOW}/experiments/search", json={}).json()["experiments"]
+    assert [experiment["name"] for experiment in searched] == ["Default"]
+    assert alice.post(f"{MLFLOW}/runs/search", json={"experiment_ids": [team.tracking_b]}).json() == {"runs": []}
+    mlflow_error(alice.get(f"{MLFLOW_ARTIFACTS}/{team.mlflow_run_b}/notes.txt"), 404, "RESOURCE_DOES_NOT_EXIST")
+    # Her own experiment of the same name, in her project, is hers alone.
+    tags = [{"key": "azuraforge.project", "value": team.project_a}]
+    mine = alice.post(f"{MLFLOW}/experiments/create", json={"name": TRACKING_B, "tags": tags}).json()["experiment_id"]
+    found = alice.get(f"{MLFLOW}/experiments/get-by-name", params={"experiment_name": TRACKING_B}).json()
+    assert found["experiment"]["experiment_id"] == mine
+    bob_sees = team.as_user("bob").get(f"{MLFLOW}/experiments/get-by-name", params={"experiment_name": TRACKING_B})
+    assert bob_sees.json()["experiment"]["experiment_id"] == team.tracking_b
+    # The external run is a record of project B for the platform's own routes too.
+    assert alice.get(f"/api/v1/experiments/{team.mlflow_run_b}").status_code == 404
+    in_b = team.as_user("vera").get("/api/v1/experiments", params={"project": team.project_b}).json()["items"]
+    assert team.mlflow_run_b in {item["id"] for item in in_b}
+
+
+def run_mlflow_client(api, token, *args):
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": api.url,
+        "MLFLOW_TRACKING_TOKEN": token,
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    }
+    script = Path(__file__).parent / "mlflow_clients" / "project_flow.py"
+    done = subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_the_mlflow_client_logs_with_an_editors_token_and_not_with_a_viewers(team):
+    bob = login(team.api, "bob")
+    add_user(team.api, "ed")
+    assert bob.put(f"/api/v1/projects/{team.project_b}/members/ed", json={"role": "editor"}).status_code == 200
+    ed_token = new_token(login(team.api, "ed"))["token"]
+
+    logged = run_mlflow_client(team.api, ed_token, "log", team.project_b)
+    run = bob.get(f"/api/v1/experiments/{logged['run_id']}").json()
+    assert (run["project_id"], run["status"], run["app"], run["source"]) == (
+        team.project_b,
+        "succeeded",
+        "by-token",
+        "external",
+    )
+    assert run["metrics"] == {"loss": 0.25}
+    assert "notes.txt" in run["artifacts"]
+
+    tried = run_mlflow_client(team.api, team.tokens["vera"], "try", logged["run_id"], team.project_b)
+    assert tried == {
+        "get": "OK",
+        "log_metric": "PERMISSION_DENIED",
+        "log_artifact": "PERMISSION_DENIED",
+        "create": "PERMISSION_DENIED",
+    }
+    history = bob.get(f"{MLFLOW}/metrics/get-history", params={"run_id": logged["run_id"], "metric_key": "loss"})
+    assert [metric["value"] for metric in history.json()["metrics"]] == [0.25], "nothing refused was logged"
+    listed = bob.get(MLFLOW_ARTIFACTS, params={"path": logged["run_id"]}).json()["files"]
+    assert "planted.txt" not in {file["path"] for file in listed}
+
+
+def test_an_mlflow_experiment_is_made_in_an_existing_project_and_stays_there(team):
+    bob, admin = team.as_user("bob"), team.api.http
+    nowhere = [{"key": "azuraforge.project", "value": "no-such-project"}]
+    refused = admin.post(f"{MLFLOW}/experiments/create", json={"name": "lost", "tags": nowhere})
+    assert "no-such-project" in mlflow_error(refused, 404, "RESOURCE_DOES_NOT_EXIST")
+    move = {"experiment_id": team.tracking_b, "key": "azuraforge.project", "value": team.project_a}
+    message = mlflow_error(
+        bob.post(f"{MLFLOW}/experiments/set-experiment-tag", json=move), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert "fixed at its creation" in message
+    assert bob.post(f"{MLFLOW}/experiments/set-experiment-tag", json={**move, "value": team.project_b}).json() == {}
+    untagged = bob.post(f"{MLFLOW}/experiments/create", json={"name": "untagged"})
+    mlflow_error(untagged, 403, "PERMISSION_DENIED")  # bob is a viewer of the default project, where it would go
+    made = admin.post(f"{MLFLOW}/experiments/create", json={"name": "untagged"}).json()["experiment_id"]
+    found = admin.get(f"{MLFLOW}/experiments/get", params={"experiment_id": made}).json()["experiment"]
+    assert found["tags"] == [{"key": "azuraforge.project", "value": "default"}]
+    run = admin.post(f"{MLFLOW}/runs/create", json={"experiment_id": team.tracking_b}).json()["run"]["info"]["run_id"]
+    assert admin.get(f"/api/v1/experiments/{run}").json()["project_id"] == team.project_b

@@ -55,6 +55,11 @@ def metric_json(metric: store.StoredMetric) -> dict[str, Any]:
     return {"key": metric.key, "value": number(metric.value), "timestamp": metric.timestamp, "step": metric.step}
 
 
+def experiment_tags(experiment: TrackingExperiment) -> dict[str, str]:
+    """Its tags, with its project as the tag that chose it at creation (kept in project_id, not in the tags)."""
+    return {**experiment.tags, store.PROJECT_TAG: experiment.project_id}
+
+
 def experiment_json(experiment: TrackingExperiment) -> dict[str, Any]:
     return {
         "experiment_id": str(experiment.id),
@@ -63,14 +68,13 @@ def experiment_json(experiment: TrackingExperiment) -> dict[str, Any]:
         "lifecycle_stage": experiment.lifecycle_stage,
         "creation_time": store.ms(experiment.created_at),
         "last_update_time": store.ms(experiment.updated_at),
-        "tags": [{"key": key, "value": value} for key, value in experiment.tags.items()],
+        "tags": [{"key": key, "value": value} for key, value in experiment_tags(experiment).items()],
     }
 
 
 def experiment_value(experiment: TrackingExperiment, kind: str, key: str) -> Value:
     if kind == "tag":
-        value: str | None = experiment.tags.get(key)
-        return value
+        return experiment_tags(experiment).get(key)
     if kind != "attribute":
         return None
     attributes: dict[str, Value] = {

@@ -4,7 +4,7 @@ client raises the same MlflowException it would against an MLflow server."""
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -18,7 +18,12 @@ STATUS_OF = {
     "BAD_REQUEST": 400,
     "RESOURCE_DOES_NOT_EXIST": 404,
     "ENDPOINT_NOT_FOUND": 404,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
 }
+CODE_OF_STATUS = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST"}
+"""The platform's refusals (azuraforge_api.auth.Caller: a record the caller may not see is a 404, as a missing
+one; too low a role or token scope a 403) as MLflow's."""
 
 
 class MlflowError(Exception):
@@ -51,7 +56,8 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 class MlflowRoute(APIRoute):
-    """A route whose failures, including FastAPI's own body and query validation, answer in MLflow's shape."""
+    """A route whose failures, including FastAPI's own body and query validation and the caller's refusals,
+    answer in MLflow's shape."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -63,5 +69,9 @@ class MlflowRoute(APIRoute):
                 return exc.response()
             except RequestValidationError as exc:
                 return invalid(_validation_message(exc)).response()
+            except HTTPException as exc:
+                if exc.status_code not in CODE_OF_STATUS:
+                    raise
+                return MlflowError(CODE_OF_STATUS[exc.status_code], str(exc.detail)).response()
 
         return answer

@@ -1,13 +1,16 @@
 """MLflow's tracking REST API (/api/2.0/mlflow/...): the calls its Python client makes for tracking.
 
 Routes are thin: validation and storage are in store, the JSON in entities, live events in live, the end of a
-run in ending. Every call on a running run counts as its client's heartbeat."""
+run in ending. Every call on a running run counts as its client's heartbeat. Every route takes the caller:
+reading needs the viewer role in the record's project, changing anything the editor role (store's lookups check
+it)."""
 
 import functools
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from azuraforge_api.auth import CallerDep, get_caller
 from azuraforge_api.deps import PlatformDep, SessionDep
 from azuraforge_api.mlflow import entities, live, protocol, search, store
 from azuraforge_api.mlflow.ending import end_run
@@ -33,23 +36,24 @@ def _alive(platform: Platform, run: Experiment) -> None:
 
 
 @router.post("/experiments/create")
-def create_experiment(body: protocol.CreateExperiment, session: SessionDep) -> dict[str, str]:
-    experiment = store.create_tracking_experiment(session, body.name, body.tags)
+def create_experiment(body: protocol.CreateExperiment, caller: CallerDep, session: SessionDep) -> dict[str, str]:
+    experiment = store.create_tracking_experiment(session, caller, body.name, body.tags)
     return {"experiment_id": str(experiment.id)}
 
 
 @router.get("/experiments/get")
-def get_experiment(experiment_id: str, session: SessionDep) -> dict[str, Any]:
-    return {"experiment": entities.experiment_json(store.get_tracking_experiment(session, experiment_id))}
+def get_experiment(experiment_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    experiment = store.get_tracking_experiment(session, caller, experiment_id, "viewer")
+    return {"experiment": entities.experiment_json(experiment)}
 
 
 @router.get("/experiments/get-by-name")
-def get_experiment_by_name(experiment_name: str, session: SessionDep) -> dict[str, Any]:
-    return {"experiment": entities.experiment_json(store.find_tracking_experiment(session, experiment_name))}
+def get_experiment_by_name(experiment_name: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    return {"experiment": entities.experiment_json(store.find_tracking_experiment(session, caller, experiment_name))}
 
 
 @router.post("/experiments/search")
-def search_experiments(body: protocol.SearchExperiments, session: SessionDep) -> dict[str, Any]:
+def search_experiments(body: protocol.SearchExperiments, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     numeric, strings = entities.EXPERIMENT_NUMERIC_ATTRIBUTES, entities.EXPERIMENT_STRING_ATTRIBUTES
     clauses = search.parse_filter(body.filter, numeric, strings)
     orderings = search.parse_order_by(body.order_by, numeric, strings) or [
@@ -57,7 +61,7 @@ def search_experiments(body: protocol.SearchExperiments, session: SessionDep) ->
     ]
     found = [
         experiment
-        for experiment in store.tracking_experiments(session, body.view_type)
+        for experiment in store.tracking_experiments(session, caller, body.view_type)
         if search.matches(clauses, functools.partial(entities.experiment_value, experiment))
     ]
     chosen, token = search.page(
@@ -68,26 +72,30 @@ def search_experiments(body: protocol.SearchExperiments, session: SessionDep) ->
 
 
 @router.post("/experiments/update")
-def update_experiment(body: protocol.UpdateExperiment, session: SessionDep) -> Empty:
-    store.rename_tracking_experiment(session, body.experiment_id, body.new_name)
+def update_experiment(body: protocol.UpdateExperiment, caller: CallerDep, session: SessionDep) -> Empty:
+    experiment = store.get_tracking_experiment(session, caller, body.experiment_id, "editor")
+    store.rename_tracking_experiment(session, experiment, body.new_name)
     return {}
 
 
 @router.post("/experiments/delete")
-def delete_experiment(body: protocol.ExperimentId, session: SessionDep) -> Empty:
-    store.set_tracking_experiment_stage(session, body.experiment_id, store.DELETED)
+def delete_experiment(body: protocol.ExperimentId, caller: CallerDep, session: SessionDep) -> Empty:
+    experiment = store.get_tracking_experiment(session, caller, body.experiment_id, "editor")
+    store.set_tracking_experiment_stage(session, experiment, store.DELETED)
     return {}
 
 
 @router.post("/experiments/restore")
-def restore_experiment(body: protocol.ExperimentId, session: SessionDep) -> Empty:
-    store.set_tracking_experiment_stage(session, body.experiment_id, store.ACTIVE)
+def restore_experiment(body: protocol.ExperimentId, caller: CallerDep, session: SessionDep) -> Empty:
+    experiment = store.get_tracking_experiment(session, caller, body.experiment_id, "editor")
+    store.set_tracking_experiment_stage(session, experiment, store.ACTIVE)
     return {}
 
 
 @router.post("/experiments/set-experiment-tag")
-def set_experiment_tag(body: protocol.SetExperimentTag, session: SessionDep) -> Empty:
-    store.set_tracking_experiment_tag(session, body.experiment_id, body.key, body.value)
+def set_experiment_tag(body: protocol.SetExperimentTag, caller: CallerDep, session: SessionDep) -> Empty:
+    experiment = store.get_tracking_experiment(session, caller, body.experiment_id, "editor")
+    store.set_tracking_experiment_tag(session, experiment, body.key, body.value)
     return {}
 
 
@@ -95,21 +103,25 @@ def set_experiment_tag(body: protocol.SetExperimentTag, session: SessionDep) -> 
 
 
 @router.post("/runs/create")
-def create_run(body: protocol.CreateRun, platform: PlatformDep, session: SessionDep) -> dict[str, Any]:
-    run = store.create_run(session, body)
+def create_run(
+    body: protocol.CreateRun, caller: CallerDep, platform: PlatformDep, session: SessionDep
+) -> dict[str, Any]:
+    run = store.create_run(session, caller, body)
     live.beat(platform.redis, run.id, platform.settings.tracking_timeout_s)
     live.run_started(platform.redis, run)
     return {"run": entities.run_json(session, run)}
 
 
 @router.get("/runs/get")
-def get_run(session: SessionDep, run_id: str = "", run_uuid: str = "") -> dict[str, Any]:
-    return {"run": entities.run_json(session, store.get_run(session, run_id or run_uuid))}
+def get_run(caller: CallerDep, session: SessionDep, run_id: str = "", run_uuid: str = "") -> dict[str, Any]:
+    return {"run": entities.run_json(session, store.get_run(session, caller, run_id or run_uuid, "viewer"))}
 
 
 @router.post("/runs/update")
-def update_run(body: protocol.UpdateRun, platform: PlatformDep, session: SessionDep) -> dict[str, Any]:
-    run = store.get_run(session, body.id)
+def update_run(
+    body: protocol.UpdateRun, caller: CallerDep, platform: PlatformDep, session: SessionDep
+) -> dict[str, Any]:
+    run = store.get_run(session, caller, body.id, "editor")
     if body.run_name:
         store.rename_run(session, run, body.run_name)
     end_time = store.from_ms(body.end_time) if body.end_time is not None else None
@@ -127,19 +139,19 @@ def update_run(body: protocol.UpdateRun, platform: PlatformDep, session: Session
 
 
 @router.post("/runs/delete")
-def delete_run(body: protocol.RunId, session: SessionDep) -> Empty:
-    store.set_run_stage(session, body.id, store.DELETED)
+def delete_run(body: protocol.RunId, caller: CallerDep, session: SessionDep) -> Empty:
+    store.set_run_stage(session, store.get_run(session, caller, body.id, "editor"), store.DELETED)
     return {}
 
 
 @router.post("/runs/restore")
-def restore_run(body: protocol.RunId, session: SessionDep) -> Empty:
-    store.set_run_stage(session, body.id, store.ACTIVE)
+def restore_run(body: protocol.RunId, caller: CallerDep, session: SessionDep) -> Empty:
+    store.set_run_stage(session, store.get_run(session, caller, body.id, "editor"), store.ACTIVE)
     return {}
 
 
 @router.post("/runs/search")
-def search_runs(body: protocol.SearchRuns, session: SessionDep) -> dict[str, Any]:
+def search_runs(body: protocol.SearchRuns, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
     numeric, strings = entities.RUN_NUMERIC_ATTRIBUTES, entities.RUN_STRING_ATTRIBUTES
     clauses = search.parse_filter(body.filter, numeric, strings)
     orderings = [
@@ -147,7 +159,8 @@ def search_runs(body: protocol.SearchRuns, session: SessionDep) -> dict[str, Any
         search.Ordering("attribute", "start_time", descending=True),
         search.Ordering("attribute", "run_id", descending=False),
     ]
-    views = entities.run_views(session, store.search_candidates(session, body.experiment_ids, body.run_view_type))
+    candidates = store.search_candidates(session, caller, body.experiment_ids, body.run_view_type)
+    views = entities.run_views(session, candidates)
     found = [view for view in views if search.matches(clauses, view.value)]
     chosen, token = search.page(
         search.ordered(found, orderings, lambda view, kind, key: view.value(kind, key)),
@@ -158,8 +171,8 @@ def search_runs(body: protocol.SearchRuns, session: SessionDep) -> dict[str, Any
     return answer | ({"next_page_token": token} if token else {})
 
 
-def _log(platform: Platform, session: SessionDep, run_id: str, batch: store.Batch) -> Empty:
-    run = store.active_run(session, run_id)
+def _log(platform: Platform, session: SessionDep, caller: CallerDep, run_id: str, batch: store.Batch) -> Empty:
+    run = store.active_run(session, caller, run_id)
     if store.log_batch(session, run, batch) and run.status == "running":
         live.metrics_logged(platform.redis, run, batch.metrics)
     _alive(platform, run)
@@ -167,36 +180,36 @@ def _log(platform: Platform, session: SessionDep, run_id: str, batch: store.Batc
 
 
 @router.post("/runs/log-metric")
-def log_metric(body: protocol.LogMetric, platform: PlatformDep, session: SessionDep) -> Empty:
-    return _log(platform, session, body.id, store.Batch(metrics=[body]))
+def log_metric(body: protocol.LogMetric, caller: CallerDep, platform: PlatformDep, session: SessionDep) -> Empty:
+    return _log(platform, session, caller, body.id, store.Batch(metrics=[body]))
 
 
 @router.post("/runs/log-parameter")
-def log_param(body: protocol.LogParam, platform: PlatformDep, session: SessionDep) -> Empty:
-    return _log(platform, session, body.id, store.Batch(params=[body]))
+def log_param(body: protocol.LogParam, caller: CallerDep, platform: PlatformDep, session: SessionDep) -> Empty:
+    return _log(platform, session, caller, body.id, store.Batch(params=[body]))
 
 
 @router.post("/runs/set-tag")
-def set_tag(body: protocol.SetTag, platform: PlatformDep, session: SessionDep) -> Empty:
-    return _log(platform, session, body.id, store.Batch(tags=[body]))
+def set_tag(body: protocol.SetTag, caller: CallerDep, platform: PlatformDep, session: SessionDep) -> Empty:
+    return _log(platform, session, caller, body.id, store.Batch(tags=[body]))
 
 
 @router.post("/runs/log-batch")
-def log_batch(body: protocol.LogBatch, platform: PlatformDep, session: SessionDep) -> Empty:
-    return _log(platform, session, body.id, store.Batch(body.metrics, body.params, body.tags))
+def log_batch(body: protocol.LogBatch, caller: CallerDep, platform: PlatformDep, session: SessionDep) -> Empty:
+    return _log(platform, session, caller, body.id, store.Batch(body.metrics, body.params, body.tags))
 
 
 @router.post("/runs/delete-tag")
-def delete_tag(body: protocol.DeleteTag, platform: PlatformDep, session: SessionDep) -> Empty:
-    run = store.active_run(session, body.id)
+def delete_tag(body: protocol.DeleteTag, caller: CallerDep, platform: PlatformDep, session: SessionDep) -> Empty:
+    run = store.active_run(session, caller, body.id)
     store.delete_tag(session, run, body.key)
     _alive(platform, run)
     return {}
 
 
 @router.post("/runs/log-inputs")
-def log_inputs(body: protocol.LogInputs, platform: PlatformDep, session: SessionDep) -> Empty:
-    run = store.active_run(session, body.id)
+def log_inputs(body: protocol.LogInputs, caller: CallerDep, platform: PlatformDep, session: SessionDep) -> Empty:
+    run = store.active_run(session, caller, body.id)
     store.log_inputs(session, run, body.datasets)
     _alive(platform, run)
     return {}
@@ -204,6 +217,7 @@ def log_inputs(body: protocol.LogInputs, platform: PlatformDep, session: Session
 
 @router.get("/metrics/get-history")
 def get_metric_history(
+    caller: CallerDep,
     session: SessionDep,
     metric_key: str,
     run_id: str = "",
@@ -211,7 +225,7 @@ def get_metric_history(
     max_results: Annotated[int, Query(ge=1, le=GET_HISTORY_PAGE)] = GET_HISTORY_PAGE,
     page_token: str | None = None,
 ) -> dict[str, Any]:
-    run = store.get_run(session, run_id or run_uuid)
+    run = store.get_run(session, caller, run_id or run_uuid, "viewer")
     after = search.decode_token(page_token)  # the last metric row of the previous page
     rows = store.metric_history(session, run.id, metric_key, after, max_results + 1)
     chosen = rows[:max_results]
@@ -221,14 +235,19 @@ def get_metric_history(
     return answer
 
 
-@router.post("/logged-models/search")
+@router.post("/logged-models/search", dependencies=[Depends(get_caller)])  # nothing in any project
 def search_logged_models() -> dict[str, Any]:
     """MLflow 3's client looks for logged models before reading a run's artifacts; none are stored here
     (logged-models/create is not served), so none are found."""
     return {"models": []}
 
 
-@router.api_route("/{unknown:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route(
+    "/{unknown:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+    dependencies=[Depends(get_caller)],  # signed-in callers learn what is not served
+)
 def not_served(unknown: str, request: Request) -> None:
     raise MlflowError(
         "ENDPOINT_NOT_FOUND",

@@ -1,7 +1,11 @@
 """Tracking experiments and external runs in the database: what the MLflow routes read and write.
 
 An MLflow run is an ordinary Experiment row with source "external"; its metrics, params, tags and dataset
-inputs live in tables of their own (azuraforge_common.models). Every write commits before it returns."""
+inputs live in tables of their own (azuraforge_common.models). Every write commits before it returns.
+
+Tracking experiments belong to a project (chosen at creation by the tag PROJECT_TAG), and their runs to the same
+one. Every lookup goes through the caller (azuraforge_api.auth.Caller): a record in a project it cannot see is
+answered exactly as a missing one; too low a role is refused (MlflowRoute turns both into MLflow's errors)."""
 
 import math
 import re
@@ -9,17 +13,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from posixpath import normpath
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
+from azuraforge_api.accounts import Role
+from azuraforge_api.auth import Caller
 from azuraforge_api.mlflow import protocol
 from azuraforge_api.mlflow.errors import MlflowError, invalid, missing
+from azuraforge_api.services import no_project
 from azuraforge_common.events import TERMINAL_STATUSES
 from azuraforge_common.models import (
+    DEFAULT_PROJECT,
     Experiment,
+    Project,
     RunInput,
     RunMetric,
     RunParam,
@@ -32,7 +41,8 @@ from azuraforge_learner.config import excerpt
 
 EXTERNAL = "external"
 ACTIVE, DELETED = "active", "deleted"
-DEFAULT_PROJECT = "default"
+PROJECT_TAG = "azuraforge.project"
+"""The experiment tag naming its project (an id, as GET /api/v1/projects lists them); fixed at creation."""
 RUN_NAME_TAG = "mlflow.runName"
 SEQ_TAG = "azuraforge.seq"
 
@@ -74,35 +84,46 @@ def check_value(kind: str, key: str, value: str, limit: int) -> None:
 # Tracking experiments
 
 
+def _no_experiment(experiment_id: str) -> str:
+    return f"No Experiment with id={excerpt(experiment_id)} exists"
+
+
 def _experiment_id(experiment_id: str) -> int:
     if not experiment_id.isdigit() or len(experiment_id) > 18:
-        raise missing(f"No Experiment with id={excerpt(experiment_id)} exists")
+        raise missing(_no_experiment(experiment_id))
     return int(experiment_id)
 
 
-def get_tracking_experiment(session: Session, experiment_id: str) -> TrackingExperiment:
+def get_tracking_experiment(session: Session, caller: Caller, experiment_id: str, role: Role) -> TrackingExperiment:
     found = session.get(TrackingExperiment, _experiment_id(experiment_id))
-    if found is None:
-        raise missing(f"No Experiment with id={excerpt(experiment_id)} exists")
-    return found
+    return caller.record(found, role, _no_experiment(experiment_id))
 
 
-def find_tracking_experiment(session: Session, name: str) -> TrackingExperiment:
-    found = session.scalar(
-        select(TrackingExperiment).where(
-            TrackingExperiment.project_id == DEFAULT_PROJECT, TrackingExperiment.name == name
-        )
-    )
+def find_tracking_experiment(session: Session, caller: Caller, name: str) -> TrackingExperiment:
+    """The experiment of that name in the projects the caller may see; names are unique per project, so when
+    several projects have one, the oldest (an answer that experiments created later do not change)."""
+    query = select(TrackingExperiment).where(TrackingExperiment.name == name)
+    found = session.scalar(_visible(query, TrackingExperiment, caller).order_by(TrackingExperiment.id).limit(1))
     if found is None:
         raise missing(f"Could not find experiment with name {excerpt(name)!r}")
     return found
 
 
-def create_tracking_experiment(session: Session, name: str, tags: Sequence[protocol.KeyValue]) -> TrackingExperiment:
+def create_tracking_experiment(
+    session: Session, caller: Caller, name: str, tags: Sequence[protocol.KeyValue]
+) -> TrackingExperiment:
+    """A new experiment in the project its PROJECT_TAG names (else the default one), where the caller must be
+    an editor."""
     for tag in tags:
         check_key("Tag", tag.key)
         check_value("Tag", tag.key, tag.value, protocol.MAX_EXPERIMENT_TAG_VALUE_LENGTH)
-    experiment = TrackingExperiment(name=name, tags={tag.key: tag.value for tag in tags})
+    given = {tag.key: tag.value for tag in tags}
+    project = given.pop(PROJECT_TAG, DEFAULT_PROJECT)
+    missing_project = f"{no_project(project)} (tag {PROJECT_TAG!r})"
+    caller.require(project, "editor", missing_project)
+    if session.get(Project, project) is None:  # a site admin may name any project
+        raise missing(missing_project)
+    experiment = TrackingExperiment(name=name, project_id=project, tags=given)
     session.add(experiment)
     try:
         session.commit()
@@ -112,8 +133,7 @@ def create_tracking_experiment(session: Session, name: str, tags: Sequence[proto
     return experiment
 
 
-def rename_tracking_experiment(session: Session, experiment_id: str, new_name: str) -> None:
-    experiment = get_tracking_experiment(session, experiment_id)
+def rename_tracking_experiment(session: Session, experiment: TrackingExperiment, new_name: str) -> None:
     experiment.name, experiment.updated_at = new_name, utcnow()
     try:
         session.commit()
@@ -122,18 +142,23 @@ def rename_tracking_experiment(session: Session, experiment_id: str, new_name: s
         raise MlflowError("RESOURCE_ALREADY_EXISTS", f"Experiment(name={excerpt(new_name)}) already exists.") from None
 
 
-def set_tracking_experiment_tag(session: Session, experiment_id: str, key: str, value: str) -> None:
+def set_tracking_experiment_tag(session: Session, experiment: TrackingExperiment, key: str, value: str) -> None:
     check_key("Tag", key)
     check_value("Tag", key, value, protocol.MAX_EXPERIMENT_TAG_VALUE_LENGTH)
-    experiment = get_tracking_experiment(session, experiment_id)
+    if key == PROJECT_TAG:
+        if value != experiment.project_id:
+            raise invalid(
+                f"Tag {PROJECT_TAG!r} is the experiment's project, {experiment.project_id!r}, fixed at its creation: "
+                f"create an experiment with {PROJECT_TAG}={excerpt(value)!r} instead"
+            )
+        return
     experiment.tags = {**experiment.tags, key: value}
     experiment.updated_at = utcnow()
     session.commit()
 
 
-def set_tracking_experiment_stage(session: Session, experiment_id: str, stage: str) -> None:
+def set_tracking_experiment_stage(session: Session, experiment: TrackingExperiment, stage: str) -> None:
     """Soft-deletes or restores the experiment, and its runs with it (as MLflow does)."""
-    experiment = get_tracking_experiment(session, experiment_id)
     if experiment.id == 0 and stage == DELETED:
         raise invalid("Cannot delete the default experiment '0'. This is a reserved experiment.")
     experiment.lifecycle_stage, experiment.updated_at = stage, utcnow()
@@ -142,8 +167,18 @@ def set_tracking_experiment_stage(session: Session, experiment_id: str, stage: s
     session.commit()
 
 
-def tracking_experiments(session: Session, view_type: protocol.ViewType) -> Sequence[TrackingExperiment]:
-    query = select(TrackingExperiment).where(TrackingExperiment.project_id == DEFAULT_PROJECT)
+Q = TypeVar("Q", bound=Select[Any])
+
+
+def _visible(query: Q, table: type[TrackingExperiment] | type[Experiment], caller: Caller) -> Q:
+    projects = caller.visible_projects()
+    return query if projects is None else query.where(table.project_id.in_(projects))
+
+
+def tracking_experiments(
+    session: Session, caller: Caller, view_type: protocol.ViewType
+) -> Sequence[TrackingExperiment]:
+    query = _visible(select(TrackingExperiment), TrackingExperiment, caller)
     if view_type != "ALL":
         stage = ACTIVE if view_type == "ACTIVE_ONLY" else DELETED
         query = query.where(TrackingExperiment.lifecycle_stage == stage)
@@ -153,24 +188,25 @@ def tracking_experiments(session: Session, view_type: protocol.ViewType) -> Sequ
 # Runs
 
 
-def get_run(session: Session, run_id: str) -> Experiment:
+def get_run(session: Session, caller: Caller, run_id: str, role: Role) -> Experiment:
     # The platform's plain tags are not MLflow's: not loaded on this path, which every logging call takes.
     run = session.get(Experiment, run_id, options=[lazyload(Experiment.tag_rows)]) if run_id else None
-    if run is None or run.source != EXTERNAL:
-        raise missing(f"Run with id={excerpt(run_id)} not found")
-    return run
+    message = f"Run with id={excerpt(run_id)} not found"
+    return caller.record(run if run is not None and run.source == EXTERNAL else None, role, message)
 
 
-def active_run(session: Session, run_id: str) -> Experiment:
-    """The run, which must not be deleted: MLflow refuses to log into a deleted run."""
-    run = get_run(session, run_id)
+def active_run(session: Session, caller: Caller, run_id: str) -> Experiment:
+    """The run to log into: the caller must be an editor of its project, and the run not deleted (MLflow
+    refuses to log into a deleted run)."""
+    run = get_run(session, caller, run_id, "editor")
     if run.lifecycle_stage != ACTIVE:
         raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {run.lifecycle_stage}.")
     return run
 
 
-def create_run(session: Session, request: protocol.CreateRun) -> Experiment:
-    experiment = get_tracking_experiment(session, request.experiment_id)
+def create_run(session: Session, caller: Caller, request: protocol.CreateRun) -> Experiment:
+    """A run in the experiment's project, so that the platform's own routes scope it as any other record."""
+    experiment = get_tracking_experiment(session, caller, request.experiment_id, "editor")
     if experiment.lifecycle_stage != ACTIVE:
         raise invalid(
             f"The experiment {experiment.id} must be in the 'active' state. "
@@ -192,6 +228,7 @@ def create_run(session: Session, request: protocol.CreateRun) -> Experiment:
         started_at=from_ms(request.start_time) if request.start_time is not None else utcnow(),
         source=EXTERNAL,
         tracking_experiment_id=experiment.id,
+        project_id=experiment.project_id,
     )
     session.add(run)
     session.flush()
@@ -206,8 +243,7 @@ def rename_run(session: Session, run: Experiment, name: str) -> None:
     session.commit()
 
 
-def set_run_stage(session: Session, run_id: str, stage: str) -> None:
-    run = get_run(session, run_id)
+def set_run_stage(session: Session, run: Experiment, stage: str) -> None:
     run.lifecycle_stage = stage
     session.commit()
 
@@ -421,10 +457,12 @@ def histories(session: Session, run_id: str) -> dict[str, list[StoredMetric]]:
 
 
 def search_candidates(
-    session: Session, experiment_ids: Sequence[str], view_type: protocol.ViewType
+    session: Session, caller: Caller, experiment_ids: Sequence[str], view_type: protocol.ViewType
 ) -> Sequence[Experiment]:
+    """The runs of those experiments in projects the caller may see (others', like unknown ones, have none)."""
     ids = [_experiment_id(experiment_id) for experiment_id in experiment_ids]
     query = select(Experiment).where(Experiment.source == EXTERNAL, Experiment.tracking_experiment_id.in_(ids))
+    query = _visible(query, Experiment, caller)
     if view_type != "ALL":
         query = query.where(Experiment.lifecycle_stage == (ACTIVE if view_type == "ACTIVE_ONLY" else DELETED))
     return session.scalars(query).all()
