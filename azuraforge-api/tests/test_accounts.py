@@ -15,7 +15,7 @@ import httpx
 import pytest
 import websockets
 from argon2 import PasswordHasher
-from conftest import RunningAPI, create, make_settings, run_in_process
+from conftest import RunningAPI, create, make_settings, run_in_process, serving
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from websockets.sync.client import connect
 
@@ -201,6 +201,18 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int]] = {
     ("PUT", f"{MLFLOW_ARTIFACTS}/{{path}}"): (401, 404, 403),
     ("GET", f"{MLFLOW_ARTIFACTS}/{{path}}"): (401, 404, 200),
     ("GET", MLFLOW_ARTIFACTS): (401, 404, 200),
+    ("GET", "/api/v1/models"): (401, 200, 200),
+    ("GET", "/api/v1/models/resolve"): (401, 422, 422),  # no uri: test_models_of_a_project_... resolves B's
+    ("GET", "/api/v1/models/{name}"): (401, 404, 200),
+    ("PATCH", "/api/v1/models/{name}"): (401, 404, 403),
+    ("POST", "/api/v1/models/{name}/versions"): (401, 404, 403),
+    ("GET", "/api/v1/models/{name}/versions/{version}"): (401, 404, 200),
+    ("PATCH", "/api/v1/models/{name}/versions/{version}"): (401, 404, 403),
+    ("DELETE", "/api/v1/models/{name}/versions/{version}"): (401, 404, 403),
+    ("PUT", "/api/v1/models/{name}/aliases/{alias}"): (401, 404, 403),
+    ("DELETE", "/api/v1/models/{name}/aliases/{alias}"): (401, 404, 403),
+    ("POST", "/api/v1/models/{reference}/predict"): (401, 404, 200),
+    ("POST", "/api/v1/models/{name}/versions/{version}/predict"): (401, 404, 200),
 }
 BODIES = {
     ("POST", "/api/v1/auth/login"): {"username": "vera", "password": "not the password"},
@@ -220,6 +232,12 @@ BODIES = {
     ("PUT", "/api/v1/projects/{project_id}/members/{username}"): {"role": "owner"},
     ("POST", "/api/v1/users"): {"username": "mallory", "password": PASSWORD, "admin": True},
     ("PATCH", "/api/v1/users/{user_id}"): {"admin": True},
+    ("PATCH", "/api/v1/models/{name}"): {"description": "changed by {caller}"},
+    ("POST", "/api/v1/models/{name}/versions"): {"experiment_id": "{experiment_id}"},
+    ("PATCH", "/api/v1/models/{name}/versions/{version}"): {"description": "changed by {caller}"},
+    ("PUT", "/api/v1/models/{name}/aliases/{alias}"): {"version": 2},
+    ("POST", "/api/v1/models/{reference}/predict"): {"history": ROWS},
+    ("POST", "/api/v1/models/{name}/versions/{version}/predict"): {"history": ROWS},
     ("POST", f"{MLFLOW}/experiments/create"): {
         "name": "made by {caller}",
         "tags": [{"key": "azuraforge.project", "value": "{project_id}"}],
@@ -278,7 +296,25 @@ def path_values(team: Team) -> dict[str, str]:
         "tracking_id": team.tracking_b,
         "mlflow_run": team.mlflow_run_b,
         "unknown": "registered-models/create",
+        "name": MODEL_B,
+        "version": "1",
+        "alias": "production",
+        "reference": f"{MODEL_B}@production",
     }
+
+
+MODEL_B = "model-of-b"
+
+
+def register_model_b(team: Team) -> None:
+    """B's run finished (by the worker's code, here) and registered by bob as MODEL_B version 1, aliased
+    production; version 2 is the same run again."""
+    run_in_process(team.api, team.run_b)
+    bob = team.as_user("bob")
+    for _ in range(2):
+        response = bob.post(f"/api/v1/models/{MODEL_B}/versions", json={"experiment_id": team.run_b})
+        assert response.status_code == 201, response.text
+    assert bob.put(f"/api/v1/models/{MODEL_B}/aliases/production", json={"version": 1}).status_code == 200
 
 
 def fill(value, values: dict[str, str]):
@@ -328,11 +364,18 @@ def _depends_on(dependant, call) -> bool:
     return dependant.call is call or any(_depends_on(sub, call) for sub in dependant.dependencies)
 
 
-def test_the_role_matrix_covers_every_operation_and_holds(team):
+@pytest.fixture
+def team_model_server(team):
+    """The model server's code on the team's platform, so that predictions get answered."""
+    with serving(team.api) as cache:
+        yield cache
+
+
+def test_the_role_matrix_covers_every_operation_and_holds(team, team_model_server):
     document = team.api.http.get("/openapi.json").json()
     operations = {(method.upper(), path) for path, methods in document["paths"].items() for method in methods}
     assert operations - MATRIX.keys() == set(), "add these operations to MATRIX with what each caller gets"
-    run_in_process(team.api, team.run_b)  # B's run ends, with a report, artifacts and a model
+    register_model_b(team)  # B's run ends, with a report, artifacts and a model, registered in B
     values = path_values(team)
     outsider, viewer = team.as_user("alice"), team.as_user("vera")
     anonymous = httpx.Client(base_url=team.api.url, timeout=30)
@@ -363,6 +406,8 @@ def test_the_role_matrix_covers_every_operation_and_holds(team):
     assert wrong == []
     # Nothing a refused call tried happened.
     bob = team.as_user("bob")
+    model = bob.get(f"/api/v1/models/{MODEL_B}").json()
+    assert (model["description"], [a["version"] for a in model["aliases"]], model["versions"]) == ("", [1], 2)
     assert bob.get(f"/api/v1/experiments/{team.run_b}").json()["status"] == "succeeded"
     members = {m["username"]: m["role"] for m in bob.get(f"/api/v1/projects/{team.project_b}/members").json()}
     assert members == {"bob": "owner", "vera": "viewer"}
@@ -383,6 +428,58 @@ def test_the_role_matrix_covers_every_operation_and_holds(team):
     assert experiment["tags"] == [{"key": "azuraforge.project", "value": team.project_b}]
     listed = bob.get(f"{MLFLOW_ARTIFACTS}", params={"path": team.mlflow_run_b}).json()["files"]
     assert [file["path"] for file in listed] == ["notes.txt"]
+
+
+def test_models_of_a_project_are_seen_and_served_by_its_members_only(team):
+    register_model_b(team)
+    alice, vera, bob = team.as_user("alice"), team.as_user("vera"), team.as_user("bob")
+    model, by_alias = f"/api/v1/models/{MODEL_B}", f"/api/v1/models/{MODEL_B}@production/predict"
+    resolve = {"uri": f"models:/{MODEL_B}@production"}
+    assert alice.get("/api/v1/models").json() == []
+    for response in (
+        alice.get(model),
+        alice.get(model, params={"project": team.project_b}),
+        alice.get("/api/v1/models/resolve", params=resolve),
+        alice.post(by_alias, json={"history": ROWS}),
+        alice.put(f"{model}/aliases/production", json={"version": 2}),
+    ):
+        assert response.status_code == 404, "alice cannot tell B's model from a missing one"
+        assert response.json()["detail"].startswith(f"no model named '{MODEL_B}'")
+
+    assert [(m["name"], m["project_id"]) for m in vera.get("/api/v1/models").json()] == [(MODEL_B, team.project_b)]
+    assert vera.get("/api/v1/models/resolve", params=resolve).json()["version"] == 1
+    for refused in (
+        vera.put(f"{model}/aliases/production", json={"version": 2}),
+        vera.delete(f"{model}/aliases/production"),
+        vera.delete(f"{model}/versions/2"),
+    ):
+        assert refused.status_code == 403
+        assert "your role in project" in refused.json()["detail"]
+
+    assert bob.put(f"{model}/aliases/production", json={"version": 2}).json()["updated_by"] == "bob"
+    assert bob.delete(f"{model}/versions/1").status_code == 204
+    entries = team.api.http.get("/api/v1/audit").json()["items"]
+    seen = {(entry["actor"], entry["action"], entry["target"]): entry for entry in reversed(entries)}  # newest
+    moved = seen[("bob", "model.alias.set", f"{MODEL_B}@production")]
+    assert (moved["project_id"], moved["details"]) == (team.project_b, {"before": 1, "version": 2})
+    assert seen[("bob", "model.version.delete", f"{MODEL_B}/1")]["project_id"] == team.project_b
+
+    # A name lives in a project: alice's run makes a model of her own; one name in two projects the site admin
+    # sees needs ?project=; a run of A cannot join B's model.
+    run_in_process(team.api, team.run_a)
+    created = alice.post(f"{model}/versions", json={"experiment_id": team.run_a})
+    assert (created.status_code, created.json()["version"]) == (201, 1)
+    admin = team.api.http
+    ambiguous = admin.get(model)
+    assert ambiguous.status_code == 409
+    assert "name one with ?project=" in ambiguous.json()["detail"]
+    assert admin.get(model, params={"project": team.project_a}).json()["version_list"][0]["experiment_id"] == (
+        team.run_a
+    )
+    assert bob.post("/api/v1/models/only-in-b/versions", json={"experiment_id": team.run_b}).status_code == 201
+    joining = admin.post("/api/v1/models/only-in-b/versions", json={"experiment_id": team.run_a})
+    assert joining.status_code == 409
+    assert f"experiment {team.run_a} in project {team.project_a}" in joining.json()["detail"]
 
 
 def test_websockets_need_credentials_and_hide_other_projects(team):

@@ -55,7 +55,7 @@ def test_a_version_keeps_what_the_run_recorded_and_survives_deleting_the_run(db_
     assert first["result"]["verdict"] == run.result["verdict"]
     assert first["result"]["provenance"]["data"] == run.result["provenance"]["data"]
     assert first["weights_sha256"] == hashlib.sha256(weights).hexdigest()
-    assert first["created_by"] == "local user"
+    assert first["created_by"] == "local"
     assert first["description"] == "first try"
     assert first["input_schema"]["title"] == "ForecastInput"
     assert register(api, "sine", run_id)["version"] == 2
@@ -117,10 +117,10 @@ def test_aliases_move_with_an_audit_trail_and_protect_their_versions(db_api):
     model = api.http.get("/api/v1/models/sine").json()
     trail = [(e["alias"], e["from_version"], e["to_version"], e["by"]) for e in model["alias_history"]]
     assert trail == [
-        ("staging", 1, None, "local user"),
-        ("staging", None, 1, "local user"),
-        ("production", 1, 2, "local user"),
-        ("production", None, 1, "local user"),
+        ("staging", 1, None, "local"),
+        ("staging", None, 1, "local"),
+        ("production", 1, 2, "local"),
+        ("production", None, 1, "local"),
     ]
     assert [(a["alias"], a["version"]) for a in model["aliases"]] == [("production", 2)]
     assert [(v["version"], v["aliases"]) for v in model["version_list"]] == [(2, ["production"]), (1, [])]

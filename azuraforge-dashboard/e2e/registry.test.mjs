@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium } from "playwright-core";
-import { startStack } from "./stack.mjs";
+import { logIn, startStack } from "./stack.mjs";
 
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
 const PYTHON = resolve(import.meta.dirname, "../../.venv/bin/python");
@@ -79,17 +79,16 @@ describe("model registry in a real browser", { timeout: 15 * 60_000 }, () => {
   });
 
   it("registers the model from the run's page", async () => {
-    await page.goto(`/experiments/${runId}`);
-    if (stack.token) {
-      await page.locator("#api-token").fill(stack.token);
-      await page.getByRole("button", { name: "Save token" }).click();
-      await page.locator("#api-token").waitFor({ state: "detached" });
-      consoleErrors.splice(0); // the refused requests before the token are expected
+    if (stack.username) {
+      await page.goto("/");
+      await logIn(page, stack.username, stack.password);
+      consoleErrors.splice(0); // the refused requests before logging in are expected
     }
+    await page.goto(`/experiments/${runId}`);
     await page.getByRole("button", { name: "Register this model" }).click();
     await page.locator("#model-name").fill("digits");
     await page.getByRole("button", { name: "Register", exact: true }).click();
-    await page.waitForURL(/\/models\/digits$/);
+    await page.waitForURL(/\/models\/digits\?project=default$/); // the run's project
     await page.locator('tr[data-version="1"]').waitFor();
     const source = page.locator('tr[data-version="1"] a');
     assert.equal(await source.getAttribute("href"), `/experiments/${runId}`);

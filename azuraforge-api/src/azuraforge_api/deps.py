@@ -38,14 +38,7 @@ session_cookie = APIKeyCookie(
 )
 
 
-def get_actor(platform: Annotated[Platform, Depends(get_platform)]) -> str:
-    """Who is acting, for the registry's records: there are no user accounts yet, so the holder of the API token,
-    or a local user when the API runs without one."""
-    return "token holder" if platform.settings.api_token else "local user"
-
-
 PlatformDep = Annotated[Platform, Depends(get_platform)]
-ActorDep = Annotated[str, Depends(get_actor)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 

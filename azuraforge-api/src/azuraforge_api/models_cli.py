@@ -212,7 +212,8 @@ def _print_models(models: list[dict[str, Any]]) -> None:
         print("no models registered yet: azuraforge models register NAME EXPERIMENT_ID")
     for model in models:
         aliases = ", ".join(f"{a['alias']}->v{a['version']}" for a in model["aliases"]) or "no aliases"
-        print(f"{model['name']:<30} {model['versions']} version(s), latest v{model['latest_version']}  ({aliases})")
+        latest = f"{model['versions']} version(s), latest v{model['latest_version']}"
+        print(f"{model['name']:<30} project {model['project_id']:<12} {latest}  ({aliases})")
 
 
 def _print_json(value: Any) -> None:

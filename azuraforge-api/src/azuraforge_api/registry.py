@@ -12,11 +12,13 @@ from typing import Any
 
 from fastapi import HTTPException, status
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from azuraforge_api import services
+from azuraforge_api.accounts import Role, audit
+from azuraforge_api.auth import Caller
 from azuraforge_api.files import served_file
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import (
@@ -44,53 +46,65 @@ from azuraforge_learner.pipeline import MODEL_FILE, WEIGHTS_FILE
 from azuraforge_learner.record import RunResult
 from azuraforge_learner.serving import CONTRACTS, SAVED_MODEL_FILES, describe
 
-DEFAULT_PROJECT = "default"
 URI_PATTERN = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[1-9][0-9]{0,8})|@(?P<alias>[^/@]+))$")
 
 
 # ----- names, versions, aliases ------------------------------------------------------------------------------
-def _named(name: str) -> ColumnElement[bool]:
-    return and_(RegisteredModel.project_id == DEFAULT_PROJECT, RegisteredModel.name == name)
+# A name is unique within a project. Routes find it among the projects the caller may see, or in the one its
+# `project` query parameter names; a model of a project the caller cannot see is missing (404), never forbidden.
+def _in_sight(session: Session, caller: Caller, name: str, project: str | None) -> Sequence[RegisteredModel]:
+    query = select(RegisteredModel).where(RegisteredModel.name == name).order_by(RegisteredModel.project_id)
+    if project is not None:
+        query = query.where(RegisteredModel.project_id == project)
+    if (projects := caller.visible_projects()) is not None:
+        query = query.where(RegisteredModel.project_id.in_(projects))
+    return session.scalars(query).all()
 
 
-def get_model(session: Session, name: str) -> RegisteredModel:
-    model = session.scalars(select(RegisteredModel).where(_named(name))).one_or_none()
-    if model is None:
+def get_model(session: Session, caller: Caller, name: str, role: Role, project: str | None = None) -> RegisteredModel:
+    """The model named `name` the caller may act on with `role`: 404 if it sees none, 403 if its role is short."""
+    found = _in_sight(session, caller, name, project)
+    where = f" in project {excerpt(project)}" if project is not None else ""
+    missing = f"no model named {excerpt(name)}{where}; register one with POST /api/v1/models/{{name}}/versions"
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, missing)
+    if len(found) > 1:
+        listed = ", ".join(model.project_id for model in found)
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"no model named {excerpt(name)}; register one with POST /api/v1/models/{{name}}/versions",
+            status.HTTP_409_CONFLICT,
+            f"projects {listed} each have a model named {excerpt(name)}; name one with ?project=<project id>",
         )
-    return model
+    caller.require(found[0].project_id, role, missing)
+    return found[0]
 
 
-def get_version(session: Session, name: str, version: int) -> ModelVersion:
-    found = session.scalars(
-        select(ModelVersion).join(RegisteredModel).where(_named(name), ModelVersion.version == version)
-    ).one_or_none()
+def get_version(
+    session: Session, caller: Caller, name: str, version: int, role: Role, project: str | None = None
+) -> ModelVersion:
+    model = get_model(session, caller, name, role, project)
+    found = next((each for each in model.versions if each.version == version), None)
     if found is None:
-        existing = ", ".join(str(v.version) for v in get_model(session, name).versions) or "none"
+        existing = ", ".join(str(each.version) for each in model.versions) or "none"
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"model {name} has no version {version}; its versions: {existing}"
         )
     return found
 
 
-def get_aliased(session: Session, name: str, alias: str) -> ModelVersion:
-    found = session.scalars(
-        select(ModelVersion)
-        .join(ModelAlias, ModelAlias.version_id == ModelVersion.id)
-        .join(RegisteredModel, RegisteredModel.id == ModelAlias.model_id)
-        .where(_named(name), ModelAlias.alias == alias)
-    ).one_or_none()
-    if found is None:
-        existing = ", ".join(a.alias for a in get_model(session, name).aliases) or "none"
+def get_aliased(
+    session: Session, caller: Caller, name: str, alias: str, role: Role, project: str | None = None
+) -> ModelVersion:
+    model = get_model(session, caller, name, role, project)
+    current = session.get(ModelAlias, (model.id, alias))
+    if current is None:
+        existing = ", ".join(each.alias for each in model.aliases) or "none"
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"model {name} has no alias {excerpt(alias)}; its aliases: {existing}"
         )
-    return found
+    return session.get_one(ModelVersion, current.version_id)
 
 
-def resolve(session: Session, uri: str) -> ModelVersion:
+def resolve(session: Session, caller: Caller, uri: str, project: str | None = None) -> ModelVersion:
     """The version `models:/name/3` or `models:/name@alias` names; 404 for a URI of another form."""
     match = URI_PATTERN.match(uri)
     if match is None:
@@ -99,25 +113,38 @@ def resolve(session: Session, uri: str) -> ModelVersion:
             f"{excerpt(uri)} names no model version; write models:/<name>/<version> or models:/<name>@<alias>",
         )
     if match["alias"] is not None:
-        return get_aliased(session, match["name"], match["alias"])
-    return get_version(session, match["name"], int(match["version"]))
+        return get_aliased(session, caller, match["name"], match["alias"], "viewer", project)
+    return get_version(session, caller, match["name"], int(match["version"]), "viewer", project)
 
 
-def list_models(session: Session) -> list[ModelSummary]:
-    models = session.scalars(
-        select(RegisteredModel).where(RegisteredModel.project_id == DEFAULT_PROJECT).order_by(RegisteredModel.name)
-    ).all()
-    return [_summary(model) for model in models]
+def list_models(session: Session, caller: Caller, project: str | None = None) -> list[ModelSummary]:
+    query = select(RegisteredModel).order_by(RegisteredModel.name, RegisteredModel.project_id)
+    if project is not None:
+        query = query.where(RegisteredModel.project_id == project)
+    if (projects := caller.visible_projects()) is not None:
+        query = query.where(RegisteredModel.project_id.in_(projects))
+    return [_summary(model) for model in session.scalars(query).all()]
 
 
-def register(platform: Platform, session: Session, name: str, body: VersionCreate, actor: str) -> ModelVersionOut:
-    """The run's model as the name's next version: its files are copied into the registry's store first, so the
-    row never points at a half-written folder."""
-    experiment = services.get(session, body.experiment_id)
+def register(platform: Platform, session: Session, caller: Caller, name: str, body: VersionCreate) -> ModelVersionOut:
+    """The run's model as the name's next version, in the run's project (editors of it may register): its files
+    are copied into the registry's store first, so the row never points at a half-written folder."""
+    experiment = caller.record(
+        services.get(session, body.experiment_id), "editor", f"no experiment {excerpt(body.experiment_id)}"
+    )
     if experiment.status != "succeeded":
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"experiment {experiment.id} is {experiment.status}; only succeeded runs can be registered",
+        )
+    # A name the caller sees only in other projects would become two models it must tell apart by project.
+    elsewhere = {model.project_id for model in _in_sight(session, caller, name, None)}
+    if elsewhere and experiment.project_id not in elsewhere:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"model {name} is in project {', '.join(sorted(elsewhere))} and experiment {experiment.id} in project "
+            f"{experiment.project_id}; a model's versions come from runs of its own project: register the run "
+            "under another name",
         )
     source = platform.settings.experiment_dir(experiment.id)
     if served_file(source, WEIGHTS_FILE) is None:
@@ -128,31 +155,35 @@ def register(platform: Platform, session: Session, name: str, body: VersionCreat
     target = platform.settings.model_version_dir(version_id)
     sha256 = _copy_model(source, target)
     try:
-        version = _insert_version(session, name, experiment, body, version_id, sha256, _task(target), actor)
+        version = _insert_version(session, name, experiment, body, version_id, sha256, _task(target), caller.name)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
     return version_out(session, version)
 
 
-def update_model(session: Session, name: str, body: ModelUpdate) -> ModelOut:
-    model = get_model(session, name)
+def update_model(session: Session, caller: Caller, name: str, body: ModelUpdate, project: str | None) -> ModelOut:
+    model = get_model(session, caller, name, "editor", project)
     _apply(model, body)
     session.commit()
     session.expire_all()
     return model_out(session, model)
 
 
-def update_version(session: Session, name: str, version: int, body: ModelUpdate) -> ModelVersionOut:
-    found = get_version(session, name, version)
+def update_version(
+    session: Session, caller: Caller, name: str, version: int, body: ModelUpdate, project: str | None
+) -> ModelVersionOut:
+    found = get_version(session, caller, name, version, "editor", project)
     _apply(found, body)
     session.commit()
     session.expire_all()
     return version_out(session, found)
 
 
-def delete_version(platform: Platform, session: Session, name: str, version: int) -> None:
-    found = get_version(session, name, version)
+def delete_version(
+    platform: Platform, session: Session, caller: Caller, name: str, version: int, project: str | None
+) -> None:
+    found = get_version(session, caller, name, version, "editor", project)
     aliases = [alias.alias for alias in found.model.aliases if alias.version_id == found.id]
     if aliases:
         listed = ", ".join(aliases)
@@ -161,38 +192,58 @@ def delete_version(platform: Platform, session: Session, name: str, version: int
             f"version {version} of {name} is aliased as {listed}; move those aliases to another version "
             f"(PUT .../aliases/{aliases[0]}) or delete them first",
         )
+    project_id = found.model.project_id
     session.delete(found)
+    audit(session, caller.name, "model.version.delete", f"{name}/{version}", project_id=project_id, ip=caller.ip)
     session.commit()
     shutil.rmtree(platform.settings.model_version_dir(found.id), ignore_errors=True)
 
 
-def set_alias(session: Session, name: str, alias: str, version: int, actor: str) -> AliasOut:
+def set_alias(session: Session, caller: Caller, name: str, alias: str, version: int, project: str | None) -> AliasOut:
     """Points `alias` at `version` (creating it, or moving it), recorded in the audit trail."""
-    target = get_version(session, name, version)
-    model = target.model
+    target = get_version(session, caller, name, version, "editor", project)
+    model, actor = target.model, caller.name
     current = session.get(ModelAlias, (model.id, alias))
+    before = current.version if current is not None else None
     if current is None:
         current = ModelAlias(model_id=model.id, alias=alias, version_id=target.id, version=version, updated_by=actor)
         session.add(current)
-        session.add(ModelAliasEvent(model_id=model.id, alias=alias, from_version=None, to_version=version, by=actor))
     elif current.version != version:
-        session.add(
-            ModelAliasEvent(model_id=model.id, alias=alias, from_version=current.version, to_version=version, by=actor)
-        )
         current.version_id, current.version, current.updated_by = target.id, version, actor
         current.updated_at = utcnow()
+    if before != version:
+        session.add(ModelAliasEvent(model_id=model.id, alias=alias, from_version=before, to_version=version, by=actor))
+        audit(
+            session,
+            actor,
+            "model.alias.set",
+            f"{name}@{alias}",
+            project_id=model.project_id,
+            ip=caller.ip,
+            before=before,
+            version=version,
+        )
     session.commit()
     session.expire_all()
     return AliasOut.model_validate(current, from_attributes=True)
 
 
-def delete_alias(session: Session, name: str, alias: str, actor: str) -> None:
-    model = get_model(session, name)
+def delete_alias(session: Session, caller: Caller, name: str, alias: str, project: str | None) -> None:
+    model = get_model(session, caller, name, "editor", project)
     current = session.get(ModelAlias, (model.id, alias))
     if current is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {name} has no alias {excerpt(alias)}")
     session.add(
-        ModelAliasEvent(model_id=model.id, alias=alias, from_version=current.version, to_version=None, by=actor)
+        ModelAliasEvent(model_id=model.id, alias=alias, from_version=current.version, to_version=None, by=caller.name)
+    )
+    audit(
+        session,
+        caller.name,
+        "model.alias.delete",
+        f"{name}@{alias}",
+        project_id=model.project_id,
+        ip=caller.ip,
+        before=current.version,
     )
     session.delete(current)
     session.commit()
@@ -266,6 +317,7 @@ def _versions_out(session: Session, versions: Sequence[ModelVersion]) -> list[Mo
 def _summary(model: RegisteredModel) -> ModelSummary:
     return ModelSummary(
         name=model.name,
+        project_id=model.project_id,
         description=model.description,
         tags=model.tags,
         created_at=model.created_at,
@@ -289,9 +341,13 @@ def _insert_version(
 ) -> ModelVersion:
     result = RunResult.model_validate(experiment.result) if experiment.result else None
     for attempt in range(3):
-        model = session.scalars(select(RegisteredModel).where(_named(name))).one_or_none()
+        model = session.scalars(
+            select(RegisteredModel).where(
+                RegisteredModel.project_id == experiment.project_id, RegisteredModel.name == name
+            )
+        ).one_or_none()
         if model is None:
-            model = RegisteredModel(project_id=DEFAULT_PROJECT, name=name, created_by=actor, tags=[])
+            model = RegisteredModel(project_id=experiment.project_id, name=name, created_by=actor, tags=[])
             session.add(model)
             session.flush()
         number = (

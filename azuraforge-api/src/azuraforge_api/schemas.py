@@ -543,6 +543,7 @@ class ModelVersionOut(BaseModel):
 
 class ModelSummary(BaseModel):
     name: str
+    project_id: str
     description: str
     tags: list[str]
     created_at: datetime

@@ -154,21 +154,23 @@ export const api = {
   controlSweep: (id: string, action: "pause" | "resume" | "stop") =>
     json<Sweep>(`/sweeps/${encodeURIComponent(id)}/${action}`, { method: "POST" }),
   listModels: () => json<ModelSummary[]>("/models"),
-  getModel: (name: string) => json<RegisteredModel>(`/models/${encodeURIComponent(name)}`),
+  /** A model by name; `project` tells apart models of one name in several projects the caller sees. */
+  getModel: (name: string, project?: string) =>
+    json<RegisteredModel>(`/models/${encodeURIComponent(name)}${queryString({ project })}`),
   registerVersion: (name: string, experimentId: string) =>
     json<ModelVersion>(`/models/${encodeURIComponent(name)}/versions`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ experiment_id: experimentId }),
     }),
-  setAlias: (name: string, alias: string, version: number) =>
-    json<ModelAlias>(`/models/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`, {
+  setAlias: (model: ModelSummary, alias: string, version: number) =>
+    json<ModelAlias>(modelPath(model, `/aliases/${encodeURIComponent(alias)}`), {
       method: "PUT",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ version }),
     }),
   /** A forecast from a history, or class probabilities of an uploaded image (sent as a multipart form). */
-  predict: (name: string, version: number, input: ForecastInput | File) => {
+  predict: (model: ModelSummary, version: number, input: ForecastInput | File) => {
     const init: RequestInit = { method: "POST" };
     if (input instanceof File) {
       const form = new FormData();
@@ -178,9 +180,14 @@ export const api = {
       init.headers = { "Content-Type": "application/json" };
       init.body = JSON.stringify(input);
     }
-    return json<Prediction>(`/models/${encodeURIComponent(name)}/versions/${version}/predict`, init);
+    return json<Prediction>(modelPath(model, `/versions/${version}/predict`), init);
   },
 };
+
+/** A route of the model, in its own project. */
+function modelPath(model: ModelSummary, rest: string): string {
+  return `/models/${encodeURIComponent(model.name)}${rest}${queryString({ project: model.project_id })}`;
+}
 
 function encodePath(path: string): string {
   return path.split("/").map(encodeURIComponent).join("/");

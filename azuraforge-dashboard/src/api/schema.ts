@@ -374,7 +374,7 @@ export interface paths {
         };
         /**
          * List Models
-         * @description Registered model names with their latest version and aliases.
+         * @description Registered models of the projects the caller may see (or of `project`), with latest version and aliases.
          */
         get: operations["list_models_api_v1_models_get"];
         put?: never;
@@ -424,7 +424,7 @@ export interface paths {
         head?: never;
         /**
          * Update Model
-         * @description Change the model's description or tags.
+         * @description Change the model's description or tags (editors of its project).
          */
         patch: operations["update_model_api_v1_models__name__patch"];
         trace?: never;
@@ -439,8 +439,8 @@ export interface paths {
         get?: never;
         /**
          * Set Alias
-         * @description Point an alias (production, staging, ...) at a version, creating or moving it; every change is kept in
-         *     the model's alias_history.
+         * @description Point an alias (production, staging, ...) at a version, creating or moving it (editors of its project);
+         *     every change is kept in the model's alias_history and the audit log.
          */
         put: operations["set_alias_api_v1_models__name__aliases__alias__put"];
         post?: never;
@@ -462,8 +462,9 @@ export interface paths {
         put?: never;
         /**
          * Register Version
-         * @description Register a succeeded run's model as the name's next version (the name is created with its first one). The
-         *     model's files are copied into the registry, so deleting the run keeps the version whole.
+         * @description Register a succeeded run's model as the name's next version, in the run's project (editors of it may; the
+         *     name is created there with its first version). The model's files are copied into the registry, so deleting
+         *     the run keeps the version whole.
          */
         post: operations["register_version_api_v1_models__name__versions_post"];
         delete?: never;
@@ -485,14 +486,14 @@ export interface paths {
         post?: never;
         /**
          * Delete Version
-         * @description Delete a version and its files; refused (409) while an alias points at it.
+         * @description Delete a version and its files (editors of its project); refused (409) while an alias points at it.
          */
         delete: operations["delete_version_api_v1_models__name__versions__version__delete"];
         options?: never;
         head?: never;
         /**
          * Update Version
-         * @description Change the version's description or tags.
+         * @description Change the version's description or tags (editors of its project).
          */
         patch: operations["update_version_api_v1_models__name__versions__version__patch"];
         trace?: never;
@@ -508,7 +509,7 @@ export interface paths {
         put?: never;
         /**
          * Predict With Version
-         * @description Predict with one version of a model.
+         * @description Predict with one version of a model (viewers may).
          */
         post: operations["predict_with_version_api_v1_models__name__versions__version__predict_post"];
         delete?: never;
@@ -528,7 +529,7 @@ export interface paths {
         put?: never;
         /**
          * Predict By Alias
-         * @description Predict with the version an alias names: POST /api/v1/models/<name>@<alias>/predict.
+         * @description Predict with the version an alias names: POST /api/v1/models/<name>@<alias>/predict (viewers may).
          */
         post: operations["predict_by_alias_api_v1_models__reference__predict_post"];
         delete?: never;
@@ -1636,6 +1637,8 @@ export interface components {
             latest_version: number | null;
             /** Name */
             name: string;
+            /** Project Id */
+            project_id: string;
             /** Tags */
             tags: string[];
             /**
@@ -1663,6 +1666,8 @@ export interface components {
             latest_version: number | null;
             /** Name */
             name: string;
+            /** Project Id */
+            project_id: string;
             /** Tags */
             tags: string[];
             /** Versions */
@@ -4757,7 +4762,10 @@ export interface operations {
     };
     list_models_api_v1_models_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4833,6 +4841,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
             /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
             503: {
                 headers: {
@@ -4851,6 +4868,8 @@ export interface operations {
         parameters: {
             query: {
                 uri: string;
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
             };
             header?: never;
             path?: never;
@@ -4915,6 +4934,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
             /** @description The body is larger than this route accepts; the detail names the limit */
             413: {
                 headers: {
@@ -4964,7 +4995,10 @@ export interface operations {
     };
     get_model_api_v1_models__name__get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path: {
                 name: string;
@@ -5030,6 +5064,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
             /** @description The body is larger than this route accepts; the detail names the limit */
             413: {
                 headers: {
@@ -5079,7 +5125,10 @@ export interface operations {
     };
     update_model_api_v1_models__name__patch: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path: {
                 name: string;
@@ -5149,6 +5198,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
             /** @description The body is larger than this route accepts; the detail names the limit */
             413: {
                 headers: {
@@ -5198,7 +5259,10 @@ export interface operations {
     };
     set_alias_api_v1_models__name__aliases__alias__put: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path: {
                 name: string;
@@ -5270,6 +5334,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
             /** @description The body is larger than this route accepts; the detail names the limit */
             413: {
                 headers: {
@@ -5319,7 +5395,10 @@ export interface operations {
     };
     delete_alias_api_v1_models__name__aliases__alias__delete: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path: {
                 name: string;
@@ -5374,6 +5453,18 @@ export interface operations {
             };
             /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5565,7 +5656,10 @@ export interface operations {
     };
     get_version_api_v1_models__name__versions__version__get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path: {
                 name: string;
@@ -5632,6 +5726,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
             /** @description The body is larger than this route accepts; the detail names the limit */
             413: {
                 headers: {
@@ -5681,7 +5787,10 @@ export interface operations {
     };
     delete_version_api_v1_models__name__versions__version__delete: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path: {
                 name: string;
@@ -5807,7 +5916,10 @@ export interface operations {
     };
     update_version_api_v1_models__name__versions__version__patch: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path: {
                 name: string;
@@ -5878,6 +5990,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
             /** @description The body is larger than this route accepts; the detail names the limit */
             413: {
                 headers: {
@@ -5927,7 +6051,10 @@ export interface operations {
     };
     predict_with_version_api_v1_models__name__versions__version__predict_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path: {
                 name: string;
@@ -6079,7 +6206,10 @@ export interface operations {
     };
     predict_by_alias_api_v1_models__reference__predict_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The model's project; without it the name is looked up in every project the caller may see (409 if several of them have it). */
+                project?: string | null;
+            };
             header?: never;
             path: {
                 reference: string;

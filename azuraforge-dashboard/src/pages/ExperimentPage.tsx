@@ -237,7 +237,8 @@ function RegisterModel({ experiment }: { experiment: Experiment }) {
     event.preventDefault();
     setError(undefined);
     api.registerVersion(name, experiment.id).then(
-      (version) => navigate(`/models/${encodeURIComponent(version.name)}`),
+      (version) =>
+        navigate(`/models/${encodeURIComponent(version.name)}?project=${encodeURIComponent(experiment.project_id)}`),
       (reason: ApiError) => setError(reason.issues[0]?.msg ?? reason.message),
     );
   };

@@ -1,7 +1,7 @@
 // One registered model: its versions with their verdicts, aliases (moved with a confirmation) and their history,
 // the difference between two versions, and a "Try it" panel built from the version's input schema.
 import { useState, type FormEvent } from "react";
-import { Link, useParams } from "react-router";
+import { Link, useParams, useSearchParams } from "react-router";
 import { api } from "../api/client";
 import type {
   ClassificationOutput,
@@ -19,7 +19,8 @@ import { formatDate, formatNumber, formatValue } from "../format";
 
 export function ModelPage() {
   const { name = "" } = useParams();
-  const model = useResource(`model:${name}`, () => api.getModel(name));
+  const project = useSearchParams()[0].get("project") ?? undefined;
+  const model = useResource(`model:${project}:${name}`, () => api.getModel(name, project));
   if (model.error) return <p className="error">Could not load model {name}: {model.error.message}</p>;
   if (!model.data) return <p className="muted">Loading…</p>;
   return <ModelView model={model.data} reload={model.reload} />;
@@ -115,7 +116,7 @@ function AliasMover({ model, onMoved }: { model: RegisteredModel; onMoved: () =>
   const current = model.aliases.find((entry) => entry.alias === alias);
   const move = () => {
     setError(undefined);
-    api.setAlias(model.name, alias, version).then(
+    api.setAlias(model, alias, version).then(
       () => {
         setConfirming(false);
         onMoved();
@@ -242,7 +243,7 @@ function TryIt({ model }: { model: RegisteredModel }) {
       }
     }
     setBusy(true);
-    api.predict(model.name, version, input).then(
+    api.predict(model, version, input).then(
       (answer) => {
         setBusy(false);
         setPrediction(answer);

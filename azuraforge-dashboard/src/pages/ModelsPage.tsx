@@ -1,4 +1,4 @@
-// The model registry: every registered name with its latest version and aliases.
+// The model registry: every model of the projects the caller sees, with its latest version and aliases.
 import { Link } from "react-router";
 import { api } from "../api/client";
 import { useResource } from "../api/useResource";
@@ -20,6 +20,7 @@ export function ModelsPage() {
           <thead>
             <tr>
               <th>name</th>
+              <th>project</th>
               <th>versions</th>
               <th>latest</th>
               <th>aliases</th>
@@ -28,10 +29,13 @@ export function ModelsPage() {
           </thead>
           <tbody>
             {models.data.map((model) => (
-              <tr key={model.name}>
+              <tr key={`${model.project_id}/${model.name}`}>
                 <td>
-                  <Link to={`/models/${encodeURIComponent(model.name)}`}>{model.name}</Link>
+                  <Link to={`/models/${encodeURIComponent(model.name)}?project=${encodeURIComponent(model.project_id)}`}>
+                    {model.name}
+                  </Link>
                 </td>
+                <td>{model.project_id}</td>
                 <td>{model.versions}</td>
                 <td>{model.latest_version === null ? "—" : `v${model.latest_version}`}</td>
                 <td>
