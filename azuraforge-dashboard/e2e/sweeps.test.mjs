@@ -1,6 +1,6 @@
 // A sweep end to end in a real headless Chromium against the real stack: start it from the New experiment form
 // in "search" mode, watch its leaderboard fill while its trials run, open the best trial's run.
-// Screenshots go under test-output/; any browser console error (after the token is given) fails the run.
+// Screenshots go under test-output/; any browser console error (after logging in) fails the run.
 //
 // Environment: as dashboard.test.mjs (E2E_BASE_URL, E2E_TOKEN, E2E_APP, CHROMIUM); E2E_SWEEP_TRIALS (default 4).
 import assert from "node:assert/strict";
@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium } from "playwright-core";
-import { startStack } from "./stack.mjs";
+import { logIn, startStack } from "./stack.mjs";
 
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
@@ -41,12 +41,10 @@ describe("a sweep in a real browser", { timeout: 15 * 60_000 }, () => {
     });
     page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
     await page.goto("/");
-    if (stack.token) {
-      await page.locator("#api-token").fill(stack.token);
-      await page.getByRole("button", { name: "Save token" }).click();
-      await page.locator("#api-token").waitFor({ state: "detached" });
+    if (stack.username) {
+      await logIn(page, stack.username, stack.password);
     }
-    consoleErrors.splice(0); // the refused requests before the token was given
+    consoleErrors.splice(0); // the refused requests before logging in
   });
 
   after(async () => {
