@@ -22,6 +22,8 @@ import math
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -479,6 +481,45 @@ def measure(case: Case, blocks: int, block_reps: int, clock: Callable[[], float]
     return ours * 1e3, theirs * 1e3, first_ours, first_theirs
 
 
+MEMORY_STEPS = 30
+
+
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from Linux's /proc/self/status (VmRSS, VmHWM), in MB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
+
+
+def step_memory(case: Case, library: str) -> tuple[float, float]:
+    """(peak RSS over MEMORY_STEPS steps of one library, what they add to the RSS before the first step), MB.
+
+    Run in a fresh process per library (see `measure_memory`). The case is built whole in both (both
+    models, the batches), then the peak is reset (Linux's clear_refs) so that building does not count,
+    and only `library`'s steps run: the addition is the step's activations, gradients, optimizer state,
+    work arrays and whatever the library's allocator keeps.
+    """
+    step_ours, step_theirs = case.build(np.random.default_rng(0))
+    step = step_ours if library == "ours" else step_theirs
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # resets VmHWM to the current RSS
+    before = _status_mb("VmRSS")
+    for _ in range(MEMORY_STEPS):
+        step()
+    peak = _status_mb("VmHWM")
+    return peak, peak - before
+
+
+def measure_memory(case: Case) -> dict[str, tuple[float, float]]:
+    """step_memory of each library, each in its own process, so that neither sees the other's heap."""
+    figures = {}
+    for library in ("ours", "torch"):
+        command = [sys.executable, __file__, "--memory-of", library, "--case", case.shape]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        peak, added = output.split()
+        figures[library] = (float(peak), float(added))
+    return figures
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -490,13 +531,19 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def describe_machine() -> int:
-    """Print the machine, library versions and BLAS; set torch's threads to numpy's BLAS threads (returned)."""
+def match_threads() -> tuple[dict[str, Any] | None, int]:
+    """numpy's BLAS (threadpoolctl's description) and its thread count, which torch is set to as well."""
     blas_libraries = [info for info in threadpool_info() if info["user_api"] == "blas"]
     numpy_blas = [info for info in blas_libraries if "numpy" in info["filepath"]]
     blas = (numpy_blas or blas_libraries or [None])[0]
     threads = int(blas["num_threads"]) if blas else 1
     torch.set_num_threads(threads)
+    return blas, threads
+
+
+def describe_machine() -> int:
+    """Print the machine, library versions and BLAS; set torch's threads to numpy's BLAS threads (returned)."""
+    blas, threads = match_threads()
     print(f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores")
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}")
     if blas:
@@ -518,7 +565,14 @@ def main() -> None:
     parser.add_argument(
         "--clock", choices=sorted(CLOCKS), default="wall", help="wall time, or this thread's CPU time (one thread only)"
     )
+    parser.add_argument("--memory-of", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_of:  # the child process of measure_memory
+        match_threads()
+        case = next(case for case in CASES if case.shape == args.case)
+        print(*step_memory(case, args.memory_of))
+        return
     threads = describe_machine()
     if args.clock == "cpu" and threads != 1:
         parser.error(f"--clock cpu needs one thread per library (OPENBLAS_NUM_THREADS=1); numpy's BLAS has {threads}")
@@ -528,7 +582,7 @@ def main() -> None:
     print()
     print(
         f"{'model':<11} {'shape':<44} {'ours ms':>8} {'torch ms':>9} {'ratio':>6} {'GFLOP':>6} {'roofline ms':>11}"
-        "  first loss ours/torch"
+        "         first loss ours/torch  peak RSS MB ours/torch (added by steps)"
     )
     for case in CASES:
         if args.only not in case.kind:
@@ -537,9 +591,13 @@ def main() -> None:
         ratio = ours / theirs
         verdict = "ok" if ratio <= TARGET else "MISSED"
         roofline = case.gemm_flops / peak / 1e6
+        memory = measure_memory(case)
+        (peak_ours, added_ours), (peak_theirs, added_theirs) = memory["ours"], memory["torch"]
         print(
             f"{case.kind:<11} {case.shape:<44} {ours:8.2f} {theirs:9.2f} {ratio:6.2f} {case.gemm_flops / 1e9:6.3f}"
             f" {roofline:11.2f}  {verdict:<6} {loss_ours:.5f}/{loss_theirs:.5f}"
+            f"  {peak_ours:.0f}/{peak_theirs:.0f} ({added_ours:.1f}/{added_theirs:.1f})",
+            flush=True,
         )
 
 
