@@ -132,8 +132,11 @@ class BatchNorm(Function):
     While training, or without running statistics, the batch's mean and variance normalise; while training,
     `running` (mean, var) also moves towards them in place by `momentum`, with the unbiased variance as
     PyTorch does. In eval the running statistics normalise, and the gradient has no batch-statistics term.
-    The work happens on an (N, C, rest) view, with every per-channel sum an einsum (several times faster
-    than numpy's reduce over axes (0, 2, 3)).
+    The work happens on x's own layout (a convolution's output is a strided view that a reshape would
+    copy), every per-channel sum is an einsum (several times faster than numpy's reduce over axes
+    (0, 2, 3)), and each pass is one numpy call: the output is the centred input times one per-channel
+    factor (inv_std * weight) plus the bias, and backward works from the centred input, which it then
+    overwrites, instead of keeping a normalised copy.
     """
 
     @staticmethod
@@ -147,17 +150,18 @@ class BatchNorm(Function):
         momentum: float,
         eps: float,
     ) -> Array:
-        x3 = x.reshape(x.shape[0], x.shape[1], -1)
-        count = x3.shape[0] * x3.shape[2]
+        axes = list(range(x.ndim))
+        channels = (slice(None),) + (None,) * (x.ndim - 2)  # indexes a (C,) array to broadcast over axis 1
+        count = x.size // x.shape[1]
         use_batch_stats = training or running is None
-        if training or running is None:
+        if training or running is None:  # use_batch_stats, spelled out so that mypy knows `running` below
             if count < 2:
                 raise ValueError(
                     f"batch norm over a batch needs more than one value per channel, got input of shape {x.shape}"
                 )
-            mean = np.einsum("ncm->c", x3) / count
-            centred = x3 - mean[:, None]
-            var = np.einsum("ncm,ncm->c", centred, centred) / count
+            mean = np.einsum(x, axes, [1]) / count
+            centred = x - mean[channels]
+            var = np.einsum(centred, axes, centred, axes, [1]) / count
             if training and running is not None:
                 running_mean, running_var = running
                 running_mean *= 1 - momentum
@@ -166,34 +170,32 @@ class BatchNorm(Function):
                 running_var += momentum * var * (count / (count - 1))
         else:
             running_mean, var = running
-            centred = x3 - running_mean.astype(x.dtype, copy=False)[:, None]
+            centred = x - running_mean.astype(x.dtype, copy=False)[channels]
         inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
-        normed = np.multiply(centred, inv_std[:, None], out=centred)
-        ctx.normed, ctx.inv_std, ctx.weight, ctx.count = normed, inv_std, weight, count
-        ctx.x_shape, ctx.use_batch_stats = x.shape, use_batch_stats
-        out = normed if weight is None else normed * weight[:, None]
+        scale = inv_std if weight is None else inv_std * weight
+        out = np.multiply(centred, scale[channels])
         if bias is not None:
-            out = out + bias[:, None] if out is normed else np.add(out, bias[:, None], out=out)
-        return out.reshape(x.shape)
+            out += bias[channels]
+        ctx.centred, ctx.inv_std, ctx.scale, ctx.count = centred, inv_std, scale, count
+        ctx.channels, ctx.use_batch_stats = channels, use_batch_stats
+        return out
 
     @staticmethod
     def backward(ctx: Any, g: Array) -> tuple[Array | None, ...]:
-        normed, inv_std, weight, count = ctx.normed, ctx.inv_std, ctx.weight, ctx.count
+        centred, inv_std, scale, count, channels = ctx.centred, ctx.inv_std, ctx.scale, ctx.count, ctx.channels
         dx_needed, dw_needed, db_needed = ctx.needs_input_grad[:3]
-        g3 = g.reshape(normed.shape)
-        d_bias = np.einsum("ncm->c", g3)
-        d_weight = np.einsum("ncm,ncm->c", g3, normed)
+        axes = list(range(g.ndim))
+        d_bias = np.einsum(g, axes, [1])
+        d_weight = np.einsum(g, axes, centred, axes, [1]) * inv_std  # sum of g * normed
         dx = None
         if dx_needed:
-            gain = inv_std if weight is None else inv_std * weight
+            dx = np.multiply(g, scale[channels])
             if ctx.use_batch_stats:
-                # x's gradient also flows through the batch mean and variance: subtract their share.
-                dx = g3 - (d_bias / count)[:, None]
-                dx -= normed * (d_weight / count)[:, None]
-                dx *= gain[:, None]
-            else:
-                dx = g3 * gain[:, None]
-            dx = dx.reshape(ctx.x_shape)
+                # x's gradient also flows through the batch mean and variance: subtract their share,
+                # scale * (mean(g) + normed * mean(g * normed)), built in place of the centred input.
+                centred *= (scale * inv_std * d_weight / count)[channels]
+                centred += (scale * d_bias / count)[channels]
+                dx -= centred
         return dx, d_weight if dw_needed else None, d_bias if db_needed else None
 
 
