@@ -175,8 +175,10 @@ class MaxPool2DFunction(Function):
         H, W = ctx.x_shape[2:]
         (kh, kw), (sh, sw) = ctx.kernel, ctx.stride
         OH, OW = d_out.shape[2:]
+        # Overlapping windows add into some elements several times; windows that tile the input write each
+        # element once, so only then can dx start uninitialised (gaps between windows, or a remainder, stay 0).
         overlapping = sh < kh or sw < kw
-        tiled = not overlapping and OH * sh == H and OW * sw == W
+        tiled = (sh, sw) == (kh, kw) and (OH * sh, OW * sw) == (H, W)
         dx = np.empty(ctx.x_shape, dtype=d_out.dtype) if tiled else np.zeros(ctx.x_shape, dtype=d_out.dtype)
         for i in range(kh):
             for j in range(kw):
