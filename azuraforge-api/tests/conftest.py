@@ -10,6 +10,7 @@ import uvicorn
 from azuraforge_api.app import create_app
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.events import parse_event
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.processes import free_port, wait_until
@@ -91,6 +92,16 @@ def run_in_process(api, experiment_id):
         return runner.run_experiment(services, experiment_id)
     finally:
         services.redis.close()
+
+
+def queued_tasks(api, queue="cpu"):
+    """Tasks waiting in `queue`, at every priority."""
+    return sum(api.platform.redis.llen(key) for key in names.task_queue_keys(queue))
+
+
+def run_dir(api, experiment_id):
+    """The run's folder in the API's local artifact store (tests that put files there by hand)."""
+    return api.platform.artifacts.local_dir(run_key(experiment_id))
 
 
 def stored_events(api, experiment_id):

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import RunningAPI, create, make_settings, record, wait_for
+from conftest import RunningAPI, create, make_settings, record, run_dir, wait_for
 
 from azuraforge_api.platform import PREDICT_SLOTS
 from azuraforge_common import store
@@ -82,7 +82,7 @@ def test_concurrent_writes_on_sqlite_all_succeed(api):
 
 def test_slow_predictions_leave_the_rest_of_the_api_answering(api, monkeypatch):
     experiment = create(api)
-    output_dir = api.settings.experiment_dir(experiment["id"])
+    output_dir = run_dir(api, experiment["id"])
     output_dir.mkdir(parents=True)
     (output_dir / "model.npz").write_bytes(b"")
     release = threading.Event()

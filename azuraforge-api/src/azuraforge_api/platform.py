@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from azuraforge_api.hub import EventHub
+from azuraforge_common.artifacts import ArtifactStore
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
 from azuraforge_common.worker import celery_settings
@@ -53,6 +54,8 @@ class Platform:
     hub: EventHub
     predict_slots: anyio.CapacityLimiter
     """Threads for predictions, apart from the pool that runs the other routes."""
+    artifacts: ArtifactStore
+    """Runs' files: read them through azuraforge_api.files."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Platform":
@@ -80,6 +83,7 @@ class Platform:
             # The hub waits for messages as long as it takes, so no socket timeout there.
             hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
             predict_slots=anyio.CapacityLimiter(PREDICT_SLOTS),
+            artifacts=settings.artifacts(),
         )
 
     async def close(self) -> None:

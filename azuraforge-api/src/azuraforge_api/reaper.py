@@ -34,8 +34,7 @@ def reap_lost_runs(platform: Platform) -> list[str]:
         for experiment_id in store.running_experiment_ids(session):
             if platform.redis.exists(names.heartbeat_key(experiment_id)):
                 continue
-            directory = platform.settings.experiment_dir(experiment_id)
-            if status := end_from_outcome(session, platform.redis, experiment_id, directory, ["running"]):
+            if status := end_from_outcome(session, platform.redis, platform.artifacts, experiment_id, ["running"]):
                 log.warning(
                     "experiment %s: its worker is gone; recorded it %s from its outcome file", experiment_id, status
                 )

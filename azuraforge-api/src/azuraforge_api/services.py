@@ -5,7 +5,6 @@ Failures a client can act on are HTTPExceptions naming what to do next, as in az
 an unreachable Redis or database propagates and is answered 503 by azuraforge_api.errors."""
 
 import hashlib
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +19,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api import catalog
-from azuraforge_api.files import served_file
+from azuraforge_api.files import has_artifact
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import ExperimentCreate
 from azuraforge_common import names, store
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
 from azuraforge_common.models import Experiment, IdempotencyKey, new_id
@@ -47,9 +47,11 @@ def submit(platform: Platform, session: Session, request: ExperimentCreate, idem
     request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
     if idempotency_key is not None and (earlier := store.find_idempotency_key(session, idempotency_key)):
         return _replay(session, earlier, request_hash)
-    configs = catalog.expand(request, catalog.find_app(request.app))
+    pipeline = catalog.find_app(request.app)
+    configs = catalog.expand(request, pipeline)
+    queue = catalog.queue_of(request, pipeline, platform.settings.queues)
     batch_id = new_id() if request.grid else None
-    new = [store.NewExperiment(request.app, config, name, tuple(request.tags)) for config, name in configs]
+    new = [store.NewExperiment(request.app, config, name, tuple(request.tags), queue) for config, name in configs]
     try:
         experiments = store.create_experiments(
             session, new, batch_id, (idempotency_key, request_hash) if idempotency_key else None
@@ -66,12 +68,17 @@ def submit(platform: Platform, session: Session, request: ExperimentCreate, idem
 
 
 def _enqueue(platform: Platform, session: Session, experiments: list[Experiment]) -> None:
-    """Announce and queue new experiments, sending the worker's task by name; if Redis fails, store nothing
-    (the caller gets a 503)."""
+    """Announce and queue new experiments, sending the worker's task by name to their queue (a grid's trials
+    behind interactive runs); if Redis fails, store nothing (the caller gets a 503)."""
     try:
         for experiment in experiments:
             publish_event(platform.redis, StatusEvent(experiment_id=experiment.id, status="queued"))
-            platform.celery.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment.id])
+            platform.celery.send_task(
+                names.RUN_EXPERIMENT_TASK,
+                args=[experiment.id],
+                queue=names.task_queue(experiment.queue),
+                priority=names.PRIORITY_BATCH if experiment.batch_id else names.PRIORITY_INTERACTIVE,
+            )
     except (redis.RedisError, BrokerError):
         for experiment in experiments:
             store.delete_experiment(session, experiment.id)
@@ -113,7 +120,7 @@ def delete(platform: Platform, session: Session, experiment_id: str) -> None:
             f"experiment {experiment_id} is {experiment.status}; cancel it (POST .../cancel), then delete it",
         )
     platform.redis.delete(*names.experiment_keys(experiment_id))
-    shutil.rmtree(platform.settings.experiment_dir(experiment_id), ignore_errors=True)
+    platform.artifacts.delete(run_key(experiment_id))
     store.delete_experiment(session, experiment_id)
 
 
@@ -122,8 +129,7 @@ async def predict(platform: Platform, experiment_id: str, rows: list[dict[str, A
     # Predicting loads a model, which can take long: it runs on threads of its own, at most PREDICT_SLOTS at
     # once (503 beyond), holding no database session, so it never starves the other routes.
     experiment = await run_in_threadpool(_read, platform, experiment_id)
-    output_dir = platform.settings.experiment_dir(experiment_id)
-    if served_file(output_dir, WEIGHTS) is None:
+    if not await run_in_threadpool(has_artifact, platform, experiment_id, WEIGHTS):
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"experiment {experiment_id} has no saved model (it is {experiment.status})"
         )
@@ -135,7 +141,9 @@ async def predict(platform: Platform, experiment_id: str, rows: list[dict[str, A
         )
 
     def forecast() -> dict[str, Any]:
-        result: dict[str, Any] = predict_from(output_dir, pd.DataFrame.from_records(rows))
+        # The run's folder itself in a local store, else a temporary copy downloaded from the bucket.
+        with platform.artifacts.checkout(run_key(experiment_id)) as output_dir:
+            result: dict[str, Any] = predict_from(output_dir, pd.DataFrame.from_records(rows))
         return result
 
     try:

@@ -8,6 +8,8 @@ from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Integer, String, Tex
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from azuraforge_common import names
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -58,6 +60,9 @@ class Experiment(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     traceback: Mapped[str | None] = mapped_column(Text, default=None)
+    # The queue (resource class) it was sent to, and the most memory its run took above the worker's idle size.
+    queue: Mapped[str] = mapped_column(String(64), default=names.DEFAULT_QUEUE, server_default=names.DEFAULT_QUEUE)
+    peak_rss_mb: Mapped[int | None] = mapped_column(Integer, default=None)
 
     tag_rows: Mapped[list["ExperimentTag"]] = relationship(
         back_populates="experiment",

@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from azuraforge_common import names
 from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus
 from azuraforge_common.models import Experiment, ExperimentTag, IdempotencyKey, new_id, utcnow
 
@@ -24,6 +25,7 @@ class NewExperiment:
     config: dict[str, Any]
     name: str = ""
     tags: tuple[str, ...] = ()
+    queue: str = names.DEFAULT_QUEUE
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ def create_experiments(
     """
     experiments = []
     for spec in new:
-        experiment = Experiment(id=new_id(), app=spec.app, name=spec.name, config=spec.config, batch_id=batch_id)
+        experiment = Experiment(
+            id=new_id(), app=spec.app, name=spec.name, config=spec.config, batch_id=batch_id, queue=spec.queue
+        )
         experiment.tags = list(spec.tags)
         experiments.append(experiment)
     session.add_all(experiments)

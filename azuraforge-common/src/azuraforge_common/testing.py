@@ -1,5 +1,6 @@
-"""Pytest fixtures shared by the platform's packages: a real Redis and a real PostgreSQL, each started once per
-test session on a free port and stopped at its end. Use with `pytest_plugins = ["azuraforge_common.testing"]`.
+"""Pytest fixtures shared by the platform's packages: a real Redis, a real PostgreSQL and a real S3-protocol
+server (moto's standalone server), each started once per test session on a free port and stopped at its end.
+Use with `pytest_plugins = ["azuraforge_common.testing"]`.
 
 PostgreSQL refuses to run as root, so when the tests run as root the server runs as the `postgres` user that
 Debian's package creates.
@@ -11,10 +12,15 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
+import boto3
 import psycopg
 import pytest
 import redis
@@ -128,3 +134,84 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'azuraforge.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database(f"test_{os.urandom(6).hex()}")
+
+
+class S3Server:
+    """moto's S3 server (`python -m moto.server`) on 127.0.0.1 and a free port: real HTTP, real S3 protocol."""
+
+    ENVIRONMENT: ClassVar[dict[str, str]] = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = free_port()
+        self.url = f"http://{host}:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The variables boto3 reads to reach this server."""
+        return {**self.ENVIRONMENT, "AWS_ENDPOINT_URL": self.url}
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        wait_until(self._answers, 30, f"the S3 server on port {self.port}", self.process)
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url, timeout=1):
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+
+    def create_bucket(self, name: str) -> None:
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=self.ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.ENVIRONMENT["AWS_DEFAULT_REGION"],
+        )
+        client.create_bucket(Bucket=name)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """The S3 server, with this process's AWS_* variables (which child processes inherit) pointing at it."""
+    server = S3Server()
+    server.start()
+    saved = {name: os.environ.get(name) for name in server.environment}
+    os.environ.update(server.environment)
+    yield server
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    server.stop()
+
+
+@pytest.fixture
+def s3_store_url(s3_server: S3Server) -> str:
+    """AZURAFORGE_ARTIFACT_STORE for a new, empty bucket (under a prefix, as deployments often have)."""
+    bucket = f"test-{os.urandom(6).hex()}"
+    s3_server.create_bucket(bucket)
+    return f"s3://{bucket}/azuraforge"

@@ -143,6 +143,12 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Config: ClassVar[type[PipelineConfig]] = PipelineConfig
+    queue: ClassVar[str | None] = None
+    """The queue (resource class: "cpu", "gpu", "long", or one the deployment defines) its runs go to; None for
+    the deployment's default. A request may name another."""
+    memory_mb: ClassVar[int | None] = None
+    """The memory a run needs; a worker with less free memory leaves the run to another. None: the workers learn
+    it from the peak memory of earlier runs of the app."""
 
     # ----- what an app writes ----------------------------------------------------------------------
     @abstractmethod

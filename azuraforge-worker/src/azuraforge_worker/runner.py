@@ -21,6 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from azuraforge_common import names, store
+from azuraforge_common.artifacts import ArtifactStore
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.events import ExperimentStatus, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
@@ -33,7 +34,9 @@ from azuraforge_learner.plugins import load_pipeline
 from azuraforge_learner.record import Plan, RunResult
 from azuraforge_learner.reporter import Reporter
 from azuraforge_worker.heartbeat import Heartbeat
+from azuraforge_worker.memory import NotEnoughMemoryError, PeakMemory, free_memory_mb, needed_memory_mb
 from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, RedisReporter, StopRequest
+from azuraforge_worker.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class Services:
     settings: Settings
     sessions: sessionmaker[Session]
     redis: redis.Redis
+    artifacts: ArtifactStore
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":
@@ -63,12 +67,14 @@ class Services:
             settings=settings,
             sessions=session_factory(create_db_engine(settings.resolved_database_url, settings.database_timeout_s)),
             redis=redis.Redis.from_url(settings.require_redis_url(), socket_timeout=10, health_check_interval=30),
+            artifacts=settings.artifacts(),
         )
 
 
-def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus | None:
+def run_experiment(services: Services, experiment_id: str, last_chance: bool = True) -> ExperimentStatus | None:
     """Runs a queued experiment to its end; returns its final status, or None if it was not this call's to run
-    (deleted, already running or finished: a redelivered task)."""
+    (deleted, already running or finished: a redelivered task). A run this worker has not the memory for raises
+    NotEnoughMemoryError (to be handed to another worker), or on its `last_chance` is failed saying so."""
     with services.sessions() as session:
         experiment = store.get_experiment(session, experiment_id)
         if experiment is None:
@@ -80,19 +86,62 @@ def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus |
         app, config = experiment.app, dict(experiment.config)
         if _cancel_requested(services, experiment_id):
             return _finish(services, session, experiment_id, "queued", "cancelled", {})
+        if refusal := _does_not_fit(services, session, app):
+            if not last_chance:
+                raise NotEnoughMemoryError(refusal)
+            return _finish(services, session, experiment_id, "queued", "failed", {"error": refusal})
         with Heartbeat(services.redis, experiment_id, services.settings.heartbeat_ttl_s):
             if not store.transition(session, experiment_id, ["queued"], "running"):
                 return None
             publish_event(services.redis, StatusEvent(experiment_id=experiment_id, status="running"))
-            status, fields = _train(services, experiment_id, app, config)
-            write_outcome(services.settings.experiment_dir(experiment_id), status, fields)
+            with PeakMemory() as peak:
+                status, fields = _train_and_store(services, experiment_id, app, config)
+            fields["peak_rss_mb"] = peak.mb
+            _write_outcome(services, experiment_id, status, fields)
             return _finish(services, session, experiment_id, "running", status, fields)
 
 
-def _train(
+def _does_not_fit(services: Services, session: Session, app: str) -> str | None:
+    """Why this worker cannot take a run of `app` (too little free memory), or None if it can."""
+    try:
+        declared = load_pipeline(app).memory_mb
+    except Exception:
+        return None  # an app that does not load fails in _train, with its error
+    needed = needed_memory_mb(session, app, declared)
+    if needed is None:
+        return None
+    need_mb, source = needed
+    free_mb = free_memory_mb(services.settings.worker_memory_mb)
+    if need_mb <= free_mb:
+        return None
+    return (
+        f"not enough memory: a run of {app} needs about {need_mb} MB ({source}) and no worker of its queue had "
+        f"that free (this one had {free_mb} MB); run it on a queue with larger workers, or free memory and start it "
+        "again"
+    )
+
+
+def _train_and_store(
     services: Services, experiment_id: str, app: str, config: dict[str, Any]
 ) -> tuple[ExperimentStatus, dict[str, Any]]:
-    output_dir = services.settings.experiment_dir(experiment_id)
+    """Trains in the run's folder, whose files reach the artifact store as they are written."""
+    folder = RunFolder(services.artifacts, services.settings.data_dir, experiment_id)
+    with folder:
+        status, fields = _train(services, experiment_id, app, config, folder.path)
+    return status, fields
+
+
+def _write_outcome(services: Services, experiment_id: str, status: ExperimentStatus, fields: dict[str, Any]) -> None:
+    """The outcome backs up the record for a database outage; the store being down as well only loses that."""
+    try:
+        write_outcome(services.artifacts, experiment_id, status, fields)
+    except Exception as exc:
+        log.warning("the outcome of %s was not stored (%s); recording it in the database only", experiment_id, exc)
+
+
+def _train(
+    services: Services, experiment_id: str, app: str, config: dict[str, Any], output_dir: Path
+) -> tuple[ExperimentStatus, dict[str, Any]]:
     publisher = EventPublisher(services.redis)
     progress = RedisProgressCallback(experiment_id, publisher, lambda: _stop_request(services, experiment_id))
     reporters: list[Reporter] = [
