@@ -6,9 +6,10 @@ import websockets
 from conftest import RunningAPI, create, make_settings, queued_tasks, record, stored_events, wait_for
 from websockets.sync.client import connect
 
-from azuraforge_api.reaper import WORKER_LOST, reap_lost_runs
+from azuraforge_api.reaper import reap_lost_runs
 from azuraforge_common import names, store
 from azuraforge_common.events import StatusEvent
+from azuraforge_common.lifecycle import WORKER_LOST
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.testing import PostgresServer
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from conftest import RunningAPI, create, make_settings, record, stored_events
 
-from azuraforge_api.reaper import WORKER_LOST, reap_lost_runs
+from azuraforge_api.reaper import reap_lost_runs
 from azuraforge_common import store
+from azuraforge_common.lifecycle import WORKER_LOST
 from azuraforge_common.outcome import write_outcome
 
 AZURAFORGE = str(Path(sys.executable).parent / "azuraforge")

@@ -81,6 +81,8 @@ export function experiment(
     traceback: null,
     artifacts: [],
     progress: null,
+    queue: "cpu",
+    peak_rss_mb: null,
     result,
   };
 }

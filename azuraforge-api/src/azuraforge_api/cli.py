@@ -22,11 +22,11 @@ from types import FrameType
 from typing import Any
 
 from azuraforge_api.doctor import port_free
-from azuraforge_api.reaper import WORKER_LOST
 from azuraforge_api.supervisor import Child
 from azuraforge_common import store
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.events import ExperimentStatus
+from azuraforge_common.lifecycle import WORKER_LOST
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.outcome import outcome_ids, read_outcome
 from azuraforge_common.processes import die_with_parent, stop_process, wait_until

@@ -13,15 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
-from azuraforge_common.lifecycle import end_experiment
+from azuraforge_common.lifecycle import WORKER_LOST, end_experiment
 from azuraforge_common.outcome import end_from_outcome
 
 log = logging.getLogger(__name__)
-
-WORKER_LOST = (
-    "worker lost: the worker running this experiment stopped sending heartbeats (its process died or was "
-    "killed); start the experiment again"
-)
 
 
 def reap_lost_runs(platform: Platform) -> list[str]:

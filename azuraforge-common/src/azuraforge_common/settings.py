@@ -75,7 +75,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("api_token", "redis_url", "database_url", "artifact_store", mode="before")
+    @field_validator("api_token", "redis_url", "database_url", "artifact_store", "worker_memory_mb", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -115,6 +115,21 @@ def transition(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def transition_lost(
+    session: Session, experiment_id: str, lost_error: str, to_status: ExperimentStatus, **fields: Any
+) -> bool:
+    """Moves a run failed with `lost_error` to `to_status` (see lifecycle.end_lost_run); commits; returns whether
+    it did."""
+    result = session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment_id, Experiment.status == "failed", Experiment.error == lost_error)
+        .values(status=to_status, **{"error": None, **fields})
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def record_progress(session: Session, experiment_id: str, epoch: int, total_epochs: int) -> None:
     session.execute(
         update(Experiment)

@@ -24,7 +24,7 @@ from azuraforge_common import names, store
 from azuraforge_common.artifacts import ArtifactStore
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.events import ExperimentStatus, StatusEvent
-from azuraforge_common.lifecycle import end_experiment
+from azuraforge_common.lifecycle import end_experiment, end_lost_run
 from azuraforge_common.outcome import write_outcome
 from azuraforge_common.publish import publish_event
 from azuraforge_common.settings import Settings
@@ -204,12 +204,14 @@ def _finish(
             )
             time.sleep(delay)
             delay = min(delay * 2, RECORD_RETRY_MAX_S)
-    if not ended:
-        log.warning(
-            "experiment %s was ended elsewhere (cancelled or reaped) before it could be %s", experiment_id, status
-        )
-        return None
-    return status
+    if ended:
+        return status
+    if end_lost_run(session, experiment_id, status, **fields):
+        # Cut off from Redis long enough to be reaped, this worker still finished the run: its end replaces "lost".
+        log.warning("experiment %s was reaped as lost while it ran; recorded its real end, %s", experiment_id, status)
+        return status
+    log.warning("experiment %s was ended elsewhere (cancelled) before it could be %s", experiment_id, status)
+    return None
 
 
 def _cancel_requested(services: Services, experiment_id: str) -> bool:
