@@ -7,6 +7,7 @@ import time
 import pytest
 
 from azuraforge_common import names, store
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.events import parse_event
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.processes import stop_process
@@ -44,15 +45,20 @@ def services(settings, redis_client):
     built.redis.close()
 
 
-def queue(services, config, app=TEST_APP):
+def queue(services, config, app=TEST_APP, on=names.DEFAULT_QUEUE):
     with services.sessions() as session:
-        (experiment,) = store.create_experiments(session, [store.NewExperiment(app=app, config=config)])
+        (experiment,) = store.create_experiments(session, [store.NewExperiment(app=app, config=config, queue=on)])
     return experiment.id
 
 
 def load(services, experiment_id):
     with services.sessions() as session:
         return store.get_experiment(session, experiment_id)
+
+
+def artifact(services, experiment_id, relative):
+    """A file of the run, read from the artifact store (None if it is not there)."""
+    return services.artifacts.read(run_key(experiment_id, relative))
 
 
 def events(services, experiment_id):
@@ -75,6 +81,7 @@ def worker_environment(settings, test_app_path):
         "AZURAFORGE_DATABASE_URL": settings.resolved_database_url,
         "AZURAFORGE_DATA_DIR": str(settings.data_dir),
         "AZURAFORGE_HEARTBEAT_TTL_S": str(settings.heartbeat_ttl_s),
+        "AZURAFORGE_ARTIFACT_STORE": settings.artifact_store or "",
         "PYTHONPATH": os.pathsep.join([str(test_app_path), os.environ.get("PYTHONPATH", "")]),
     }
 
@@ -84,10 +91,10 @@ def start_worker(settings, test_app_path, tmp_path):
     """Starts real Celery worker processes (stopped at the end of the test); their output goes to worker-N.log."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(worker_settings=settings, name=None):
+    def start(worker_settings=settings, *options, name=None):
         log = (tmp_path / f"worker-{len(started)}.log").open("wb")
         process = subprocess.Popen(
-            worker_command(name or f"test{len(started)}"),
+            [*worker_command(name or f"test{len(started)}"), *options],
             env=worker_environment(worker_settings, test_app_path),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -104,8 +111,10 @@ def start_worker(settings, test_app_path, tmp_path):
 def send(settings):
     celery = create_celery(settings)
 
-    def send_task(experiment_id):
-        celery.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment_id])
+    def send_task(experiment_id, queue=names.DEFAULT_QUEUE, priority=names.PRIORITY_INTERACTIVE):
+        celery.send_task(
+            names.RUN_EXPERIMENT_TASK, args=[experiment_id], queue=names.task_queue(queue), priority=priority
+        )
 
     yield send_task
     celery.close()
