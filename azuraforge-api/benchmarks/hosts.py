@@ -102,7 +102,7 @@ def main() -> None:
         for count in (int(value) for value in args.workers.split(",")):
             directory = Path(temporary) / f"workers-{count}"
             directory.mkdir()
-            workers = {f"w{n}": ["cpu"] for n in range(1, count + 1)}
+            workers = {f"w{n}": ["--queues=cpu"] for n in range(1, count + 1)}
             with cluster(directory, workers, str(apps), heartbeat_ttl_s=30) as built:
                 runs = measure_runs(built, args.runs, args.epochs, count)
                 uploads = measure_uploads(built, args.upload_mb)

@@ -63,7 +63,8 @@ def test_every_artifact_path_works_from_a_bucket_with_no_shared_directory(
             assert sorted(archive.namelist()) == sorted(listed)
             assert archive.read("model.npz") == weights
         logs = api.http.get(f"{run}/logs").json()
-        assert [line.split(" ", 1)[1] for line in logs["lines"] if "stdout:" in line][0] == "INFO stdout: epoch 1 line 1"
+        printed = [line.split(" ", 1)[1] for line in logs["lines"] if "stdout:" in line]
+        assert printed == ["INFO stdout: epoch 1 line 1", "INFO stdout: epoch 2 line 1"]
         assert logs["finished"]
 
         forecast = api.http.post(f"{run}/predict", json={"data": ROWS})

@@ -45,9 +45,9 @@ def services(settings, redis_client):
     built.redis.close()
 
 
-def queue(services, config, app=TEST_APP, on=names.DEFAULT_QUEUE):
+def queue(services, config, app=TEST_APP):
     with services.sessions() as session:
-        (experiment,) = store.create_experiments(session, [store.NewExperiment(app=app, config=config, queue=on)])
+        (experiment,) = store.create_experiments(session, [store.NewExperiment(app=app, config=config)])
     return experiment.id
 
 
@@ -81,7 +81,6 @@ def worker_environment(settings, test_app_path):
         "AZURAFORGE_DATABASE_URL": settings.resolved_database_url,
         "AZURAFORGE_DATA_DIR": str(settings.data_dir),
         "AZURAFORGE_HEARTBEAT_TTL_S": str(settings.heartbeat_ttl_s),
-        "AZURAFORGE_ARTIFACT_STORE": settings.artifact_store or "",
         "PYTHONPATH": os.pathsep.join([str(test_app_path), os.environ.get("PYTHONPATH", "")]),
     }
 
@@ -91,10 +90,10 @@ def start_worker(settings, test_app_path, tmp_path):
     """Starts real Celery worker processes (stopped at the end of the test); their output goes to worker-N.log."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(worker_settings=settings, *options, name=None):
+    def start(worker_settings=settings, name=None):
         log = (tmp_path / f"worker-{len(started)}.log").open("wb")
         process = subprocess.Popen(
-            [*worker_command(name or f"test{len(started)}"), *options],
+            worker_command(name or f"test{len(started)}"),
             env=worker_environment(worker_settings, test_app_path),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -111,10 +110,8 @@ def start_worker(settings, test_app_path, tmp_path):
 def send(settings):
     celery = create_celery(settings)
 
-    def send_task(experiment_id, queue=names.DEFAULT_QUEUE, priority=names.PRIORITY_INTERACTIVE):
-        celery.send_task(
-            names.RUN_EXPERIMENT_TASK, args=[experiment_id], queue=names.task_queue(queue), priority=priority
-        )
+    def send_task(experiment_id):
+        celery.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment_id])
 
     yield send_task
     celery.close()

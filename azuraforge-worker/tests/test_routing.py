@@ -1,41 +1,15 @@
-"""Work routing: workers serve the queues they are given, interactive runs overtake queued sweep trials, a worker
-runs --concurrency runs at once, and the memory guard leaves a run it cannot fit to another worker."""
+"""The memory guard: a worker leaves a run it cannot fit to another worker, judging by the app's declaration or by
+earlier runs' peaks. (Queues, priorities and --concurrency are shown with worker processes on hosts of their own
+in the API's test_hosts.)"""
 
 from dataclasses import replace
 
 import pytest
-from conftest import load, queue, wait_for
+from conftest import load, queue
 
-from azuraforge_common import names
 from azuraforge_worker import runner
 from azuraforge_worker.memory import NotEnoughMemoryError
 from azuraforge_worker.testing import SineTestPipeline
-
-
-def test_workers_take_only_their_queues_interactive_runs_first_and_as_many_as_their_concurrency(
-    services, start_worker, send
-):
-    trials = [queue(services, {"epochs": 1}) for _ in range(3)]
-    interactive = queue(services, {"epochs": 1})
-    on_gpu = [queue(services, {"epochs": 3, "epoch_sleep_s": 0.5}, on="gpu") for _ in range(2)]
-    for trial in trials:
-        send(trial, priority=names.PRIORITY_BATCH)
-    send(interactive)  # sent last, taken first
-    for run in on_gpu:
-        send(run, queue="gpu")
-
-    start_worker(services.settings, "--queues=cpu")
-    cpu_runs = [*trials, interactive]
-    wait_for(lambda: all(load(services, run).status == "succeeded" for run in cpu_runs), 120, "the cpu runs")
-    first = min(cpu_runs, key=lambda run: load(services, run).started_at)
-    assert first == interactive
-    assert {load(services, run).status for run in on_gpu} == {"queued"}, "a cpu worker leaves the gpu queue alone"
-    assert sum(services.redis.llen(key) for key in names.task_queue_keys("gpu")) == 2
-
-    start_worker(services.settings, "--queues=gpu", "--concurrency=2")
-    wait_for(lambda: all(load(services, run).status == "running" for run in on_gpu), 120, "both gpu runs at once")
-    wait_for(lambda: all(load(services, run).status == "succeeded" for run in on_gpu), 120, "the gpu runs")
-    assert all(load(services, run).peak_rss_mb is not None for run in [*cpu_runs, *on_gpu])
 
 
 def with_memory_limit(services, limit_mb):

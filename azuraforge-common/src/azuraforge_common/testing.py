@@ -82,8 +82,9 @@ class PostgresServer:
         ]  # fmt: skip
         user = self._run_as
         if self.namespace is not None:
-            # Entering a namespace needs root, so the switch to the postgres user comes after it.
-            switch = ["runuser", "-u", user, "--"] if user else []
+            # Entering a namespace needs root, so the switch to the postgres user comes after it; setpriv execs
+            # (runuser would stay as a parent that does not pass a stop signal on).
+            switch = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"] if user else []
             command, user = ["ip", "netns", "exec", self.namespace, *switch, *command], None
         self.process = subprocess.Popen(
             command,
@@ -303,8 +304,9 @@ class Network:
 @dataclass
 class Cluster:
     """The platform across hosts of a Network: Redis, PostgreSQL and the S3 server on "db", the API on "api",
-    and a worker per entry of `workers` (host name -> the queues it serves). Nothing but the network joins them:
-    each host has its own data directory under `directory`, and the runs' files go through the bucket."""
+    and a worker per entry of `workers` (host name -> its command's options: --queues, --concurrency). Nothing but
+    the network joins them: each host has its own data directory under `directory`, and the runs' files go
+    through the bucket."""
 
     network: Network
     api_url: str
@@ -321,7 +323,7 @@ def can_make_namespaces() -> bool:
 
 @contextlib.contextmanager
 def cluster(
-    directory: Path, workers: dict[str, list[str]], python_path: str = "", heartbeat_ttl_s: float = 3
+    directory: Path, workers: dict[str, Sequence[str]], python_path: str = "", heartbeat_ttl_s: float = 3
 ) -> Iterator[Cluster]:
     if not can_make_namespaces():
         raise RuntimeError("building hosts needs root and iproute2 (apt-get install iproute2)")
@@ -337,8 +339,8 @@ def cluster(
                          "--protected-mode", "no"]  # fmt: skip
         processes.append(network.run("db", redis_command, dict(os.environ), directory / "redis.log"))
         postgres = PostgresServer(host=db, namespace=network.namespace("db"))
-        postgres.start()
         s3 = S3Server(host=db, namespace=network.namespace("db"))
+        postgres.start()
         s3.start()
         bucket = f"cluster-{network.tag}"
         s3.create_bucket(bucket)
@@ -368,13 +370,13 @@ def cluster(
         }
         api = network.run("api", api_command, api_env, directory / "api.log")
         processes.append(api)
+        started = {}
+        for host, options in workers.items():  # started alongside the API: the database is migrated already
+            env = {**environment, "AZURAFORGE_DATA_DIR": str(directory / host)}
+            started[host] = network.run(host, [*worker_command(host), *options], env, directory / f"{host}.log")
+            processes.append(started[host])
         api_url = f"http://{api_host}:8000"
         wait_until(lambda: _answers(f"{api_url}/api/v1/health", token), 60, "the API on its host", api)
-        started = {}
-        for host, queues in workers.items():
-            env = {**environment, "AZURAFORGE_DATA_DIR": str(directory / host)}
-            started[host] = network.run(host, worker_command(host, queues=queues), env, directory / f"{host}.log")
-            processes.append(started[host])
         yield Cluster(network, api_url, token, client, started, environment)
     finally:
         if client is not None:
