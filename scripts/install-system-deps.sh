@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the tests start for real: Redis, PostgreSQL, nginx (the compose proxy config) and
-# Chromium (the browser tests).
+# Debian packages the tests start for real: Redis, PostgreSQL, nginx (the compose proxy config), Chromium
+# (the browser tests) and iproute2 (`ip netns`: the multi-host test's network).
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
@@ -8,6 +8,7 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql
 command -v nginx >/dev/null || missing+=(nginx)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "all present"
   exit 0

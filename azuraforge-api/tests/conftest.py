@@ -11,6 +11,7 @@ import uvicorn
 from azuraforge_api.app import create_app
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.events import parse_event
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.processes import free_port, wait_until
@@ -95,6 +96,16 @@ def run_in_process(api, experiment_id):
         services.redis.close()
 
 
+def queued_tasks(api, queue="cpu"):
+    """Tasks waiting in `queue`, at every priority."""
+    return sum(api.platform.redis.llen(key) for key in names.task_queue_keys(queue))
+
+
+def run_dir(api, experiment_id):
+    """The run's folder in the API's local artifact store (tests that put files there by hand)."""
+    return api.platform.artifacts.local_dir(run_key(experiment_id))
+
+
 def stored_events(api, experiment_id):
     stream = api.platform.redis.xrange(names.events_stream(experiment_id))
     return [parse_event(fields[b"event"]) for _, fields in stream]
@@ -114,11 +125,13 @@ def wait_for(predicate, timeout_s=60.0, what="condition"):
 
 
 @contextlib.contextmanager
-def serving(api):
-    """The model server's own code (its threads and cache), on the API's settings and Redis."""
+def serving(api, settings=None):
+    """The model server's own code (its threads and cache), on the API's Redis and `settings` (default: the
+    API's)."""
+    settings = settings or api.settings
     stop = threading.Event()
-    cache = ModelCache(api.settings)
-    thread = threading.Thread(target=serve_forever, args=(api.settings, stop, 2, cache), daemon=True)
+    cache = ModelCache(settings)
+    thread = threading.Thread(target=serve_forever, args=(settings, stop, 2, cache), daemon=True)
     thread.start()
     try:
         yield cache

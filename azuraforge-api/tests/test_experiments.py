@@ -3,14 +3,10 @@
 import os
 
 import pytest
-from conftest import create, run_in_process, stored_events
+from conftest import create, queued_tasks, record, run_dir, run_in_process, stored_events
 
 from azuraforge_common import names, store
 from azuraforge_common.events import StatusEvent
-
-
-def queued_tasks(api):
-    return api.platform.redis.llen(names.TASK_QUEUE)
 
 
 def test_apps_lists_installed_apps_with_schema_and_defaults(api):
@@ -222,7 +218,7 @@ def test_a_finished_experiment_serves_its_report_and_artifacts_then_deletes_them
     history = api.http.get(f"/api/v1/experiments/{experiment['id']}/artifacts/history.csv")
     assert history.text.splitlines()[0].startswith("epoch")
 
-    directory = api.settings.experiment_dir(experiment["id"])
+    directory = run_dir(api, experiment["id"])
     assert api.http.delete(f"/api/v1/experiments/{experiment['id']}").status_code == 204
     assert not directory.exists()
     assert api.http.get(f"/api/v1/experiments/{experiment['id']}").status_code == 404
@@ -260,7 +256,7 @@ def test_artifact_paths_cannot_leave_the_experiment_directory(api, tmp_path):
     run_in_process(api, experiment["id"])
     secret = api.settings.data_dir / "secret.txt"
     secret.write_text("do not serve")
-    directory = api.settings.experiment_dir(experiment["id"])
+    directory = run_dir(api, experiment["id"])
     os.symlink(secret, directory / "link.txt")
     base = f"/api/v1/experiments/{experiment['id']}/artifacts/"
     for path in [
@@ -296,3 +292,21 @@ def test_predict_forecasts_with_the_saved_model(api, model_server):
     too_short = api.http.post(f"/api/v1/experiments/{experiment['id']}/predict", json={"data": rows[:2]})
     assert too_short.status_code == 422
     assert "window=4" in too_short.json()["detail"]
+
+
+def test_an_experiment_goes_to_the_queue_it_asks_for_and_a_grid_behind_interactive_runs(api):
+    on_gpu = create(api, {"epochs": 1}, queue="gpu")
+    assert (on_gpu["queue"], record(api, on_gpu["id"]).queue) == ("gpu", "gpu")
+    assert (queued_tasks(api, "gpu"), queued_tasks(api, "cpu")) == (1, 0)
+    assert api.platform.redis.llen(names.task_queue("gpu")) == 1, "interactive: the first priority step"
+
+    batch = create(api, {"epochs": 1}, grid={"seed": [1, 2]})
+    assert {member["queue"] for member in batch["experiments"]} == {"cpu"}, "the default: the first of the queues"
+    low = names.task_queue_keys("cpu")[names.PRIORITY_STEPS.index(names.PRIORITY_BATCH)]
+    assert api.platform.redis.llen(low) == 2
+
+    unknown = api.http.post("/api/v1/experiments", json={"app": "sine_test", "queue": "tpu"})
+    assert unknown.status_code == 422
+    (error,) = unknown.json()["detail"]
+    assert error["loc"] == ["body", "queue"]
+    assert "'tpu' is not served here; the queues are: cpu, gpu, long" in error["msg"]

@@ -3,12 +3,13 @@
 import httpx
 import pytest
 import websockets
-from conftest import RunningAPI, create, make_settings, record, stored_events, wait_for
+from conftest import RunningAPI, create, make_settings, queued_tasks, record, stored_events, wait_for
 from websockets.sync.client import connect
 
-from azuraforge_api.reaper import WORKER_LOST, reap_lost_runs
+from azuraforge_api.reaper import reap_lost_runs
 from azuraforge_common import names, store
 from azuraforge_common.events import StatusEvent
+from azuraforge_common.lifecycle import WORKER_LOST
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.testing import PostgresServer
 
@@ -59,7 +60,7 @@ def test_redis_outage_is_a_503_and_the_api_recovers_by_itself(tmp_path, test_app
             assert api.http.get("/api/v1/health").json()["status"] == "ok"
             experiment = create(api)
             assert stored_events(api, experiment["id"])[0].status == "queued"
-            assert api.platform.redis.llen(names.TASK_QUEUE) == 1
+            assert queued_tasks(api) == 1
             wait_for(api.platform.hub.connected.is_set, 30, "the event hub to reconnect")
             with connect(f"{api.ws_url}/ws/experiments/{experiment['id']}") as ws:
                 assert '"status":"queued"' in ws.recv(timeout=10)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from conftest import RunningAPI, create, make_settings, record, stored_events
 
-from azuraforge_api.reaper import WORKER_LOST, reap_lost_runs
+from azuraforge_api.reaper import reap_lost_runs
 from azuraforge_common import store
+from azuraforge_common.lifecycle import WORKER_LOST
 from azuraforge_common.outcome import write_outcome
 
 AZURAFORGE = str(Path(sys.executable).parent / "azuraforge")
@@ -31,7 +32,7 @@ def running(api):
 def test_the_reaper_records_a_lost_run_from_its_outcome_file_instead_of_failing_it(reaping_api):
     api = reaping_api
     finished = running(api)
-    write_outcome(api.settings.experiment_dir(finished), "succeeded", RESULT)
+    write_outcome(api.platform.artifacts, finished, "succeeded", RESULT)
 
     assert reap_lost_runs(api.platform) == [finished]
     recovered = record(api, finished)
@@ -54,10 +55,10 @@ def test_the_reaper_waits_for_heartbeats_after_a_redis_restart(tmp_path, redis_s
 def test_recover_rebuilds_the_records_of_lost_runs(reaping_api):
     api = reaping_api
     reaped, still_running, without_outcome = running(api), running(api), running(api)
-    write_outcome(api.settings.experiment_dir(reaped), "succeeded", RESULT)
+    write_outcome(api.platform.artifacts, reaped, "succeeded", RESULT)
     with api.platform.sessions() as session:
         store.transition(session, reaped, ["running"], "failed", error=WORKER_LOST)
-    write_outcome(api.settings.experiment_dir(still_running), "failed", {**RESULT, "error": "ValueError: boom"})
+    write_outcome(api.platform.artifacts, still_running, "failed", {**RESULT, "error": "ValueError: boom"})
 
     env = {
         **os.environ,

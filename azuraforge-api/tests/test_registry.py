@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import RunningAPI, create, make_settings, record, run_in_process, serving
+from conftest import RunningAPI, create, make_settings, record, run_dir, run_in_process, serving
 from PIL import Image
 
+from azuraforge_common.artifacts import model_key
 from azuraforge_common.models import ModelVersion
 from azuraforge_common.serving import REQUESTS
 
@@ -42,7 +43,7 @@ def test_a_version_keeps_what_the_run_recorded_and_survives_deleting_the_run(db_
     api = db_api
     run_id = trained(api)
     run = record(api, run_id)
-    weights = (api.settings.experiment_dir(run_id) / "model.npz").read_bytes()
+    weights = (run_dir(api, run_id) / "model.npz").read_bytes()
 
     first = register(api, "sine", run_id, description="first try")
     assert (first["name"], first["version"], first["uri"]) == ("sine", 1, "models:/sine/1")
@@ -85,7 +86,7 @@ def test_only_succeeded_runs_with_saved_weights_can_be_registered(db_api):
     assert run_in_process(api, failed) == "failed"
     assert api.http.post("/api/v1/models/sine/versions", json={"experiment_id": failed}).status_code == 409
     run_id = trained(api)
-    (api.settings.experiment_dir(run_id) / "model.npz").unlink()
+    (run_dir(api, run_id) / "model.npz").unlink()
     no_weights = api.http.post("/api/v1/models/sine/versions", json={"experiment_id": run_id})
     assert no_weights.status_code == 409
     assert "saved no model" in no_weights.json()["detail"]
@@ -95,7 +96,7 @@ def test_only_succeeded_runs_with_saved_weights_can_be_registered(db_api):
     assert bad_name.status_code == 422
     assert bad_name.json()["detail"][0]["loc"] == ["path", "name"]
     assert api.http.get("/api/v1/models").json() == [], "nothing half-registered"
-    assert not any(api.settings.registry_dir.glob("*"))
+    assert api.platform.artifacts.keys("registry/") == []
 
 
 def test_aliases_move_with_an_audit_trail_and_protect_their_versions(db_api):
@@ -137,9 +138,9 @@ def test_aliases_move_with_an_audit_trail_and_protect_their_versions(db_api):
     assert refused.status_code == 409
     assert "aliased as production" in refused.json()["detail"]
     version_one = _version_id(api, 1)
-    assert api.settings.model_version_dir(version_one).is_dir()
+    assert api.platform.artifacts.exists(model_key(version_one, "model.npz"))
     assert api.http.delete("/api/v1/models/sine/versions/1").status_code == 204
-    assert not api.settings.model_version_dir(version_one).exists()
+    assert api.platform.artifacts.keys(model_key(version_one)) == []
     edited = api.http.patch("/api/v1/models/sine", json={"description": "sine forecaster", "tags": ["demo"]})
     assert (edited.json()["description"], edited.json()["tags"]) == ("sine forecaster", ["demo"])
 

@@ -6,9 +6,10 @@ import io
 import threading
 import zipfile
 
-from conftest import create, record, run_in_process, stored_events, wait_for
+from conftest import create, record, run_dir, run_in_process, stored_events, wait_for
 
 from azuraforge_common import names
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.events import EpochEndEvent, LogEvent, StatusEvent
 
 
@@ -36,7 +37,7 @@ def test_logs_page_through_run_log_as_numbered_as_the_live_lines(api):
     assert all(len(page) == 4 for page in pages[:-1])
 
     # A line still being written (no newline yet) is not served until it is whole.
-    run_log = api.settings.experiment_dir(experiment["id"]) / names.RUN_LOG_FILE
+    run_log = run_dir(api, experiment["id"]) / names.RUN_LOG_FILE
     with run_log.open("a") as file:
         file.write("half a li")
     assert api.http.get(url, params={"after": everything["total"]}).json() == {
@@ -87,7 +88,7 @@ def test_deleting_a_running_run_cancels_it_and_its_worker_leaves_nothing_behind(
     assert api.http.get(f"/api/v1/experiments/{experiment_id}").status_code == 404
     worker.join(60)
     assert ended == [None], "the worker found its run ended elsewhere"
-    assert not api.settings.experiment_dir(experiment_id).exists()
+    assert api.platform.artifacts.keys(run_key(experiment_id)) == []
     assert not api.platform.redis.exists(*names.experiment_keys(experiment_id))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import websockets
-from conftest import RunningAPI, create, make_settings, record, run_in_process
+from conftest import RunningAPI, create, make_settings, record, run_dir, run_in_process
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
@@ -213,7 +213,7 @@ def test_a_report_symlinked_out_of_the_store_is_not_served(api):
     run_in_process(api, experiment["id"])
     secret = api.settings.data_dir / "secret.txt"
     secret.write_text("do not serve")
-    report = api.settings.experiment_dir(experiment["id"]) / "report.md"
+    report = run_dir(api, experiment["id"]) / "report.md"
     report.unlink()
     os.symlink(secret, report)
     response = api.http.get(f"/api/v1/experiments/{experiment['id']}/report")

@@ -15,7 +15,17 @@ def test_reads_azuraforge_environment_variables(monkeypatch: pytest.MonkeyPatch,
     assert settings.cors_origins == ["http://localhost:5173", "https://forge.example.com"]
     assert settings.api_token == "s3cret"
     assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'azuraforge.db'}"
-    assert settings.experiment_dir("abc") == tmp_path / "experiments" / "abc"
+    assert settings.artifacts().local_dir("experiments/abc/") == tmp_path / "experiments" / "abc"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [("https://bucket/x", "must look like s3://"), ("s3:///prefix", "names no bucket"), ("s3://b/../x", "prefix")],
+)
+def test_a_bad_artifact_store_url_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch, url: str, problem: str):
+    monkeypatch.setenv("AZURAFORGE_ARTIFACT_STORE", url)
+    with pytest.raises(ValueError, match=problem):
+        Settings()
 
 
 def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch):

@@ -85,6 +85,8 @@ export function experiment(
     source: "worker",
     notes: "",
     system: null,
+    queue: "cpu",
+    peak_rss_mb: null,
     result,
     trial_number: null,
     trial_params: null,

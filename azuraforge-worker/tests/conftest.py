@@ -7,6 +7,7 @@ import time
 import pytest
 
 from azuraforge_common import names, store
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.events import parse_event
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.processes import stop_process
@@ -53,6 +54,11 @@ def queue(services, config, app=TEST_APP):
 def load(services, experiment_id):
     with services.sessions() as session:
         return store.get_experiment(session, experiment_id)
+
+
+def artifact(services, experiment_id, relative):
+    """A file of the run, read from the artifact store (None if it is not there)."""
+    return services.artifacts.read(run_key(experiment_id, relative))
 
 
 def events(services, experiment_id):

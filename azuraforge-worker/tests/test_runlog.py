@@ -6,7 +6,7 @@ import sys
 import threading
 import warnings
 
-from conftest import events, load, queue, wait_for
+from conftest import artifact, events, load, queue, wait_for
 
 from azuraforge_common import names
 from azuraforge_common.events import EpochEndEvent, LogEvent, StatusEvent, SystemEvent, SystemRecord
@@ -27,7 +27,7 @@ def live_lines(published):
 
 
 def run_log(services, experiment_id):
-    return (services.settings.experiment_dir(experiment_id) / names.RUN_LOG_FILE).read_text().splitlines()
+    return artifact(services, experiment_id, names.RUN_LOG_FILE).decode().splitlines()
 
 
 def test_what_a_run_prints_logs_and_warns_is_in_its_run_log_and_streamed_in_order_with_system_metrics(services):

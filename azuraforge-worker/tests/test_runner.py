@@ -5,9 +5,10 @@ import os
 import threading
 
 import pytest
-from conftest import events, load, queue, wait_for
+from conftest import artifact, events, load, queue, wait_for
 
 from azuraforge_common import names, store
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.events import EpochEndEvent, StatusEvent, TrainBeginEvent
 from azuraforge_learner.record import RunResult
 from azuraforge_worker import runner
@@ -28,7 +29,7 @@ def test_a_queued_experiment_runs_to_success(services):
     assert set(done.baseline_metrics) == set(done.metrics)
     assert len(done.history["loss"]) == 2
     assert {"report.md", "images/loss.png", "model.npz", "metrics.json"} <= set(done.artifacts)
-    assert (services.settings.experiment_dir(experiment_id) / "report.md").is_file()
+    assert artifact(services, experiment_id, "report.md").startswith(b"# ")
     assert done.progress == {"epoch": 2, "total_epochs": 2}
     assert (done.error, done.traceback) == (None, None)
     result = RunResult.model_validate(done.result)
@@ -100,7 +101,7 @@ def test_a_cancel_before_it_starts_means_it_never_runs(services):
     cancelled = load(services, experiment_id)
     assert cancelled.started_at is None
     assert cancelled.finished_at is not None
-    assert not services.settings.experiment_dir(experiment_id).exists()
+    assert services.artifacts.keys(run_key(experiment_id)) == []
     assert statuses(events(services, experiment_id)) == [("cancelled", True)]
 
 
@@ -115,7 +116,7 @@ def test_a_cancel_mid_run_stops_training_and_keeps_artifacts(services):
     assert cancelled.status == "cancelled"
     assert 1 <= len(cancelled.history["loss"]) < 20
     assert "report.md" in cancelled.artifacts
-    assert "the user cancelled" in (services.settings.experiment_dir(experiment_id) / "report.md").read_text()
+    assert b"the user cancelled" in artifact(services, experiment_id, "report.md")
     assert statuses(events(services, experiment_id))[-1] == ("cancelled", True)
     assert RunResult.model_validate(cancelled.result).stop_reason.kind == "cancelled"
 
@@ -130,7 +131,7 @@ def test_a_worker_shutdown_stops_the_run_and_says_so(services):
     interrupted = load(services, experiment_id)
     assert interrupted.error == runner.INTERRUPTED
     assert len(interrupted.history.get("loss", [])) < 20
-    result = json.loads((services.settings.experiment_dir(experiment_id) / "metrics.json").read_text())
+    result = json.loads(artifact(services, experiment_id, "metrics.json"))
     assert result["stop_reason"]["kind"] == "interrupted", "a shutdown is not reported as the user's cancel"
     assert interrupted.result is not None, "the partial run's record is kept"
     assert RunResult.model_validate(interrupted.result).stop_reason.kind == "interrupted"

@@ -7,6 +7,7 @@ import pytest
 from conftest import worker_environment
 from redis.asyncio import Redis as AsyncRedis
 
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.models import new_id
 from azuraforge_common.processes import stop_process
 from azuraforge_common.serving import REQUESTS, ModelRef, ask
@@ -19,7 +20,8 @@ ROWS = [{"value": value} for value in (0.0, 0.5, 1.0, 0.5, 0.0)]
 
 def saved_run(settings):
     experiment_id = new_id()
-    SineTestPipeline().run({"epochs": 1, "window": 4, "horizon": 2}, output_dir=settings.experiment_dir(experiment_id))
+    output_dir = settings.artifacts().local_dir(run_key(experiment_id))
+    SineTestPipeline().run({"epochs": 1, "window": 4, "horizon": 2}, output_dir=output_dir)
     return ModelRef(source="experiment", id=experiment_id, app=TEST_APP)
 
 

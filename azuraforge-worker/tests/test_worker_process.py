@@ -5,7 +5,7 @@ import signal
 import socket
 import sqlite3
 
-from conftest import events, load, queue, wait_for
+from conftest import artifact, events, load, queue, wait_for
 
 from azuraforge_common import names
 from azuraforge_common.events import EpochEndEvent
@@ -44,9 +44,8 @@ def test_sigterm_mid_run_stops_the_worker_soon_and_fails_the_run_with_the_reason
     assert interrupted.error.startswith("interrupted: the worker was stopped")
     assert len(interrupted.history["loss"]) < 100
     assert events(services, experiment_id)[-1].final
-    run_dir = services.settings.experiment_dir(experiment_id)
-    assert json.loads((run_dir / "metrics.json").read_text())["stop_reason"]["kind"] == "interrupted"
-    assert "interrupted by a shutdown" in (run_dir / "report.md").read_text()
+    assert json.loads(artifact(services, experiment_id, "metrics.json"))["stop_reason"]["kind"] == "interrupted"
+    assert b"interrupted by a shutdown" in artifact(services, experiment_id, "report.md")
 
 
 def test_a_user_cancel_mid_run_cancels_the_run_with_that_reason(services, start_worker, send):
@@ -59,9 +58,8 @@ def test_a_user_cancel_mid_run_cancels_the_run_with_that_reason(services, start_
     cancelled = load(services, experiment_id)
     assert (cancelled.status, cancelled.error) == ("cancelled", None)
     assert len(cancelled.history["loss"]) < 100
-    run_dir = services.settings.experiment_dir(experiment_id)
-    assert json.loads((run_dir / "metrics.json").read_text())["stop_reason"]["kind"] == "cancelled"
-    assert "the user cancelled" in (run_dir / "report.md").read_text()
+    assert json.loads(artifact(services, experiment_id, "metrics.json"))["stop_reason"]["kind"] == "cancelled"
+    assert b"the user cancelled" in artifact(services, experiment_id, "report.md")
 
 
 def test_sigkill_mid_run_lets_the_heartbeat_expire(services, start_worker, send):
@@ -109,7 +107,7 @@ def test_a_database_outage_across_the_end_of_a_run_loses_no_result(
     wait_for(lambda: any(isinstance(e, EpochEndEvent) for e in events(services, experiment_id)), 60, "epoch 1")
     postgres_server.stop()
     try:
-        wait_for((settings.experiment_dir(experiment_id) / OUTCOME_FILE).exists, 60, "training to end")
+        wait_for(lambda: artifact(services, experiment_id, OUTCOME_FILE), 60, "training to end")
         log = tmp_path / "worker-0.log"
         wait_for(lambda: b"could not record the end" in log.read_bytes(), 60, "a retry")
         assert services.redis.exists(names.heartbeat_key(experiment_id)), "still beating: the reaper keeps off"

@@ -15,10 +15,10 @@ import pytest
 from deploycheck import compose, local, repo
 
 from azuraforge_common.processes import free_port, stop_process, wait_until
-from azuraforge_common.testing import PostgresServer
+from azuraforge_common.testing import PostgresServer, S3Server
 from azuraforge_worker.testing import register_test_app
 
-SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "AZURAFORGE_API_TOKEN")
+SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "AZURAFORGE_API_TOKEN")
 INDEX_HTML = '<!doctype html><html><body><div id="root"></div><script src="/assets/app.js"></script></body></html>'
 
 
@@ -75,16 +75,19 @@ def deployment(
     # (a warm shutdown) on SIGTERM.
     processes: list[tuple[subprocess.Popen[bytes], signal.Signals]] = []
     postgres = PostgresServer()
+    s3 = S3Server()  # stands in for MinIO: the same protocol, and the bucket minio-bucket creates
     compose_redis: local.ComposeRedis | None = None
     try:
         postgres.start()
+        s3.start()
+        s3.create_bucket(resolved_compose["services"]["minio-bucket"]["environment"]["MINIO_BUCKET"])
         postgres.create_database(filled_env["POSTGRES_DB"])
         compose_redis = local.ComposeRedis(resolved_compose["services"]["redis"], root)
         api_port, nginx_port = free_port(), free_port()
         rewrites = {
             "@redis:6379/": f"@127.0.0.1:{compose_redis.port}/",
             "@postgres:5432/": f"@127.0.0.1:{postgres.port}/",
-            "/var/lib/azuraforge": str(root / "artifacts"),  # the shared volume: one folder for both
+            "http://minio:9000": s3.url,
             "/var/cache/azuraforge": str(root / "cache"),
             "/tmp/matplotlib": str(root / "matplotlib"),
         }
@@ -96,6 +99,8 @@ def deployment(
                 "UVICORN_HOST": "127.0.0.1",
                 "UVICORN_PORT": str(api_port),
                 "PYTHONPATH": str(test_apps),
+                # No folder shared between them: the runs' files go through the bucket.
+                "AZURAFORGE_DATA_DIR": str(root / f"data-{name}"),
             }
             for name in ("api", "worker")
         }
@@ -129,3 +134,4 @@ def deployment(
         if compose_redis is not None:
             compose_redis.stop()
         postgres.remove()
+        s3.stop()

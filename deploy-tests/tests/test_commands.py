@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from uvicorn.main import main as uvicorn_cli
 
 import azuraforge_worker.__main__ as worker_main
+import azuraforge_worker.command as worker_command_line
 from azuraforge_common import names
 from azuraforge_common.worker import worker_command
 
@@ -74,9 +75,11 @@ def worker_celery_arguments(monkeypatch) -> list[str]:
     command = image_command("worker")
     assert command[1:3] == ["-m", "azuraforge_worker"]
     ran: list[str] = []
-    monkeypatch.setattr(worker_main, "celery_main", lambda: ran.extend(sys.argv))
+    monkeypatch.setattr(worker_command_line, "celery_main", lambda: ran.extend(sys.argv))
     monkeypatch.setattr(sys, "argv", ["azuraforge_worker", *command[3:]])
-    worker_main.main()
+    with pytest.raises(SystemExit) as exited:
+        worker_main.main()
+    assert exited.value.code == 0
     return ran[1:]
 
 

@@ -8,22 +8,27 @@ from deploycheck import compose, dockerfile, repo
 
 from azuraforge_common.settings import Settings
 
-SERVICES = {"postgres", "redis", "api", "worker", "model-server", "dashboard"}
-SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "AZURAFORGE_API_TOKEN")
+SERVICES = {"postgres", "redis", "minio", "api", "worker", "worker-long", "worker-gpu", "model-server", "dashboard"}
+JOBS = {"minio-bucket"}
+"""Services that do one thing at start and exit."""
+WORKERS = {"worker": "cpu", "worker-long": "long", "worker-gpu": "gpu"}
+SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "AZURAFORGE_API_TOKEN")
 BUILT = ("api", "worker", "dashboard")
 
 
-def test_the_six_services(raw_compose):
-    assert set(raw_compose["services"]) == SERVICES
+def test_the_services(raw_compose):
+    assert set(raw_compose["services"]) == SERVICES | JOBS
 
 
-def test_the_model_server_runs_the_worker_image_on_the_workers_redis_and_artifacts(resolved_compose):
+def test_the_model_server_runs_the_worker_image_on_the_workers_redis_and_artifact_store(resolved_compose):
     services = resolved_compose["services"]
     server, worker = services["model-server"], services["worker"]
     assert server["image"] == worker["image"]
     assert server["command"][:3] == ["python", "-m", "azuraforge_worker.serve"]
-    assert compose.environment(server) == compose.environment(worker)
-    assert volume_targets(server)["artifacts"] == compose.environment(server)["AZURAFORGE_DATA_DIR"]
+    shared = {key: value for key, value in compose.environment(worker).items() if key != "AZURAFORGE_WORKER_MEMORY_MB"}
+    assert compose.environment(server) == shared
+    assert compose.environment(server)["AZURAFORGE_ARTIFACT_STORE"].startswith("s3://")
+    assert "artifacts" not in volume_targets(server), "models are read from the bucket, not a shared volume"
 
 
 @pytest.mark.parametrize("service", BUILT)
@@ -87,6 +92,43 @@ def test_env_example_documents_every_variable_the_services_read():
     assert not missing, f"the services read {sorted(missing)}: document them in .env.example"
 
 
+def test_the_minio_image_is_a_pinned_release_with_a_healthcheck_and_the_bucket_made_at_start(resolved_compose):
+    services = resolved_compose["services"]
+    assert re.fullmatch(r"minio/minio:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", services["minio"]["image"])
+    assert services["minio-bucket"]["image"] == services["minio"]["image"]
+    assert services["minio"]["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    assert services["minio-bucket"]["depends_on"] == {"minio": {"condition": "service_healthy"}}
+    script = services["minio-bucket"]["entrypoint"][-1]
+    assert "mc mb --ignore-existing" in script
+    assert services["minio-bucket"]["environment"]["MINIO_BUCKET"] == "azuraforge"
+    assert services["api"]["depends_on"]["minio-bucket"] == {"condition": "service_completed_successfully"}
+
+
+def test_the_api_and_every_worker_use_the_minio_bucket_as_their_artifact_store(resolved_compose):
+    services = resolved_compose["services"]
+    bucket = services["minio-bucket"]["environment"]["MINIO_BUCKET"]
+    for name in ("api", *WORKERS):
+        env = compose.environment(services[name])
+        assert env["AZURAFORGE_ARTIFACT_STORE"] == f"s3://{bucket}/artifacts", name
+        assert Settings.model_validate({"artifact_store": env["AZURAFORGE_ARTIFACT_STORE"]}).artifact_store
+        assert urlsplit(env["AWS_ENDPOINT_URL"]).hostname == "minio", name
+        assert env["AWS_ACCESS_KEY_ID"] == services["minio"]["environment"]["MINIO_ROOT_USER"]
+        assert env["AWS_SECRET_ACCESS_KEY"] == services["minio"]["environment"]["MINIO_ROOT_PASSWORD"]
+
+
+def test_a_worker_service_per_queue(resolved_compose):
+    services = resolved_compose["services"]
+    queues = Settings.model_validate({"queues": compose.environment(services["api"])["AZURAFORGE_QUEUES"]}).queues
+    assert set(WORKERS.values()) == set(queues)
+    for name, queue in WORKERS.items():
+        command = services[name]["command"]
+        assert command[:3] == ["python", "-m", "azuraforge_worker"]
+        assert f"--queues={queue}" in command, name
+        assert f"--name={name}" in command, "Celery names its workers after the service"
+        assert compose.environment(services[name]) == compose.environment(services["worker"])
+    assert services["worker-gpu"]["profiles"] == ["gpu"], "no GPU worker unless asked for"
+
+
 def test_every_setting_in_env_example_reaches_a_service(raw_compose, env_example):
     passed = set(compose.environment(raw_compose["services"]["api"]))
     passed |= set(compose.environment(raw_compose["services"]["worker"]))
@@ -133,14 +175,14 @@ def volume_targets(service: dict) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("service", ["api", "worker"])
-def test_artifacts_volume_is_mounted_at_the_data_dir(resolved_compose, service):
+def test_the_image_creates_the_data_dir_for_its_user(resolved_compose, service):
+    """A worker's scratch folders live there (the runs' files themselves are in the bucket)."""
     definition = resolved_compose["services"][service]
     data_dir = compose.environment(definition)["AZURAFORGE_DATA_DIR"]
-    assert volume_targets(definition)["artifacts"] == data_dir
     image = dockerfile.stages(repo.DOCKER_DIR / f"{service}.Dockerfile")[-1]
     assert image.env()["AZURAFORGE_DATA_DIR"] == data_dir
     assert re.search(rf"install -d -o \S+ -g \S+ {re.escape(data_dir)}\b", image.all("RUN")[0].arguments), (
-        f"the {service} image must create {data_dir} for its user, or the fresh volume is root's"
+        f"the {service} image must create {data_dir} for its user"
     )
 
 
@@ -148,6 +190,7 @@ def test_named_volumes_are_declared(resolved_compose):
     services = resolved_compose["services"]
     assert volume_targets(services["postgres"]) == {"postgres-data": "/var/lib/postgresql/data"}
     assert volume_targets(services["redis"]) == {"redis-data": "/data"}
+    assert volume_targets(services["minio"]) == {"minio-data": "/data"}
     used = {name for service in services.values() for name in volume_targets(service)}
     assert used == set(resolved_compose["volumes"])
 
@@ -157,6 +200,7 @@ def test_ports(resolved_compose):
     assert services["dashboard"]["ports"] == ["8080:8080"]
     assert services["redis"]["ports"] == ["127.0.0.1:6379:6379"]  # loopback unless REDIS_BIND says otherwise
     assert services["postgres"]["ports"] == ["127.0.0.1:5432:5432"]
+    assert services["minio"]["ports"] == ["127.0.0.1:9000:9000"]
     api_port = dockerfile.stages(repo.DOCKER_DIR / "api.Dockerfile")[-1].env()["UVICORN_PORT"]
     assert services["api"]["expose"] == [api_port]
 
@@ -175,6 +219,11 @@ def test_healthcheck_and_restart(raw_compose, service):
     assert definition["restart"] == "unless-stopped"
 
 
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_jobs_run_once(raw_compose, job):
+    assert raw_compose["services"][job]["restart"] == "no"
+
+
 def test_dashboard_healthcheck_hits_the_nginx_health_location(raw_compose):
     test = raw_compose["services"]["dashboard"]["healthcheck"]["test"]
     assert test[-1] == "http://127.0.0.1:8080/healthz"
@@ -184,8 +233,10 @@ def test_dashboard_healthcheck_hits_the_nginx_health_location(raw_compose):
 @pytest.mark.parametrize(
     ("service", "needs"),
     [
-        ("api", {"postgres", "redis"}),
+        ("api", {"postgres", "redis", "minio-bucket"}),
         ("worker", {"postgres", "redis", "api"}),
+        ("worker-long", {"postgres", "redis", "api"}),
+        ("minio-bucket", {"minio"}),
         ("dashboard", {"api"}),
     ],
 )
@@ -193,16 +244,19 @@ def test_services_wait_for_healthy_dependencies(raw_compose, service, needs):
     depends_on = raw_compose["services"][service]["depends_on"]
     assert set(depends_on) == needs
     for dependency, condition in depends_on.items():
+        if dependency in JOBS:
+            assert condition == {"condition": "service_completed_successfully"}
+            continue
         assert condition == {"condition": "service_healthy"}
         assert "healthcheck" in raw_compose["services"][dependency]
 
 
 def test_workers_are_cpu_only_unless_the_gpu_override_is_added(raw_compose):
-    worker = raw_compose["services"]["worker"]
-    assert "deploy" not in worker
-    assert "gpus" not in worker
+    for name in WORKERS:
+        assert "deploy" not in raw_compose["services"][name]
+        assert "gpus" not in raw_compose["services"][name]
     override = compose.load(repo.GPU_COMPOSE_FILE)
     assert set(override) == {"services"}
-    assert set(override["services"]) == {"worker"}
-    devices = override["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert set(override["services"]) == {"worker-gpu"}
+    devices = override["services"]["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]

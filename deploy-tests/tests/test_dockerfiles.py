@@ -74,7 +74,7 @@ def test_runs_as_a_non_root_user(path):
 
 
 def test_api_and_worker_run_as_the_same_uid():
-    """Both write the shared artifacts volume."""
+    """Both write an artifacts volume when the store is a shared directory (the NFS route of docs/deployment.md)."""
     users = {dockerfile.stages(repo.DOCKER_DIR / f"{name}.Dockerfile")[-1].user() for name in ("api", "worker")}
     assert len(users) == 1
 

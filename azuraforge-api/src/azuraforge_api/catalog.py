@@ -81,3 +81,15 @@ def expand(request: ExperimentCreate, pipeline: PipelineClass) -> list[tuple[dic
 
 def _error(loc: tuple[str, ...], message: str) -> dict[str, Any]:
     return {"loc": loc, "msg": message, "type": "value_error"}
+
+
+def queue_of(requested: str | None, pipeline: PipelineClass, queues: list[str]) -> str:
+    """The queue a request names, else the app's, else the deployment's default; 422 if it is not one of
+    `queues` (AZURAFORGE_QUEUES)."""
+    queue = requested or pipeline.queue or queues[0]
+    if queue not in queues:
+        field = ("body", "queue") if requested else ("body", "app")
+        raise RequestValidationError(
+            [_error(field, f"queue {queue!r} is not served here; the queues are: {', '.join(queues)}")]
+        )
+    return queue

@@ -26,13 +26,13 @@ from typing import Any
 
 from azuraforge_api import accounts
 from azuraforge_api.doctor import port_free
-from azuraforge_api.reaper import WORKER_LOST
 from azuraforge_api.supervisor import Child
 from azuraforge_common import store
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.events import ExperimentStatus
+from azuraforge_common.lifecycle import WORKER_LOST
 from azuraforge_common.migrate import upgrade
-from azuraforge_common.outcome import OUTCOME_FILE, read_outcome
+from azuraforge_common.outcome import outcome_ids, read_outcome
 from azuraforge_common.processes import die_with_parent, stop_process, wait_until
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.settings import Settings
@@ -79,8 +79,8 @@ def register_recover(subparsers: Any) -> None:
         "recover",
         help="rebuild the records of finished runs from their outcome files (after a database outage)",
         description="A worker writes each run's outcome (status, metrics, history, artifacts) to "
-        "DATA_DIR/experiments/<id>/outcome.json before recording it in the database. This records it for runs "
-        "the database still shows as running, or as failed because their worker was lost.",
+        "experiments/<id>/outcome.json in the artifact store before recording it in the database. This records "
+        "it for runs the database still shows as running, or as failed because their worker was lost.",
     )
     parser.add_argument("experiment_ids", nargs="*", metavar="ID", help="experiments to recover (default: all)")
     parser.set_defaults(handler=recover)
@@ -143,12 +143,12 @@ def recover(args: argparse.Namespace) -> int:
     engine = create_db_engine(settings.resolved_database_url, settings.database_timeout_s)
     try:
         with session_factory(engine)() as session:
-            found = sorted(settings.experiments_dir.glob(f"*/{OUTCOME_FILE}"))
-            ids = args.experiment_ids or [path.parent.name for path in found]
+            artifacts = settings.artifacts()
+            ids = args.experiment_ids or outcome_ids(artifacts)
             recovered = 0
             for experiment_id in ids:
                 experiment = store.get_experiment(session, experiment_id)
-                outcome = read_outcome(settings.experiment_dir(experiment_id))
+                outcome = read_outcome(artifacts, experiment_id)
                 if experiment is None or outcome is None:
                     print(f"{experiment_id}: no record or no outcome file; nothing to recover", file=sys.stderr)
                     continue

@@ -1,35 +1,34 @@
-"""The one way the API picks a file to serve from an experiment's directory."""
+"""The one way the API reads a run's files: from the artifact store (azuraforge_common.artifacts), by the
+path the run gave them. A missing file, or a path that is not a plain relative name, is None (answer 404)."""
 
-from pathlib import Path
+import mimetypes
+
+from fastapi.responses import StreamingResponse
+
+from azuraforge_api.platform import Platform
+from azuraforge_common.artifacts import run_key
 
 
-def served_file(root: Path, relative: str) -> Path | None:
-    """`root/relative` if, with every symlink followed, it is a regular file inside `root`; otherwise None (it
-    is missing, a directory, outside `root`, or a name no file can have, such as one with a NUL byte)."""
-    try:
-        base = root.resolve()
-        file = (base / relative).resolve()
-        return file if file.is_relative_to(base) and file.is_file() else None
-    except (OSError, ValueError):
+def run_files(platform: Platform, experiment_id: str) -> list[str]:
+    """Every file of the run, as paths relative to its folder (what its record's artifact list holds)."""
+    prefix = run_key(experiment_id)
+    return [key.removeprefix(prefix) for key in platform.artifacts.keys(prefix)]
+
+
+def read_artifact(platform: Platform, experiment_id: str, relative: str) -> bytes | None:
+    return platform.artifacts.read(run_key(experiment_id, relative))
+
+
+def has_artifact(platform: Platform, experiment_id: str, relative: str) -> bool:
+    return platform.artifacts.exists(run_key(experiment_id, relative))
+
+
+def artifact_response(
+    platform: Platform, experiment_id: str, relative: str, media_type: str | None = None
+) -> StreamingResponse | None:
+    """The file streamed from the store, with its length and `media_type` (default: the type of its name)."""
+    stored = platform.artifacts.open(run_key(experiment_id, relative))
+    if stored is None:
         return None
-
-
-def writable_file(root: Path, relative: str) -> Path | None:
-    """Where to write `root/relative`: the path, if with every existing symlink followed it stays inside `root`
-    and is not a directory; otherwise None (so an upload can never land outside the run's folder)."""
-    try:
-        base = root.resolve()
-        file = (base / relative).resolve()
-        return file if file.is_relative_to(base) and file != base and not file.is_dir() else None
-    except (OSError, ValueError):
-        return None
-
-
-def listed_directory(root: Path, relative: str) -> Path | None:
-    """`root/relative` if it is a directory inside `root` (symlinks followed), else None."""
-    try:
-        base = root.resolve()
-        directory = (base / relative).resolve()
-        return directory if directory.is_relative_to(base) and directory.is_dir() else None
-    except (OSError, ValueError):
-        return None
+    media_type = media_type or mimetypes.guess_type(relative)[0] or "application/octet-stream"
+    return StreamingResponse(stored.chunks, media_type=media_type, headers={"Content-Length": str(stored.size)})

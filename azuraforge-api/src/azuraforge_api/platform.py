@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from azuraforge_api import accounts
 from azuraforge_api.hub import EventHub
+from azuraforge_common.artifacts import ArtifactStore
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
 from azuraforge_common.worker import celery_settings
@@ -79,6 +80,8 @@ class Platform:
     """How many predictions may wait on the model server at once (503 beyond)."""
     session_secret: str
     """Signs login sessions (azuraforge_api.auth)."""
+    artifacts: ArtifactStore
+    """Runs' and registered models' files: read them through azuraforge_api.files."""
     _accounts_seen: bool | None = field(default=None, repr=False)
 
     def has_accounts(self) -> bool:
@@ -129,6 +132,7 @@ class Platform:
             ),
             predict_slots=anyio.CapacityLimiter(PREDICT_SLOTS),
             session_secret=session_secret(settings),
+            artifacts=settings.artifacts(),
         )
 
     async def close(self) -> None:

@@ -16,15 +16,10 @@ from azuraforge_api.mlflow.ending import end_run
 from azuraforge_api.mlflow.store import EXTERNAL
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
-from azuraforge_common.lifecycle import end_experiment
+from azuraforge_common.lifecycle import WORKER_LOST, end_experiment
 from azuraforge_common.outcome import end_from_outcome
 
 log = logging.getLogger(__name__)
-
-WORKER_LOST = (
-    "worker lost: the worker running this experiment stopped sending heartbeats (its process died or was "
-    "killed); start the experiment again"
-)
 
 
 def client_lost(platform: Platform) -> str:
@@ -51,8 +46,7 @@ def reap_lost_runs(platform: Platform) -> list[str]:
                     log.warning("run %s: %s", experiment_id, client_lost(platform))
                     reaped.append(experiment_id)
                 continue
-            directory = platform.settings.experiment_dir(experiment_id)
-            if status := end_from_outcome(session, platform.redis, experiment_id, directory, ["running"]):
+            if status := end_from_outcome(session, platform.redis, platform.artifacts, experiment_id, ["running"]):
                 log.warning(
                     "experiment %s: its worker is gone; recorded it %s from its outcome file", experiment_id, status
                 )

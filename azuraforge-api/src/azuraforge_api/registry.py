@@ -4,10 +4,9 @@ their audit trail, and `models:/...` URIs. Routes in azuraforge_api.routes.model
 Failures a client can act on are HTTPExceptions naming what to do next, as in azuraforge_api.services."""
 
 import hashlib
+import json
 import re
-import shutil
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from azuraforge_api import services
 from azuraforge_api.accounts import Role, audit
 from azuraforge_api.auth import Caller
-from azuraforge_api.files import served_file
+from azuraforge_api.files import has_artifact
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import (
     AliasEventOut,
@@ -30,6 +29,7 @@ from azuraforge_api.schemas import (
     ModelVersionOut,
     VersionCreate,
 )
+from azuraforge_common.artifacts import ArtifactStore, model_key, run_key
 from azuraforge_common.models import (
     Experiment,
     ModelAlias,
@@ -40,7 +40,6 @@ from azuraforge_common.models import (
     utcnow,
 )
 from azuraforge_common.serving import ModelRef
-from azuraforge_learner.artifacts import read_json
 from azuraforge_learner.config import excerpt
 from azuraforge_learner.pipeline import MODEL_FILE, WEIGHTS_FILE
 from azuraforge_learner.record import RunResult
@@ -146,18 +145,18 @@ def register(platform: Platform, session: Session, caller: Caller, name: str, bo
             f"{experiment.project_id}; a model's versions come from runs of its own project: register the run "
             "under another name",
         )
-    source = platform.settings.experiment_dir(experiment.id)
-    if served_file(source, WEIGHTS_FILE) is None:
+    if not has_artifact(platform, experiment.id, WEIGHTS_FILE):
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"experiment {experiment.id} saved no model ({WEIGHTS_FILE}); nothing to register"
         )
     version_id = new_id()
-    target = platform.settings.model_version_dir(version_id)
-    sha256 = _copy_model(source, target)
+    artifacts = platform.artifacts
     try:
-        version = _insert_version(session, name, experiment, body, version_id, sha256, _task(target), caller.name)
+        sha256 = _copy_model(artifacts, experiment.id, version_id)
+        task = _task(artifacts, version_id)
+        version = _insert_version(session, name, experiment, body, version_id, sha256, task, caller.name)
     except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        artifacts.delete(model_key(version_id))
         raise
     return version_out(session, version)
 
@@ -196,7 +195,7 @@ def delete_version(
     session.delete(found)
     audit(session, caller.name, "model.version.delete", f"{name}/{version}", project_id=project_id, ip=caller.ip)
     session.commit()
-    shutil.rmtree(platform.settings.model_version_dir(found.id), ignore_errors=True)
+    platform.artifacts.delete(model_key(found.id))
 
 
 def set_alias(session: Session, caller: Caller, name: str, alias: str, version: int, project: str | None) -> AliasOut:
@@ -382,30 +381,25 @@ def _insert_version(
     raise AssertionError("unreachable")
 
 
-def _copy_model(source: Path, target: Path) -> str:
-    """Copies what predicting needs into `target` (all or nothing) and returns the weights' sha256."""
-    staging = target.with_name(f".{target.name}.partial")
-    staging.mkdir(parents=True)
-    try:
-        for name in SAVED_MODEL_FILES:
-            if (file := served_file(source, name)) is not None:
-                shutil.copyfile(file, staging / name)
-        digest = hashlib.sha256()
-        with open(staging / WEIGHTS_FILE, "rb") as weights:
-            while chunk := weights.read(1 << 20):
-                digest.update(chunk)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+def _copy_model(artifacts: ArtifactStore, experiment_id: str, version_id: str) -> str:
+    """Copies what predicting needs from the run's files to the version's, within the store, and returns the
+    weights' sha256 (of the copy). The caller removes a partial copy; a version without its row is never read."""
+    for name in SAVED_MODEL_FILES:
+        artifacts.copy(run_key(experiment_id, name), model_key(version_id, name))
+    weights = artifacts.open(model_key(version_id, WEIGHTS_FILE))
+    if weights is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"experiment {experiment_id} lost its model while registering")
+    digest = hashlib.sha256()
+    for chunk in weights.chunks:
+        digest.update(chunk)
     return digest.hexdigest()
 
 
-def _task(directory: Path) -> str | None:
-    saved = served_file(directory, MODEL_FILE)
+def _task(artifacts: ArtifactStore, version_id: str) -> str | None:
+    saved = artifacts.read(model_key(version_id, MODEL_FILE))
     if saved is None:
         return None
-    task = read_json(saved).get("task")
+    task = json.loads(saved).get("task")
     return task if isinstance(task, str) else None
 
 

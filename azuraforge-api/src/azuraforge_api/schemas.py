@@ -88,6 +88,12 @@ class ExperimentCreate(StorableBody):
         description="Hyperparameter grid: config field -> values to try. One experiment per combination, "
         "grouped under a batch id. Only fields listed here vary; a list in `config` is just a list value.",
     )
+    queue: str | None = Field(
+        default=None,
+        max_length=63,
+        description="The queue (resource class) to run on, one of the deployment's AZURAFORGE_QUEUES (such as cpu, "
+        "gpu, long); default: the app's own, else the first of AZURAFORGE_QUEUES.",
+    )
 
 
 class ExperimentPatch(StorableBody):
@@ -170,6 +176,8 @@ class ExperimentOut(BaseModel):
         description="Epoch timings, CPU and memory of the training process, host load; null until the run ends "
         "(and for runs recorded before the platform measured them)."
     )
+    queue: str = Field(description="The queue (resource class) it was sent to.")
+    peak_rss_mb: int | None = Field(description="The most memory its run took, in MB above its worker's idle size.")
     result: RunResult | None = Field(
         description="The run's record once it ended: every metric's declaration (direction, unit) in "
         "result.plan.metrics, every baseline, the verdict per metric against the strongest baseline, the stop "

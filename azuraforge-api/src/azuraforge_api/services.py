@@ -8,7 +8,6 @@ import csv
 import hashlib
 import io
 import json
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -22,18 +21,21 @@ from fastapi.exceptions import RequestValidationError
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api import catalog
 from azuraforge_api.auth import Caller
-from azuraforge_api.files import served_file
+from azuraforge_api.files import has_artifact
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import BulkRequest, BulkResult, BulkSkip, ExperimentCreate, ExperimentPatch
 from azuraforge_common import names, serving, store
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus, StatusEvent
 from azuraforge_common.lifecycle import end_experiment
 from azuraforge_common.models import Experiment, IdempotencyKey, Project, new_id
 from azuraforge_common.publish import publish_event
 from azuraforge_common.serving import ModelRef
+from azuraforge_common.worker import run_task_options
 from azuraforge_learner.config import excerpt
 from azuraforge_learner.pipeline import WEIGHTS_FILE
 
@@ -54,10 +56,13 @@ def submit(platform: Platform, session: Session, request: ExperimentCreate, idem
         return _replay(session, earlier, request_hash)
     if session.get(Project, request.project) is None:  # a site admin may name any project
         raise HTTPException(status.HTTP_404_NOT_FOUND, no_project(request.project))
-    configs = catalog.expand(request, catalog.find_app(request.app))
+    pipeline = catalog.find_app(request.app)
+    configs = catalog.expand(request, pipeline)
+    queue = catalog.queue_of(request.queue, pipeline, platform.settings.queues)
     batch_id = new_id() if request.grid else None
     new = [
-        store.NewExperiment(request.app, config, name, tuple(request.tags), request.project) for config, name in configs
+        store.NewExperiment(request.app, config, name, tuple(request.tags), request.project, queue)
+        for config, name in configs
     ]
     try:
         experiments = store.create_experiments(
@@ -75,12 +80,12 @@ def submit(platform: Platform, session: Session, request: ExperimentCreate, idem
 
 
 def _enqueue(platform: Platform, session: Session, experiments: list[Experiment]) -> None:
-    """Announce and queue new experiments, sending the worker's task by name; if Redis fails, store nothing
-    (the caller gets a 503)."""
+    """Announce and queue new experiments, sending the worker's task by name to their queue (a grid's trials
+    behind interactive runs); if Redis fails, store nothing (the caller gets a 503)."""
     try:
         for experiment in experiments:
             publish_event(platform.redis, StatusEvent(experiment_id=experiment.id, status="queued"))
-            platform.celery.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment.id])
+            platform.celery.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment.id], **run_task_options(experiment))
     except (redis.RedisError, BrokerError):
         for experiment in experiments:
             store.delete_experiment(session, experiment.id)
@@ -125,7 +130,7 @@ def delete(platform: Platform, session: Session, experiment_id: str) -> None:
     else:
         keys = names.experiment_keys(experiment_id)
     platform.redis.delete(*keys)
-    shutil.rmtree(platform.settings.experiment_dir(experiment_id), ignore_errors=True)
+    platform.artifacts.delete(run_key(experiment_id))
     store.delete_experiment(session, experiment_id)
 
 
@@ -165,13 +170,15 @@ def clone(session: Session, experiment_id: str) -> ExperimentCreate:
     in when it was submitted)."""
     experiment = get(session, experiment_id)
     name = f"{experiment.name or experiment.app} (again)"[:150]
-    return ExperimentCreate(app=experiment.app, config=experiment.config, name=name, tags=experiment.tags)
+    return ExperimentCreate(
+        app=experiment.app, config=experiment.config, name=name, tags=experiment.tags, queue=experiment.queue
+    )
 
 
 async def predict_with_run(platform: Platform, experiment: Experiment, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The forecast of the experiment's saved model from `rows`, by the model server."""
     experiment_id = experiment.id
-    if served_file(platform.settings.experiment_dir(experiment_id), WEIGHTS_FILE) is None:
+    if not await run_in_threadpool(has_artifact, platform, experiment_id, WEIGHTS_FILE):
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"experiment {experiment_id} has no saved model (it is {experiment.status})"
         )
@@ -295,17 +302,22 @@ def _safe(value: Any) -> Any:
 
 
 ZIP_CHUNK = 1024 * 1024
+ZIP64_FROM = 2**31
+"""Past this size a zip member needs the zip64 extension, which must be asked for before a streamed write."""
 
 
 def artifacts_zip(platform: Platform, experiment_id: str, artifacts: Sequence[str]) -> Iterator[bytes]:
-    """Every artifact of the run, in one zip built in a temporary file (spilled to disk past 32 MiB) and read
-    back in chunks; only files inside the run's folder (served_file), whatever symlinks it holds."""
-    root = platform.settings.experiment_dir(experiment_id)
+    """Every artifact of the run, streamed from the store into one zip built in a temporary file (spilled to disk
+    past 32 MiB) and read back in chunks; a listed file the store no longer has is left out."""
     with tempfile.SpooledTemporaryFile(max_size=32 * ZIP_CHUNK) as spool:
         with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in artifacts:
-                if (file := served_file(root, path)) is not None:
-                    archive.write(file, path)
+                stored = platform.artifacts.open(run_key(experiment_id, path))
+                if stored is None:
+                    continue
+                with archive.open(path, "w", force_zip64=stored.size > ZIP64_FROM) as member:
+                    for chunk in stored.chunks:
+                        member.write(chunk)
         spool.seek(0)
         while chunk := spool.read(ZIP_CHUNK):
             yield chunk
@@ -314,18 +326,23 @@ def artifacts_zip(platform: Platform, experiment_id: str, artifacts: Sequence[st
 def log_lines(platform: Platform, experiment_id: str, after: int, limit: int) -> tuple[int, list[str]]:
     """How many complete lines the run's log holds, and up to `limit` of them after line `after`. A last line
     without its newline is still being written, so it is left for the next read."""
-    file = served_file(platform.settings.experiment_dir(experiment_id), names.RUN_LOG_FILE)
-    if file is None:
+    stored = platform.artifacts.open(run_key(experiment_id, names.RUN_LOG_FILE))
+    if stored is None:
         return 0, []
     total, page = 0, []
-    with file.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            if not line.endswith("\n"):
-                break
-            total += 1
-            if after < total <= after + limit:
-                page.append(line[:-1])
+    for line in _complete_lines(stored.chunks):
+        total += 1
+        if after < total <= after + limit:
+            page.append(line.decode("utf-8", errors="replace"))
     return total, page
+
+
+def _complete_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The newline-ended lines of a stream, without their newlines."""
+    rest = b""
+    for chunk in chunks:
+        *lines, rest = (rest + chunk).split(b"\n")
+        yield from lines
 
 
 def get(session: Session, experiment_id: str) -> Experiment:

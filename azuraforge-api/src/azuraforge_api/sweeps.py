@@ -31,6 +31,7 @@ from azuraforge_common import names, sweeps
 from azuraforge_common.events import TERMINAL_STATUSES
 from azuraforge_common.models import Experiment, Sweep, new_id
 from azuraforge_common.sweeps import Categorical, FloatRange, IntRange, SearchParam, TrialStateName
+from azuraforge_common.worker import run_task_options
 from azuraforge_learner.config import ConfigError, excerpt
 from azuraforge_learner.plugins import PipelineClass
 
@@ -185,7 +186,8 @@ def _error(loc: tuple[str, ...], message: str) -> dict[str, Any]:
 
 def create(platform: Platform, session: Session, request: SweepCreate) -> SweepOut:
     """Stores the sweep and its Optuna study, and queues its first trials."""
-    base = check_space(request, catalog.find_app(request.app))
+    pipeline = catalog.find_app(request.app)
+    base = check_space(request, pipeline)
     platform.redis.ping()  # Redis down: a 503 now, before anything is stored
     sweep = Sweep(
         id=new_id(),
@@ -201,6 +203,7 @@ def create(platform: Platform, session: Session, request: SweepCreate) -> SweepO
         n_trials=request.n_trials,
         parallelism=request.parallelism,
         seed=request.seed,
+        queue=catalog.queue_of(None, pipeline, platform.settings.queues),
     )
     # The study first: a study without its sweep row is never read, a sweep without its study could not run.
     sweeps.create_study(platform.settings.resolved_database_url, sweep)
@@ -252,7 +255,9 @@ def step(platform: Platform, sweep_id: str) -> None:
             platform.redis,
             platform.settings.resolved_database_url,
             sweep_id,
-            lambda experiment_id: platform.celery.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment_id]),
+            lambda experiment: platform.celery.send_task(
+                names.RUN_EXPERIMENT_TASK, args=[experiment.id], **run_task_options(experiment)
+            ),
             platform.settings.visibility_timeout_s,
         )
     except (redis.RedisError, BrokerError) as exc:

@@ -10,6 +10,12 @@ from azuraforge_common import names, store
 from azuraforge_common.events import ExperimentStatus, StatusEvent
 from azuraforge_common.publish import publish_event
 
+WORKER_LOST = (
+    "worker lost: the worker running this experiment stopped sending heartbeats (its process died or was "
+    "killed); start the experiment again"
+)
+"""The error of a run the API's reaper failed because its heartbeat stopped."""
+
 
 def end_experiment(
     session: Session,
@@ -41,3 +47,9 @@ def end_experiment(
         pipeline.expire(names.seq_key(experiment_id), names.FINISHED_EVENTS_TTL_S)
         pipeline.execute()
     return True
+
+
+def end_lost_run(session: Session, experiment_id: str, status: ExperimentStatus, **fields: Any) -> bool:
+    """Records the real end of a run the reaper failed as lost (its worker was cut off, not dead, and finished
+    it); returns whether the record was such a run. No event: the run's one final event was already sent."""
+    return store.transition_lost(session, experiment_id, WORKER_LOST, status, **fields)

@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from azuraforge_common import names
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -89,6 +91,9 @@ class Experiment(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     # System metrics as azuraforge_common.events.SystemRecord JSON; null until the run ends.
     system: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The queue (resource class) it was sent to, and the most memory its run took above the worker's idle size.
+    queue: Mapped[str] = mapped_column(String(64), default=names.DEFAULT_QUEUE, server_default=names.DEFAULT_QUEUE)
+    peak_rss_mb: Mapped[int | None] = mapped_column(Integer, default=None)
 
     tag_rows: Mapped[list["ExperimentTag"]] = relationship(
         back_populates="experiment",
@@ -296,6 +301,8 @@ class Sweep(Base):
     parallelism: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int | None] = mapped_column(Integer, default=None)
     state: Mapped[str] = mapped_column(String(16), index=True, default="running")
+    # The queue its trials are sent to.
+    queue: Mapped[str] = mapped_column(String(64), default=names.DEFAULT_QUEUE, server_default=names.DEFAULT_QUEUE)
     created_at: Mapped[datetime] = mapped_column(index=True, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -321,7 +328,7 @@ class RegisteredModel(Base):
 
 
 class ModelVersion(Base):
-    """One registered run's model: its weights are copied to the registry's store (Settings.model_version_dir),
+    """One registered run's model: its weights are copied within the artifact store (artifacts.model_key),
     and what the run record said about it is kept here, so deleting the run leaves the version whole."""
 
     __tablename__ = "model_versions"

@@ -5,7 +5,28 @@ PREFIX = "azuraforge"
 RUN_EXPERIMENT_TASK = "azuraforge.run_experiment"
 """Celery task name; its only argument is the experiment id."""
 
-TASK_QUEUE = "azuraforge"
+DEFAULT_QUEUE = "cpu"
+"""The resource class of an experiment whose app and request name none (AZURAFORGE_QUEUES lists the others)."""
+
+PRIORITY_STEPS = (0, 3, 6, 9)
+"""Priorities within a queue, on the Redis broker: a worker takes a task of priority 0 before any of 3, and so on."""
+PRIORITY_INTERACTIVE = 0
+"""A run someone started by hand and waits for."""
+PRIORITY_BATCH = 6
+"""A trial of a grid or a sweep: it waits behind interactive runs of the same queue."""
+PRIORITY_SEPARATOR = ":"
+
+
+def task_queue(queue: str) -> str:
+    """The Celery queue (a Redis list) of the resource class `queue`."""
+    return f"{PREFIX}.{queue}"
+
+
+def task_queue_keys(queue: str) -> list[str]:
+    """The Redis lists holding `queue`'s waiting tasks, one per priority step (as kombu names them)."""
+    base = task_queue(queue)
+    return [base if step == 0 else f"{base}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+
 
 HEALTH_KEY = f"{PREFIX}:health"
 """Written by the API's health check to see whether Redis accepts writes."""

@@ -1,10 +1,22 @@
 """The one place AzuraForge's services read their configuration: AZURAFORGE_* environment variables."""
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from azuraforge_common import names
+from azuraforge_common.artifacts import ArtifactStore, open_store, parse_s3_url
+
+QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def check_queue_name(queue: str) -> str:
+    if not QUEUE_NAME.fullmatch(queue):
+        raise ValueError(f"queue name {queue!r} must be 1-63 lowercase letters, digits, '-' or '_'")
+    return queue
 
 
 class Settings(BaseSettings):
@@ -17,6 +29,11 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; SQLite at DATA_DIR/azuraforge.db when unset."
     )
     data_dir: Path = Field(default=Path.home() / ".azuraforge", description="Artifacts, SQLite, embedded Redis.")
+    artifact_store: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix keeps runs' files in an S3-compatible bucket (endpoint and credentials "
+        "from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...); unset, they stay under DATA_DIR.",
+    )
     api_token: str | None = Field(
         default=None,
         description="A bootstrap admin token: when set, every API call must present it or an account's credentials.",
@@ -33,6 +50,17 @@ class Settings(BaseSettings):
         default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
         description="Comma-separated host names the API answers to when no API token is set (against DNS "
         "rebinding); add the machine's name to reach a token-less API from elsewhere.",
+    )
+    queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [names.DEFAULT_QUEUE, "gpu", "long"],
+        description="Comma-separated queues (resource classes) experiments may ask for; the first is the default. "
+        "A worker serves all of them unless started with --queues.",
+    )
+    worker_memory_mb: int | None = Field(
+        default=None,
+        gt=0,
+        description="The memory a worker may use (its container's limit); unset, the machine's available memory. "
+        "A worker leaves a run it cannot fit to another instead of being killed mid-run.",
     )
     dashboard_dir: Path | None = Field(default=None, description="The dashboard's built files, served at /.")
     heartbeat_ttl_s: float = Field(default=30.0, gt=0, description="A running experiment's heartbeat lifetime.")
@@ -64,36 +92,47 @@ class Settings(BaseSettings):
         "model that is not cached yet.",
     )
 
-    @field_validator("cors_origins", "allowed_hosts", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", "queues", mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("api_token", "session_secret", "redis_url", "database_url", mode="before")
+    @field_validator(
+        "api_token", "session_secret", "redis_url", "database_url", "artifact_store", "worker_memory_mb", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("queues")
+    @classmethod
+    def _queue_names(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("AZURAFORGE_QUEUES lists no queue; name at least one, such as cpu")
+        for queue in value:
+            check_queue_name(queue)
+        return value
+
+    @property
+    def default_queue(self) -> str:
+        return self.queues[0]
+
+    @field_validator("artifact_store")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_s3_url(value)
+        return value
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'azuraforge.db'}"
 
-    @property
-    def experiments_dir(self) -> Path:
-        return self.data_dir / "experiments"
-
-    def experiment_dir(self, experiment_id: str) -> Path:
-        return self.experiments_dir / experiment_id
-
-    @property
-    def registry_dir(self) -> Path:
-        return self.data_dir / "registry"
-
-    def model_version_dir(self, version_id: str) -> Path:
-        """The registry's copy of a model version's files (weights, config, scalers)."""
-        return self.registry_dir / version_id
+    def artifacts(self) -> ArtifactStore:
+        """A client of the artifact store (make one per process and keep it)."""
+        return open_store(self.artifact_store, self.data_dir)
 
     def require_redis_url(self) -> str:
         if not self.redis_url:

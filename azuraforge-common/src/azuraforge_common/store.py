@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from azuraforge_common import names
 from azuraforge_common.events import TERMINAL_STATUSES, ExperimentStatus
 from azuraforge_common.models import DEFAULT_PROJECT, Experiment, ExperimentTag, IdempotencyKey, new_id, utcnow
 
@@ -68,6 +69,7 @@ class NewExperiment:
     name: str = ""
     tags: tuple[str, ...] = ()
     project_id: str = DEFAULT_PROJECT
+    queue: str = names.DEFAULT_QUEUE
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,13 @@ def create_experiments(
     experiments = []
     for spec in new:
         experiment = Experiment(
-            id=new_id(), project_id=spec.project_id, app=spec.app, name=spec.name, config=spec.config, batch_id=batch_id
+            id=new_id(),
+            project_id=spec.project_id,
+            app=spec.app,
+            name=spec.name,
+            config=spec.config,
+            batch_id=batch_id,
+            queue=spec.queue,
         )
         experiment.tags = list(spec.tags)
         experiments.append(experiment)
@@ -247,6 +255,21 @@ def transition(
         update(Experiment)
         .where(Experiment.id == experiment_id, Experiment.status.in_(list(from_statuses)))
         .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def transition_lost(
+    session: Session, experiment_id: str, lost_error: str, to_status: ExperimentStatus, **fields: Any
+) -> bool:
+    """Moves a run failed with `lost_error` to `to_status` (see lifecycle.end_lost_run); commits; returns whether
+    it did."""
+    result = session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment_id, Experiment.status == "failed", Experiment.error == lost_error)
+        .values(status=to_status, **{"error": None, **fields})
         .execution_options(synchronize_session=False)
     )
     session.commit()

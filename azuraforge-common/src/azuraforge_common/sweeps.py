@@ -193,8 +193,8 @@ def trial_experiment_id(sweep_id: str, number: int) -> str:
 
 # --- the step ----------------------------------------------------------------------------------------------
 
-SendTask = Callable[[str], None]
-"""Queues the worker's task for an experiment id."""
+SendTask = Callable[[Experiment], None]
+"""Queues the worker's task for a queued experiment (azuraforge_common.worker.run_task_options)."""
 
 
 def advance(
@@ -262,7 +262,7 @@ class _Step:
         if experiment.status in TERMINAL_STATUSES:
             self.states[trial.number] = self._tell(trial.number, experiment).state
         elif experiment.status == "queued":
-            self._send_once(experiment.id)
+            self._send_once(experiment)
 
     def _tell(self, number: int, experiment: Experiment) -> optuna.trial.FrozenTrial:
         kind = ((experiment.result or {}).get("stop_reason") or {}).get("kind")
@@ -279,7 +279,7 @@ class _Step:
         trial = study.ask({name: distribution(param) for name, param in parse_space(self.sweep.space).items()})
         self.states[trial.number] = TrialState.RUNNING
         experiment = self._create_experiment(trial.number, trial.params)
-        self._send_once(experiment.id)
+        self._send_once(experiment)
 
     def _create_experiment(self, number: int, params: dict[str, Any]) -> Experiment:
         experiment = Experiment(
@@ -291,6 +291,7 @@ class _Step:
             batch_id=self.sweep.id,
             trial_number=number,
             trial_params=dict(params),
+            queue=self.sweep.queue,
         )
         self.session.add(experiment)
         self.session.commit()
@@ -298,13 +299,13 @@ class _Step:
         self.experiments[number] = experiment
         return experiment
 
-    def _send_once(self, experiment_id: str) -> None:
+    def _send_once(self, experiment: Experiment) -> None:
         """Sends the task unless this Redis already holds it. The marker lives next to the queue, so if Redis lost
         its data the task is sent again; a second copy of a task is harmless (only a queued run is started)."""
-        key = names.sent_key(experiment_id)
+        key = names.sent_key(experiment.id)
         if self.client.exists(key):
             return
-        self.send(experiment_id)
+        self.send(experiment)
         self.client.set(key, 1, ex=self.sent_ttl_s)
 
 

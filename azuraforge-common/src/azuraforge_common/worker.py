@@ -3,19 +3,22 @@ and the Celery settings both sides use (the worker consumes with them, the API s
 no Celery import."""
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from azuraforge_common import names
+from azuraforge_common.models import Experiment
 from azuraforge_common.settings import Settings
 
 WORKER_MODULE = "azuraforge_worker"
 """`python -m azuraforge_worker` is the worker package's own command (its __main__)."""
 
 
-def worker_command(name: str, loglevel: str = "INFO") -> list[str]:
+def worker_command(name: str, loglevel: str = "INFO", queues: Sequence[str] = ()) -> list[str]:
     """The command `azuraforge up`, the worker image and the tests start a worker with; `name` becomes its Celery
-    hostname `name@<host>`."""
-    return [sys.executable, "-m", WORKER_MODULE, f"--name={name}", f"--loglevel={loglevel}"]
+    hostname `name@<host>`; it serves `queues` (default: every queue of AZURAFORGE_QUEUES)."""
+    command = [sys.executable, "-m", WORKER_MODULE, f"--name={name}", f"--loglevel={loglevel}"]
+    return [*command, f"--queues={','.join(queues)}"] if queues else command
 
 
 def celery_settings(settings: Settings) -> dict[str, Any]:
@@ -29,9 +32,15 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout_s,
+            # One Redis list per priority step, read in order: interactive runs overtake queued sweep trials.
+            "priority_steps": list(names.PRIORITY_STEPS),
+            "sep": names.PRIORITY_SEPARATOR,
+            "queue_order_strategy": "priority",
+        },
         "broker_connection_retry_on_startup": True,
-        "task_default_queue": names.TASK_QUEUE,
+        "task_default_queue": names.task_queue(names.DEFAULT_QUEUE),
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_ignore_result": True,
@@ -45,6 +54,13 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
     }
+
+
+def run_task_options(experiment: Experiment) -> dict[str, Any]:
+    """How the run of a queued experiment is sent (`send_task(names.RUN_EXPERIMENT_TASK, args=[id], **these)`): to
+    its queue, and a grid's or a sweep's trial behind the interactive runs of that queue."""
+    priority = names.PRIORITY_BATCH if experiment.batch_id else names.PRIORITY_INTERACTIVE
+    return {"queue": names.task_queue(experiment.queue), "priority": priority}
 
 
 SERVE_MODULE = "azuraforge_worker.serve"

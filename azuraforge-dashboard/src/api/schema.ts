@@ -230,7 +230,7 @@ export interface paths {
         };
         /**
          * Get Artifact
-         * @description One file the experiment wrote (images/loss.png, model.npz, history.csv, ...).
+         * @description One file the experiment wrote (images/loss.png, model.npz, history.csv, ...), streamed from the store.
          */
         get: operations["get_artifact_api_v1_experiments__experiment_id__artifacts__path__get"];
         put?: never;
@@ -1208,6 +1208,11 @@ export interface components {
              * @default default
              */
             project: string;
+            /**
+             * Queue
+             * @description The queue (resource class) to run on, one of the deployment's AZURAFORGE_QUEUES (such as cpu, gpu, long); default: the app's own, else the first of AZURAFORGE_QUEUES.
+             */
+            queue?: string | null;
             /** Tags */
             tags?: string[];
         };
@@ -1253,9 +1258,19 @@ export interface components {
              * @description Markdown the user wrote about the run.
              */
             notes: string;
+            /**
+             * Peak Rss Mb
+             * @description The most memory its run took, in MB above its worker's idle size.
+             */
+            peak_rss_mb: number | null;
             progress: components["schemas"]["Progress"] | null;
             /** Project Id */
             project_id: string;
+            /**
+             * Queue
+             * @description The queue (resource class) it was sent to.
+             */
+            queue: string;
             /** @description The run's record once it ended: every metric's declaration (direction, unit) in result.plan.metrics, every baseline, the verdict per metric against the strongest baseline, the stop reason and provenance. Null while it runs, and for runs that ended without one (cancelled before they began, reaped, or recorded before the platform stored it). */
             result: components["schemas"]["RunResult"] | null;
             /**

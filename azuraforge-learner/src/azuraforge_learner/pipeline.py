@@ -146,6 +146,12 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
     Config: ClassVar[type[PipelineConfig]] = PipelineConfig
     task: ClassVar[Task | None] = None
     """The prediction contract of the task (see serving.py); None: a saved model cannot predict."""
+    queue: ClassVar[str | None] = None
+    """The queue (resource class: "cpu", "gpu", "long", or one the deployment defines) its runs go to; None for
+    the deployment's default. A request may name another."""
+    memory_mb: ClassVar[int | None] = None
+    """The memory a run needs; a worker with less free memory leaves the run to another. None: the workers learn
+    it from the peak memory of earlier runs of the app."""
 
     # ----- what an app writes ----------------------------------------------------------------------
     @abstractmethod

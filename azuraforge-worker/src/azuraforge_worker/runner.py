@@ -6,7 +6,6 @@ code and the experiment still ends exactly once, with exactly one final event.
 """
 
 import logging
-import shutil
 import threading
 import time
 import traceback
@@ -23,9 +22,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from azuraforge_common import names, store, sweeps
+from azuraforge_common.artifacts import ArtifactStore, run_key
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.events import ExperimentStatus, StatusEvent
-from azuraforge_common.lifecycle import end_experiment
+from azuraforge_common.lifecycle import end_experiment, end_lost_run
 from azuraforge_common.models import Experiment, Sweep
 from azuraforge_common.outcome import write_outcome
 from azuraforge_common.publish import publish_event
@@ -37,7 +37,9 @@ from azuraforge_learner.plugins import load_pipeline
 from azuraforge_learner.record import Plan, RunResult
 from azuraforge_learner.reporter import Reporter
 from azuraforge_worker.heartbeat import Heartbeat
+from azuraforge_worker.memory import NotEnoughMemoryError, PeakMemory, free_memory_mb, needed_memory_mb
 from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, RedisReporter, StopRequest
+from azuraforge_worker.run_folder import RunFolder
 from azuraforge_worker.runlog import RunLog, capture_run_output
 from azuraforge_worker.system import SystemMonitor
 from azuraforge_worker.trials import TrialPruning
@@ -65,6 +67,7 @@ class Services:
     redis: redis.Redis
     spool_path: Path
     """Where this worker keeps the events Redis could not take yet (see azuraforge_worker.spool)."""
+    artifacts: ArtifactStore
 
     @classmethod
     def from_settings(cls, settings: Settings, worker_name: str = "worker") -> "Services":
@@ -74,12 +77,14 @@ class Services:
             sessions=session_factory(create_db_engine(settings.resolved_database_url, settings.database_timeout_s)),
             redis=redis.Redis.from_url(settings.require_redis_url(), socket_timeout=10, health_check_interval=30),
             spool_path=settings.data_dir / "event-spool" / f"{worker_name}.sqlite3",
+            artifacts=settings.artifacts(),
         )
 
 
-def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus | None:
+def run_experiment(services: Services, experiment_id: str, last_chance: bool = True) -> ExperimentStatus | None:
     """Runs a queued experiment to its end; returns its final status, or None if it was not this call's to run
-    (deleted, already running or finished: a redelivered task)."""
+    (deleted, already running or finished: a redelivered task). A run this worker has not the memory for raises
+    NotEnoughMemoryError (to be handed to another worker), or on its `last_chance` is failed saying so."""
     with services.sessions() as session:
         experiment = store.get_experiment(session, experiment_id)
         if experiment is None:
@@ -91,12 +96,20 @@ def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus |
         app, config = experiment.app, dict(experiment.config)
         if _cancel_requested(services, experiment_id):
             return _finish(services, session, experiment_id, "queued", "cancelled", {})
+        if refusal := _does_not_fit(services, session, app):
+            if not last_chance:
+                raise NotEnoughMemoryError(refusal)
+            return _finish(services, session, experiment_id, "queued", "failed", {"error": refusal})
         with Heartbeat(services.redis, experiment_id, services.settings.heartbeat_ttl_s):
             if not store.transition(session, experiment_id, ["queued"], "running"):
                 return None
             publish_event(services.redis, StatusEvent(experiment_id=experiment_id, status="running"))
-            status, fields = _train(services, experiment_id, app, config, _pruning(services, session, experiment))
-            write_outcome(services.settings.experiment_dir(experiment_id), status, fields)
+            with PeakMemory() as peak:
+                status, fields = _train_and_store(
+                    services, experiment_id, app, config, _pruning(services, session, experiment)
+                )
+            fields["peak_rss_mb"] = peak.mb
+            _write_outcome(services, experiment_id, status, fields)
             ended = _finish(services, session, experiment_id, "running", status, fields)
             session.expunge_all()
             if ended is None and store.get_experiment(session, experiment_id) is None:
@@ -105,10 +118,10 @@ def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus |
 
 
 def _forget_deleted(services: Services, experiment_id: str) -> None:
-    """Removes what a run deleted while it trained wrote after the API removed its folder and keys."""
+    """Removes what a run deleted while it trained wrote after the API removed its files and keys."""
     log.info("experiment %s was deleted while it ran; removing what it wrote since", experiment_id)
     services.redis.delete(*names.experiment_keys(experiment_id))
-    shutil.rmtree(services.settings.experiment_dir(experiment_id), ignore_errors=True)
+    services.artifacts.delete(run_key(experiment_id))
 
 
 def _pruning(services: Services, session: Session, experiment: Experiment) -> list[Callback]:
@@ -146,10 +159,50 @@ def advance_sweep(services: Services, experiment_id: str, send: sweeps.SendTask)
         log.exception("could not advance the sweep of experiment %s; the API's periodic step will", experiment_id)
 
 
-def _train(
+def _does_not_fit(services: Services, session: Session, app: str) -> str | None:
+    """Why this worker cannot take a run of `app` (too little free memory), or None if it can."""
+    try:
+        declared = load_pipeline(app).memory_mb
+    except Exception:
+        return None  # an app that does not load fails in _train, with its error
+    needed = needed_memory_mb(session, app, declared)
+    if needed is None:
+        return None
+    need_mb, source = needed
+    free_mb = free_memory_mb(services.settings.worker_memory_mb)
+    if need_mb <= free_mb:
+        return None
+    return (
+        f"not enough memory: a run of {app} needs about {need_mb} MB ({source}) and no worker of its queue had "
+        f"that free (this one had {free_mb} MB); run it on a queue with larger workers, or free memory and start it "
+        "again"
+    )
+
+
+def _train_and_store(
     services: Services, experiment_id: str, app: str, config: dict[str, Any], extra_callbacks: list[Callback]
 ) -> tuple[ExperimentStatus, dict[str, Any]]:
-    output_dir = services.settings.experiment_dir(experiment_id)
+    """Trains in the run's folder, whose files reach the artifact store as they are written."""
+    with RunFolder(services.artifacts, services.settings.data_dir, experiment_id) as folder:
+        return _train(services, experiment_id, app, config, folder.path, extra_callbacks)
+
+
+def _write_outcome(services: Services, experiment_id: str, status: ExperimentStatus, fields: dict[str, Any]) -> None:
+    """The outcome backs up the record for a database outage; the store being down as well only loses that."""
+    try:
+        write_outcome(services.artifacts, experiment_id, status, fields)
+    except Exception as exc:
+        log.warning("the outcome of %s was not stored (%s); recording it in the database only", experiment_id, exc)
+
+
+def _train(
+    services: Services,
+    experiment_id: str,
+    app: str,
+    config: dict[str, Any],
+    output_dir: Path,
+    extra_callbacks: list[Callback],
+) -> tuple[ExperimentStatus, dict[str, Any]]:
     publisher = EventPublisher(services.redis, services.spool_path)
     run_log = RunLog(output_dir / names.RUN_LOG_FILE, experiment_id, publisher.emit)
     monitor = SystemMonitor(experiment_id, publisher.emit)
@@ -223,12 +276,14 @@ def _finish(
             )
             time.sleep(delay)
             delay = min(delay * 2, RECORD_RETRY_MAX_S)
-    if not ended:
-        log.warning(
-            "experiment %s was ended elsewhere (cancelled or reaped) before it could be %s", experiment_id, status
-        )
-        return None
-    return status
+    if ended:
+        return status
+    if end_lost_run(session, experiment_id, status, **fields):
+        # Cut off from Redis long enough to be reaped, this worker still finished the run: its end replaces "lost".
+        log.warning("experiment %s was reaped as lost while it ran; recorded its real end, %s", experiment_id, status)
+        return status
+    log.warning("experiment %s was ended elsewhere (cancelled) before it could be %s", experiment_id, status)
+    return None
 
 
 def _cancel_requested(services: Services, experiment_id: str) -> bool:

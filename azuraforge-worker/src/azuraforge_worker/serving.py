@@ -15,11 +15,12 @@ from pathlib import Path
 import redis
 from pydantic import ValidationError
 
+from azuraforge_common.artifacts import model_key, run_key
 from azuraforge_common.serving import REPLY_TTL_S, REQUESTS, ModelRef, ServeReply, ServeRequest, reply_key
 from azuraforge_common.settings import Settings
 from azuraforge_learner.pipeline import WEIGHTS_FILE
 from azuraforge_learner.plugins import AppLoadError, UnknownAppError, load_pipeline
-from azuraforge_learner.serving import CannotPredictError, Predictor, describe
+from azuraforge_learner.serving import SAVED_MODEL_FILES, CannotPredictError, Predictor, describe
 
 log = logging.getLogger(__name__)
 
@@ -35,27 +36,29 @@ class ModelUnavailableError(Exception):
 
 class ModelCache:
     """Loaded predictors by app and weights (their sha256 for registry versions; for an experiment's own files,
-    their path and modification time), least recently used dropped first."""
+    the store's stamp of its weights), least recently used dropped first. A model is read from the artifact store
+    (a temporary download of its files when the store is a bucket) and kept in memory."""
 
     def __init__(self, settings: Settings, size: int = CACHE_SIZE) -> None:
         self.settings = settings
+        self.artifacts = settings.artifacts()
         self.size = size
         self._entries: OrderedDict[str, Predictor] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, model: ModelRef) -> Predictor:
-        directory = self._directory(model)
-        weights = directory / WEIGHTS_FILE
-        if not weights.is_file():
-            raise ModelUnavailableError(f"the {model.source} {model.id} has no saved model here ({weights} is missing)")
-        stat = weights.stat()
-        key = f"{model.app}:{model.weights_sha256 or f'{directory}:{stat.st_mtime_ns}:{stat.st_size}'}"
+        prefix = model_key(model.id) if model.source == "registry" else run_key(model.id)
+        stamp = self.artifacts.stamp(f"{prefix}{WEIGHTS_FILE}")
+        if stamp is None:
+            raise ModelUnavailableError(f"the {model.source} {model.id} has no saved model ({WEIGHTS_FILE} is missing)")
+        key = f"{model.app}:{model.weights_sha256 or f'{prefix}:{stamp}'}"
         with self._lock:
             if (cached := self._entries.get(key)) is not None:
                 self._entries.move_to_end(key)
                 return cached
         # Loaded outside the lock: a slow load never holds up predictions with cached models.
-        predictor = _load(model.app, directory)
+        with self.artifacts.checkout(prefix, only=SAVED_MODEL_FILES) as directory:
+            predictor = _load(model.app, directory)
         with self._lock:
             self._entries[key] = predictor
             self._entries.move_to_end(key)
@@ -65,11 +68,6 @@ class ModelCache:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    def _directory(self, model: ModelRef) -> Path:
-        if model.source == "registry":
-            return self.settings.model_version_dir(model.id)
-        return self.settings.experiment_dir(model.id)
 
 
 def _load(app: str, directory: Path) -> Predictor:

@@ -5,13 +5,17 @@ import threading
 from typing import Any
 
 import redis
+from celery import Task
 from celery.signals import worker_ready, worker_shutting_down
 from sqlalchemy.exc import OperationalError
 
 from azuraforge_common import names
+from azuraforge_common.models import Experiment
 from azuraforge_common.settings import Settings
+from azuraforge_common.worker import run_task_options
 from azuraforge_worker import runner
 from azuraforge_worker.celery_app import app
+from azuraforge_worker.memory import NotEnoughMemoryError
 from azuraforge_worker.progress import EventPublisher
 
 _worker_name = "worker"
@@ -23,14 +27,23 @@ def _services() -> runner.Services:
     return runner.Services.from_settings(Settings(), _worker_name)
 
 
-def run_experiment(experiment_id: str) -> str | None:
-    status = runner.run_experiment(_services(), experiment_id)
+MEMORY_RETRIES = 8
+MEMORY_RETRY_S = 15
+"""A run no worker has the memory for goes back to its queue this often, this far apart, before it is failed."""
+
+
+def run_experiment(task: Task, experiment_id: str) -> str | None:
+    try:
+        status = runner.run_experiment(_services(), experiment_id, last_chance=task.request.retries >= MEMORY_RETRIES)
+    except NotEnoughMemoryError as exc:
+        # Back to its queue (with its priority), for a worker with more room, or this one once memory frees up.
+        raise task.retry(exc=exc, countdown=MEMORY_RETRY_S) from exc
     runner.advance_sweep(_services(), experiment_id, _send)
     return status
 
 
-def _send(experiment_id: str) -> None:
-    app.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment_id])
+def _send(experiment: Experiment) -> None:
+    app.send_task(names.RUN_EXPERIMENT_TASK, args=[experiment.id], **run_task_options(experiment))
 
 
 def _publish_spooled_events(sender: Any, **_: Any) -> None:
@@ -52,6 +65,7 @@ def _stop_training(**_: Any) -> None:
 # (an experiment that had already started is failed by the API's reaper instead; it is not started twice).
 run_experiment_task = app.task(
     name=names.RUN_EXPERIMENT_TASK,
+    bind=True,
     autoretry_for=(OperationalError, redis.ConnectionError, redis.TimeoutError),
     retry_backoff=True,
     retry_backoff_max=60,

@@ -1,8 +1,10 @@
 """Ending an external run: its record gets the final metrics, a compact history and its artifact list, its
-folder a report.md with history plots, and watchers the final status event (azuraforge_common.lifecycle)."""
+files a report.md with history plots (drawn aside, then stored), and watchers the final status event
+(azuraforge_common.lifecycle)."""
 
 import math
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -10,8 +12,10 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from sqlalchemy.orm import Session
 
+from azuraforge_api.files import run_files
 from azuraforge_api.mlflow import store
 from azuraforge_api.platform import Platform
+from azuraforge_common.artifacts import run_key
 from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.lifecycle import end_experiment
 from azuraforge_common.models import Experiment, RunParam
@@ -36,8 +40,11 @@ def end_run(
     """Ends the running run as `status`; returns whether this call ended it (another may have first)."""
     histories = store.histories(session, run.id)
     params = store.key_values(session, RunParam, [run.id])[run.id]
-    directory = platform.settings.experiment_dir(run.id)
-    write_report(directory, run.name, status, histories, params, error)
+    with tempfile.TemporaryDirectory(prefix="azuraforge-report-") as scratch:
+        directory = Path(scratch)
+        write_report(directory, run.name, status, histories, params, error)
+        for relative in list_files(directory):
+            platform.artifacts.upload(run_key(run.id, relative), directory / relative)
     ended = end_experiment(
         session,
         platform.redis,
@@ -46,7 +53,7 @@ def end_run(
         status,
         metrics={key: values[-1].value for key, values in histories.items()},
         history={key: [metric.value for metric in _thinned(values)] for key, values in histories.items()},
-        artifacts=list_files(directory),
+        artifacts=run_files(platform, run.id),
         config=params,
         error=error,
     )

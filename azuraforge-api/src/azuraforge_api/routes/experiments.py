@@ -1,16 +1,15 @@
 import dataclasses
-import mimetypes
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
-from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from azuraforge_api import services
 from azuraforge_api.accounts import audit
 from azuraforge_api.auth import Caller, CallerDep
 from azuraforge_api.deps import EditedExperiment, PlatformDep, SessionDep, ViewedExperiment
 from azuraforge_api.errors import errors
-from azuraforge_api.files import served_file
+from azuraforge_api.files import artifact_response, read_artifact
 from azuraforge_api.schemas import (
     MAX_OFFSET,
     BatchOut,
@@ -177,13 +176,13 @@ class MarkdownResponse(PlainTextResponse):
 def get_report(experiment: ViewedExperiment, platform: PlatformDep) -> MarkdownResponse:
     """report.md as markdown; its image links are relative to .../artifacts/."""
     experiment_id = experiment.id
-    report = served_file(platform.settings.experiment_dir(experiment_id), REPORT)
+    report = read_artifact(platform, experiment_id, REPORT)
     if report is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"experiment {experiment_id} has no report yet (it is {experiment.status}); it is written when it ends",
         )
-    return MarkdownResponse(report.read_text(encoding="utf-8"))
+    return MarkdownResponse(report.decode("utf-8"))
 
 
 @router.get(
@@ -203,22 +202,21 @@ def get_artifacts_zip(experiment: ViewedExperiment, platform: PlatformDep) -> St
 
 @router.get(
     "/{experiment_id}/artifacts/{path:path}",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses=errors(404)
     | {200: {"description": "The file, with the media type of its name", "content": {"application/octet-stream": {}}}},
 )
-def get_artifact(experiment: ViewedExperiment, path: str, platform: PlatformDep) -> FileResponse:
-    """One file the experiment wrote (images/loss.png, model.npz, history.csv, ...)."""
+def get_artifact(experiment: ViewedExperiment, path: str, platform: PlatformDep) -> StreamingResponse:
+    """One file the experiment wrote (images/loss.png, model.npz, history.csv, ...), streamed from the store."""
     experiment_id = experiment.id
-    file = served_file(platform.settings.experiment_dir(experiment_id), path)
-    if file is None:
+    response = artifact_response(platform, experiment_id, path)
+    if response is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"experiment {experiment_id} has no artifact {excerpt(path)}; its artifacts are listed in "
             f"GET .../{experiment_id}",
         )
-    media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    return FileResponse(file, media_type=media_type)
+    return response
 
 
 @router.get("/{experiment_id}/logs", responses=errors(404))
