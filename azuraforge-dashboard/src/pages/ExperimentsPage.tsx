@@ -146,9 +146,14 @@ export function ExperimentsPage() {
           Delete selected
         </button>
         {filters.batch_id && (
-          <button type="button" onClick={() => bulk("cancel", { batch_id: filters.batch_id })}>
-            Cancel the batch
-          </button>
+          <>
+            <Link to={`/compare?batch=${encodeURIComponent(filters.batch_id)}`} className="button">
+              Compare the whole batch
+            </Link>
+            <button type="button" onClick={() => bulk("cancel", { batch_id: filters.batch_id })}>
+              Cancel the batch
+            </button>
+          </>
         )}
         <button type="button" onClick={exportCsv}>
           Export CSV
