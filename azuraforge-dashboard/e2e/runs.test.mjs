@@ -219,7 +219,7 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
 
   it("summarises a grid batch: parallel coordinates against a chosen metric, baselines, best per row", async () => {
     const grid = { learning_rate: [0.1, 0.01, 0.001] };
-    const created = await (await call("POST", "/experiments", { app: "sine_test", name: "grid", config: { epochs: 2 }, grid })).json();
+    const created = await (await call("POST", "/experiments", { app: "sine_test", name: "grid", config: { epochs: 2, epoch_sleep_s: 0 }, grid })).json();
     const records = {};
     for (const { id } of created.experiments) {
       await waitForStatus(id, ["succeeded"]);
@@ -238,11 +238,11 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
       .evaluateAll((found) => found.map((axis) => `${axis.getAttribute("data-axis")}:${axis.getAttribute("data-kind")}`));
     assert.deepEqual(axes, ["learning_rate:log", "val_loss:linear"]);
     // The thickest line is the run with the lowest val_loss at its last epoch (lower is better, says the API).
-    const best = page.locator('figure.parallel path[data-standing="1"]');
-    assert.equal(await best.getAttribute("data-row"), lowest((r) => r.history.val_loss.at(-1)));
+    const bestLine = page.locator('figure.parallel path[data-standing="1"]');
+    assert.equal(await bestLine.getAttribute("data-row"), lowest((r) => r.history.val_loss.at(-1)));
     await page.getByLabel("Metric of the summary").selectOption("rmse");
     await page.locator("figure.parallel [data-axis=rmse]").waitFor();
-    assert.equal(await best.getAttribute("data-row"), lowest((r) => r.metrics.rmse));
+    assert.equal(await bestLine.getAttribute("data-row"), lowest((r) => r.metrics.rmse));
     await screenshot(page, "runs-grid-summary.png", { readme: true });
 
     // Each metric row: the strongest naive baseline from the record, and a best mark where a direction is known.
@@ -259,6 +259,25 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     );
     assert.ok(rows.some((row) => row.metric === "val_loss") && rows.some((row) => row.metric === "rmse"), JSON.stringify(rows));
     for (const row of rows) assert.equal(row.best > 0, row.ranked, `best marks of ${row.metric}`);
+
+    // The list: a per-epoch metric as a column, sorted by on the server, and as a condition.
+    const lastValLoss = (id) => records[id].history.val_loss.at(-1);
+    const showing = (ids) =>
+      page.waitForFunction(
+        (wanted) => [...document.querySelectorAll("tr[data-experiment]")].map((row) => row.dataset.experiment).join() === wanted,
+        ids.join(),
+      );
+    await page.goto(`/?batch=${created.batch_id}&sort=-metric.val_loss`);
+    await page.getByLabel("Add a metric column").selectOption("val_loss");
+    const ascending = Object.keys(records).sort((a, b) => lastValLoss(a) - lastValLoss(b));
+    await showing([...ascending].reverse());
+    await page.locator("th button.sort", { hasText: "val_loss" }).click();
+    await page.waitForURL(/sort=metric\.val_loss/);
+    await showing(ascending);
+    const best = ascending[0];
+    await page.getByLabel("Conditions").fill(`metric.val_loss<=${lastValLoss(best)}`);
+    await page.getByLabel("Conditions").press("Enter");
+    await showing([best]);
   });
 
   it("starts a new experiment from a run's config, changed in the form", async () => {

@@ -40,3 +40,12 @@ export function keyMetrics(experiment: Experiment, count = 3): [string, number |
     .sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b))
     .slice(0, count);
 }
+
+/** What the server filters and sorts `metric.<name>` by: the run's test metric, else its value at the last epoch. */
+export function metricValue(experiment: Experiment, name: string): number | null {
+  const values = experiment.history[name];
+  for (const value of [experiment.metrics[name], values?.[values.length - 1]]) {
+    if (typeof value === "number") return value;
+  }
+  return null;
+}

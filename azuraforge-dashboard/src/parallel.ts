@@ -32,12 +32,14 @@ function isNumber(value: unknown): value is number {
   return typeof value === "number" && Number.isFinite(value);
 }
 
-export function makeAxis(name: string, values: unknown[]): Axis {
+/** An axis through the values; `known` says how numbers are spread when the caller knows (a sweep's log range),
+ * else it is chosen from the values. A log scale needs every number above 0. */
+export function makeAxis(name: string, values: unknown[], known?: "linear" | "log"): Axis {
   const present = values.filter((value) => value !== null && value !== undefined);
   const numbers = present.filter(isNumber);
   if (numbers.length > 0 && numbers.length === present.length) {
     const [low, high] = [Math.min(...numbers), Math.max(...numbers)];
-    const log = low > 0 && high / low >= LOG_SPAN;
+    const log = low > 0 && (known ? known === "log" : high / low >= LOG_SPAN);
     const scale = log ? Math.log10 : (value: number) => value;
     const at = (value: unknown) => {
       if (!isNumber(value) || (log && value <= 0)) return null;

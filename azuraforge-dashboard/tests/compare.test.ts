@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { differingConfig, metricRows } from "../src/compare";
 import { formatValue } from "../src/format";
-import { bestIndices, headlineVerdict, keyMetrics } from "../src/metrics";
+import { bestIndices, headlineVerdict, keyMetrics, metricValue } from "../src/metrics";
 import { experiment, runResult } from "./records";
 
 describe("differingConfig", () => {
@@ -63,6 +63,11 @@ describe("best metric", () => {
     ]);
     const valLoss = rows.find((row) => row.name === "val_loss");
     expect([valLoss?.values, valLoss?.best, valLoss?.baseline]).toEqual([[0.3, 0.4], [0], null]);
+  });
+
+  it("reads a metric as the server filters by it: the test metric, else the last epoch's value", () => {
+    const run = { ...experiment("a", {}, { loss: 7 }), history: { loss: [0.5, 0.2], val_loss: [0.4, 0.3], val_mae: [] } };
+    expect(["loss", "val_loss", "val_mae", "nothing"].map((name) => metricValue(run, name))).toEqual([7, 0.3, null, null]);
   });
 
   it("marks nothing when fewer than two runs have a value", () => {

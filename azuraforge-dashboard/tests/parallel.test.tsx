@@ -25,6 +25,10 @@ describe("axes", () => {
       { label: "4", at: 1 },
     ]);
     expect(makeAxis("same", [5, 5]).at(5)).toBe(0.5);
+    // A scale the caller knows wins over the values' span; a log scale cannot hold 0.
+    expect(makeAxis("learning_rate", [0.01, 0.05], "log").kind).toBe("log");
+    expect(makeAxis("learning_rate", [0.1, 0.001], "linear").kind).toBe("linear");
+    expect(makeAxis("offset", [0, 1000], "log").kind).toBe("linear");
   });
 
   it("give every distinct other value its own stop, in order", () => {

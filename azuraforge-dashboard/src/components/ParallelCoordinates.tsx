@@ -9,6 +9,8 @@ interface Props {
   metric: string;
   direction: "lower" | "higher";
   title: string;
+  /** Fields whose numbers are spread on a known scale (a sweep's `log` ranges); others are chosen by their values. */
+  scales?: Record<string, "linear" | "log">;
 }
 
 const HEIGHT = 300;
@@ -16,14 +18,16 @@ const TOP = 36;
 const BOTTOM = 44;
 const SIDE = 70;
 const SPACING = 150;
+const MIN_SPAN = 480; // few axes still get a readable width
 
-export function ParallelCoordinates({ fields, rows, metric, direction, title }: Props) {
+export function ParallelCoordinates({ fields, rows, metric, direction, title, scales = {} }: Props) {
   const axes = [
-    ...fields.map((field) => makeAxis(field, rows.map((row) => row.values[field]))),
+    ...fields.map((field) => makeAxis(field, rows.map((row) => row.values[field]), scales[field])),
     makeAxis(metric, rows.map((row) => row.score)),
   ];
-  const width = SIDE * 2 + SPACING * Math.max(1, axes.length - 1);
-  const x = (index: number) => SIDE + (axes.length === 1 ? 0 : index * SPACING);
+  const spacing = Math.max(SPACING, MIN_SPAN / Math.max(1, axes.length - 1));
+  const width = SIDE * 2 + spacing * Math.max(1, axes.length - 1);
+  const x = (index: number) => SIDE + (axes.length === 1 ? 0 : index * spacing);
   const y = (at: number) => TOP + (1 - at) * (HEIGHT - TOP - BOTTOM);
   const standing = standings(rows, direction);
   // Unscored runs first, then worst to best, so the best line is on top.
@@ -32,8 +36,8 @@ export function ParallelCoordinates({ fields, rows, metric, direction, title }: 
   return (
     <figure className="parallel" aria-label={title}>
       <figcaption>
-        {title}: each line is a run, from red (worst {metric}) to green (best, {direction} is better); grey dashed
-        lines have no {metric} yet.
+        Each line is a run, from red (worst {metric}) to green (best, {direction} is better); grey dashed lines
+        have no {metric} yet. Hover a line for its values.
       </figcaption>
       <svg viewBox={`0 0 ${width} ${HEIGHT}`} width={width} height={HEIGHT} role="img" aria-label={title}>
         {drawn.map((row) => {

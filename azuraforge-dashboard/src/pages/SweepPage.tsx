@@ -153,6 +153,9 @@ function SampledValues({ sweep }: { sweep: Sweep }) {
       rows={rows}
       metric={sweep.objective.metric}
       direction={sweep.objective.direction === "minimize" ? "lower" : "higher"}
+      scales={Object.fromEntries(
+        Object.entries(sweep.space).map(([name, param]) => [name, "log" in param && param.log ? "log" : "linear"]),
+      )}
     />
   );
 }
