@@ -148,7 +148,9 @@ def test_the_list_searches_filters_sorts_by_metric_and_pages_with_a_cursor_and_e
     for experiment in made:
         run_in_process(api, experiment["id"])
     api.http.patch(f"/api/v1/experiments/{made[1]['id']}", json={"notes": "the =SUM(A1) one"})
-    rmse = {e["id"]: api.http.get(f"/api/v1/experiments/{e['id']}").json()["metrics"]["rmse"] for e in made}
+    records = {e["id"]: api.http.get(f"/api/v1/experiments/{e['id']}").json() for e in made}
+    rmse = {run: found["metrics"]["rmse"] for run, found in records.items()}
+    last_val_loss = {run: found["history"]["val_loss"][-1] for run, found in records.items()}
 
     def ids(**params):
         response = api.http.get("/api/v1/experiments", params=params)
@@ -160,6 +162,10 @@ def test_the_list_searches_filters_sorts_by_metric_and_pages_with_a_cursor_and_e
     assert ids(sort="-config.learning_rate") == [e["id"] for e in made]
     assert ids(q="SUM(a1)") == [made[1]["id"]]
     assert ids(filter=["config.learning_rate>=0.01", f"metric.rmse<={rmse[made[0]['id']]}"]) == [made[0]["id"]]
+    # val_loss is reported per epoch only: its value at the last epoch
+    by_val_loss = sorted(last_val_loss, key=last_val_loss.__getitem__)
+    assert ids(sort="metric.val_loss") == by_val_loss
+    assert ids(filter=f"metric.val_loss<={last_val_loss[by_val_loss[0]]}") == by_val_loss[:1]
 
     pages, cursor = [], None
     while True:
@@ -186,6 +192,7 @@ def test_the_list_searches_filters_sorts_by_metric_and_pages_with_a_cursor_and_e
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert [row["id"] for row in rows] == by_rmse
     assert {row["metric.rmse"] for row in rows} == {str(value) for value in rmse.values()}
+    assert {row["metric.val_loss"] for row in rows} == {str(value) for value in last_val_loss.values()}
     assert all(int(row["peak_rss_bytes"]) > 0 for row in rows)
     assert rows[0]["config.learning_rate"] in {"0.1", "0.01", "0.001"}
     assert api.http.get("/api/v1/experiments/export.csv", params={"q": "nothing like it"}).text.count("\n") == 1

@@ -4,6 +4,7 @@ platform's records and the Optuna study."""
 import os
 import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import optuna
 import pytest
@@ -185,6 +186,42 @@ def test_sweeps_are_listed_and_stopped(api):
     assert stopped.json()["finished_at"] is not None
     assert api.http.post(f"/api/v1/sweeps/{sweep_id}/resume").status_code == 409
     assert api.http.get("/api/v1/sweeps/nope").status_code == 404
+
+
+def test_idempotency_key_returns_the_first_sweep(
+    tmp_path, redis_server, redis_client, test_app_path, empty_database_url
+):
+    """As for POST /experiments: the same request with the same key gets the first sweep, and queues no more
+    trials, also when the copies arrive at once; another request with that key, or a key first used for an
+    experiment, is a 409. On SQLite and PostgreSQL."""
+    with RunningAPI(make_settings(tmp_path, redis_server.url, database_url=empty_database_url)) as api:
+        _check_sweep_idempotency(api)
+
+
+def _check_sweep_idempotency(api):
+    body = sweep_request(parallelism=2, n_trials=4)
+    with ThreadPoolExecutor(4) as pool:
+        racing = list(
+            pool.map(lambda _: api.http.post("/api/v1/sweeps", json=body, headers={"Idempotency-Key": "s-0"}), range(4))
+        )
+    assert [r.status_code for r in racing] == [202] * 4, [r.text for r in racing]
+    assert len({r.json()["id"] for r in racing}) == 1
+    first = api.http.post("/api/v1/sweeps", json=body, headers={"Idempotency-Key": "s-1"})
+    again = api.http.post("/api/v1/sweeps", json=body, headers={"Idempotency-Key": "s-1"})
+    assert first.status_code == again.status_code == 202, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert api.http.get("/api/v1/sweeps").json()["total"] == 2
+    assert len(trials_in(api, first.json()["id"])) == len(trials_in(api, racing[0].json()["id"])) == 2
+
+    changed = api.http.post("/api/v1/sweeps", json={**body, "n_trials": 5}, headers={"Idempotency-Key": "s-1"})
+    assert changed.status_code == 409
+    assert "different request" in changed.json()["detail"]
+    run = {"app": "sine_test", "config": {"epochs": 1}}
+    assert api.http.post("/api/v1/experiments", json=run, headers={"Idempotency-Key": "s-1"}).status_code == 409
+    assert api.http.post("/api/v1/experiments", json=run, headers={"Idempotency-Key": "e-1"}).status_code == 202
+    assert api.http.post("/api/v1/sweeps", json=body, headers={"Idempotency-Key": "e-1"}).status_code == 409
+    assert api.http.get("/api/v1/sweeps").json()["total"] == 2
+    assert api.http.get("/api/v1/experiments").json()["total"] == 5
 
 
 @pytest.mark.parametrize(

@@ -232,10 +232,10 @@ def test_experiments_of_the_previous_schema_move_into_the_default_project(empty_
     engine.dispose()
 
 
-def _finished(session, name, metrics, config, tags=(), notes=""):
+def _finished(session, name, metrics, config, tags=(), notes="", history=None):
     (experiment,) = store.create_experiments(session, [NewExperiment(app="demo", config=config, name=name, tags=tags)])
     store.transition(session, experiment.id, ["queued"], "running")
-    store.transition(session, experiment.id, ["running"], "succeeded", metrics=metrics)
+    store.transition(session, experiment.id, ["running"], "succeeded", metrics=metrics, history=history or {})
     if notes:
         store.update_experiment(session, experiment, None, None, notes)
     return experiment
@@ -271,10 +271,39 @@ def test_search_filters_by_metric_and_config_and_sorts_by_either(session):
         store.list_experiments(session, ExperimentFilter(), sort="colour")
 
 
-@pytest.mark.parametrize("sort", ["name", "-created_at", "metric.rmse", "-metric.rmse", "config.seed"])
+def test_per_epoch_metrics_filter_and_sort_by_their_last_epoch(session):
+    """A name the run reports only per epoch (in history) stands for its value at the last epoch; a test metric
+    of the same name comes first."""
+    _finished(session, "improved", {"rmse": 1.0}, {}, history={"loss": [0.9, 0.2], "val_loss": [0.5, 0.08]})
+    _finished(session, "plateau", {"rmse": 2.0}, {}, history={"loss": [0.3, 0.3], "val_loss": [0.3, 0.2]})
+    _finished(session, "diverged", {}, {}, history={"loss": [0.4, float("nan")], "val_loss": [0.04, float("inf")]})
+    _finished(session, "tested", {"loss": 7.0}, {}, history={"loss": [0.1], "val_loss": [1]})
+    _finished(session, "empty", {}, {}, history={"val_loss": []})
+
+    def names(*conditions, sort="name"):
+        where = ExperimentFilter(conditions=tuple(Condition.parse(c) for c in conditions))
+        return [e.name for e in store.list_experiments(session, where, sort=sort)[0]]
+
+    assert names("metric.val_loss<0.1") == ["improved"], "the last epoch, not the best (diverged had 0.04)"
+    assert names("metric.val_loss>=0.2") == ["plateau", "tested"], "an integer is a number too"
+    assert names("metric.loss>1") == ["tested"], "the test metric, not the per-epoch loss"
+    assert names("metric.loss<=0.3", "metric.rmse>1") == ["plateau"]
+    without = {"diverged", "empty"}  # no number at the last epoch: last either way (in id order)
+    assert names(sort="metric.val_loss")[:3] == ["improved", "plateau", "tested"]
+    assert set(names(sort="metric.val_loss")[3:]) == without
+    assert names(sort="-metric.val_loss")[:3] == ["tested", "plateau", "improved"]
+    assert set(names(sort="-metric.val_loss")[3:]) == without
+    assert names(sort="metric.loss")[:3] == ["improved", "plateau", "tested"]
+
+
+@pytest.mark.parametrize(
+    "sort", ["name", "-created_at", "metric.rmse", "-metric.rmse", "config.seed", "metric.val_loss", "-metric.val_loss"]
+)
 def test_cursor_pages_cover_every_row_once_while_rows_are_added(session, sort):
     for i in range(9):
-        _finished(session, f"r{i % 3}", {"rmse": None if i % 4 == 0 else float(i % 3)}, {"seed": i % 2})
+        metrics = {"rmse": None if i % 4 == 0 else float(i % 3)}
+        history = {"val_loss": [9.0, float(i % 3)]} if i % 4 else {"val_loss": [9.0, None]}
+        _finished(session, f"r{i % 3}", metrics, {"seed": i % 2}, history=history)
     seen, cursor, pages = [], None, 0
     while True:
         page, _, cursor = store.list_experiments(session, ExperimentFilter(), sort=sort, limit=2, cursor=cursor)

@@ -1,7 +1,9 @@
 // Run management and observability in a real headless Chromium against the real stack: a run's log followed
 // live and searched, its system-metrics charts, notes, a failed run opening on its error, server-side search,
-// bulk delete, CSV export, delete from the run page, and the list and run page at a phone's 390 px width.
-// Screenshots go to test-output/runs-*.png. Needs the worker's sine_test app (the stack stack.mjs starts).
+// bulk delete, CSV export, a grid batch's summary and compare, a new run from another's config, delete from the
+// run page, and the list and run page at a phone's 390 px width. Screenshots go to test-output/runs-*.png; with
+// E2E_DOCS_SCREENSHOTS=1 the README's ones are written to docs/screenshots/ too (to refresh them). Needs the
+// worker's sine_test app (the stack stack.mjs starts).
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +15,13 @@ import { logIn, startStack } from "./stack.mjs";
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
 const RUN_TIMEOUT_MS = 180_000;
+const DOCS = resolve(import.meta.dirname, "../docs/screenshots");
+
+/** A full-page screenshot in test-output/, and in docs/screenshots/ for the README when asked to refresh it. */
+async function screenshot(page, name, { readme = false } = {}) {
+  await page.screenshot({ path: join(OUTPUT, name), fullPage: true });
+  if (readme && process.env.E2E_DOCS_SCREENSHOTS === "1") await page.screenshot({ path: join(DOCS, name), fullPage: true });
+}
 
 describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
   let stack;
@@ -97,7 +106,7 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     await page.locator(".log-line", { hasText: "stdout: epoch 2 line 3" }).waitFor();
     const { status } = await (await call("GET", `/experiments/${runs.chatty}`)).json();
     assert.ok(["queued", "running"].includes(status), `the log was only shown after the run ended (${status})`);
-    await page.screenshot({ path: join(OUTPUT, "runs-logs-live.png"), fullPage: true });
+    await screenshot(page, "runs-logs-live.png", { readme: true });
     await waitForStatus(runs.chatty, ["succeeded"]);
     await page.locator(".log-line", { hasText: "stdout: epoch 6 line 3" }).waitFor();
 
@@ -114,7 +123,7 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     await page.reload();
     await page.getByRole("tab", { name: "System" }).click();
     await page.locator(".system-charts canvas").nth(3).waitFor();
-    await page.screenshot({ path: join(OUTPUT, "runs-system.png"), fullPage: true });
+    await screenshot(page, "runs-system.png", { readme: true });
   });
 
   it("previews CSV, JSON and image artifacts and downloads them all as a zip", async () => {
@@ -151,7 +160,7 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     assert.equal(await page.getByRole("tab", { name: "Logs" }).getAttribute("aria-selected"), "true");
     await page.locator(".log-line.log-error", { hasText: `experiment ${runs.failed} failed` }).waitFor();
     await page.locator(".log-line", { hasText: "RuntimeError: sine_test was told to fail at epoch 2" }).waitFor();
-    await page.screenshot({ path: join(OUTPUT, "runs-failed-log.png"), fullPage: true });
+    await screenshot(page, "runs-failed-log.png", { readme: true });
   });
 
   it("searches on the server, shows time per epoch and peak memory, exports and bulk-deletes", async () => {
@@ -171,7 +180,7 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     const csv = readFileSync(await (await download).path(), "utf8");
     assert.match(csv.split("\n")[0], /^id,name,app,status,.*peak_rss_bytes,mean_epoch_s,metric\./);
     assert.equal(csv.trim().split("\n").length, 4);
-    await page.screenshot({ path: join(OUTPUT, "runs-list.png"), fullPage: true });
+    await screenshot(page, "runs-list.png", { readme: true });
 
     await page.goto(`/compare?ids=${runs.chatty},${runs.spare}`);
     await page.getByLabel("Metric to overlay").selectOption("mae");
@@ -200,12 +209,95 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     await page.goto("/");
     await page.locator(`tr[data-experiment="${runs.chatty}"]`).waitFor();
     assert.deepEqual(await overflowing(), [], "the list overflows 390 px");
-    await page.screenshot({ path: join(OUTPUT, "runs-phone-list.png"), fullPage: true });
+    await screenshot(page, "runs-phone-list.png", { readme: true });
     await page.goto(`/experiments/${runs.chatty}`);
     await page.getByRole("button", { name: "Delete" }).waitFor();
     assert.deepEqual(await overflowing(), [], "the run page overflows 390 px");
     await page.screenshot({ path: join(OUTPUT, "runs-phone-run.png"), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it("summarises a grid batch: parallel coordinates against a chosen metric, baselines, best per row", async () => {
+    const grid = { learning_rate: [0.1, 0.01, 0.001] };
+    const created = await (await call("POST", "/experiments", { app: "sine_test", name: "grid", config: { epochs: 2, epoch_sleep_s: 0 }, grid })).json();
+    const records = {};
+    for (const { id } of created.experiments) {
+      await waitForStatus(id, ["succeeded"]);
+      records[id] = await (await call("GET", `/experiments/${id}`)).json();
+    }
+    const lowest = (value) => Object.keys(records).sort((a, b) => value(records[a]) - value(records[b]))[0];
+
+    await page.goto(`/?batch=${created.batch_id}`);
+    await page.getByRole("link", { name: "Compare the whole batch" }).click();
+    await page.waitForURL(/\/compare\?batch=/);
+    const lines = page.locator("figure.parallel path[data-row]");
+    await lines.nth(2).waitFor();
+    assert.equal(await lines.count(), 3, "one line per run of the batch");
+    const axes = await page
+      .locator("figure.parallel [data-axis]")
+      .evaluateAll((found) => found.map((axis) => `${axis.getAttribute("data-axis")}:${axis.getAttribute("data-kind")}`));
+    assert.deepEqual(axes, ["learning_rate:log", "val_loss:linear"]);
+    // The thickest line is the run with the lowest val_loss at its last epoch (lower is better, says the API).
+    const bestLine = page.locator('figure.parallel path[data-standing="1"]');
+    assert.equal(await bestLine.getAttribute("data-row"), lowest((r) => r.history.val_loss.at(-1)));
+    await page.getByLabel("Metric of the summary").selectOption("rmse");
+    await page.locator("figure.parallel [data-axis=rmse]").waitFor();
+    assert.equal(await bestLine.getAttribute("data-row"), lowest((r) => r.metrics.rmse));
+    await screenshot(page, "runs-grid-summary.png", { readme: true });
+
+    // Each metric row: the strongest naive baseline from the record, and a best mark where a direction is known.
+    const baseline = await page.locator('tr[data-metric="rmse"] td.baseline').textContent();
+    const stored = Object.values(records).map((r) => r.baseline_metrics.rmse);
+    assert.ok(stored.every((value) => typeof value === "number"), "the runs have a baseline rmse");
+    assert.ok(baseline.includes(String(Number(stored[0].toPrecision(4)))), `baseline cell ${baseline} lacks ${stored[0]}`);
+    const rows = await page.locator("table.metrics-compare tbody tr").evaluateAll((found) =>
+      found.map((row) => ({
+        metric: row.getAttribute("data-metric"),
+        ranked: /[↓↑]/.test(row.querySelector("th")?.textContent ?? ""),
+        best: row.querySelectorAll("td.best").length,
+      })),
+    );
+    assert.ok(rows.some((row) => row.metric === "val_loss") && rows.some((row) => row.metric === "rmse"), JSON.stringify(rows));
+    for (const row of rows) assert.equal(row.best > 0, row.ranked, `best marks of ${row.metric}`);
+
+    // The list: a per-epoch metric as a column, sorted by on the server, and as a condition.
+    const lastValLoss = (id) => records[id].history.val_loss.at(-1);
+    const showing = (ids) =>
+      page.waitForFunction(
+        (wanted) => [...document.querySelectorAll("tr[data-experiment]")].map((row) => row.dataset.experiment).join() === wanted,
+        ids.join(),
+      );
+    await page.goto(`/?batch=${created.batch_id}&sort=-metric.val_loss`);
+    await page.getByLabel("Add a metric column").selectOption("val_loss");
+    const ascending = Object.keys(records).sort((a, b) => lastValLoss(a) - lastValLoss(b));
+    await showing([...ascending].reverse());
+    await page.locator("th button.sort", { hasText: "val_loss" }).click();
+    await page.waitForURL(/sort=metric\.val_loss/);
+    await showing(ascending);
+    const best = ascending[0];
+    await page.getByLabel("Conditions").fill(`metric.val_loss<=${lastValLoss(best)}`);
+    await page.getByLabel("Conditions").press("Enter");
+    await showing([best]);
+  });
+
+  it("starts a new experiment from a run's config, changed in the form", async () => {
+    const original = await (await call("GET", `/experiments/${runs.chatty}/clone`)).json(); // the config as it ran
+    await page.goto(`/experiments/${runs.chatty}`);
+    await page.getByRole("link", { name: "New from this" }).click();
+    await page.locator("[data-testid=prefilled]").waitFor();
+    assert.equal(await page.locator("#field-epochs").inputValue(), "6");
+    assert.equal(await page.locator("#field-chatter").inputValue(), "3");
+    assert.equal(await page.locator("#field-seed").inputValue(), String(original.config.seed));
+    await page.locator("#field-epochs").fill("1");
+    await page.locator("#field-epoch_sleep_s").fill("0");
+    await page.getByRole("button", { name: "Start experiment" }).click();
+    await page.waitForURL((url) => /\/experiments\/[0-9a-f]+$/.test(url.pathname) && !url.pathname.endsWith(runs.chatty));
+    const id = page.url().split("/").at(-1);
+    const { config } = await (await call("GET", `/experiments/${id}`)).json();
+    const unchanged = Object.fromEntries(Object.entries(original.config).filter(([key, value]) => value !== null && !["epochs", "epoch_sleep_s"].includes(key)));
+    assert.deepEqual({ ...config, ...unchanged, epochs: 1, epoch_sleep_s: 0 }, config, "the rest is the original's config");
+    assert.equal(config.epochs, 1);
+    await waitForStatus(id, ["succeeded"]);
   });
 
   it("deletes a running run from its page after confirmation, cancelling it first", async () => {

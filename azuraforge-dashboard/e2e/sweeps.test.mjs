@@ -1,5 +1,6 @@
 // A sweep end to end in a real headless Chromium against the real stack: start it from the New experiment form
-// in "search" mode, watch its leaderboard fill while its trials run, open the best trial's run.
+// in "search" mode, watch its leaderboard fill while its trials run, read the sampled values against the
+// objective in parallel coordinates, register the best trial's model, open the best trial's run.
 // Screenshots go under test-output/; any browser console error (after logging in) fails the run.
 //
 // Environment: as dashboard.test.mjs (E2E_BASE_URL, E2E_TOKEN, E2E_APP, CHROMIUM); E2E_SWEEP_TRIALS (default 4).
@@ -110,10 +111,27 @@ describe("a sweep in a real browser", { timeout: 15 * 60_000 }, () => {
     assert.ok(states.every((state) => state === "complete" || state === "pruned"), states.join(", "));
     await page.locator('figure.chart[aria-label^="Best val_loss"]').waitFor();
     await page.locator('.importance[data-param="learning_rate"]').waitFor();
+    // Parallel coordinates: an axis for the searched field and the objective, a line per trial, the best on top.
+    const best = await page.locator("table.leaderboard tbody tr").first().getAttribute("data-trial");
+    const lines = page.locator("figure.parallel path[data-row]");
+    assert.equal(await lines.count(), TRIALS);
+    const axes = await page
+      .locator("figure.parallel [data-axis]")
+      .evaluateAll((found) => found.map((axis) => `${axis.getAttribute("data-axis")}:${axis.getAttribute("data-kind")}`));
+    assert.deepEqual(axes, ["learning_rate:log", "val_loss:linear"]);
+    assert.equal(await page.locator('figure.parallel path[data-standing="1"]').getAttribute("data-row"), best);
     await page.screenshot({ path: join(OUTPUT, "sweep-finished.png"), fullPage: true });
 
-    // "Promote best": the best trial's own run page.
-    const best = await page.locator("table.leaderboard tbody tr").first().getAttribute("data-trial");
+    // "Promote best": register the best trial's model through the registry, then open the trial's own run.
+    const sweepPage = page.url();
+    const bestRun = await page.locator("table.leaderboard tbody tr").first().getByRole("link", { name: "open" }).getAttribute("href");
+    await page.getByRole("button", { name: `Register the model of trial #${best}` }).click();
+    await page.locator("#model-name").fill("e2e-sweep-best");
+    await page.getByRole("button", { name: "Register", exact: true }).click();
+    await page.waitForURL(/\/models\/e2e-sweep-best/);
+    const source = page.locator('tr[data-version="1"] a[href^="/experiments/"]');
+    assert.equal(await source.getAttribute("href"), bestRun, "version 1 is the best trial's model");
+    await page.goto(sweepPage);
     await page.getByRole("link", { name: `Open best trial (#${best})` }).click();
     await page.waitForURL(/\/experiments\/[0-9a-f]+$/);
     await page.getByText(`e2e sweep #${best}`).first().waitFor();

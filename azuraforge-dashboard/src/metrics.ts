@@ -2,10 +2,12 @@
 // the dashboard has no naming rules of its own. Runs recorded without one have no directions.
 import type { Direction, Experiment, MetricSpec, MetricVerdict, RunResult } from "./api/types";
 
-/** The declared metrics of the experiments, by name (the first declaration wins). */
-export function metricSpecs(experiments: Experiment[]): Map<string, MetricSpec> {
+/** The declared metrics of the experiments, by name (the first declaration wins): their test metrics, or what
+ * they report per epoch (loss, val_loss, val_<name>). */
+export function metricSpecs(experiments: Experiment[], kind: "test" | "epoch" = "test"): Map<string, MetricSpec> {
   const specs = new Map<string, MetricSpec>();
-  for (const spec of experiments.flatMap((experiment) => experiment.result?.plan.metrics ?? [])) {
+  const declared = (plan: RunResult["plan"]) => (kind === "test" ? plan.metrics : (plan.epoch_metrics ?? []));
+  for (const spec of experiments.flatMap((experiment) => (experiment.result ? declared(experiment.result.plan) : []))) {
     if (!specs.has(spec.name)) specs.set(spec.name, spec);
   }
   return specs;
@@ -37,4 +39,13 @@ export function keyMetrics(experiment: Experiment, count = 3): [string, number |
   return Object.entries(experiment.metrics)
     .sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b))
     .slice(0, count);
+}
+
+/** What the server filters and sorts `metric.<name>` by: the run's test metric, else its value at the last epoch. */
+export function metricValue(experiment: Experiment, name: string): number | null {
+  const values = experiment.history[name];
+  for (const value of [experiment.metrics[name], values?.[values.length - 1]]) {
+    if (typeof value === "number") return value;
+  }
+  return null;
 }

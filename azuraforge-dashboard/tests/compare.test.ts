@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { differingConfig, metricRows } from "../src/compare";
 import { formatValue } from "../src/format";
-import { bestIndices, headlineVerdict, keyMetrics } from "../src/metrics";
+import { bestIndices, headlineVerdict, keyMetrics, metricValue } from "../src/metrics";
 import { experiment, runResult } from "./records";
 
 describe("differingConfig", () => {
@@ -41,6 +41,33 @@ describe("best metric", () => {
       throughput: [],
     });
     expect(rows.find((row) => row.name === "r2")?.values).toEqual([0.5, undefined, 0.7]);
+  });
+
+  it("gives each test metric the strongest baseline's score, a range where the runs' data differ", () => {
+    const a = { ...experiment("a", {}, { rmse: 0.29, mae: 0.23 }, runResult()), baseline_metrics: { rmse: 0.11, mae: 0.25 } };
+    const b = { ...experiment("b", {}, { rmse: 0.2, mae: 0.3 }, runResult()), baseline_metrics: { rmse: 0.11, mae: 0.2 } };
+    const rows = Object.fromEntries(metricRows([a, b]).map((row) => [row.name, row.baseline]));
+    expect(rows.rmse).toEqual({ low: 0.11, high: 0.11, names: ["same hour yesterday"] });
+    expect(rows.mae).toEqual({ low: 0.2, high: 0.25, names: ["same hour yesterday"] });
+  });
+
+  it("adds the per-epoch metrics at their last epoch, marked by their declared direction", () => {
+    const plan = { ...runResult().plan, epoch_metrics: [{ name: "val_loss", direction: "lower" as const, unit: "", description: "", headline: false }] };
+    const a = { ...experiment("a", {}, { rmse: 1 }, runResult({ plan })), history: { loss: [0.9, 0.5], val_loss: [0.8, 0.3] } };
+    const b = { ...experiment("b", {}, { rmse: 2 }, runResult({ plan })), history: { loss: [0.7], val_loss: [0.1, 0.4] } };
+    const rows = metricRows([a, b]);
+    expect(rows.map((row) => [row.name, row.kind, row.direction])).toEqual([
+      ["rmse", "test", "lower"],
+      ["loss", "epoch", null],
+      ["val_loss", "epoch", "lower"],
+    ]);
+    const valLoss = rows.find((row) => row.name === "val_loss");
+    expect([valLoss?.values, valLoss?.best, valLoss?.baseline]).toEqual([[0.3, 0.4], [0], null]);
+  });
+
+  it("reads a metric as the server filters by it: the test metric, else the last epoch's value", () => {
+    const run = { ...experiment("a", {}, { loss: 7 }), history: { loss: [0.5, 0.2], val_loss: [0.4, 0.3], val_mae: [] } };
+    expect(["loss", "val_loss", "val_mae", "nothing"].map((name) => metricValue(run, name))).toEqual([7, 0.3, null, null]);
   });
 
   it("marks nothing when fewer than two runs have a value", () => {

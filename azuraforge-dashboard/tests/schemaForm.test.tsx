@@ -147,6 +147,29 @@ describe("ExperimentForm", () => {
   });
 });
 
+describe("ExperimentForm from another run", () => {
+  it("starts from that run's config and tags, and sends what the user changed", async () => {
+    const fetch = vi.fn(async (_url: string, _init: RequestInit) => jsonResponse(202, { id: "e2" }));
+    vi.stubGlobal("fetch", fetch);
+    const start = { app: "demo", project: "default", config: { ...app.defaults, epochs: 3, optimizer: "sgd", seed: 7, ticker: "AAPL" }, tags: ["a", "b"] };
+    render(
+      <MemoryRouter>
+        <ExperimentForm app={app} start={start} />
+      </MemoryRouter>,
+    );
+    expect(screen.getByLabelText(/Epochs/)).toHaveProperty("value", "3");
+    expect(screen.getByLabelText(/Optimizer/)).toHaveProperty("value", "sgd");
+    expect(screen.getByLabelText(/Seed/)).toHaveProperty("value", "7");
+    expect(screen.getByLabelText("Tags")).toHaveProperty("value", "a, b");
+    fireEvent.change(screen.getByLabelText(/Learning Rate/), { target: { value: "0.05" } });
+    fireEvent.click(screen.getByRole("button", { name: "Start experiment" }));
+    await vi.waitFor(() => expect(fetch).toHaveBeenCalledTimes(1));
+    const body = JSON.parse(fetch.mock.calls[0]![1].body as string);
+    expect(body.config).toMatchObject({ epochs: 3, optimizer: "sgd", seed: 7, ticker: "AAPL", learning_rate: 0.05 });
+    expect(body.tags).toEqual(["a", "b"]);
+  });
+});
+
 describe("placeServerErrors", () => {
   it("places config and grid issues on their field and keeps the rest apart", () => {
     const placed = placeServerErrors(

@@ -92,12 +92,17 @@ def _enqueue(platform: Platform, session: Session, experiments: list[Experiment]
         raise
 
 
-def _replay(session: Session, earlier: IdempotencyKey, request_hash: str) -> Submission:
+def check_same_request(earlier: IdempotencyKey, request_hash: str) -> None:
+    """A key repeated with another request (or on another route) is a 409: its first answer would not fit."""
     if earlier.request_hash != request_hash:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             "this Idempotency-Key was already used with a different request; send a new key for a new request",
         )
+
+
+def _replay(session: Session, earlier: IdempotencyKey, request_hash: str) -> Submission:
+    check_same_request(earlier, request_hash)
     if earlier.batch_id is not None:
         members, _, _ = store.list_experiments(
             session, store.ExperimentFilter(batch_id=earlier.batch_id), sort="created_at", limit=catalog.MAX_GRID_SIZE
@@ -232,7 +237,9 @@ def list_filter(
             alias="filter",
             max_length=20,
             description="Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value "
-            "(metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam).",
+            "(metric.rmse<0.1, metric.val_loss<0.1, config.learning_rate>=0.001, config.optimizer=adam). "
+            "metric.<name> is the run's test metric, or for a metric reported only per epoch (loss, val_loss, "
+            "val_<name>) its value at the last epoch.",
         ),
     ] = None,
 ) -> store.ExperimentFilter:
@@ -271,7 +278,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def export_csv(session: Session, where: store.ExperimentFilter, sort: str) -> str:
     """The matching experiments as CSV; text a spreadsheet would run as a formula is prefixed with '."""
     experiments, _, _ = store.list_experiments(session, where, sort, MAX_EXPORT)
-    metric_names = sorted({name for e in experiments for name in e.metrics})
+    metric_names = sorted({name for e in experiments for name in [*e.metrics, *(e.history or {})]})
     config_names = sorted({name for e in experiments for name in e.config})
     columns = ["id", "name", "app", "status", "tags", "batch_id", "created_at", "started_at", "finished_at"]
     out = io.StringIO()
@@ -285,7 +292,7 @@ def export_csv(session: Session, where: store.ExperimentFilter, sort: str) -> st
         fields = [e.id, e.name, e.app, e.status, " ".join(e.tags), e.batch_id, e.created_at, e.started_at,
                   e.finished_at]  # fmt: skip
         row = [*fields, system.get("peak_rss_bytes"), system.get("mean_epoch_s")]
-        row += [e.metrics.get(m) for m in metric_names]
+        row += [store.metric_value(e, m) for m in metric_names]
         row += [_cell(e.config.get(c)) for c in config_names]
         writer.writerow([_safe(value) for value in row])
     return out.getvalue()

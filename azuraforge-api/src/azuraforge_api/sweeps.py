@@ -5,6 +5,7 @@ The sweep's own logic (Optuna, the idempotent step) is in azuraforge_common.swee
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import operator
@@ -20,16 +21,16 @@ from kombu.exceptions import OperationalError as BrokerError
 from optuna.importance import PedAnovaImportanceEvaluator
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api import catalog, services
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import Objective, SweepCreate, SweepOut, SweepSummary, TrialOut
-from azuraforge_common import names, sweeps
+from azuraforge_common import names, store, sweeps
 from azuraforge_common.events import TERMINAL_STATUSES
-from azuraforge_common.models import Experiment, Sweep, new_id
+from azuraforge_common.models import Experiment, IdempotencyKey, Sweep, new_id
 from azuraforge_common.sweeps import Categorical, FloatRange, IntRange, SearchParam, TrialStateName
 from azuraforge_common.worker import run_task_options
 from azuraforge_learner.config import ConfigError, excerpt
@@ -184,8 +185,13 @@ def _error(loc: tuple[str, ...], message: str) -> dict[str, Any]:
 # --- creating and controlling sweeps ---------------------------------------------------------------------
 
 
-def create(platform: Platform, session: Session, request: SweepCreate) -> SweepOut:
-    """Stores the sweep and its Optuna study, and queues its first trials."""
+def create(platform: Platform, session: Session, request: SweepCreate, idempotency_key: str | None) -> SweepOut:
+    """Stores the sweep and its Optuna study, and queues its first trials; with an idempotency key, a repeated
+    request gets the sweep the first one created (as POST /experiments does)."""
+    # Prefixed, so that a key first used for an experiment never matches a sweep request, nor the other way.
+    request_hash = hashlib.sha256(b"sweep:" + request.model_dump_json().encode()).hexdigest()
+    if idempotency_key is not None and (earlier := store.find_idempotency_key(session, idempotency_key)):
+        return _replay(platform, session, earlier, request_hash)
     pipeline = catalog.find_app(request.app)
     base = check_space(request, pipeline)
     platform.redis.ping()  # Redis down: a 503 now, before anything is stored
@@ -208,9 +214,24 @@ def create(platform: Platform, session: Session, request: SweepCreate) -> SweepO
     # The study first: a study without its sweep row is never read, a sweep without its study could not run.
     sweeps.create_study(platform.settings.resolved_database_url, sweep)
     session.add(sweep)
-    session.commit()
+    if idempotency_key is not None:
+        session.add(IdempotencyKey(key=idempotency_key, request_hash=request_hash, batch_id=sweep.id))
+    try:
+        session.commit()
+    except IntegrityError:
+        # The same key, sent twice at once: the other request stored its sweep first (this study stays unread).
+        session.rollback()
+        earlier = store.find_idempotency_key(session, idempotency_key or "")
+        if earlier is None:
+            raise
+        return _replay(platform, session, earlier, request_hash)
     step(platform, sweep.id)
     return describe(platform, session, sweep.id)
+
+
+def _replay(platform: Platform, session: Session, earlier: IdempotencyKey, request_hash: str) -> SweepOut:
+    services.check_same_request(earlier, request_hash)
+    return describe(platform, session, earlier.batch_id or "")
 
 
 def pause(platform: Platform, session: Session, sweep_id: str) -> SweepOut:

@@ -127,7 +127,8 @@ class ExperimentTag(Base):
 
 
 class IdempotencyKey(Base):
-    """The first answer to a POST carrying an Idempotency-Key: its experiment, or its grid's batch."""
+    """The first answer to a POST carrying an Idempotency-Key: its experiment, its grid's batch, or its sweep
+    (batch_id is the sweep's id, as it is its trials' batch)."""
 
     __tablename__ = "idempotency_keys"
 

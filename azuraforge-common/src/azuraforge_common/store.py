@@ -11,7 +11,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from azuraforge_common import names
@@ -189,13 +206,37 @@ def _json_value(field: str) -> Any:
 
 def _number(field: str, dialect: str) -> ColumnElement[Any]:
     """The field's value where it is a JSON number, else NULL (PostgreSQL would fail to cast text, SQLite would
-    compare text above every number)."""
+    compare text above every number). `metric.<name>` is the run's test metric of that name, or for a name it
+    reports only per epoch (loss, val_loss, val_<name>) the value at its last epoch, as a sweep judges a trial."""
     kind, _, name = field.partition(".")
     document = Experiment.metrics if kind == "metric" else Experiment.config
     value = _json_value(field).as_float()
     if dialect == "postgresql":
-        return case((func.json_typeof(document[name]) == "number", value))
-    return case((func.json_type(document, f'$."{name}"').in_(["integer", "real"]), value))
+        number = case((func.json_typeof(document[name]) == "number", value))
+    else:
+        number = case((func.json_type(document, f'$."{name}"').in_(["integer", "real"]), value))
+    return func.coalesce(number, _last_epoch(name, dialect)) if kind == "metric" else number
+
+
+def metric_value(experiment: Experiment, name: str) -> float | None:
+    """What `metric.<name>` filters and sorts by, for one run: its test metric, else its last epoch's value."""
+    for value in [experiment.metrics.get(name), ((experiment.history or {}).get(name) or [None])[-1]]:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _last_epoch(name: str, dialect: str) -> ColumnElement[Any]:
+    """The last value of the metric's per-epoch list in history, where it is a number, else NULL."""
+    if dialect == "postgresql":
+        last = Experiment.history.op("->", return_type=JSON)(literal(name, String)).op("->", return_type=JSON)(
+            literal(-1, Integer)
+        )  # a negative index counts from the end
+        return case((func.json_typeof(last) == "number", cast(cast(last, Text), Float)))
+    path = f'$."{name}"[#-1]'
+    return case(
+        (func.json_type(Experiment.history, path).in_(["integer", "real"]), func.json_extract(Experiment.history, path))
+    )
 
 
 def _sort_key(key: str, dialect: str) -> ColumnElement[Any]:

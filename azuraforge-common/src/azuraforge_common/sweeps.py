@@ -15,6 +15,7 @@ also catches up after any crash, since nothing is remembered outside the databas
 import functools
 import logging
 import math
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
@@ -28,6 +29,7 @@ from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from azuraforge_common import names
@@ -131,18 +133,30 @@ class _SpaceModel(BaseModel):
 # --- Optuna: storage, study, sampler, pruner ---------------------------------------------------------------
 
 
-@functools.cache
+_storage_lock = threading.Lock()
+
+
 def storage(database_url: str) -> RDBStorage:
     """Optuna's storage in the platform's database, one per process and URL.
 
     Its tables are created on first use. The database's alembic_version table belongs to the platform's own
     migrations, so Optuna's schema check (which reads that table) is skipped: the Optuna version is pinned by
     requirements.lock, and moving it to one with a new storage schema needs its `optuna storage upgrade`."""
+    with _storage_lock:  # threads of one process asking at once would create the tables at once
+        return _open_storage(database_url)
+
+
+@functools.cache
+def _open_storage(database_url: str) -> RDBStorage:
     url = make_url(database_url)
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.get_backend_name() == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": 30}
-    return RDBStorage(database_url, engine_kwargs=engine_kwargs, skip_compatibility_check=True)
+    try:
+        return RDBStorage(database_url, engine_kwargs=engine_kwargs, skip_compatibility_check=True)
+    except SQLAlchemyError:
+        # Another process created Optuna's tables between its check and ours ("already exists"): they are there now.
+        return RDBStorage(database_url, engine_kwargs=engine_kwargs, skip_compatibility_check=True)
 
 
 def make_sampler(sweep: Sweep, trials_so_far: int) -> optuna.samplers.BaseSampler:

@@ -619,7 +619,8 @@ export interface paths {
         /**
          * Create Sweep
          * @description Start a hyperparameter search: `parallelism` trials at a time until `n_trials` have run, each an experiment
-         *     in the sweep's batch. The space is checked against the app's config schema (422 naming the field).
+         *     in the sweep's batch. The space is checked against the app's config schema (422 naming the field). With an
+         *     Idempotency-Key header, repeating the request returns the sweep the first one created instead of another.
          */
         post: operations["create_sweep_api_v1_sweeps_post"];
         delete?: never;
@@ -3021,7 +3022,7 @@ export interface operations {
     list_experiments_api_v1_experiments_get: {
         parameters: {
             query?: {
-                /** @description A column (created_at, started_at, finished_at, name, app, status), metric.<name> or config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last. */
+                /** @description A column (created_at, started_at, finished_at, name, app, status), metric.<name> (a test metric, or a per-epoch one at its last epoch) or config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last. */
                 sort?: string;
                 /** @description Only this project's runs. */
                 project?: string | null;
@@ -3035,7 +3036,7 @@ export interface operations {
                 batch_id?: string | null;
                 /** @description Text in the id, the name, a tag, the notes, the app or the status. */
                 q?: string | null;
-                /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
+                /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, metric.val_loss<0.1, config.learning_rate>=0.001, config.optimizer=adam). metric.<name> is the run's test metric, or for a metric reported only per epoch (loss, val_loss, val_<name>) its value at the last epoch. */
                 filter?: string[] | null;
             };
             header?: never;
@@ -3387,7 +3388,7 @@ export interface operations {
     export_experiments_api_v1_experiments_export_csv_get: {
         parameters: {
             query?: {
-                /** @description A column (created_at, started_at, finished_at, name, app, status), metric.<name> or config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last. */
+                /** @description A column (created_at, started_at, finished_at, name, app, status), metric.<name> (a test metric, or a per-epoch one at its last epoch) or config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last. */
                 sort?: string;
                 /** @description Only this project's runs. */
                 project?: string | null;
@@ -3397,7 +3398,7 @@ export interface operations {
                 batch_id?: string | null;
                 /** @description Text in the id, the name, a tag, the notes, the app or the status. */
                 q?: string | null;
-                /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
+                /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, metric.val_loss<0.1, config.learning_rate>=0.001, config.optimizer=adam). metric.<name> is the run's test metric, or for a metric reported only per epoch (loss, val_loss, val_<name>) its value at the last epoch. */
                 filter?: string[] | null;
             };
             header?: never;
@@ -7062,7 +7063,9 @@ export interface operations {
     create_sweep_api_v1_sweeps_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                "idempotency-key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -7119,6 +7122,18 @@ export interface operations {
             };
             /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

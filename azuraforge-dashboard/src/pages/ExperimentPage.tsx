@@ -1,12 +1,13 @@
 // One experiment: live charts and progress while it runs, its history, metrics, config and error after.
-import { useState, type FormEvent } from "react";
+import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { api, newIdempotencyKey, type ApiError } from "../api/client";
+import { api, newIdempotencyKey } from "../api/client";
 import { isFinished, type Experiment } from "../api/types";
 import { useResource } from "../api/useResource";
 import { LineChart } from "../components/LineChart";
 import { LogsPanel } from "../components/LogsPanel";
 import { Notes } from "../components/Notes";
+import { RegisterModel } from "../components/RegisterModel";
 import { DataProvenancePanel, Verdict } from "../components/RunRecord";
 import { SeriesCharts } from "../components/SeriesCharts";
 import { StatusBadge } from "../components/StatusBadge";
@@ -103,12 +104,21 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
           <button type="button" onClick={runAgain} title="Same config, same seed">
             Run again
           </button>
+          <Link
+            to={`/new?app=${encodeURIComponent(experiment.app)}&from=${encodeURIComponent(experiment.id)}`}
+            className="button"
+            title="The form, filled in with this run's config, to change before starting"
+          >
+            New from this
+          </Link>
           <button type="button" className="danger" onClick={remove}>
             Delete
           </button>
         </div>
       </div>
-      {status === "succeeded" && artifacts.includes("model.npz") && <RegisterModel experiment={experiment} />}
+      {status === "succeeded" && artifacts.includes("model.npz") && (
+        <RegisterModel experimentId={experiment.id} app={experiment.app} projectId={experiment.project_id} />
+      )}
       {cancelError && <p className="error">Could not cancel: {cancelError}</p>}
 
       {!isFinished(status) && (
@@ -224,42 +234,5 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
       </div>
       <Notes experimentId={experiment.id} notes={notes} onSaved={setNotes} />
     </section>
-  );
-}
-
-/** "Register this model": the run's model as the next version of a name (the app's name by default). */
-function RegisterModel({ experiment }: { experiment: Experiment }) {
-  const navigate = useNavigate();
-  const [name, setName] = useState(experiment.app.replace(/[^A-Za-z0-9._-]/g, "-"));
-  const [open, setOpen] = useState(false);
-  const [error, setError] = useState<string>();
-  const register = (event: FormEvent) => {
-    event.preventDefault();
-    setError(undefined);
-    api.registerVersion(name, experiment.id).then(
-      (version) =>
-        navigate(`/models/${encodeURIComponent(version.name)}?project=${encodeURIComponent(experiment.project_id)}`),
-      (reason: ApiError) => setError(reason.issues[0]?.msg ?? reason.message),
-    );
-  };
-  if (!open) {
-    return (
-      <p>
-        <button type="button" onClick={() => setOpen(true)}>
-          Register this model
-        </button>
-      </p>
-    );
-  }
-  return (
-    <form className="register-model" onSubmit={register}>
-      <label>
-        Model name <input id="model-name" value={name} onChange={(event) => setName(event.target.value)} />
-      </label>{" "}
-      <button type="submit" className="primary">
-        Register
-      </button>
-      {error && <p className="error">Could not register: {error}</p>}
-    </form>
   );
 }

@@ -1,4 +1,5 @@
-// The experiments list: filter, search, sort, select runs to compare; statuses follow live events.
+// The experiments list: filter (also by metric and config conditions), search, sort (also by any metric column
+// the user adds), select runs to compare; statuses follow live events.
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { useAuth } from "../api/auth";
@@ -17,7 +18,7 @@ import { OfflineBadge, VerdictMarks } from "../components/RunRecord";
 import { StatusBadge } from "../components/StatusBadge";
 import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber } from "../format";
 import { useExperimentFeed } from "../live/useExperimentFeed";
-import { keyMetrics } from "../metrics";
+import { keyMetrics, metricValue } from "../metrics";
 
 const PAGE_SIZE = 50;
 const SORTABLE: Record<string, string> = { created_at: "Created", name: "Name", app: "App", status: "Status" };
@@ -35,7 +36,9 @@ export function ExperimentsPage() {
     batch_id: params.get("batch") ?? "",
     sort: (params.get("sort") ?? "-created_at") as NonNullable<ExperimentQuery["sort"]>,
     q: params.get("q") ?? "",
+    filter: splitList(params.get("filter")),
   };
+  const columns = splitList(params.get("columns"));
   const search = filters.q;
   const apps = useResource("apps", api.listApps);
   const list = useResource(`experiments?${JSON.stringify(filters)}`, () =>
@@ -117,6 +120,10 @@ export function ExperimentsPage() {
       (blob) => saveBlob(blob, "experiments.csv"),
       (error: Error) => setBulkMessage(error.message),
     );
+  const metricNames = [...new Set(items.flatMap((e) => [...Object.keys(e.metrics), ...Object.keys(e.history)]))]
+    .filter((name) => !columns.includes(name))
+    .sort();
+  const setColumns = (names: string[]) => setParam("columns", names.join(","));
   const toggle = (id: string) =>
     setSelected((current) => (current.includes(id) ? current.filter((x) => x !== id) : [...current, id]));
 
@@ -146,9 +153,14 @@ export function ExperimentsPage() {
           Delete selected
         </button>
         {filters.batch_id && (
-          <button type="button" onClick={() => bulk("cancel", { batch_id: filters.batch_id })}>
-            Cancel the batch
-          </button>
+          <>
+            <Link to={`/compare?batch=${encodeURIComponent(filters.batch_id)}`} className="button">
+              Compare the whole batch
+            </Link>
+            <button type="button" onClick={() => bulk("cancel", { batch_id: filters.batch_id })}>
+              Cancel the batch
+            </button>
+          </>
         )}
         <button type="button" onClick={exportCsv}>
           Export CSV
@@ -170,6 +182,15 @@ export function ExperimentsPage() {
           ))}
         </select>
         <input type="text" placeholder="Tag" aria-label="Tag" value={filters.tag} onChange={(e) => setParam("tag", e.target.value)} />
+        <ConditionsInput key={filters.filter.join(",")} conditions={filters.filter} onApply={(text) => setParam("filter", text)} />
+        {metricNames.length > 0 && (
+          <select aria-label="Add a metric column" value="" onChange={(e) => setColumns([...columns, e.target.value])}>
+            <option value="">+ metric column</option>
+            {metricNames.map((name) => (
+              <option key={name}>{name}</option>
+            ))}
+          </select>
+        )}
         {filters.batch_id && (
           <button type="button" className="chip" onClick={() => setParam("batch", "")} title="Show all batches">
             batch {filters.batch_id.slice(0, 8)} ✕
@@ -196,6 +217,16 @@ export function ExperimentsPage() {
             <th>Duration</th>
             <th title="Mean wall time of an epoch">s/epoch</th>
             <th title="Peak resident memory of the training process">Peak RSS</th>
+            {columns.map((name) => (
+              <SortHeader
+                key={name}
+                column={`metric.${name}`}
+                label={name}
+                sort={filters.sort}
+                onSort={(sort) => setParam("sort", sort)}
+                onRemove={() => setColumns(columns.filter((c) => c !== name))}
+              />
+            ))}
             <th>Key metrics</th>
           </tr>
         </thead>
@@ -226,6 +257,11 @@ export function ExperimentsPage() {
               <td className="nowrap">{formatDuration(experimentDuration(e, now))}</td>
               <td className="nowrap">{e.system?.mean_epoch_s != null ? e.system.mean_epoch_s.toFixed(2) : "–"}</td>
               <td className="nowrap">{e.system?.peak_rss_bytes ? `${Math.round(e.system.peak_rss_bytes / 1048576)} MB` : "–"}</td>
+              {columns.map((name) => (
+                <td key={name} className="nowrap" data-column={name}>
+                  {formatNumber(metricValue(e, name))}
+                </td>
+              ))}
               <td className="metrics-cell">
                 {keyMetrics(e).map(([name, value]) => (
                   <span key={name} className="metric">
@@ -254,17 +290,57 @@ export function ExperimentsPage() {
   );
 }
 
-function SortHeader({ column, sort, onSort }: { column: string; sort: string; onSort: (sort: string) => void }) {
+interface SortHeaderProps {
+  column: string;
+  label?: string;
+  sort: string;
+  onSort: (sort: string) => void;
+  onRemove?: () => void;
+}
+
+function SortHeader({ column, label = SORTABLE[column], sort, onSort, onRemove }: SortHeaderProps) {
   const active = sort.replace(/^-/, "") === column;
   const descending = sort.startsWith("-");
   const next = active && !descending ? `-${column}` : column;
   return (
     <th aria-sort={active ? (descending ? "descending" : "ascending") : "none"}>
       <button type="button" className="sort" onClick={() => onSort(next)}>
-        {SORTABLE[column]} {active ? (descending ? "▼" : "▲") : ""}
+        {label} {active ? (descending ? "▼" : "▲") : ""}
       </button>
+      {onRemove && (
+        <button type="button" className="chip" aria-label={`Remove the ${label} column`} onClick={onRemove}>
+          ✕
+        </button>
+      )}
     </th>
   );
+}
+
+/** Conditions on metrics and config fields, applied when the user presses Enter (a half-typed one is no query). */
+function ConditionsInput({ conditions, onApply }: { conditions: string[]; onApply: (text: string) => void }) {
+  const [text, setText] = useState(conditions.join(", "));
+  return (
+    <form
+      className="conditions"
+      onSubmit={(event) => {
+        event.preventDefault();
+        onApply(splitList(text).join(","));
+      }}
+    >
+      <input
+        type="text"
+        aria-label="Conditions"
+        title="metric.<name> (a test metric, or a per-epoch one at its last epoch) or config.<field>, an operator (< <= > >= = !=) and a value; several separated by commas; Enter applies"
+        placeholder="metric.val_loss<0.1, config.learning_rate>=0.001"
+        value={text}
+        onChange={(event) => setText(event.target.value)}
+      />
+    </form>
+  );
+}
+
+function splitList(text: string | null): string[] {
+  return (text ?? "").split(",").map((part) => part.trim()).filter(Boolean);
 }
 
 /** The current time, ticking every second while something runs (for running durations). */

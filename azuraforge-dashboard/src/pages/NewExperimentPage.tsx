@@ -1,9 +1,10 @@
-// Start an experiment: pick an app, fill the form generated from its config schema, send it.
+// Start an experiment: pick an app, fill the form generated from its config schema (or start from another run's
+// config with ?from=<id>), send it.
 import { useMemo, useState, type FormEvent } from "react";
-import { useNavigate, useSearchParams } from "react-router";
+import { Link, useNavigate, useSearchParams } from "react-router";
 import { useAuth } from "../api/auth";
 import { ApiError, api, newIdempotencyKey } from "../api/client";
-import type { AppInfo } from "../api/types";
+import type { AppInfo, NewExperiment } from "../api/types";
 import { useResource } from "../api/useResource";
 import { buildConfig, fieldsFromSchema, initialValues, type FormValues } from "../schema/fields";
 import { SchemaForm } from "../schema/SchemaForm";
@@ -17,11 +18,16 @@ export function NewExperimentPage() {
   const app = apps.data?.find((a) => a.name === chosen);
   // "search" starts a sweep (Optuna picks the values) instead of one run or a grid.
   const search = params.get("mode") === "search";
+  // "New from this": the form starts from another run's request (its full config, seed included, and tags).
+  const from = params.get("from");
+  const source = useResource(`clone:${from ?? ""}`, () => (from ? api.cloneExperiment(from) : Promise.resolve(null)));
   const choose = (changes: Record<string, string>) => {
     const next = new URLSearchParams(params);
     for (const [key, value] of Object.entries(changes)) next.set(key, value);
+    if (changes.app) next.delete("from"); // another app's form cannot take that run's config
     setParams(next, { replace: true });
   };
+  const start = source.data?.app === chosen ? source.data : null;
   return (
     <section className="narrow">
       <h1>New experiment</h1>
@@ -51,18 +57,30 @@ export function NewExperimentPage() {
         </div>
       )}
       {apps.data && chosen && !app && <p className="error">No installed app is called {chosen}: choose one above.</p>}
-      {app && (search ? <SweepForm key={app.name} app={app} /> : <ExperimentForm key={app.name} app={app} />)}
+      {from && source.error && <p className="error">Could not load the run to start from: {source.error.message}</p>}
+      {start && (
+        <p className="muted" data-testid="prefilled">
+          Filled in from <Link to={`/experiments/${from}`}>{start.name || from}</Link>: change what you want to try.
+        </p>
+      )}
+      {app &&
+        (!from || source.data !== undefined || source.error) &&
+        (search ? (
+          <SweepForm key={app.name} app={app} />
+        ) : (
+          <ExperimentForm key={`${app.name}:${start ? from : ""}`} app={app} start={start} />
+        ))}
     </section>
   );
 }
 
-export function ExperimentForm({ app }: { app: AppInfo }) {
+export function ExperimentForm({ app, start = null }: { app: AppInfo; start?: NewExperiment | null }) {
   const { project } = useAuth();
   const navigate = useNavigate();
   const fields = useMemo(() => fieldsFromSchema(app.config_schema), [app]);
-  const [values, setValues] = useState<FormValues>(() => initialValues(fields, app.defaults));
+  const [values, setValues] = useState<FormValues>(() => initialValues(fields, { ...app.defaults, ...start?.config }));
   const [name, setName] = useState("");
-  const [tags, setTags] = useState("");
+  const [tags, setTags] = useState((start?.tags ?? []).join(", "));
   const [touched, setTouched] = useState<Set<string>>(new Set());
   const [submitted, setSubmitted] = useState(false);
   const [server, setServer] = useState<PlacedErrors>({ fields: {}, other: [] });

@@ -1,11 +1,14 @@
 // A sweep as it runs: its state and controls, a leaderboard that fills as trials report, the best objective so
-// far against the trial number, and the best trial's run one click away.
+// far against the trial number, the sampled values against the objective, and the best trial's run and model
+// one click away.
 import { useEffect } from "react";
 import { Link, useParams } from "react-router";
 import { api } from "../api/client";
 import type { Sweep, Trial } from "../api/types";
 import { useResource } from "../api/useResource";
 import { LineChart } from "../components/LineChart";
+import { ParallelCoordinates } from "../components/ParallelCoordinates";
+import { RegisterModel } from "../components/RegisterModel";
 import { formatNumber } from "../format";
 
 const POLL_MS = 1000;
@@ -79,12 +82,24 @@ export function SweepPage() {
         done, {data.parallelism} at once
       </p>
       {data.best && (
-        <p>
-          Best so far: trial #{data.best.number}, {data.objective.metric} = {formatNumber(data.best.value ?? null)}
-        </p>
+        <>
+          <p>
+            Best so far: trial #{data.best.number}, {data.objective.metric} = {formatNumber(data.best.value ?? null)}
+          </p>
+          {data.best.experiment_status === "succeeded" && (
+            <RegisterModel
+              key={data.best.experiment_id}
+              experimentId={data.best.experiment_id}
+              app={data.app}
+              projectId={data.project_id}
+              label={`Register the model of trial #${data.best.number}`}
+            />
+          )}
+        </>
       )}
       <BestSoFar sweep={data} />
       <Importances importances={data.importances} />
+      <SampledValues sweep={data} />
       <Leaderboard sweep={data} />
     </section>
   );
@@ -116,6 +131,32 @@ function BestSoFar({ sweep }: { sweep: Sweep }) {
         ]}
       />
     </div>
+  );
+}
+
+/** Parallel coordinates of the searched fields against the objective: complete trials by their value, the
+ * others (running, pruned) by their latest reported one. */
+function SampledValues({ sweep }: { sweep: Sweep }) {
+  const rows = sweep.trials
+    .filter((trial) => trial.state !== "queued")
+    .map((trial) => ({
+      id: String(trial.number),
+      label: `trial #${trial.number} (${trial.state})`,
+      values: trial.params,
+      score: trial.value ?? trial.latest ?? null,
+    }));
+  if (!rows.length) return null;
+  return (
+    <ParallelCoordinates
+      title="Sampled values against the objective"
+      fields={Object.keys(sweep.space)}
+      rows={rows}
+      metric={sweep.objective.metric}
+      direction={sweep.objective.direction === "minimize" ? "lower" : "higher"}
+      scales={Object.fromEntries(
+        Object.entries(sweep.space).map(([name, param]) => [name, "log" in param && param.log ? "log" : "linear"]),
+      )}
+    />
   );
 }
 

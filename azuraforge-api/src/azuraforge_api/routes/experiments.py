@@ -58,8 +58,9 @@ SortQuery = Annotated[
     Query(
         max_length=120,
         pattern=store.SORT_PATTERN,
-        description="A column (created_at, started_at, finished_at, name, app, status), metric.<name> or "
-        "config.<field> (numbers); a leading '-' sorts descending. Runs without the value come last.",
+        description="A column (created_at, started_at, finished_at, name, app, status), metric.<name> (a test "
+        "metric, or a per-epoch one at its last epoch) or config.<field> (numbers); a leading '-' sorts "
+        "descending. Runs without the value come last.",
     ),
 ]
 

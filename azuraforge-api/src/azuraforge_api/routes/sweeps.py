@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Header, Query, status
 
 from azuraforge_api import services, sweeps
 from azuraforge_api.auth import CallerDep
@@ -12,12 +12,19 @@ from azuraforge_common.models import Sweep
 router = APIRouter(prefix="/api/v1/sweeps", tags=["sweeps"])
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=errors(404))
-def create_sweep(body: SweepCreate, caller: CallerDep, platform: PlatformDep, session: SessionDep) -> SweepOut:
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=errors(404, 409))
+def create_sweep(
+    body: SweepCreate,
+    caller: CallerDep,
+    platform: PlatformDep,
+    session: SessionDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> SweepOut:
     """Start a hyperparameter search: `parallelism` trials at a time until `n_trials` have run, each an experiment
-    in the sweep's batch. The space is checked against the app's config schema (422 naming the field)."""
+    in the sweep's batch. The space is checked against the app's config schema (422 naming the field). With an
+    Idempotency-Key header, repeating the request returns the sweep the first one created instead of another."""
     caller.require(body.project, "editor", services.no_project(body.project))
-    return sweeps.create(platform, session, body)
+    return sweeps.create(platform, session, body, idempotency_key)
 
 
 @router.get("")
