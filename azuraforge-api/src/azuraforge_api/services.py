@@ -23,7 +23,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from azuraforge_api import catalog
+from azuraforge_api import catalog, datasets
 from azuraforge_api.auth import Caller
 from azuraforge_api.files import served_file
 from azuraforge_api.platform import Platform
@@ -54,7 +54,9 @@ def submit(platform: Platform, session: Session, request: ExperimentCreate, idem
         return _replay(session, earlier, request_hash)
     if session.get(Project, request.project) is None:  # a site admin may name any project
         raise HTTPException(status.HTTP_404_NOT_FOUND, no_project(request.project))
-    configs = catalog.expand(request, catalog.find_app(request.app))
+    pipeline = catalog.find_app(request.app)
+    configs = catalog.expand(request, pipeline)
+    datasets.check_configs(session, request.project, pipeline, (config for config, _ in configs))
     batch_id = new_id() if request.grid else None
     new = [
         store.NewExperiment(request.app, config, name, tuple(request.tags), request.project) for config, name in configs

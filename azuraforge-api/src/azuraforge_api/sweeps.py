@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from azuraforge_api import catalog, services
+from azuraforge_api import catalog, datasets, services
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import Objective, SweepCreate, SweepOut, SweepSummary, TrialOut
 from azuraforge_common import names, sweeps
@@ -185,7 +185,9 @@ def _error(loc: tuple[str, ...], message: str) -> dict[str, Any]:
 
 def create(platform: Platform, session: Session, request: SweepCreate) -> SweepOut:
     """Stores the sweep and its Optuna study, and queues its first trials."""
-    base = check_space(request, catalog.find_app(request.app))
+    pipeline = catalog.find_app(request.app)
+    base = check_space(request, pipeline)
+    datasets.check_configs(session, request.project, pipeline, [base])
     platform.redis.ping()  # Redis down: a 503 now, before anything is stored
     sweep = Sweep(
         id=new_id(),

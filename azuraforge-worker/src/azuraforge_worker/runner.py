@@ -36,6 +36,7 @@ from azuraforge_learner.pipeline import METRICS_FILE
 from azuraforge_learner.plugins import load_pipeline
 from azuraforge_learner.record import Plan, RunResult
 from azuraforge_learner.reporter import Reporter
+from azuraforge_worker.datasets import local_dataset
 from azuraforge_worker.heartbeat import Heartbeat
 from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, RedisReporter, StopRequest
 from azuraforge_worker.runlog import RunLog, capture_run_output
@@ -88,14 +89,16 @@ def run_experiment(services: Services, experiment_id: str) -> ExperimentStatus |
         if experiment.status != "queued":
             log.warning("experiment %s is already %s; not running it again", experiment_id, experiment.status)
             return None
-        app, config = experiment.app, dict(experiment.config)
+        app, project_id, config = experiment.app, experiment.project_id, dict(experiment.config)
         if _cancel_requested(services, experiment_id):
             return _finish(services, session, experiment_id, "queued", "cancelled", {})
         with Heartbeat(services.redis, experiment_id, services.settings.heartbeat_ttl_s):
             if not store.transition(session, experiment_id, ["queued"], "running"):
                 return None
             publish_event(services.redis, StatusEvent(experiment_id=experiment_id, status="running"))
-            status, fields = _train(services, experiment_id, app, config, _pruning(services, session, experiment))
+            status, fields = _train(
+                services, experiment_id, app, project_id, config, _pruning(services, session, experiment)
+            )
             write_outcome(services.settings.experiment_dir(experiment_id), status, fields)
             ended = _finish(services, session, experiment_id, "running", status, fields)
             session.expunge_all()
@@ -147,7 +150,12 @@ def advance_sweep(services: Services, experiment_id: str, send: sweeps.SendTask)
 
 
 def _train(
-    services: Services, experiment_id: str, app: str, config: dict[str, Any], extra_callbacks: list[Callback]
+    services: Services,
+    experiment_id: str,
+    app: str,
+    project_id: str,
+    config: dict[str, Any],
+    extra_callbacks: list[Callback],
 ) -> tuple[ExperimentStatus, dict[str, Any]]:
     output_dir = services.settings.experiment_dir(experiment_id)
     publisher = EventPublisher(services.redis, services.spool_path)
@@ -163,8 +171,13 @@ def _train(
         with capture_run_output(run_log):
             try:
                 pipeline = load_pipeline(app)()
+                dataset = local_dataset(services.settings, services.sessions, project_id, config)
                 result = pipeline.run(
-                    config, callbacks=[progress, monitor, *extra_callbacks], output_dir=output_dir, reporters=reporters
+                    config,
+                    callbacks=[progress, monitor, *extra_callbacks],
+                    output_dir=output_dir,
+                    reporters=reporters,
+                    dataset=dataset,
                 )
             except Exception as exc:
                 log.exception("experiment %s failed", experiment_id)
