@@ -173,7 +173,9 @@ def uploaded_temperatures(dataset: LocalDataset, frequency: Frequency) -> Temper
         description=f"uploaded dataset {name!r} (sha256 {sha[:12]}), {frequency}",
         dataset=dataset.ref,
     )
-    return Temperatures(series, variables[~variables.index.duplicated()].reindex(series.index), source)
+    # The other variables on the temperature's grid, their gaps filled the same way.
+    variables = variables[~variables.index.duplicated()].sort_index().reindex(series.index)
+    return Temperatures(series, variables.interpolate(method="time", limit_direction="both"), source)
 
 
 def fetch_open_meteo(request: TemperatureRequest, *, api_url: str, timeout_s: float) -> pd.Series:
