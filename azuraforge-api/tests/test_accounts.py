@@ -103,6 +103,10 @@ def team(tmp_path, redis_server, redis_client, test_app_path):
         response = sessions["bob"].post("/api/v1/sweeps", json={**sweep, "n_trials": 1, "parallelism": 1})
         assert response.status_code == 202, response.text
         ids["sweep_b"] = response.json()["id"]
+        upload = {"file": ("b.csv", b"time,value\n1,2\n2,3\n")}
+        response = sessions["bob"].post("/api/v1/datasets", params={"project": project_b, "kind": "csv"}, files=upload)
+        assert response.status_code == 201, response.text
+        ids["dataset_b"] = response.json()["id"]
         tokens = {name: new_token(session)["token"] for name, session in sessions.items()}
         ids["bob_token"] = sessions["bob"].get("/api/v1/tokens").json()[0]["id"]
         for session in sessions.values():
@@ -213,6 +217,10 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int]] = {
     ("DELETE", "/api/v1/models/{name}/aliases/{alias}"): (401, 404, 403),
     ("POST", "/api/v1/models/{reference}/predict"): (401, 404, 200),
     ("POST", "/api/v1/models/{name}/versions/{version}/predict"): (401, 404, 200),
+    ("GET", "/api/v1/datasets"): (401, 200, 200),
+    ("POST", "/api/v1/datasets"): (401, 404, 403),
+    ("GET", "/api/v1/datasets/{dataset_id}"): (401, 404, 200),
+    ("DELETE", "/api/v1/datasets/{dataset_id}"): (401, 404, 403),
 }
 BODIES = {
     ("POST", "/api/v1/auth/login"): {"username": "vera", "password": "not the password"},
@@ -270,6 +278,7 @@ BODIES = {
     ("POST", f"{MLFLOW}/logged-models/search"): {},
 }
 QUERIES = {
+    ("POST", "/api/v1/datasets"): {"project": "{project_id}", "kind": "csv"},
     ("GET", f"{MLFLOW}/experiments/get"): {"experiment_id": "{tracking_id}"},
     ("GET", f"{MLFLOW}/experiments/get-by-name"): {"experiment_name": TRACKING_B},
     ("GET", f"{MLFLOW}/runs/get"): {"run_id": "{mlflow_run}"},
@@ -300,6 +309,7 @@ def path_values(team: Team) -> dict[str, str]:
         "version": "1",
         "alias": "production",
         "reference": f"{MODEL_B}@production",
+        "dataset_id": team.ids["dataset_b"],
     }
 
 
@@ -414,6 +424,8 @@ def test_the_role_matrix_covers_every_operation_and_holds(team, team_model_serve
     assert team.api.http.get("/api/v1/users").json()[1]["admin"] is False
     assert "mallory" not in team.api.http.get("/api/v1/users").text
     assert bob.get(f"/api/v1/experiments/{team.run_b}").json()["notes"] == ""
+    assert bob.get(f"/api/v1/datasets/{team.ids['dataset_b']}").status_code == 200
+    assert bob.get("/api/v1/datasets").json()[0]["name"] == "b.csv", "nobody else uploaded to B"
     listed = viewer.get("/api/v1/experiments").json()["items"]
     assert {team.run_b, team.mlflow_run_b} <= {item["id"] for item in listed}
     assert {item["project_id"] for item in listed} == {team.project_b}, "vera sees B's runs only"

@@ -82,6 +82,13 @@ def test_without_a_token_foreign_origins_hosts_and_form_posts_are_refused(api):
     assert "AZURAFORGE_CORS_ORIGINS" in from_evil.json()["detail"]
     form = api.http.post(cancel, content=b"a=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert form.status_code == 415
+    # A route that takes files (guard.FILE_BODIES) accepts a form, but not from another site's page.
+    upload = {"file": ("a.csv", b"a,b\n1,2\n3,4\n")}
+    foreign_form = api.http.post(
+        "/api/v1/datasets", params={"kind": "csv"}, files=upload, headers={"Origin": "http://evil.example"}
+    )
+    assert foreign_form.status_code == 403
+    assert api.http.get("/api/v1/datasets").json() == []
     rebound = api.http.get("/api/v1/experiments", headers={"Host": "evil.example"})
     assert rebound.status_code == 400
     assert "AZURAFORGE_ALLOWED_HOSTS" in rebound.json()["detail"]

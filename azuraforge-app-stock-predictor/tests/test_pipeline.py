@@ -17,6 +17,8 @@ from azuraforge_app_stock_predictor.features import PRICE_COLUMN, model_frame, t
 from azuraforge_app_stock_predictor.prices import read_sample, select_sample
 
 from azuraforge_learner import ConfigError, load_pipeline
+from azuraforge_learner.datasets import LocalDataset
+from azuraforge_learner.record import DatasetRef
 
 WINDOW = 10
 TINY: dict[str, object] = {"epochs": 2, "window": WINDOW, "hidden_size": 8, "period": "2y", "seed": 0}
@@ -167,3 +169,25 @@ def test_metrics_json_records_the_direction_details(tmp_path):
     # The data of record is the model's frame: returns start one trading day after the first price (2015-01-02).
     assert metrics["provenance"]["data"]["first"] == "2015-01-05 00:00:00"
     assert metrics["provenance"]["app_distribution"] == "azuraforge-app-stock-predictor"
+
+
+def test_an_uploaded_csv_replaces_the_source_and_the_record_names_it(tmp_path):
+    csv = tmp_path / "prices.csv"
+    read_sample().iloc[-120:].rename_axis("Date").to_csv(csv)  # ISO dates, as a spreadsheet would export them
+    ref = DatasetRef(id="d" * 32, name="spx tail", sha256="0" * 64)
+    result = StockPredictorPipeline().run(
+        {**TINY, "epochs": 1, "dataset_id": ref.id}, output_dir=tmp_path / "run", dataset=LocalDataset(ref, "csv", csv)
+    )
+    data = result.provenance.data
+    assert data is not None
+    assert (data.source.dataset, data.source.used) == (ref, "uploaded: spx tail")
+    assert data.last is not None
+    assert data.last.startswith("2018-12-31")
+
+    csv.write_text("Date,Open,High,Low,Close,Volume\nyesterday,1,1,1,1,1\ntoday,1,1,1,1,1\n")
+    with pytest.raises(PriceDataError, match="Date column of dataset 'spx tail' cannot be read as dates"):
+        StockPredictorPipeline().run(
+            {**TINY, "dataset_id": ref.id}, output_dir=tmp_path / "bad", dataset=LocalDataset(ref, "csv", csv)
+        )
+    with pytest.raises(ConfigError, match="start the run there"):
+        _run(tmp_path / "cli", dataset_id=ref.id)  # the CLI has no store to fetch it from

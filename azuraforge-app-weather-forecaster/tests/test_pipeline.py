@@ -12,7 +12,9 @@ from azuraforge_app_weather_forecaster.temperatures import OPEN_METEO_URL_VARIAB
 
 from azuraforge_core import Tensor
 from azuraforge_learner import ConfigError, WindowSpec, load_pipeline
+from azuraforge_learner.datasets import LocalDataset
 from azuraforge_learner.forecasters import build_forecaster
+from azuraforge_learner.record import DatasetRef
 
 TINY = {"epochs": 1, "window": 24, "horizon": 6, "hidden_size": 8, "batch_size": 256, "seed": 0}
 
@@ -209,3 +211,15 @@ def test_calendar_features_put_midnight_next_to_23h():
     assert list(frame.columns) == ["temperature", "hour_sin", "hour_cos", "day_sin", "day_cos"]
     angles = np.arctan2(frame["hour_sin"], frame["hour_cos"])
     assert np.diff(np.unwrap(angles)) == pytest.approx([2 * np.pi / 24] * 2)
+
+
+def test_an_uploaded_csv_replaces_the_source_and_the_record_names_it(tmp_path):
+    csv = tmp_path / "temperatures.csv"
+    sample = read_sample("greensboro", "hourly").iloc[:400]
+    sample.drop(index=sample.index[100:103]).loc[:, ["temperature", "wind_speed_ms"]].to_csv(csv)  # a short gap
+    ref = DatasetRef(id="e" * 32, name="greensboro winter", sha256="1" * 64)
+    config = {**TINY, "dataset_id": ref.id, "features": ["temperature", "wind_speed_ms"]}
+    result = WeatherForecasterPipeline().run(config, output_dir=tmp_path / "run", dataset=LocalDataset(ref, "csv", csv))
+    data = result.provenance.data
+    assert data is not None
+    assert (data.source.dataset, data.rows) == (ref, 400)

@@ -8,6 +8,7 @@ import { LoginPage } from "./components/LoginPage";
 import { UserMenu } from "./components/UserMenu";
 import { AuditPage } from "./pages/AuditPage";
 import { ComparePage } from "./pages/ComparePage";
+import { DatasetsPage } from "./pages/DatasetsPage";
 import { ExperimentPage } from "./pages/ExperimentPage";
 import { ExperimentsPage } from "./pages/ExperimentsPage";
 import { MembersPage } from "./pages/MembersPage";
@@ -41,6 +42,7 @@ export function App() {
             <NavLink to="/new">New experiment</NavLink>
             <NavLink to="/sweeps">Sweeps</NavLink>
             <NavLink to="/models">Models</NavLink>
+            <NavLink to="/datasets">Datasets</NavLink>
             <NavLink to="/members">Members</NavLink>
             {me.via === "session" && <NavLink to="/tokens">Tokens</NavLink>}
             {me.admin && <NavLink to="/audit">Audit</NavLink>}
@@ -68,6 +70,7 @@ export function App() {
               <Route path="/sweeps/:id" element={<SweepPage />} />
               <Route path="/models" element={<ModelsPage />} />
               <Route path="/models/:name" element={<ModelPage />} />
+              <Route path="/datasets" element={<DatasetsPage />} />
               <Route path="/members" element={<MembersPage />} />
               <Route path="/tokens" element={<TokensPage />} />
               <Route path="/audit" element={<AuditPage />} />

@@ -28,6 +28,7 @@ const app: AppInfo = {
   name: "demo",
   description: "A demo app",
   config_schema: schema,
+  datasets: [],
   defaults: { epochs: 10, learning_rate: 0.001, optimizer: "adam", activation: "relu", seed: null, hidden_sizes: [64, 32], live_predictions: false, ticker: "MSFT" },
 };
 

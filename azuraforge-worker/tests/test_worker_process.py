@@ -1,5 +1,6 @@
 """Real Celery worker processes consuming tasks from a real Redis."""
 
+import hashlib
 import json
 import signal
 import socket
@@ -8,11 +9,14 @@ import sqlite3
 from conftest import artifact, events, load, queue, wait_for
 
 from azuraforge_common import names
+from azuraforge_common.datasets import dataset_key
 from azuraforge_common.events import EpochEndEvent
 from azuraforge_common.migrate import upgrade
+from azuraforge_common.models import Dataset
 from azuraforge_common.outcome import OUTCOME_FILE
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_worker.config import create_celery
+from azuraforge_worker.datasets import CACHE_FOLDER
 from azuraforge_worker.runner import Services
 
 
@@ -23,13 +27,34 @@ def finished(services, experiment_id):
 def test_worker_runs_tasks_and_goes_on_after_a_failure(services, start_worker, send):
     start_worker()
     failing = queue(services, {"epochs": 2, "fail_at_epoch": 1})
-    fine = queue(services, {"epochs": 2})
+    dataset = uploaded_series(services)
+    fine = queue(services, {"epochs": 2, "dataset_id": dataset.id})
     send(failing)
     send(fine)
     wait_for(lambda: finished(services, fine), 120, "the second experiment to finish")
     assert load(services, failing).status == "failed"
     assert load(services, fine).status == "succeeded"
     assert events(services, fine)[-1].final
+    # The second trained on the uploaded series, fetched from the artifact store into the worker's cache.
+    data = load(services, fine).result["provenance"]["data"]
+    assert data["source"]["dataset"] == {"id": dataset.id, "name": "ramp", "sha256": dataset.sha256}
+    assert data["rows"] == 90
+    cached = services.settings.data_dir / CACHE_FOLDER / dataset.sha256 / "data.csv"
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == dataset.sha256
+
+
+def uploaded_series(services):
+    """A CSV dataset as the API keeps one: its row, and its bytes in the artifact store."""
+    data = b"step,value\n" + b"".join(f"{step},{(step % 9) / 9:.4f}\n".encode() for step in range(90))
+    sha256 = hashlib.sha256(data).hexdigest()
+    services.artifacts.write(dataset_key("default", sha256, "csv"), data)
+    with services.sessions() as session:
+        dataset = Dataset(name="ramp", kind="csv", sha256=sha256, size=len(data), summary={}, created_by="test")
+        session.add(dataset)
+        session.commit()
+        session.refresh(dataset)
+        session.expunge(dataset)
+    return dataset
 
 
 def test_sigterm_mid_run_stops_the_worker_soon_and_fails_the_run_with_the_reason(services, start_worker, send):

@@ -16,7 +16,7 @@ from azuraforge_api.mlflow import router as mlflow_router
 from azuraforge_api.openapi import document_extras
 from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
-from azuraforge_api.routes import accounts, apps, experiments, health, live, models, sweeps
+from azuraforge_api.routes import accounts, apps, datasets, experiments, health, live, models, sweeps
 from azuraforge_api.sweeps import step_forever
 from azuraforge_common.settings import Settings
 
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_extras(app)
     credentials = [Depends(bearer), Depends(session_cookie)]  # documentation: the guard checks them
     routers = (accounts.public, health.router, apps.router, experiments.router, accounts.router, sweeps.router)
-    for router in (*routers, models.router):
+    for router in (*routers, models.router, datasets.router):
         app.include_router(router, dependencies=credentials, responses=COMMON_ERRORS)
     app.include_router(mlflow_router, dependencies=credentials, include_in_schema=False)  # MLflow's API
     app.include_router(live.router)

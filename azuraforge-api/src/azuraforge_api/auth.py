@@ -41,7 +41,6 @@ TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 """A token's last-used time is written at most this often, not on every request."""
 PUBLIC_PATHS = frozenset({"/api/v1/auth/login"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-UPLOAD_PREFIXES = ("/api/2.0/mlflow-artifacts/artifacts/",)
 BEARER_PROTOCOL_PREFIX = "bearer."
 
 LOGIN_HELP = (
@@ -216,22 +215,22 @@ def _ended_key(session_id: str) -> str:
 
 
 def admit(
-    platform: Platform, method: str, path: str, headers: Mapping[str, str], ip: str | None
+    platform: Platform, method: str, path: str, headers: Mapping[str, str], ip: str | None, files: bool = False
 ) -> Caller | Refusal | None:
     """The caller of a request to /api/ or /ws/, a refusal, or None for a public route called without
-    credentials. `method` is "WEBSOCKET" for WebSocket handshakes. Reads the database (and Redis for sessions):
-    call it on a thread."""
+    credentials. `method` is "WEBSOCKET" for WebSocket handshakes; `files`: the route takes a file body
+    (guard.FILE_BODIES). Reads the database (and Redis for sessions): call it on a thread."""
     settings = platform.settings
     if path in PUBLIC_PATHS:  # whatever credentials come along: an ended session must not block logging in again
-        return cross_site_refusal(settings, method, path, headers)
+        return cross_site_refusal(settings, method, headers, files)
     token = presented_token(headers)
     if token is not None:
         return _token_caller(platform, token, ip)
     encoded = cookie(headers, SESSION_COOKIE)
     if encoded is not None:
-        return _session_caller(platform, encoded, method, path, headers, ip)
+        return _session_caller(platform, encoded, method, headers, ip, files)
     if settings.api_token is None and not platform.has_accounts():
-        return cross_site_refusal(settings, method, path, headers) or OPEN
+        return cross_site_refusal(settings, method, headers, files) or OPEN
     return Refusal(status.HTTP_401_UNAUTHORIZED, f"not signed in; {LOGIN_HELP}")
 
 
@@ -255,7 +254,7 @@ def _token_caller(platform: Platform, token: str, ip: str | None) -> Caller | Re
 
 
 def _session_caller(
-    platform: Platform, encoded: str, method: str, path: str, headers: Mapping[str, str], ip: str | None
+    platform: Platform, encoded: str, method: str, headers: Mapping[str, str], ip: str | None, files: bool
 ) -> Caller | Refusal:
     ended = Refusal(status.HTTP_401_UNAUTHORIZED, "your session has ended; log in again (POST /api/v1/auth/login)")
     claims = session_claims(platform, encoded)
@@ -269,7 +268,7 @@ def _session_caller(
                 f"missing or wrong {CSRF_HEADER} header: send the value of the {CSRF_COOKIE} cookie with every "
                 "request that changes something",
             )
-    if (refused := cross_site_refusal(platform.settings, method, path, headers)) is not None:
+    if (refused := cross_site_refusal(platform.settings, method, headers, files)) is not None:
         return refused
     with platform.sessions() as session:
         user = session.get(User, claims["sub"])
@@ -279,15 +278,10 @@ def _session_caller(
         return Caller(user.username, user.id, user.admin, ALL_SCOPES, "session", roles, claims["jti"], ip)
 
 
-def is_upload(method: str, path: str) -> bool:
-    """Routes whose body is a file of any media type. A page of another site cannot PUT without a CORS
-    preflight, which is refused, so these need no JSON-only rule."""
-    return method == "PUT" and path.startswith(UPLOAD_PREFIXES)
-
-
-def cross_site_refusal(settings: Settings, method: str, path: str, headers: Mapping[str, str]) -> Refusal | None:
+def cross_site_refusal(settings: Settings, method: str, headers: Mapping[str, str], files: bool) -> Refusal | None:
     """For requests a page of another site could make a browser send (no bearer token): state changes and
-    WebSockets only from the API's own origin or a CORS origin, and bodies only JSON (no cross-site form posts)."""
+    WebSockets only from the API's own origin or a CORS origin, and bodies only JSON (no cross-site form posts)
+    unless the route takes files (`files`, from guard.FILE_BODIES)."""
     if method in SAFE_METHODS:
         return None
     origin = headers.get("origin")
@@ -297,14 +291,7 @@ def cross_site_refusal(settings: Settings, method: str, path: str, headers: Mapp
             f"requests from origin {origin[:100]!r} are refused: add it to AZURAFORGE_CORS_ORIGINS",
         )
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    # An image is uploaded as a form to .../predict: a prediction changes nothing, and the Origin check holds.
-    image = media_type == "multipart/form-data" and path.rstrip("/").endswith("/predict")
-    if (
-        method != "WEBSOCKET"
-        and not (is_upload(method, path) or image)
-        and media_type
-        and media_type != "application/json"
-    ):
+    if method != "WEBSOCKET" and not files and media_type and media_type != "application/json":
         return Refusal(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             f"send JSON with 'Content-Type: application/json', not {media_type[:100]!r}",

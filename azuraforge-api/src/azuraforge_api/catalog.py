@@ -27,6 +27,7 @@ def installed_apps() -> list[AppOut]:
             description=pipeline.description,
             config_schema=pipeline.config_schema(),
             defaults=pipeline.default_config(),
+            datasets=list(pipeline.datasets),
         )
         for name, pipeline in pipelines.items()
     ]

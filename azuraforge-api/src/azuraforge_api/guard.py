@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from azuraforge_api.auth import Caller, Refusal, admit
 from azuraforge_api.platform import Platform
+from azuraforge_common.datasets import MAX_UPLOAD_BYTES
 from azuraforge_common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,16 +35,24 @@ WEBSOCKET_PROTOCOL = "azuraforge"
 
 KIB = 1024
 DEFAULT_BODY_LIMIT = 64 * KIB
-# (method, path ending) -> largest body accepted; the rest get DEFAULT_BODY_LIMIT.
+DATASETS_PATH = "/api/v1/datasets"
+ARTIFACT_UPLOADS = "/api/2.0/mlflow-artifacts/artifacts/"
+"""PUT here: one file of an external run, streamed to disk, in whatever media type it has."""
+# A route is (method, path ending), or (method, folder ending with "/") for every path under the folder.
+# Largest body accepted per route; the rest get DEFAULT_BODY_LIMIT.
 BODY_LIMITS: dict[tuple[str, str], int] = {
     ("POST", "/predict"): 8 * KIB * KIB,  # rows of input data
+    ("POST", DATASETS_PATH): MAX_UPLOAD_BYTES + 64 * KIB,  # the file and the form's other fields
+    ("PUT", ARTIFACT_UPLOADS): 1024 * KIB * KIB,
     ("POST", "/api/v1/experiments"): 256 * KIB,  # a config and a grid
     ("POST", "/api/2.0/mlflow/runs/log-batch"): 1000 * KIB,  # MLflow's own limit (1 MB)
     ("POST", "/api/2.0/mlflow/runs/log-inputs"): 1000 * KIB,
 }
-ARTIFACT_UPLOADS = "/api/2.0/mlflow-artifacts/artifacts/"
-"""PUT here: one file of an external run, streamed to disk, in whatever media type it has."""
-ARTIFACT_UPLOAD_LIMIT = 1024 * KIB * KIB
+FILE_BODIES: frozenset[tuple[str, str]] = frozenset(
+    {("PUT", ARTIFACT_UPLOADS), ("POST", "/predict"), ("POST", DATASETS_PATH)}
+)
+"""Routes whose body may be a file (a multipart form, or any media type). The JSON-only rule of
+auth.cross_site_refusal spares them; the Origin check still holds."""
 NUL_IN_URL = "the URL contains a NUL byte (%00); remove it"
 AUTH_BUSY = "the API is busy (no free database connection to authenticate with); retry in a few seconds"
 AUTH_UNAVAILABLE = (
@@ -52,13 +61,19 @@ AUTH_UNAVAILABLE = (
 )
 
 
+def _is_route(method: str, path: str, route: tuple[str, str]) -> bool:
+    route_method, ending = route
+    if method != route_method:
+        return False
+    return path.startswith(ending) if ending.endswith("/") else path.rstrip("/").endswith(ending)
+
+
 def body_limit(method: str, path: str) -> int:
-    if method == "PUT" and path.startswith(ARTIFACT_UPLOADS):
-        return ARTIFACT_UPLOAD_LIMIT
-    for (limit_method, ending), limit in BODY_LIMITS.items():
-        if method == limit_method and path.rstrip("/").endswith(ending):
-            return limit
-    return DEFAULT_BODY_LIMIT
+    return next((limit for route, limit in BODY_LIMITS.items() if _is_route(method, path, route)), DEFAULT_BODY_LIMIT)
+
+
+def takes_files(method: str, path: str) -> bool:
+    return any(_is_route(method, path, route) for route in FILE_BODIES)
 
 
 def refusal(settings: Settings, path: str, headers: Mapping[str, str]) -> Refusal | None:
@@ -78,11 +93,11 @@ def refusal(settings: Settings, path: str, headers: Mapping[str, str]) -> Refusa
 
 
 async def admitted(
-    platform: Platform, method: str, path: str, headers: Mapping[str, str], ip: str | None
+    platform: Platform, method: str, path: str, headers: Mapping[str, str], ip: str | None, files: bool = False
 ) -> Caller | Refusal | None:
     """auth.admit on a thread; with the database or Redis unreachable, a 503 (nobody can be authenticated)."""
     try:
-        return await run_in_threadpool(admit, platform, method, path, headers, ip)
+        return await run_in_threadpool(admit, platform, method, path, headers, ip, files)
     except PoolTimeoutError:
         return Refusal(status.HTTP_503_SERVICE_UNAVAILABLE, AUTH_BUSY)
     except (SQLAlchemyError, redis.RedisError) as exc:
@@ -130,7 +145,8 @@ class Guard:
             return await denied.response()(scope, receive, send)
         if path.startswith("/api/") and method != "OPTIONS":
             client = scope.get("client")
-            caller = await admitted(scope["app"].state.platform, method, path, headers, client[0] if client else None)
+            ip = client[0] if client else None
+            caller = await admitted(scope["app"].state.platform, method, path, headers, ip, takes_files(method, path))
             if isinstance(caller, Refusal):
                 return await caller.response()(scope, receive, send)
             scope.setdefault("state", {})["caller"] = caller

@@ -20,6 +20,7 @@ from azuraforge_common.sweeps import (
     SweepState,
     TrialStateName,
 )
+from azuraforge_learner.datasets import DatasetKind, DatasetSpec
 from azuraforge_learner.record import RunResult
 
 MAX_NESTING = 32
@@ -215,6 +216,9 @@ class AppOut(BaseModel):
     description: str
     config_schema: dict[str, Any]
     defaults: dict[str, Any]
+    datasets: list[DatasetSpec] = Field(
+        description="The kinds of uploaded dataset the app trains on (config field dataset_id); empty: none."
+    )
 
 
 class DependencyHealth(BaseModel):
@@ -564,3 +568,19 @@ class ModelSummary(BaseModel):
 class ModelOut(ModelSummary):
     version_list: list[ModelVersionOut] = Field(description="Newest first.")
     alias_history: list[AliasEventOut] = Field(description="Every alias change, newest first.")
+
+
+class DatasetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    project_id: str
+    name: str
+    kind: DatasetKind
+    sha256: str = Field(description="SHA-256 of the uploaded file: the version (equal bytes, equal version).")
+    size: int = Field(description="Bytes of the uploaded file.")
+    summary: dict[str, Any] = Field(
+        description="csv: columns, numeric_columns, rows; image-folder: classes (images per class), images."
+    )
+    created_by: str
+    created_at: datetime

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from azuraforge_api import catalog
+from azuraforge_api import catalog, datasets
 from azuraforge_api.auth import Caller
 from azuraforge_api.files import has_artifact
 from azuraforge_api.platform import Platform
@@ -59,6 +59,7 @@ def submit(platform: Platform, session: Session, request: ExperimentCreate, idem
     pipeline = catalog.find_app(request.app)
     configs = catalog.expand(request, pipeline)
     queue = catalog.queue_of(request.queue, pipeline, platform.settings.queues)
+    datasets.check_configs(session, request.project, pipeline, (config for config, _ in configs))
     batch_id = new_id() if request.grid else None
     new = [
         store.NewExperiment(request.app, config, name, tuple(request.tags), request.project, queue)

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from azuraforge_api import catalog, services
+from azuraforge_api import catalog, datasets, services
 from azuraforge_api.platform import Platform
 from azuraforge_api.schemas import Objective, SweepCreate, SweepOut, SweepSummary, TrialOut
 from azuraforge_common import names, store, sweeps
@@ -194,6 +194,7 @@ def create(platform: Platform, session: Session, request: SweepCreate, idempoten
         return _replay(platform, session, earlier, request_hash)
     pipeline = catalog.find_app(request.app)
     base = check_space(request, pipeline)
+    datasets.check_configs(session, request.project, pipeline, [base])
     platform.redis.ping()  # Redis down: a 503 now, before anything is stored
     sweep = Sweep(
         id=new_id(),

@@ -1,5 +1,5 @@
-"""A prediction's body: JSON, or a multipart form carrying an image file (read with the standard library's
-MIME parser), as the JSON the model server takes."""
+"""Bodies with files: multipart forms read with the standard library's MIME parser (a prediction's image, an
+uploaded dataset), and a prediction's body as the JSON the model server takes."""
 
 import base64
 import json
@@ -29,22 +29,31 @@ async def prediction_input(request: Request) -> dict[str, Any]:
     return payload
 
 
-def _uploaded_image(content_type: str, body: bytes) -> bytes:
+def form_fields(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """The fields of a multipart/form-data body: name -> (file name or None, bytes); 422 if it is not a form."""
     header = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
     message = BytesParser(policy=HTTP).parsebytes(header + body)
     if not message.is_multipart():
-        raise _invalid("the form could not be read; send multipart/form-data with the file in field 'image'")
+        raise _invalid("the form could not be read; send multipart/form-data")
+    fields: dict[str, tuple[str | None, bytes]] = {}
     for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == IMAGE_FIELD:
-            data = part.get_payload(decode=True)
-            if not isinstance(data, bytes) or not data:
-                raise _invalid("the form's 'image' field is empty; attach a PNG or JPEG file")
-            if len(data) > MAX_IMAGE_BYTES:
-                raise _invalid(
-                    f"the image file is {len(data)} bytes, over the limit of {MAX_IMAGE_BYTES // (1024 * 1024)} MiB"
-                )
-            return data
-    raise _invalid("the form has no 'image' field; attach the PNG or JPEG file as field 'image'")
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(data, bytes):
+            fields[name] = (part.get_filename(), data)
+    return fields
+
+
+def _uploaded_image(content_type: str, body: bytes) -> bytes:
+    field = form_fields(content_type, body).get(IMAGE_FIELD)
+    if field is None:
+        raise _invalid("the form has no 'image' field; attach the PNG or JPEG file as field 'image'")
+    data = field[1]
+    if not data:
+        raise _invalid("the form's 'image' field is empty; attach a PNG or JPEG file")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _invalid(f"the image file is {len(data)} bytes, over the limit of {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
+    return data
 
 
 def _invalid(detail: str) -> HTTPException:

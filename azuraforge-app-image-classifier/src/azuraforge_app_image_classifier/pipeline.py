@@ -21,6 +21,7 @@ from azuraforge_learner import (
     ImageData,
     ImageSpec,
 )
+from azuraforge_learner.datasets import DatasetId, DatasetSpec
 from azuraforge_learner.report import ReportSection, image, save_figure
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class ImageClassifierConfig(ImageClassificationConfig):
     )
     hidden_units: int = Field(default=64, ge=1, le=4096, description="Units of the hidden Linear layer.")
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="Dropout before the last layer while training.")
+    dataset_id: DatasetId = None
 
     @field_validator("folder")
     @classmethod
@@ -169,11 +171,27 @@ class ImageClassifierPipeline(ImageClassificationPipeline[ImageClassifierConfig]
         "of images (one subfolder per class)."
     )
     Config = ImageClassifierConfig
+    datasets = (
+        DatasetSpec(
+            kind="image-folder",
+            description="A zip with one folder of images per class (png, jpg, ...), resized to image_size.",
+        ),
+    )
 
     def _load_data(self, config: ImageClassifierConfig) -> ImageData:
-        images = load_images(config)
-        log.info("data: %s", images.description)
-        source = DataSource(requested=config.dataset, used=config.dataset, description=images.description)
+        if self.dataset is not None:
+            images = image_folder(self.dataset.path, size=config.image_size, color=config.color)
+            ref = self.dataset.ref
+            described = images.description.replace(
+                f"image folder {self.dataset.path}", f"uploaded dataset {ref.name!r}"
+            )
+            source = DataSource(
+                requested=f"uploaded: {ref.name}", used=f"uploaded: {ref.name}", description=described, dataset=ref
+            )
+        else:
+            images = load_images(config)
+            source = DataSource(requested=config.dataset, used=config.dataset, description=images.description)
+        log.info("data: %s", source.description)
         return ImageData(images.pixels, images.labels, list(images.class_names), source)
 
     def _create_model(self, config: ImageClassifierConfig, spec: ImageSpec) -> nn.Module:

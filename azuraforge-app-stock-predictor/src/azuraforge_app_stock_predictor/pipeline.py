@@ -15,7 +15,14 @@ import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 
 from azuraforge_app_stock_predictor.features import PRICE_COLUMN, Transform, model_frame, to_prices
-from azuraforge_app_stock_predictor.prices import PERIOD_PATTERN, PRICE_COLUMNS, PriceRequest, Source, load_prices
+from azuraforge_app_stock_predictor.prices import (
+    PERIOD_PATTERN,
+    PRICE_COLUMNS,
+    PriceRequest,
+    Source,
+    load_prices,
+    uploaded_prices,
+)
 from azuraforge_core import nn
 from azuraforge_learner import (
     BaselineResult,
@@ -25,6 +32,7 @@ from azuraforge_learner import (
     TimeSeriesPipeline,
     WindowSpec,
 )
+from azuraforge_learner.datasets import DatasetId, DatasetSpec
 from azuraforge_learner.forecasters import ForecasterConfig, build_forecaster
 from azuraforge_learner.metrics import declared, regression_metrics
 from azuraforge_learner.report import ReportSection
@@ -75,6 +83,7 @@ class StockPredictorConfig(ForecasterConfig):
         "back into prices the same way before they are scored.",
     )
     window: int = Field(default=30, ge=1, le=10_000, description="Past bars the model sees (lookback).")
+    dataset_id: DatasetId = None
 
     @field_validator("features")
     @classmethod
@@ -107,15 +116,26 @@ class StockPredictorPipeline(TimeSeriesPipeline[StockPredictorConfig]):
         "S&P 500 1999-2018), scored against the naive last-price forecast on price error and direction."
     )
     Config = StockPredictorConfig
+    datasets = (
+        DatasetSpec(
+            kind="csv",
+            columns=["Date", *PRICE_COLUMNS],
+            description="One bar per line, oldest or newest first, used whole (period, start, end and interval "
+            "apply to yfinance and the sample).",
+        ),
+    )
 
     def _load_data(self, config: StockPredictorConfig) -> pd.DataFrame:
-        loaded = load_prices(
-            PriceRequest(config.ticker, config.interval, config.period, config.start, config.end),
-            config.source,
-            fallback_to_sample=config.fallback_to_sample,
-            timeout_s=config.timeout_s,
-            use_cache=config.use_cache,
-        )
+        if self.dataset is not None:
+            loaded = uploaded_prices(self.dataset)
+        else:
+            loaded = load_prices(
+                PriceRequest(config.ticker, config.interval, config.period, config.start, config.end),
+                config.source,
+                fallback_to_sample=config.fallback_to_sample,
+                timeout_s=config.timeout_s,
+                use_cache=config.use_cache,
+            )
         log.info("data: %s", loaded.source.fallback_reason or loaded.source.description)
         frame = model_frame(loaded.frame, config.transform, config.target)
         frame.attrs[DATA_SOURCE] = loaded.source

@@ -24,6 +24,7 @@ from yfinance.exceptions import YFException, YFInvalidPeriodError, YFRateLimitEr
 
 from azuraforge_learner import DataSource
 from azuraforge_learner.cache import cached
+from azuraforge_learner.datasets import LocalDataset
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,30 @@ def clean_prices(frame: pd.DataFrame, request: PriceRequest) -> pd.DataFrame:
     prices.index = index.tz_localize(None) if index.tz is not None else index
     prices.index.name = "Date"
     return prices.sort_index()
+
+
+def uploaded_prices(dataset: LocalDataset) -> Prices:
+    """An uploaded CSV of daily or intraday bars (columns Date and PRICE_COLUMNS), used whole."""
+    frame = pd.read_csv(dataset.path)
+    try:
+        frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("Date")), name="Date")
+    except (ValueError, TypeError) as exc:
+        raise PriceDataError(
+            f"the Date column of dataset {dataset.ref.name!r} cannot be read as dates ({exc}); use e.g. 2018-12-31"
+        ) from None
+    prices = frame.loc[:, list(PRICE_COLUMNS)].astype("float64").dropna()
+    if len(prices) < 2:
+        raise PriceDataError(f"dataset {dataset.ref.name!r} has fewer than two complete OHLCV rows")
+    index = pd.DatetimeIndex(prices.index)
+    prices.index = index.tz_localize(None) if index.tz is not None else index
+    name = dataset.ref.name
+    source = DataSource(
+        requested=f"uploaded: {name}",
+        used=f"uploaded: {name}",
+        description=f"uploaded dataset {name!r} (sha256 {dataset.ref.sha256[:12]})",
+        dataset=dataset.ref,
+    )
+    return Prices(prices.sort_index(), source)
 
 
 def read_sample() -> pd.DataFrame:

@@ -25,6 +25,7 @@ from azuraforge_app_weather_forecaster.temperatures import (
     Source,
     TemperatureRequest,
     load_temperatures,
+    uploaded_temperatures,
 )
 from azuraforge_core import nn
 from azuraforge_learner import (
@@ -36,6 +37,7 @@ from azuraforge_learner import (
     TimeSeriesPipeline,
     WindowSpec,
 )
+from azuraforge_learner.datasets import DatasetId, DatasetSpec
 from azuraforge_learner.forecasters import ForecasterConfig, build_forecaster
 from azuraforge_learner.metrics import declared, regression_metrics, rmse
 from azuraforge_learner.report import ReportSection
@@ -87,6 +89,7 @@ class WeatherForecasterConfig(ForecasterConfig):
     )
     timeout_s: float = Field(default=15.0, gt=0.0, le=300.0, description="Seconds to wait for Open-Meteo.")
     use_cache: bool = Field(default=True, description="Reuse a download of the same request made within a day.")
+    dataset_id: DatasetId = None
     residual: bool = Field(
         default=True,
         description="Forecast the change from the last temperature seen (needs temperature among the features).",
@@ -117,19 +120,30 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
         "same-hour-yesterday baselines."
     )
     Config = WeatherForecasterConfig
+    datasets = (
+        DatasetSpec(
+            kind="csv",
+            columns=["time", TARGET],
+            description="Temperatures in °C at each time (hourly or daily, as the frequency field says), "
+            f"optionally with {', '.join(WEATHER_VARIABLES)}; short gaps are interpolated.",
+        ),
+    )
 
     def _load_data(self, config: WeatherForecasterConfig) -> pd.DataFrame:
         request = TemperatureRequest(
             config.latitude, config.longitude, config.start_date, config.end_date, config.frequency
         )
-        loaded = load_temperatures(
-            request,
-            config.source,
-            sample=config.sample,
-            fallback_to_sample=config.fallback_to_sample,
-            timeout_s=config.timeout_s,
-            use_cache=config.use_cache,
-        )
+        if self.dataset is not None:
+            loaded = uploaded_temperatures(self.dataset, config.frequency)
+        else:
+            loaded = load_temperatures(
+                request,
+                config.source,
+                sample=config.sample,
+                fallback_to_sample=config.fallback_to_sample,
+                timeout_s=config.timeout_s,
+                use_cache=config.use_cache,
+            )
         log.info("data: %s", loaded.source.fallback_reason or loaded.source.description)
         frame = with_calendar_features(loaded.series, config.frequency)
         # Weather variables only when asked for: the default inputs stay the same whatever the source.
@@ -141,8 +155,9 @@ class WeatherForecasterPipeline(TimeSeriesPipeline[WeatherForecasterConfig]):
                 [
                     {
                         "field": "features",
-                        "message": f"{', '.join(missing)} are observed only in the greensboro sample, and this run "
-                        f"loaded {loaded.source.used}; set source=sample and sample=greensboro, or drop them",
+                        "message": f"{', '.join(missing)} are observed only in the greensboro sample (or an uploaded "
+                        f"dataset with those columns), and this run loaded {loaded.source.used}; set source=sample "
+                        "and sample=greensboro, or drop them",
                     }
                 ],
             )

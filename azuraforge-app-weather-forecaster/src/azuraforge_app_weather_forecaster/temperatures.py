@@ -19,6 +19,7 @@ import pandas as pd
 
 from azuraforge_learner import DataSource
 from azuraforge_learner.cache import cached
+from azuraforge_learner.datasets import LocalDataset
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,31 @@ def load_temperatures(
 
 def _from_frame(frame: pd.DataFrame, source: DataSource) -> Temperatures:
     return Temperatures(frame["temperature"], frame.drop(columns="temperature"), source)
+
+
+def uploaded_temperatures(dataset: LocalDataset, frequency: Frequency) -> Temperatures:
+    """An uploaded CSV (columns time and temperature in °C, optionally WEATHER_VARIABLES) on a regular grid."""
+    frame = pd.read_csv(dataset.path)
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(frame.pop("time")), name="time")
+    except (ValueError, TypeError) as exc:
+        raise WeatherDataError(
+            f"the time column of dataset {dataset.ref.name!r} cannot be read as dates ({exc}); use e.g. "
+            "2023-01-01 00:00"
+        ) from None
+    frame.index = index.tz_localize(None) if index.tz is not None else index
+    variables = frame.loc[:, [name for name in WEATHER_VARIABLES if name in frame.columns]].astype("float64")
+    series = regularize(frame["temperature"].astype("float64"), frequency)
+    name, sha = dataset.ref.name, dataset.ref.sha256
+    source = DataSource(
+        requested=f"uploaded: {name}",
+        used=f"uploaded: {name}",
+        description=f"uploaded dataset {name!r} (sha256 {sha[:12]}), {frequency}",
+        dataset=dataset.ref,
+    )
+    # The other variables on the temperature's grid, their gaps filled the same way.
+    variables = variables[~variables.index.duplicated()].sort_index().reindex(series.index)
+    return Temperatures(series, variables.interpolate(method="time", limit_direction="both"), source)
 
 
 def fetch_open_meteo(request: TemperatureRequest, *, api_url: str, timeout_s: float) -> pd.Series:

@@ -52,6 +52,16 @@ DEFAULT_PROJECT = "default"
 """The project every record belongs to unless it is created in another (records from before projects are here)."""
 
 
+def _config_dataset_id(context: Any) -> str | None:
+    config = context.get_current_parameters().get("config") or {}
+    dataset_id = config.get(DATASET_ID_FIELD) if isinstance(config, dict) else None
+    return dataset_id if isinstance(dataset_id, str) else None
+
+
+DATASET_ID_FIELD = "dataset_id"
+"""The config field of apps that train on uploaded datasets (azuraforge_learner.datasets.DatasetId)."""
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
 
@@ -94,6 +104,9 @@ class Experiment(Base):
     # The queue (resource class) it was sent to, and the most memory its run took above the worker's idle size.
     queue: Mapped[str] = mapped_column(String(64), default=names.DEFAULT_QUEUE, server_default=names.DEFAULT_QUEUE)
     peak_rss_mb: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The uploaded dataset the config names (its `dataset_id`), as a column so that deleting the dataset can
+    # find the runs that used it.
+    dataset_id: Mapped[str | None] = mapped_column(String(32), index=True, default=_config_dataset_id)
 
     tag_rows: Mapped[list["ExperimentTag"]] = relationship(
         back_populates="experiment",
@@ -385,3 +398,21 @@ class ModelAliasEvent(Base):
     to_version: Mapped[int | None] = mapped_column(Integer, default=None)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     by: Mapped[str] = mapped_column(String(100))
+
+
+class Dataset(Base):
+    """A dataset uploaded to a project: one version (the SHA-256 of its bytes) kept in the artifact store at
+    azuraforge_common.datasets.dataset_key. The same bytes uploaded again to the project are this row."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("project_id", "sha256", name="uq_datasets_project_sha256"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_PROJECT)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(index=True, default=utcnow)

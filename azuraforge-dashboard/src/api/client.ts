@@ -8,6 +8,8 @@ import type {
   BulkRequest,
   BulkResult,
   CreatedExperiments,
+  Dataset,
+  DatasetKind,
   Experiment,
   ExperimentList,
   ExperimentPatch,
@@ -108,6 +110,14 @@ export const api = {
     request(`/projects/${encodeURIComponent(project)}/members/${encodeURIComponent(username)}`, send("DELETE")),
   listAudit: (offset: number) => json<AuditPage>(`/audit${queryString({ limit: 100, offset })}`),
   listApps: () => json<AppInfo[]>("/apps"),
+  listDatasets: (project: string, kind?: DatasetKind) => json<Dataset[]>(`/datasets${queryString({ project, kind })}`),
+  /** The same bytes uploaded again answer the version already kept (200 instead of 201). */
+  uploadDataset: (project: string, kind: DatasetKind, file: File, name?: string) => {
+    const form = new FormData();
+    form.append("file", file);
+    return json<Dataset>(`/datasets${queryString({ project, kind, name })}`, { method: "POST", body: form });
+  },
+  deleteDataset: (id: string) => request(`/datasets/${encodeURIComponent(id)}`, send("DELETE")),
   listExperiments: (query: ExperimentQuery) =>
     json<ExperimentList>(`/experiments${queryString({ ...query })}`),
   getExperiment: (id: string) => json<Experiment>(`/experiments/${encodeURIComponent(id)}`),

@@ -106,6 +106,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Datasets
+         * @description Uploaded datasets of the projects the caller may see (or of `project`), newest first.
+         */
+        get: operations["list_datasets_api_v1_datasets_get"];
+        put?: never;
+        /**
+         * Upload Dataset
+         * @description Upload a dataset (multipart field `file`) to `project` (the editor role there is needed): checked (422
+         *     naming what is wrong) and kept in the artifact store under its SHA-256. The same bytes uploaded again to the
+         *     project answer 200 with the version already kept.
+         */
+        post: operations["upload_dataset_api_v1_datasets_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/datasets/{dataset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Dataset */
+        get: operations["get_dataset_api_v1_datasets__dataset_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Dataset
+         * @description Delete a dataset and its file (editor role); 409 naming the runs that used it while any is kept.
+         */
+        delete: operations["delete_dataset_api_v1_datasets__dataset_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments": {
         parameters: {
             query?: never;
@@ -843,6 +890,11 @@ export interface components {
             config_schema: {
                 [key: string]: unknown;
             };
+            /**
+             * Datasets
+             * @description The kinds of uploaded dataset the app trains on (config field dataset_id); empty: none.
+             */
+            datasets: components["schemas"]["DatasetSpec"][];
             /** Defaults */
             defaults: {
                 [key: string]: unknown;
@@ -1066,6 +1118,8 @@ export interface components {
          * @description Where the data came from, as the app's loader knows it.
          */
         DataSource: {
+            /** @description The uploaded dataset the run trained on, if any. */
+            dataset?: components["schemas"]["DatasetRef"] | null;
             /**
              * Description
              * @description What the data is, in words: place, ticker, dataset.
@@ -1086,6 +1140,81 @@ export interface components {
              * @description The source the run actually trained on.
              */
             used: string;
+        };
+        /** DatasetOut */
+        DatasetOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "csv" | "image-folder";
+            /** Name */
+            name: string;
+            /** Project Id */
+            project_id: string;
+            /**
+             * Sha256
+             * @description SHA-256 of the uploaded file: the version (equal bytes, equal version).
+             */
+            sha256: string;
+            /**
+             * Size
+             * @description Bytes of the uploaded file.
+             */
+            size: number;
+            /**
+             * Summary
+             * @description csv: columns, numeric_columns, rows; image-folder: classes (images per class), images.
+             */
+            summary: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * DatasetRef
+         * @description An uploaded dataset version: equal sha256 means equal bytes.
+         */
+        DatasetRef: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Sha256
+             * @description SHA-256 of the uploaded file: the dataset's version.
+             */
+            sha256: string;
+        };
+        /**
+         * DatasetSpec
+         * @description A kind of uploaded dataset an app trains on.
+         */
+        DatasetSpec: {
+            /**
+             * Columns
+             * @description For csv: the columns the CSV needs (the first one is the time column).
+             * @default []
+             */
+            columns: string[];
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "csv" | "image-folder";
         };
         /** DependencyHealth */
         DependencyHealth: {
@@ -3003,6 +3132,484 @@ export interface operations {
                         /** Detail */
                         detail: string;
                     };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    list_datasets_api_v1_datasets_get: {
+        parameters: {
+            query?: {
+                /** @description Only this project's datasets. */
+                project?: string | null;
+                /** @description Only datasets of this kind. */
+                kind?: ("csv" | "image-folder") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"][];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    upload_dataset_api_v1_datasets_post: {
+        parameters: {
+            query: {
+                /** @description csv (time series) or image-folder (a zip of class folders). */
+                kind: "csv" | "image-folder";
+                project?: string;
+                /** @description Default: the file's name. */
+                name?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description csv: a CSV with a header line (at most 32 MiB); image-folder: a zip with one folder of images per class (at most 64 MiB).
+                     */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The input is not what the route or the model takes; the detail says what is wrong */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    get_dataset_api_v1_datasets__dataset_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_dataset_api_v1_datasets__dataset_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A URL with a NUL byte, or (without an API token) a Host the API does not answer to */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Not signed in, or a wrong, revoked or expired API token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Too low a role in the project, a token without the scope, no X-CSRF-Token with a session, or a request from another site's page (its Origin is not allowed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description No such experiment, app, file, model, version, alias, project, user or token, or one in a project the caller cannot see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The experiment or model is not in a state that allows this (a run that did not succeed, an aliased version, an app not installed where models are served), or the Idempotency-Key was used for another request */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description The body is larger than this route accepts; the detail names the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Without a bearer token: a body that is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Detail */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Redis or the database is unreachable or busy, or every prediction slot is taken; retry after Retry-After */

@@ -58,6 +58,9 @@ export type EpochTiming = Schemas["EpochTiming"];
 export type SystemRecord = Schemas["SystemRecord"];
 export type LogPage = Schemas["LogPage"];
 export type ExperimentPatch = Schemas["ExperimentPatch"];
+export type Dataset = Schemas["DatasetOut"];
+export type DatasetKind = Dataset["kind"];
+export type DatasetSpec = Schemas["DatasetSpec"];
 export type BulkRequest = Schemas["BulkRequest"];
 export type BulkResult = Schemas["BulkResult"];
 

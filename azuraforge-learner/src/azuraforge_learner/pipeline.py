@@ -39,8 +39,9 @@ from pydantic import BaseModel
 from azuraforge_core import manual_seed, nn, optim
 from azuraforge_learner.artifacts import list_files, save_weights, write_json, write_text
 from azuraforge_learner.callbacks import Callback, CSVLogger, EarlyStopping, Logs, numeric_logs
-from azuraforge_learner.config import ConfigT, PipelineConfig, validate_config
+from azuraforge_learner.config import ConfigError, ConfigT, PipelineConfig, validate_config
 from azuraforge_learner.data import Array
+from azuraforge_learner.datasets import DATASET_ID_FIELD, DatasetSpec, LocalDataset
 from azuraforge_learner.learner import Learner, LossFn
 from azuraforge_learner.metrics import SPECS, MetricFn, resolve
 from azuraforge_learner.record import (
@@ -152,6 +153,10 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
     memory_mb: ClassVar[int | None] = None
     """The memory a run needs; a worker with less free memory leaves the run to another. None: the workers learn
     it from the peak memory of earlier runs of the app."""
+    datasets: ClassVar[tuple[DatasetSpec, ...]] = ()
+    """The kinds of uploaded dataset the app trains on (its Config then has a `dataset_id: DatasetId` field)."""
+    dataset: LocalDataset | None = None
+    """The uploaded dataset of the current run, for `_load_data` (set by `run`)."""
 
     # ----- what an app writes ----------------------------------------------------------------------
     @abstractmethod
@@ -238,10 +243,16 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         callbacks: Sequence[Callback] = (),
         output_dir: Path | str | None = None,
         reporters: Sequence[Reporter] = (),
+        dataset: LocalDataset | None = None,
     ) -> RunResult:
         """Validate, train, evaluate and write the run directory (default: runs/<app>-<timestamp>), telling
-        `reporters` what happens."""
+        `reporters` what happens. `dataset`: the uploaded dataset the config's dataset_id names, on this disk."""
         validated = self.validate(config)
+        wanted = getattr(validated, DATASET_ID_FIELD, None)
+        if wanted is not None and (dataset is None or dataset.ref.id != wanted):
+            message = f"dataset {wanted} is kept by the platform: start the run there, whose worker downloads it"
+            raise ConfigError(self.name, [{"field": DATASET_ID_FIELD, "message": message}])
+        self.dataset = dataset
         out = Path(output_dir) if output_dir is not None else default_output_dir(self.name)
         out.mkdir(parents=True, exist_ok=True)
         # The verdict of an earlier run in the same directory must not outlive this one.

@@ -93,6 +93,14 @@ class MetricVerdict(Record):
     beaten: bool
 
 
+class DatasetRef(Record):
+    """An uploaded dataset version: equal sha256 means equal bytes."""
+
+    id: str
+    name: str
+    sha256: str = Field(description="SHA-256 of the uploaded file: the dataset's version.")
+
+
 class DataSource(Record):
     """Where the data came from, as the app's loader knows it."""
 
@@ -102,6 +110,7 @@ class DataSource(Record):
     fallback_reason: str | None = Field(
         default=None, description="Why an offline sample stood in for the requested source; null when it did not."
     )
+    dataset: DatasetRef | None = Field(default=None, description="The uploaded dataset the run trained on, if any.")
 
     @property
     def fallback(self) -> bool:

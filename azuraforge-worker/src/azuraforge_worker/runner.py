@@ -36,6 +36,7 @@ from azuraforge_learner.pipeline import METRICS_FILE
 from azuraforge_learner.plugins import load_pipeline
 from azuraforge_learner.record import Plan, RunResult
 from azuraforge_learner.reporter import Reporter
+from azuraforge_worker.datasets import local_dataset
 from azuraforge_worker.heartbeat import Heartbeat
 from azuraforge_worker.memory import NotEnoughMemoryError, PeakMemory, free_memory_mb, needed_memory_mb
 from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, RedisReporter, StopRequest
@@ -93,7 +94,7 @@ def run_experiment(services: Services, experiment_id: str, last_chance: bool = T
         if experiment.status != "queued":
             log.warning("experiment %s is already %s; not running it again", experiment_id, experiment.status)
             return None
-        app, config = experiment.app, dict(experiment.config)
+        app, project_id, config = experiment.app, experiment.project_id, dict(experiment.config)
         if _cancel_requested(services, experiment_id):
             return _finish(services, session, experiment_id, "queued", "cancelled", {})
         if refusal := _does_not_fit(services, session, app):
@@ -106,7 +107,7 @@ def run_experiment(services: Services, experiment_id: str, last_chance: bool = T
             publish_event(services.redis, StatusEvent(experiment_id=experiment_id, status="running"))
             with PeakMemory() as peak:
                 status, fields = _train_and_store(
-                    services, experiment_id, app, config, _pruning(services, session, experiment)
+                    services, experiment_id, app, project_id, config, _pruning(services, session, experiment)
                 )
             fields["peak_rss_mb"] = peak.mb
             _write_outcome(services, experiment_id, status, fields)
@@ -180,11 +181,16 @@ def _does_not_fit(services: Services, session: Session, app: str) -> str | None:
 
 
 def _train_and_store(
-    services: Services, experiment_id: str, app: str, config: dict[str, Any], extra_callbacks: list[Callback]
+    services: Services,
+    experiment_id: str,
+    app: str,
+    project_id: str,
+    config: dict[str, Any],
+    extra_callbacks: list[Callback],
 ) -> tuple[ExperimentStatus, dict[str, Any]]:
     """Trains in the run's folder, whose files reach the artifact store as they are written."""
     with RunFolder(services.artifacts, services.settings.data_dir, experiment_id) as folder:
-        return _train(services, experiment_id, app, config, folder.path, extra_callbacks)
+        return _train(services, experiment_id, app, project_id, config, folder.path, extra_callbacks)
 
 
 def _write_outcome(services: Services, experiment_id: str, status: ExperimentStatus, fields: dict[str, Any]) -> None:
@@ -199,6 +205,7 @@ def _train(
     services: Services,
     experiment_id: str,
     app: str,
+    project_id: str,
     config: dict[str, Any],
     output_dir: Path,
     extra_callbacks: list[Callback],
@@ -216,8 +223,13 @@ def _train(
         with capture_run_output(run_log):
             try:
                 pipeline = load_pipeline(app)()
+                dataset = local_dataset(services.settings, services.artifacts, services.sessions, project_id, config)
                 result = pipeline.run(
-                    config, callbacks=[progress, monitor, *extra_callbacks], output_dir=output_dir, reporters=reporters
+                    config,
+                    callbacks=[progress, monitor, *extra_callbacks],
+                    output_dir=output_dir,
+                    reporters=reporters,
+                    dataset=dataset,
                 )
             except Exception as exc:
                 log.exception("experiment %s failed", experiment_id)

@@ -2,7 +2,8 @@
 
 `SineTestPipeline` forecasts a noisy sine wave (a few hundred rows) with a small MLP. `epoch_sleep_s` paces
 it so a test can watch it mid-run, `fail_at_epoch` makes it raise, and `chatter` makes it print, log and warn.
-`register_test_app(directory)` writes a .dist-info folder declaring its `azuraforge.pipelines` entry point; with
+It trains on an uploaded CSV (columns step, value) when its dataset_id names one. `register_test_app(directory)`
+writes a .dist-info folder declaring its `azuraforge.pipelines` entry point; with
 `directory` on sys.path (or PYTHONPATH of a worker process) the app is found by the same entry-point discovery
 as any installed app.
 """
@@ -20,7 +21,15 @@ from pydantic import Field
 
 from azuraforge_core import nn
 from azuraforge_learner.callbacks import Callback, Logs
-from azuraforge_learner.timeseries import PreparedSeries, TimeSeriesConfig, TimeSeriesPipeline, WindowSpec
+from azuraforge_learner.datasets import DatasetId, DatasetSpec
+from azuraforge_learner.record import DataSource
+from azuraforge_learner.timeseries import (
+    DATA_SOURCE,
+    PreparedSeries,
+    TimeSeriesConfig,
+    TimeSeriesPipeline,
+    WindowSpec,
+)
 
 TEST_APP = "sine_test"
 
@@ -40,14 +49,23 @@ class SineTestConfig(TimeSeriesConfig):
         description="Lines to print at the start of every epoch (plus one log record, one "
         "line on stderr and one warning).",
     )
+    dataset_id: DatasetId = None
 
 
 class SineTestPipeline(TimeSeriesPipeline[SineTestConfig]):
     name = TEST_APP
     description = "Test app: forecasts a noisy sine wave; can be slowed down or made to fail."
     Config: ClassVar[type[TimeSeriesConfig]] = SineTestConfig
+    datasets = (DatasetSpec(kind="csv", columns=["step", "value"], description="A series to forecast."),)
 
     def _load_data(self, config: SineTestConfig) -> pd.DataFrame:
+        if self.dataset is not None:
+            frame = pd.read_csv(self.dataset.path, index_col="step").loc[:, ["value"]].astype("float64")
+            ref = self.dataset.ref
+            frame.attrs[DATA_SOURCE] = DataSource(
+                requested="uploaded", used="uploaded", description=f"uploaded {ref.name}", dataset=ref
+            )
+            return frame
         rng = np.random.default_rng(0)
         steps = np.arange(config.rows)
         values = np.sin(steps / 6.0) + rng.normal(0.0, 0.05, config.rows)

@@ -1,0 +1,92 @@
+// Datasets in a real headless Chromium against the real stack: upload a small CSV on the Datasets page, see it
+// listed with its version, then pick it as the data source in the New experiment form and start a run that
+// trains on it (its record names the dataset). Screenshots go under test-output/.
+//
+// Environment: as dashboard.test.mjs (E2E_BASE_URL, E2E_TOKEN, CHROMIUM). The app must take CSV datasets with
+// columns step and value (the worker's sine_test, which the stack started here has).
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { chromium } from "playwright-core";
+import { logIn, startStack } from "./stack.mjs";
+
+const OUTPUT = resolve(import.meta.dirname, "../test-output");
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
+const RUN_TIMEOUT_MS = Number(process.env.E2E_RUN_TIMEOUT_MS ?? 120_000);
+const CSV = "step,value\n" + Array.from({ length: 80 }, (_, step) => `${step},${Math.sin(step / 6).toFixed(5)}\n`).join("");
+
+describe("datasets in a real browser", { timeout: 10 * 60_000 }, () => {
+  let stack;
+  let context;
+  let page;
+  let profile;
+  const consoleErrors = [];
+
+  before(async () => {
+    mkdirSync(OUTPUT, { recursive: true });
+    stack = await startStack();
+    profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
+    writeFileSync(join(profile, "series.csv"), CSV);
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: CHROMIUM_ARGS,
+      headless: true,
+      viewport: { width: 1440, height: 900 },
+      baseURL: stack.baseUrl,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(30_000);
+    page.on("console", (message) => {
+      if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
+    });
+    page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
+    await page.goto("/");
+    if (stack.username) await logIn(page, stack.username, stack.password);
+    consoleErrors.splice(0); // the refused requests before logging in
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await stack?.stop();
+  });
+
+  it("uploads a CSV, offers it as the data source of a new run, and the run trains on it", async () => {
+    await page.getByRole("link", { name: "Datasets" }).click();
+    await page.getByRole("heading", { name: "Datasets" }).waitFor();
+    await page.locator('input[type="file"]').setInputFiles(join(profile, "series.csv"));
+    await page.getByPlaceholder("the file's name").fill("e2e series");
+    await page.getByRole("button", { name: "Upload" }).click();
+    await page.getByRole("status").filter({ hasText: "Uploaded e2e series." }).waitFor();
+    const sha256 = createHash("sha256").update(CSV).digest("hex");
+    const row = page.getByRole("row", { name: /e2e series/ });
+    await row.getByText(sha256.slice(0, 12)).waitFor();
+    await row.getByText("80 rows: step, value").waitFor();
+    await page.screenshot({ path: join(OUTPUT, "datasets.png"), fullPage: true });
+
+    await page.getByRole("link", { name: "New experiment" }).click();
+    await page.locator("#app").selectOption("sine_test");
+    const source = page.locator("#data-source");
+    await source.selectOption({ label: "uploaded: e2e series (80 rows: step, value)" });
+    await page.locator("#field-epochs").fill("1");
+    await page.screenshot({ path: join(OUTPUT, "new-experiment-dataset.png"), fullPage: true });
+    await page.getByRole("button", { name: "Start experiment" }).click();
+    await page.waitForURL(/\/experiments\/[0-9a-f]{32}$/);
+    const id = page.url().split("/").pop();
+
+    const headers = stack.token ? { Authorization: `Bearer ${stack.token}` } : {};
+    const deadline = Date.now() + RUN_TIMEOUT_MS;
+    let run;
+    do {
+      await new Promise((done) => setTimeout(done, 500));
+      run = await (await fetch(`${stack.baseUrl}/api/v1/experiments/${id}`, { headers })).json();
+    } while (!["succeeded", "failed", "cancelled"].includes(run.status) && Date.now() < deadline);
+    assert.equal(run.status, "succeeded", run.error ?? "the run did not finish");
+    const dataset = run.result.provenance.data.source.dataset;
+    assert.deepEqual([dataset.name, dataset.sha256], ["e2e series", sha256]);
+    assert.deepEqual(consoleErrors, []);
+  });
+});
