@@ -88,9 +88,15 @@ class LayerNorm(Function):
         normed = np.multiply(centred, inv_std[:, None], out=centred)
         ctx.normed, ctx.inv_std, ctx.averaging, ctx.weight = normed, inv_std, averaging, weight
         ctx.x_shape, ctx.features, ctx.normalized_shape = x.shape, features, x.shape[x.ndim - ndim :]
-        out = normed if weight is None else normed * weight.reshape(-1)
-        if bias is not None:
-            out = out + bias.reshape(-1)
+        # A new array in every case: normed stays private to backward, which overwrites it.
+        if weight is not None:
+            out = normed * weight.reshape(-1)
+            if bias is not None:
+                out += bias.reshape(-1)
+        elif bias is not None:
+            out = normed + bias.reshape(-1)
+        else:
+            out = normed.copy()
         return out.reshape(x.shape)
 
     @staticmethod
@@ -102,11 +108,11 @@ class LayerNorm(Function):
         db = g2.sum(axis=0).reshape(ctx.normalized_shape) if db_needed else None
         dx = None
         if dx_needed:
-            g_normed = g2 if weight is None else g2 * weight.reshape(-1)
-            mean_g = g_normed @ ctx.averaging
-            mean_g_normed = np.einsum("ij,ij->i", g_normed, normed) / ctx.features
-            dx = g_normed - mean_g[:, None]
-            dx -= normed * mean_g_normed[:, None]
+            dx = g2.copy() if weight is None else g2 * weight.reshape(-1)  # the gradient w.r.t. normed
+            mean_g = dx @ ctx.averaging
+            mean_g_normed = np.einsum("ij,ij->i", dx, normed) / ctx.features
+            dx -= mean_g[:, None]
+            dx -= np.multiply(normed, mean_g_normed[:, None], out=normed)  # normed is not needed any more
             dx *= inv_std[:, None]
             dx = dx.reshape(ctx.x_shape)
         return dx, dw, db
