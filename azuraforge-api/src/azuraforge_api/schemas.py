@@ -20,7 +20,8 @@ from azuraforge_common.sweeps import (
     SweepState,
     TrialStateName,
 )
-from azuraforge_learner.record import RunResult
+from azuraforge_learner.record import MetricSpec, RunResult
+from azuraforge_learner.serving import Task
 
 MAX_NESTING = 32
 """Of objects and lists in a request body: far beyond any config, far below what the JSON encoders manage."""
@@ -203,10 +204,25 @@ class LogPage(BaseModel):
 
 
 class AppOut(BaseModel):
+    """An app as the newest process that has it installed published it (see azuraforge_common.catalog). Fields of
+    the app's description beyond these are passed through as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
     name: str
     description: str
-    config_schema: dict[str, Any]
+    task: Task | None = Field(
+        default=None, description="What a saved model of this app predicts; null: it cannot predict."
+    )
+    config_schema: dict[str, Any] = Field(description="The JSON schema of the app's config.")
     defaults: dict[str, Any]
+    metrics: list[MetricSpec] = Field(description="The test metrics a run of the default config reports.")
+    epoch_metrics: list[MetricSpec] = Field(description="What every epoch of a run of the default config reports.")
+    app_distribution: str | None = Field(description="The package that provides the app.")
+    app_version: str | None
+    packages: dict[str, str] = Field(description="The publisher's azuraforge package versions.")
+    published_by: str = Field(description="The process that published this description (worker name@host...).")
+    published_at: datetime
 
 
 class DependencyHealth(BaseModel):

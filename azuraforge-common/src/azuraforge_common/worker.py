@@ -12,10 +12,11 @@ WORKER_MODULE = "azuraforge_worker"
 """`python -m azuraforge_worker` is the worker package's own command (its __main__)."""
 
 
-def worker_command(name: str, loglevel: str = "INFO") -> list[str]:
+def worker_command(name: str, loglevel: str = "INFO", catalog: bool = True) -> list[str]:
     """The command `azuraforge up`, the worker image and the tests start a worker with; `name` becomes its Celery
-    hostname `name@<host>`."""
-    return [sys.executable, "-m", WORKER_MODULE, f"--name={name}", f"--loglevel={loglevel}"]
+    hostname `name@<host>`. `catalog`: it publishes its apps to the app catalog as it starts."""
+    command = [sys.executable, "-m", WORKER_MODULE, f"--name={name}", f"--loglevel={loglevel}"]
+    return command if catalog else [*command, "--no-catalog"]
 
 
 def celery_settings(settings: Settings) -> dict[str, Any]:
@@ -50,6 +51,16 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
 SERVE_MODULE = "azuraforge_worker.serve"
 
 
-def serve_command(threads: int, loglevel: str = "INFO") -> list[str]:
+def serve_command(threads: int, loglevel: str = "INFO", catalog: bool = True) -> list[str]:
     """The model server's command (`python -m azuraforge_worker.serve`), which `azuraforge up` starts."""
-    return [sys.executable, "-m", SERVE_MODULE, f"--threads={threads}", f"--loglevel={loglevel}"]
+    command = [sys.executable, "-m", SERVE_MODULE, f"--threads={threads}", f"--loglevel={loglevel}"]
+    return command if catalog else [*command, "--no-catalog"]
+
+
+CATALOG_MODULE = "azuraforge_worker.catalog"
+
+
+def catalog_command(publisher: str) -> list[str]:
+    """The command that publishes the apps installed in this environment to the app catalog and exits (status 1 if
+    the database refuses), which `azuraforge up` runs before it starts the API."""
+    return [sys.executable, "-m", CATALOG_MODULE, f"--publisher={publisher}"]
