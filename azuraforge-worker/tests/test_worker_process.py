@@ -7,20 +7,21 @@ import sqlite3
 
 from conftest import events, load, queue, wait_for
 
-from azuraforge_common import names
+from azuraforge_common import catalog, names
 from azuraforge_common.events import EpochEndEvent
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.outcome import OUTCOME_FILE
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_worker.config import create_celery
 from azuraforge_worker.runner import Services
+from azuraforge_worker.testing import TEST_APP
 
 
 def finished(services, experiment_id):
     return load(services, experiment_id).status in {"succeeded", "failed", "cancelled"}
 
 
-def test_worker_runs_tasks_and_goes_on_after_a_failure(services, start_worker, send):
+def test_worker_publishes_its_apps_runs_tasks_and_goes_on_after_a_failure(services, start_worker, send):
     start_worker()
     failing = queue(services, {"epochs": 2, "fail_at_epoch": 1})
     fine = queue(services, {"epochs": 2})
@@ -30,6 +31,21 @@ def test_worker_runs_tasks_and_goes_on_after_a_failure(services, start_worker, s
     assert load(services, failing).status == "failed"
     assert load(services, fine).status == "succeeded"
     assert events(services, fine)[-1].final
+    # As it started, the worker published its apps to the catalog the API serves.
+    publisher = f"test0@{socket.gethostname()}"
+
+    def published():
+        with services.sessions() as session:
+            return {app.name: app for app in catalog.published_apps(session) if app.published_by == publisher}
+
+    wait_for(lambda: len(published()) == 4, 120, "the worker's publication")
+    apps = published()
+    assert set(apps) == {TEST_APP, "weather-forecaster", "stock-predictor", "image-classifier"}
+    sine = apps[TEST_APP]
+    assert sine.error is None
+    assert sine.payload["defaults"]["window"] == 8
+    assert sine.payload["config_schema"]["properties"]["epochs"]["minimum"] == 1
+    assert "azuraforge-worker" in sine.packages
 
 
 def test_sigterm_mid_run_stops_the_worker_soon_and_fails_the_run_with_the_reason(services, start_worker, send):
