@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.config import JsonDict
 
 from azuraforge_api.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Role, Scope
 from azuraforge_api.auth import Via
@@ -203,11 +204,16 @@ class LogPage(BaseModel):
     finished: bool = Field(description="Whether the run has ended, so that no more lines will come.")
 
 
+def _declared_fields_only(schema: JsonDict) -> None:
+    schema.pop("additionalProperties", None)
+
+
 class AppOut(BaseModel):
     """An app as the newest process that has it installed published it (see azuraforge_common.catalog). Fields of
-    the app's description beyond these are passed through as they are."""
+    the app's description beyond these are passed through as they are; the OpenAPI lists the declared ones, so
+    typed clients see named fields (declare a new field here to type it)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_declared_fields_only)
 
     name: str
     description: str
