@@ -10,7 +10,6 @@ import sys
 
 from celery.__main__ import main as celery_main
 
-from azuraforge_common.settings import Settings
 from azuraforge_worker.catalog import publish_in_background
 from azuraforge_worker.command import celery_arguments
 
@@ -24,7 +23,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.catalog:
-        publish_in_background(Settings(), f"{args.name}@{socket.gethostname()}")  # the name Celery gives it (%h)
+        publish_in_background(f"{args.name}@{socket.gethostname()}")  # the name Celery gives it (%h)
     sys.argv = ["celery", *celery_arguments(args.name, args.loglevel)]
     celery_main()
 

@@ -5,6 +5,7 @@ server publish when they start; `azuraforge up` runs this command before it star
 import argparse
 import logging
 import socket
+import subprocess
 import sys
 import threading
 
@@ -13,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from azuraforge_common.catalog import Publication, publish
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
+from azuraforge_common.worker import catalog_command
 from azuraforge_learner.plugins import describe_installed
 from azuraforge_learner.record import environment
 
@@ -44,24 +46,13 @@ def publish_installed_apps(settings: Settings, publisher: str) -> Publication:
     return publication
 
 
-def publish_in_background(settings: Settings, publisher: str) -> threading.Thread:
-    """What a starting worker or model server does: publish alongside its own start (describing the apps imports
-    them all, which takes seconds), or log why not; its apps then reach the catalog through the next process that
-    publishes (or `python -m azuraforge_worker.catalog`)."""
-
-    def run() -> None:
-        try:
-            publication = publish_installed_apps(settings, publisher)
-        except SQLAlchemyError as exc:
-            log.warning("could not publish the installed apps to the app catalog (%s); the API serves the apps an "
-                        "earlier publication stored", exc)  # fmt: skip
-            return
-        log.info("published %d apps to the app catalog as %s", len(publication.apps), publisher)
-
-    # A daemon: a shutdown mid-publication leaves the catalog as it was (one transaction).
-    thread = threading.Thread(target=run, name="catalog", daemon=True)
-    thread.start()
-    return thread
+def publish_in_background(publisher: str) -> subprocess.Popen[bytes]:
+    """What a starting worker or model server does: publish from a child process (this command) while it starts.
+    Describing the apps imports them all, seconds of CPU that a thread would take from training through the GIL;
+    a child's failure is printed to the same log, and the catalog keeps the earlier publication."""
+    process = subprocess.Popen(catalog_command(publisher), stdin=subprocess.DEVNULL)
+    threading.Thread(target=process.wait, name="catalog", daemon=True).start()  # reaps it
+    return process
 
 
 def main() -> None:
@@ -72,7 +63,8 @@ def main() -> None:
     try:
         publication = publish_installed_apps(Settings(), args.publisher)
     except SQLAlchemyError as exc:
-        print(f"error: could not publish the app catalog: {exc}", file=sys.stderr)
+        print(f"error: could not publish the app catalog ({exc}); the API serves what was published earlier",
+              file=sys.stderr)  # fmt: skip
         sys.exit(1)
     broken = f", {len(publication.errors)} that fail to load" if publication.errors else ""
     print(f"published {len(publication.apps)} apps to the app catalog{broken}", flush=True)

@@ -32,7 +32,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, request_stop)
     settings = Settings()
     if args.catalog:
-        publish_in_background(settings, f"model-server@{socket.gethostname()}")
+        publish_in_background(f"model-server@{socket.gethostname()}")
     logging.getLogger(__name__).info("model server started with %d threads", args.threads)
     serve_forever(settings, stop, max(1, args.threads))
 
