@@ -1,4 +1,6 @@
-"""The API serves and checks apps from the catalog the worker side publishes, with no app importable in its process."""
+"""The API talks to the worker through azuraforge_common only (commands, task names, the app catalog), never its
+code nor an app's: it serves and checks the apps from the catalog the worker side publishes, with neither the
+worker nor any app importable in its process."""
 
 import json
 import os
@@ -12,9 +14,9 @@ from azuraforge_common.worker import catalog_command
 from azuraforge_worker import runner
 
 # Run in a fresh interpreter where importing an app package or the worker fails and the plug-in entry-point group is
-# empty; it serves the app through FastAPI's test client and reports what it saw.
+# empty: it imports every API module, serves the app through FastAPI's test client and reports what it saw.
 API_WITHOUT_APPS = """
-import importlib.abc, importlib.metadata, json, sys
+import importlib, importlib.abc, importlib.metadata, json, sys
 
 BLOCKED = ("azuraforge_app_", "azuraforge_worker")
 
@@ -40,10 +42,16 @@ def entry_points(**params):
 
 importlib.metadata.entry_points = entry_points
 
+import pkgutil
+
 from fastapi.testclient import TestClient
 
+import azuraforge_api
 from azuraforge_api.app import create_app
 from azuraforge_common.settings import Settings
+
+for module in pkgutil.walk_packages(azuraforge_api.__path__, "azuraforge_api."):
+    importlib.import_module(module.name)
 
 with TestClient(create_app(Settings()), base_url="http://localhost") as client:
     apps = client.get("/api/v1/apps")
