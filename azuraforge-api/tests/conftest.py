@@ -1,4 +1,5 @@
 import contextlib
+import functools
 import sys
 import threading
 import time
@@ -16,16 +17,17 @@ from azuraforge_common.events import parse_event
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.processes import free_port, wait_until
 from azuraforge_common.settings import Settings
-from azuraforge_worker import runner
+from azuraforge_worker import catalog, runner
 from azuraforge_worker.serving import ModelCache, serve_forever
 from azuraforge_worker.testing import register_test_app
 
 pytest_plugins = ["azuraforge_common.testing"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def test_app_path(tmp_path_factory):
-    """The test app, discoverable through its entry point here and in child processes (PYTHONPATH)."""
+    """The test app, discoverable through its entry point here and in child processes (PYTHONPATH); autouse, so
+    the app catalog every test database gets (see make_settings) holds it."""
     path = register_test_app(tmp_path_factory.mktemp("apps"))
     sys.path.insert(0, str(path))
     yield path
@@ -64,10 +66,20 @@ class RunningAPI:
         self.thread.join(30)
 
 
+@functools.cache
+def installed_apps():
+    """The apps of this environment, described once per session (describing imports every app)."""
+    return catalog.installed_apps("tests")
+
+
 def make_settings(tmp_path, redis_url, **overrides):
+    """Settings on a migrated database whose app catalog holds the apps installed here, as a worker publishes them
+    (test_catalog.py shows a real worker process publishing)."""
     database_url = overrides.pop("database_url", f"sqlite:///{tmp_path / 'azuraforge.db'}")
     upgrade(database_url)
-    return Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path / "data", **overrides)
+    settings = Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path / "data", **overrides)
+    catalog.store(settings, installed_apps())
+    return settings
 
 
 @pytest.fixture

@@ -1,21 +1,70 @@
 """The REST API on a real uvicorn, Redis and SQLite; experiments run by the worker's code in this process."""
 
 import os
+from datetime import timedelta
 
 import pytest
 from conftest import create, queued_tasks, record, run_dir, run_in_process, stored_events
 
-from azuraforge_common import names, store
+from azuraforge_common import catalog, names, store
 from azuraforge_common.events import StatusEvent
+from azuraforge_common.models import utcnow
 
 
-def test_apps_lists_installed_apps_with_schema_and_defaults(api):
+def test_apps_lists_the_published_apps_with_schema_defaults_and_metrics(api):
     apps = {app["name"]: app for app in api.http.get("/api/v1/apps").json()}
     sine = apps["sine_test"]
     assert sine["description"].startswith("Test app")
     assert {"epochs", "batch_size", "seed", "epoch_sleep_s"} <= set(sine["config_schema"]["properties"])
     assert sine["defaults"]["epochs"] == 3
     assert sine["defaults"]["window"] == 8
+    assert sine["task"] == "forecast"
+    epoch = {metric["name"]: metric for metric in sine["epoch_metrics"]}
+    assert (epoch["val_loss"]["direction"], epoch["val_loss"]["unit"]) == ("lower", "")
+    assert {"mae", "rmse"} <= {metric["name"] for metric in sine["metrics"]}
+    assert sine["published_by"] == "tests"
+    assert sine["packages"]["azuraforge-worker"]
+    assert sine["app_distribution"] == "azuraforge-worker"
+
+
+def publish(api, **change):
+    """Writes a publication to the API's catalog, as a worker with other apps installed would."""
+    publication = {"publisher": "other@host", "apps": {}, "errors": {}, "packages": {}, **change}
+    with api.platform.sessions() as session:
+        catalog.publish(session, catalog.Publication(**publication))
+
+
+def test_apps_pass_every_field_of_the_published_description_through_and_the_newest_wins(api):
+    (sine,) = [app for app in api.http.get("/api/v1/apps").json() if app["name"] == "sine_test"]
+    payload = {key: sine[key] for key in ("name", "description", "task", "config_schema", "defaults", "metrics",
+                                          "epoch_metrics", "app_distribution", "app_version")}  # fmt: skip
+    publish(api, apps={"sine_test": {**payload, "dataset_kinds": ["timeseries"]}}, at=utcnow() - timedelta(hours=1))
+    (older,) = [app for app in api.http.get("/api/v1/apps").json() if app["name"] == "sine_test"]
+    assert "dataset_kinds" not in older, "an older publication does not replace a newer one"
+    publish(api, apps={"sine_test": {**payload, "dataset_kinds": ["timeseries"]}})
+    (newer,) = [app for app in api.http.get("/api/v1/apps").json() if app["name"] == "sine_test"]
+    assert newer["dataset_kinds"] == ["timeseries"]
+    assert newer["published_by"] == "other@host"
+
+
+def test_an_app_that_fails_to_load_is_left_out_and_submitting_it_names_its_error(api):
+    publish(api, errors={"crashy": "ImportError: no module named 'torchvision' (while importing crashy:App)"})
+    assert "crashy" not in {app["name"] for app in api.http.get("/api/v1/apps").json()}
+    response = api.http.post("/api/v1/experiments", json={"app": "crashy", "config": {}})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "app"]
+    assert "fails to load where other@host published it: ImportError: no module named 'torchvision'" in error["msg"]
+    assert queued_tasks(api) == 0
+
+
+def test_a_config_the_schema_takes_but_the_app_refuses_fails_its_run_naming_the_field(api):
+    # A rule between two fields, which the JSON schema cannot state: the worker's full check finds it.
+    experiment = create(api, {"epochs": 1, "train_fraction": 0.6, "val_fraction": 0.5})
+    assert run_in_process(api, experiment["id"]) == "failed"
+    error = record(api, experiment["id"]).error
+    assert "val_fraction: " in error, error
+    assert "must stay below 1" in error
 
 
 def test_post_queues_an_experiment_with_its_full_config(api):
@@ -49,10 +98,13 @@ def test_invalid_config_is_a_422_naming_each_field_and_stores_nothing(api):
     assert queued_tasks(api) == 0
 
 
-def test_unknown_app_is_a_404_listing_the_installed_ones(api):
+def test_an_app_no_worker_has_published_is_a_422_listing_the_published_ones(api):
     response = api.http.post("/api/v1/experiments", json={"app": "nope", "config": {}})
-    assert response.status_code == 404
-    assert "sine_test" in response.json()["detail"]
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "app"]
+    assert "unknown app 'nope' (no worker has published it)" in error["msg"]
+    assert "sine_test" in error["msg"]
     assert api.http.get("/api/v1/experiments").json()["total"] == 0
     assert queued_tasks(api) == 0
 

@@ -130,6 +130,9 @@ def read_socket(url, arrivals=None):
 
 def test_live_progress_reaches_the_client_while_training_runs(stack):
     up = stack[0]
+    # `up` published the installed apps before it started the API.
+    apps = {app["name"]: app["published_by"] for app in up.http.get("/api/v1/apps").json()}
+    assert apps["sine_test"] == f"up@{socket.gethostname()}"
     experiment_id = up.post({"epochs": 8, "epoch_sleep_s": 0.5}, name="live")
     arrivals: list[float] = []
     messages, code = read_socket(f"{up.ws_url}/ws/experiments/{experiment_id}", arrivals)

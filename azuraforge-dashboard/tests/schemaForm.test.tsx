@@ -30,6 +30,13 @@ const app: AppInfo = {
   config_schema: schema,
   datasets: [],
   defaults: { epochs: 10, learning_rate: 0.001, optimizer: "adam", activation: "relu", seed: null, hidden_sizes: [64, 32], live_predictions: false, ticker: "MSFT" },
+  metrics: [],
+  epoch_metrics: [],
+  app_distribution: null,
+  app_version: null,
+  packages: {},
+  published_by: "worker@host",
+  published_at: "2026-12-02T00:00:00Z",
 };
 
 function renderForm() {

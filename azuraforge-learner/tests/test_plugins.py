@@ -1,6 +1,9 @@
+import json
+
 import pytest
 
 from azuraforge_learner import AppLoadError, BasePipeline, UnknownAppError, discover_pipelines, load_pipeline
+from azuraforge_learner.plugins import describe_installed
 
 
 def test_installed_apps_are_discovered_and_broken_ones_reported_without_hiding_the_others(test_apps):
@@ -31,3 +34,15 @@ def test_load_pipeline_finds_one_app_or_says_which_exist(test_apps):
 def test_apps_disappear_with_their_distribution():
     pipelines, _ = discover_pipelines()
     assert "sine" not in pipelines
+
+
+def test_describing_the_installed_apps_gives_json_for_the_catalog_and_keeps_the_broken_ones_apart(test_apps):
+    described, errors = describe_installed()
+    sine = described["sine"]
+    assert json.loads(json.dumps(sine)) == sine, "plain JSON"
+    assert sine["defaults"] == load_pipeline("sine").default_config()
+    assert sine["config_schema"]["additionalProperties"] is False
+    assert {spec["name"]: spec["direction"] for spec in sine["epoch_metrics"]}["val_loss"] == "lower"
+    assert all({"name", "direction", "unit"} <= set(spec) for spec in sine["metrics"])
+    assert "broken" not in described
+    assert "nonexistent_dependency" in {error.name: error.error for error in errors}["broken"]

@@ -8,7 +8,7 @@ import sqlite3
 
 from conftest import artifact, events, load, queue, wait_for
 
-from azuraforge_common import names
+from azuraforge_common import catalog, names
 from azuraforge_common.datasets import dataset_key
 from azuraforge_common.events import EpochEndEvent
 from azuraforge_common.migrate import upgrade
@@ -18,13 +18,14 @@ from azuraforge_common.redis_server import RedisServer
 from azuraforge_worker.config import create_celery
 from azuraforge_worker.datasets import CACHE_FOLDER
 from azuraforge_worker.runner import Services
+from azuraforge_worker.testing import TEST_APP
 
 
 def finished(services, experiment_id):
     return load(services, experiment_id).status in {"succeeded", "failed", "cancelled"}
 
 
-def test_worker_runs_tasks_and_goes_on_after_a_failure(services, start_worker, send):
+def test_worker_publishes_its_apps_runs_tasks_and_goes_on_after_a_failure(services, start_worker, send):
     start_worker()
     failing = queue(services, {"epochs": 2, "fail_at_epoch": 1})
     dataset = uploaded_series(services)
@@ -35,6 +36,21 @@ def test_worker_runs_tasks_and_goes_on_after_a_failure(services, start_worker, s
     assert load(services, failing).status == "failed"
     assert load(services, fine).status == "succeeded"
     assert events(services, fine)[-1].final
+    # As it started, the worker published its apps to the catalog the API serves.
+    publisher = f"test0@{socket.gethostname()}"
+
+    def published():
+        with services.sessions() as session:
+            return {app.name: app for app in catalog.published_apps(session) if app.published_by == publisher}
+
+    wait_for(lambda: len(published()) == 4, 120, "the worker's publication")
+    apps = published()
+    assert set(apps) == {TEST_APP, "weather-forecaster", "stock-predictor", "image-classifier"}
+    sine = apps[TEST_APP]
+    assert sine.error is None
+    assert sine.payload["defaults"]["window"] == 8
+    assert sine.payload["config_schema"]["properties"]["epochs"]["minimum"] == 1
+    assert "azuraforge-worker" in sine.packages
     # The second trained on the uploaded series, fetched from the artifact store into the worker's cache.
     data = load(services, fine).result["provenance"]["data"]
     assert data["source"]["dataset"] == {"id": dataset.id, "name": "ramp", "sha256": dataset.sha256}

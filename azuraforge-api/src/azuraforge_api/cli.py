@@ -15,6 +15,7 @@ import getpass
 import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +37,7 @@ from azuraforge_common.outcome import outcome_ids, read_outcome
 from azuraforge_common.processes import die_with_parent, stop_process, wait_until
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.settings import Settings
-from azuraforge_common.worker import serve_command, worker_command
+from azuraforge_common.worker import catalog_command, serve_command, worker_command
 
 WORKER_NICENESS = 5
 """Training yields the CPU to the API and Redis: live events and requests stay fast on a busy machine."""
@@ -196,9 +197,13 @@ def up(args: argparse.Namespace) -> int:
             "AZURAFORGE_DATABASE_URL": settings.resolved_database_url,
             "AZURAFORGE_DATA_DIR": str(settings.data_dir),
         }
+        # The API serves the apps from the catalog: publish them before it starts (its children then need not).
+        if subprocess.run(catalog_command(f"up@{socket.gethostname()}"), env=env, check=False).returncode != 0:
+            print("error: could not publish the installed apps (see above)", file=sys.stderr)
+            return 2
         api = Child("the API", lambda: _spawn(_api_command(args.host, args.port), env))
         workers = [Child(f"worker {n}", _worker_starter(n, env)) for n in range(1, args.workers + 1)]
-        model_server = Child("the model server", lambda: _spawn(serve_command(SERVE_THREADS), env))
+        model_server = Child("the model server", lambda: _spawn(serve_command(SERVE_THREADS, catalog=False), env))
         children += [api, *workers, model_server]
         url = f"http://{'localhost' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
         wait_until(lambda: _answers(url) or stop_requested.is_set(), 60, f"the API at {url}", api.process)
@@ -224,7 +229,7 @@ def up(args: argparse.Namespace) -> int:
 
 
 def _worker_starter(n: int, env: dict[str, str]) -> Callable[[], subprocess.Popen[bytes]]:
-    return lambda: _spawn(worker_command(f"worker{n}"), env, WORKER_NICENESS)
+    return lambda: _spawn(worker_command(f"worker{n}", catalog=False), env, WORKER_NICENESS)
 
 
 def _start_redis(server: RedisServer) -> subprocess.Popen[bytes]:

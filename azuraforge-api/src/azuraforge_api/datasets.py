@@ -24,7 +24,7 @@ from azuraforge_common.datasets import (
 )
 from azuraforge_common.models import DATASET_ID_FIELD, Dataset, Experiment
 from azuraforge_learner.config import excerpt
-from azuraforge_learner.plugins import PipelineClass
+from azuraforge_learner.datasets import DatasetSpec
 
 RUNS_NAMED = 10
 """A refused delete names at most this many of the runs that used the dataset."""
@@ -106,7 +106,7 @@ def delete(session: Session, store: ArtifactStore, caller: Caller, dataset: Data
 
 
 def check_configs(
-    session: Session, project_id: str, pipeline: PipelineClass, configs: Iterable[Mapping[str, Any]]
+    session: Session, project_id: str, app: Mapping[str, Any], configs: Iterable[Mapping[str, Any]]
 ) -> None:
     """422 on config.dataset_id unless it names a dataset of the project that the app trains on (a CSV with
     every column the app needs)."""
@@ -114,15 +114,16 @@ def check_configs(
     for dataset_id in sorted(str(value) for value in wanted):
         dataset = session.get(Dataset, dataset_id)
         problem = None
-        spec = next((spec for spec in pipeline.datasets if dataset and spec.kind == dataset.kind), None)
+        specs = [DatasetSpec.model_validate(spec) for spec in app.get("datasets", [])]
+        spec = next((spec for spec in specs if dataset and spec.kind == dataset.kind), None)
         if dataset is None or dataset.project_id != project_id:
             problem = f"no dataset {dataset_id} in project {project_id!r}; GET /api/v1/datasets lists them"
         elif spec is None:
-            kinds = ", ".join(spec.kind for spec in pipeline.datasets) or "none"
-            problem = f"dataset {dataset.name!r} is of kind {dataset.kind}; app {pipeline.name} takes: {kinds}"
+            kinds = ", ".join(spec.kind for spec in specs) or "none"
+            problem = f"dataset {dataset.name!r} is of kind {dataset.kind}; app {app['name']} takes: {kinds}"
         elif spec.kind == "csv" and (missing := missing_columns(dataset.summary, spec.columns)):
             problem = (
-                f"dataset {dataset.name!r} lacks column(s) {', '.join(missing)}; app {pipeline.name} needs "
+                f"dataset {dataset.name!r} lacks column(s) {', '.join(missing)}; app {app['name']} needs "
                 f"{', '.join(spec.columns)}"
             )
         if problem is not None:

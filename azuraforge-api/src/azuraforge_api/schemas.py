@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.config import JsonDict
 
 from azuraforge_api.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Role, Scope
 from azuraforge_api.auth import Via
@@ -21,7 +22,8 @@ from azuraforge_common.sweeps import (
     TrialStateName,
 )
 from azuraforge_learner.datasets import DatasetKind, DatasetSpec
-from azuraforge_learner.record import RunResult
+from azuraforge_learner.record import MetricSpec, RunResult
+from azuraforge_learner.serving import Task
 
 MAX_NESTING = 32
 """Of objects and lists in a request body: far beyond any config, far below what the JSON encoders manage."""
@@ -211,14 +213,34 @@ class LogPage(BaseModel):
     finished: bool = Field(description="Whether the run has ended, so that no more lines will come.")
 
 
+def _declared_fields_only(schema: JsonDict) -> None:
+    schema.pop("additionalProperties", None)
+
+
 class AppOut(BaseModel):
+    """An app as the newest process that has it installed published it (see azuraforge_common.catalog). Fields of
+    the app's description beyond these are passed through as they are; the OpenAPI lists the declared ones, so
+    typed clients see named fields (declare a new field here to type it)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_declared_fields_only)
+
     name: str
     description: str
-    config_schema: dict[str, Any]
+    task: Task | None = Field(
+        default=None, description="What a saved model of this app predicts; null: it cannot predict."
+    )
+    config_schema: dict[str, Any] = Field(description="The JSON schema of the app's config.")
     defaults: dict[str, Any]
     datasets: list[DatasetSpec] = Field(
         description="The kinds of uploaded dataset the app trains on (config field dataset_id); empty: none."
     )
+    metrics: list[MetricSpec] = Field(description="The test metrics a run of the default config reports.")
+    epoch_metrics: list[MetricSpec] = Field(description="What every epoch of a run of the default config reports.")
+    app_distribution: str | None = Field(description="The package that provides the app.")
+    app_version: str | None
+    packages: dict[str, str] = Field(description="The publisher's azuraforge package versions.")
+    published_by: str = Field(description="The process that published this description (worker name@host...).")
+    published_at: datetime
 
 
 class DependencyHealth(BaseModel):

@@ -1,7 +1,7 @@
 """What the experiment routes do, apart from HTTP parsing and shaping: submit (with grid expansion and
 idempotency), cancel, delete, and predictions by the model server.
 
-Failures a client can act on are HTTPExceptions naming what to do next, as in azuraforge_api.catalog;
+Failures a client can act on are HTTPExceptions (or 422s) naming what to do next;
 an unreachable Redis or database propagates and is answered 503 by azuraforge_api.errors."""
 
 import csv
@@ -56,10 +56,10 @@ def submit(platform: Platform, session: Session, request: ExperimentCreate, idem
         return _replay(session, earlier, request_hash)
     if session.get(Project, request.project) is None:  # a site admin may name any project
         raise HTTPException(status.HTTP_404_NOT_FOUND, no_project(request.project))
-    pipeline = catalog.find_app(request.app)
-    configs = catalog.expand(request, pipeline)
-    queue = catalog.queue_of(request.queue, pipeline, platform.settings.queues)
-    datasets.check_configs(session, request.project, pipeline, (config for config, _ in configs))
+    app = catalog.find_app(session, request.app)
+    configs = catalog.expand(request, app)
+    queue = catalog.queue_of(request.queue, app, platform.settings.queues)
+    datasets.check_configs(session, request.project, app, (config for config, _ in configs))
     batch_id = new_id() if request.grid else None
     new = [
         store.NewExperiment(request.app, config, name, tuple(request.tags), request.project, queue)

@@ -10,7 +10,7 @@ import logging
 import math
 import operator
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import optuna
@@ -33,8 +33,7 @@ from azuraforge_common.events import TERMINAL_STATUSES
 from azuraforge_common.models import Experiment, IdempotencyKey, Sweep, new_id
 from azuraforge_common.sweeps import Categorical, FloatRange, IntRange, SearchParam, TrialStateName
 from azuraforge_common.worker import run_task_options
-from azuraforge_learner.config import ConfigError, excerpt
-from azuraforge_learner.plugins import PipelineClass
+from azuraforge_learner.config import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +47,13 @@ _OPTUNA_STATE: dict[TrialState, TrialStateName] = {
 # --- checking a space against the app's config schema ----------------------------------------------------
 
 
-def check_space(request: SweepCreate, pipeline: PipelineClass) -> dict[str, Any]:
-    """The validated base config; 422 naming every field of the space (or the base config) that cannot be
-    searched as asked."""
-    try:
-        base: dict[str, Any] = pipeline.validate(request.base_config).model_dump(mode="json")
-    except ConfigError as exc:
-        raise RequestValidationError(_config_errors(exc, ("body", "base_config"))) from exc
-    schema = pipeline.config_schema()
+def check_space(request: SweepCreate, app: Mapping[str, Any]) -> dict[str, Any]:
+    """The base config with the app's defaults, checked against its published schema; 422 naming every field of
+    the space (or the base config) that cannot be searched as asked."""
+    base = catalog.with_defaults(app, request.base_config)
+    if problems := catalog.config_errors(app, base):
+        raise RequestValidationError([_error(("body", "base_config", *path), message) for path, message in problems])
+    schema: dict[str, Any] = app["config_schema"]
     properties: dict[str, Any] = schema.get("properties", {})
     errors = []
     for name, param in request.space.items():
@@ -65,7 +63,7 @@ def check_space(request: SweepCreate, pipeline: PipelineClass) -> dict[str, Any]
             continue
         problem = _unsearchable(param, _alternatives(properties[name], schema))
         if problem is None:
-            problem = _invalid_extreme(pipeline, base, name, param)
+            problem = _invalid_extreme(app, base, name, param)
         if problem is not None:
             errors.append(_error(loc, problem))
     if request.sampler == "grid":
@@ -146,16 +144,15 @@ def _accepts(alt: dict[str, Any], value: Any) -> bool:
     return False
 
 
-def _invalid_extreme(pipeline: PipelineClass, base: dict[str, Any], name: str, param: SearchParam) -> str | None:
-    """Validates the base config with the field at each end of its range (or each choice), which catches what the
-    schema cannot say (rules between fields)."""
+def _invalid_extreme(app: Mapping[str, Any], base: dict[str, Any], name: str, param: SearchParam) -> str | None:
+    """Checks the base config with the field at each end of its range (or each choice) against the whole schema,
+    which catches what the checks of the field alone do not (a pattern, a multiple). Rules between fields are
+    the app's own code: a trial that breaks one fails when its run starts, naming the field."""
     values = param.choices if isinstance(param, Categorical) else [param.low, param.high]
     for value in values:
-        try:
-            pipeline.validate({**base, name: value})
-        except ConfigError as exc:
+        if problems := catalog.config_errors(app, {**base, name: value}):
             return f"{name}={excerpt(str(value))} makes an invalid config: " + "; ".join(
-                f"{error['field']}: {error['message']}" for error in exc.errors
+                f"{'.'.join(path)}: {message}" for path, message in problems
             )
     return None
 
@@ -174,10 +171,6 @@ def _grid_errors(request: SweepCreate) -> list[dict[str, Any]]:
     return errors
 
 
-def _config_errors(exc: ConfigError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [_error((*prefix, *error["field"].split(".")), error["message"]) for error in exc.errors]
-
-
 def _error(loc: tuple[str, ...], message: str) -> dict[str, Any]:
     return {"loc": loc, "msg": message, "type": "value_error"}
 
@@ -192,9 +185,9 @@ def create(platform: Platform, session: Session, request: SweepCreate, idempoten
     request_hash = hashlib.sha256(b"sweep:" + request.model_dump_json().encode()).hexdigest()
     if idempotency_key is not None and (earlier := store.find_idempotency_key(session, idempotency_key)):
         return _replay(platform, session, earlier, request_hash)
-    pipeline = catalog.find_app(request.app)
-    base = check_space(request, pipeline)
-    datasets.check_configs(session, request.project, pipeline, [base])
+    app = catalog.find_app(session, request.app)
+    base = check_space(request, app)
+    datasets.check_configs(session, request.project, app, [base])
     platform.redis.ping()  # Redis down: a 503 now, before anything is stored
     sweep = Sweep(
         id=new_id(),
@@ -210,7 +203,7 @@ def create(platform: Platform, session: Session, request: SweepCreate, idempoten
         n_trials=request.n_trials,
         parallelism=request.parallelism,
         seed=request.seed,
-        queue=catalog.queue_of(None, pipeline, platform.settings.queues),
+        queue=catalog.queue_of(None, app, platform.settings.queues),
     )
     # The study first: a study without its sweep row is never read, a sweep without its study could not run.
     sweeps.create_study(platform.settings.resolved_database_url, sweep)

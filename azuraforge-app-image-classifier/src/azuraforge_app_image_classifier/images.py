@@ -12,7 +12,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
-from sklearn.datasets import load_digits
 
 # What Pillow reads well and people keep datasets in.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -40,6 +39,9 @@ class Images:
 
 def digits() -> Images:
     """scikit-learn's 1,797 handwritten digits: 8x8 grey images with 17 levels (0-16), classes 0-9."""
+    # Imported here: scikit-learn takes seconds to import, and describing the app (the app catalog) needs none of it.
+    from sklearn.datasets import load_digits
+
     bunch: Any = load_digits()
     pixels = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
     return Images(

@@ -416,3 +416,20 @@ class Dataset(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(index=True, default=utcnow)
+
+
+class PublishedApp(Base):
+    """An app as a process that has it installed (a worker, the model server, `azuraforge up`) last described it,
+    so the API serves and checks apps without importing them (see azuraforge_common.catalog)."""
+
+    __tablename__ = "app_catalog"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Apps are installed site-wide: every row is in the default project until apps can be installed per project.
+    project_id: Mapped[str] = mapped_column(String(32), index=True, default=DEFAULT_PROJECT)
+    # What the app says of itself (BasePipeline.describe), kept whole; None when it failed to load.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    packages: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the publisher's azuraforge versions
+    published_by: Mapped[str] = mapped_column(String(200))
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)

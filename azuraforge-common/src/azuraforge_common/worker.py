@@ -14,11 +14,14 @@ WORKER_MODULE = "azuraforge_worker"
 """`python -m azuraforge_worker` is the worker package's own command (its __main__)."""
 
 
-def worker_command(name: str, loglevel: str = "INFO", queues: Sequence[str] = ()) -> list[str]:
+def worker_command(name: str, loglevel: str = "INFO", queues: Sequence[str] = (), catalog: bool = True) -> list[str]:
     """The command `azuraforge up`, the worker image and the tests start a worker with; `name` becomes its Celery
-    hostname `name@<host>`; it serves `queues` (default: every queue of AZURAFORGE_QUEUES)."""
+    hostname `name@<host>`; it serves `queues` (default: every queue of AZURAFORGE_QUEUES). `catalog`: it
+    publishes its apps to the app catalog as it starts."""
     command = [sys.executable, "-m", WORKER_MODULE, f"--name={name}", f"--loglevel={loglevel}"]
-    return [*command, f"--queues={','.join(queues)}"] if queues else command
+    if queues:
+        command.append(f"--queues={','.join(queues)}")
+    return command if catalog else [*command, "--no-catalog"]
 
 
 def celery_settings(settings: Settings) -> dict[str, Any]:
@@ -66,6 +69,16 @@ def run_task_options(experiment: Experiment) -> dict[str, Any]:
 SERVE_MODULE = "azuraforge_worker.serve"
 
 
-def serve_command(threads: int, loglevel: str = "INFO") -> list[str]:
+def serve_command(threads: int, loglevel: str = "INFO", catalog: bool = True) -> list[str]:
     """The model server's command (`python -m azuraforge_worker.serve`), which `azuraforge up` starts."""
-    return [sys.executable, "-m", SERVE_MODULE, f"--threads={threads}", f"--loglevel={loglevel}"]
+    command = [sys.executable, "-m", SERVE_MODULE, f"--threads={threads}", f"--loglevel={loglevel}"]
+    return command if catalog else [*command, "--no-catalog"]
+
+
+CATALOG_MODULE = "azuraforge_worker.catalog"
+
+
+def catalog_command(publisher: str) -> list[str]:
+    """The command that publishes the apps installed in this environment to the app catalog and exits (status 1 if
+    the database refuses), which `azuraforge up` runs before it starts the API."""
+    return [sys.executable, "-m", CATALOG_MODULE, f"--publisher={publisher}"]

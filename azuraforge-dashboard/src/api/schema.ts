@@ -13,7 +13,9 @@ export interface paths {
         };
         /**
          * List Apps
-         * @description Installed apps, each with its description, config JSON schema and defaults.
+         * @description The apps the workers have installed, as they published them: each with its description, config JSON schema
+         *     and defaults, the metrics a run declares, and who published it when. An app that fails to load is left out
+         *     (the API logs its error; submitting it is a 422 naming the error).
          */
         get: operations["list_apps_api_v1_apps_get"];
         put?: never;
@@ -884,9 +886,24 @@ export interface components {
              */
             version: number;
         };
-        /** AppOut */
+        /**
+         * AppOut
+         * @description An app as the newest process that has it installed published it (see azuraforge_common.catalog). Fields of
+         *     the app's description beyond these are passed through as they are; the OpenAPI lists the declared ones, so
+         *     typed clients see named fields (declare a new field here to type it).
+         */
         AppOut: {
-            /** Config Schema */
+            /**
+             * App Distribution
+             * @description The package that provides the app.
+             */
+            app_distribution: string | null;
+            /** App Version */
+            app_version: string | null;
+            /**
+             * Config Schema
+             * @description The JSON schema of the app's config.
+             */
             config_schema: {
                 [key: string]: unknown;
             };
@@ -901,8 +918,40 @@ export interface components {
             };
             /** Description */
             description: string;
+            /**
+             * Epoch Metrics
+             * @description What every epoch of a run of the default config reports.
+             */
+            epoch_metrics: components["schemas"]["MetricSpec"][];
+            /**
+             * Metrics
+             * @description The test metrics a run of the default config reports.
+             */
+            metrics: components["schemas"]["MetricSpec"][];
             /** Name */
             name: string;
+            /**
+             * Packages
+             * @description The publisher's azuraforge package versions.
+             */
+            packages: {
+                [key: string]: string;
+            };
+            /**
+             * Published At
+             * Format: date-time
+             */
+            published_at: string;
+            /**
+             * Published By
+             * @description The process that published this description (worker name@host...).
+             */
+            published_by: string;
+            /**
+             * Task
+             * @description What a saved model of this app predicts; null: it cannot predict.
+             */
+            task?: ("forecast" | "classification") | null;
         };
         /** AuditOut */
         AuditOut: {

@@ -233,6 +233,27 @@ class BasePipeline(ABC, Generic[ConfigT, PreparedT]):
         return cls.Config.model_json_schema()
 
     @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """What the platform shows of this app before any run, as JSON: its config's schema and defaults, and the
+        metrics a run of the default config declares. The API serves it unchanged (GET /apps), so a field added
+        here reaches clients without changes there."""
+        plan = cls().plan(cls.validate(cls.default_config()))
+        _, _, _, app_distribution, app_version = environment(cls.__module__)
+        return {
+            "name": cls.name,
+            "description": cls.description,
+            "task": cls.task,
+            "config_schema": cls.config_schema(),
+            "defaults": cls.default_config(),
+            "metrics": [spec.model_dump(mode="json") for spec in plan.metrics],
+            "epoch_metrics": [spec.model_dump(mode="json") for spec in plan.epoch_metrics],
+            "datasets": [spec.model_dump(mode="json") for spec in cls.datasets],
+            "queue": cls.queue,
+            "app_distribution": app_distribution,
+            "app_version": app_version,
+        }
+
+    @classmethod
     def validate(cls, config: Mapping[str, Any] | BaseModel) -> ConfigT:
         """The config as this app's Config, or ConfigError naming every bad field."""
         return cast(ConfigT, validate_config(cls.name or cls.__name__, cls.Config, config))

@@ -75,3 +75,16 @@ def load_pipeline(name: str) -> PipelineClass:
         if point.name == name:
             return _load(point)
     raise UnknownAppError(name, sorted({point.name for point in points}))
+
+
+def describe_installed() -> tuple[dict[str, dict[str, Any]], list[PluginError]]:
+    """What every loadable app says of itself (BasePipeline.describe) by name, and one PluginError per app that
+    failed to load or to describe itself."""
+    pipelines, errors = discover_pipelines()
+    described = {}
+    for name, pipeline in pipelines.items():
+        try:
+            described[name] = pipeline.describe()
+        except Exception as exc:  # an app's own code: one broken app must not hide the others
+            errors.append(PluginError(name, f"describing it failed: {type(exc).__name__}: {exc}"))
+    return described, errors

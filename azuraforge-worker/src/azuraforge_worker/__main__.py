@@ -1,5 +1,5 @@
-"""`python -m azuraforge_worker [--name=NAME] [--queues=cpu,long] [--concurrency=N] [--loglevel=LEVEL]`: one
-AzuraForge worker (see command.py)."""
+"""`python -m azuraforge_worker [--name=NAME] [--queues=cpu,long] [--concurrency=N] [--loglevel=LEVEL]
+[--no-catalog]`: one AzuraForge worker (see command.py)."""
 
 import argparse
 import sys

@@ -2,6 +2,7 @@
 
 import argparse
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,9 +14,11 @@ from celery.__main__ import main as celery_main
 from azuraforge_common import names
 from azuraforge_common.settings import Settings, check_queue_name
 from azuraforge_common.worker import worker_command
+from azuraforge_worker.catalog import publish_in_background
 
 CELERY_APP = "azuraforge_worker.celery_app"
 DESCRIPTION = """One AzuraForge worker: runs experiments from the queues it serves, one at a time per process.
+While it starts, it publishes the apps installed here to the app catalog the API serves.
 Celery runs in this process rather than a child, so signals (SIGTERM from `azuraforge up` or Docker) reach it;
 with --concurrency N, N such processes run under this one, which passes signals on."""
 
@@ -43,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency", type=_positive, default=1, help="experiments this worker runs at once (default 1)"
     )
+    parser.add_argument(
+        "--no-catalog", dest="catalog", action="store_false", help="do not publish the installed apps (`up` does)"
+    )
 
 
 def register_worker(subparsers: Any) -> None:
@@ -54,6 +60,8 @@ def register_worker(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     queues: list[str] = args.queues or Settings().queues
+    if args.catalog:
+        publish_in_background(f"{args.name}@{socket.gethostname()}")  # the name Celery gives it (%h)
     if args.concurrency == 1:
         sys.argv = ["celery", *celery_arguments(args.name, args.loglevel, queues)]
         celery_main()
@@ -65,7 +73,7 @@ def _run_several(name: str, loglevel: str, queues: list[str], count: int) -> int
     """`count` single-run workers named name-1..name-N; SIGTERM and SIGINT reach them all; when one exits, the
     others are stopped too (and the container or `azuraforge up` restarts the whole)."""
     children = [
-        subprocess.Popen(worker_command(f"{name}-{n}", loglevel, queues), stdin=subprocess.DEVNULL)
+        subprocess.Popen(worker_command(f"{name}-{n}", loglevel, queues, catalog=False), stdin=subprocess.DEVNULL)
         for n in range(1, count + 1)
     ]
 
