@@ -109,7 +109,7 @@ def test_an_api_without_any_app_serves_and_checks_the_apps_a_worker_published(
     assert "no worker has published it" in unknown["detail"][0]["msg"]
 
     # The worker's side validates the queued config again with the app's own model and runs it.
-    assert redis_client.llen(names.TASK_QUEUE) == 1
+    assert sum(redis_client.llen(key) for key in names.task_queue_keys("cpu")) == 1
     services = runner.Services.from_settings(settings)
     try:
         assert runner.run_experiment(services, experiment["id"]) == "succeeded"

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator
+from jsonschema import ValidationError as SchemaError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from azuraforge_api.schemas import AppOut, ExperimentCreate
@@ -32,8 +34,8 @@ def published_apps(session: Session) -> list[AppOut]:
         if row.payload is None:
             log.warning("app %s cannot be loaded where %s published it: %s", row.name, row.published_by, row.error)
             continue
-        apps.append(
-            AppOut.model_validate(
+        try:
+            app = AppOut.model_validate(
                 {
                     **row.payload,
                     "name": row.name,
@@ -42,7 +44,10 @@ def published_apps(session: Session) -> list[AppOut]:
                     "published_at": row.published_at,
                 }
             )
-        )
+        except ValidationError as exc:  # a publisher of another version: list the others, say what is wrong
+            log.warning("app %s as %s published it does not fit this API: %s", row.name, row.published_by, exc)
+            continue
+        apps.append(app)
     return apps
 
 
@@ -87,7 +92,7 @@ def config_errors(app: Mapping[str, Any], config: Mapping[str, Any]) -> list[tup
     return sorted(found.items())
 
 
-def _message(error: ValidationError) -> str:
+def _message(error: SchemaError) -> str:
     """jsonschema's message, with the alternatives of an optional field (anyOf ... null) reduced to the one that
     matters, and never the whole of a long value."""
     alternatives = error.context or []

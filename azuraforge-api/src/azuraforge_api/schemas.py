@@ -232,6 +232,7 @@ class AppOut(BaseModel):
     config_schema: dict[str, Any] = Field(description="The JSON schema of the app's config.")
     defaults: dict[str, Any]
     datasets: list[DatasetSpec] = Field(
+        default=[],
         description="The kinds of uploaded dataset the app trains on (config field dataset_id); empty: none."
     )
     metrics: list[MetricSpec] = Field(description="The test metrics a run of the default config reports.")
