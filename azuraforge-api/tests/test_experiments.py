@@ -36,8 +36,9 @@ def publish(api, **change):
 
 def test_apps_pass_every_field_of_the_published_description_through_and_the_newest_wins(api):
     (sine,) = [app for app in api.http.get("/api/v1/apps").json() if app["name"] == "sine_test"]
-    payload = {key: sine[key] for key in ("name", "description", "task", "config_schema", "defaults", "metrics",
-                                          "epoch_metrics", "app_distribution", "app_version", "datasets", "queue")}  # fmt: skip
+    fields = ("name", "description", "task", "config_schema", "defaults", "metrics", "epoch_metrics",
+              "app_distribution", "app_version", "datasets", "queue")  # fmt: skip
+    payload = {key: sine[key] for key in fields}
     publish(api, apps={"sine_test": {**payload, "dataset_kinds": ["timeseries"]}}, at=utcnow() - timedelta(hours=1))
     (older,) = [app for app in api.http.get("/api/v1/apps").json() if app["name"] == "sine_test"]
     assert "dataset_kinds" not in older, "an older publication does not replace a newer one"
