@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 
 from azuraforge_api.mlflow import live, protocol
 from azuraforge_common import names
-from azuraforge_common.events import LIVE_INTERVAL_S, parse_event
+from azuraforge_common.events import LIVE_INTERVAL_S, EpochEndEvent, parse_event
 from azuraforge_common.models import Experiment, utcnow
 
 CLIENTS = Path(__file__).parent / "mlflow_clients"
@@ -369,4 +369,5 @@ def test_logging_calls_write_to_redis_only_when_something_is_due(redis_client):
     assert 0 < redis_client.pttl(names.heartbeat_key(run.id)) <= 300_000
     events = [parse_event(fields[b"event"]) for _, fields in redis_client.xrange(names.events_stream(run.id))]
     assert len(events) == stamps  # each stamp is one live value sent
+    assert isinstance(events[0], EpochEndEvent)
     assert events[0].metrics == {"loss": 1.0}
