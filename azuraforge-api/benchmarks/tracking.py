@@ -6,12 +6,14 @@ does; --batch N sends them N at a time through `runs/log-batch`) for --seconds, 
 `/api/v1/health` every 100 ms. Prints the metric rate sustained, call latencies, the health check's latency under
 that load, the database's growth per stored value, reading a run's whole history, and ending a run (its report).
 
+    python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60 --mlflow   # the real MLflow client
     python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60
     python benchmarks/tracking.py --runs 4 --rate 0 --batch 100 --seconds 20   # as fast as it goes
 """
 
 import argparse
 import contextlib
+import json
 import os
 import sqlite3
 import statistics
@@ -60,6 +62,49 @@ def log_metrics(base: str, run_id: str, rate: float, batch: int, seconds: float,
     return sent
 
 
+MLFLOW_CLIENT = """
+import json, sys, time
+import mlflow
+rate, seconds = float(sys.argv[1]), float(sys.argv[2])
+client = mlflow.MlflowClient()
+run_id = client.create_run("0", run_name="bench").info.run_id
+print(run_id, flush=True)
+sys.stdin.readline()
+sent, latencies, started = 0, [], time.monotonic()
+while (elapsed := time.monotonic() - started) < seconds:
+    if rate and sent / rate > elapsed:
+        time.sleep(min(sent / rate - elapsed, 0.05))
+        continue
+    call = time.perf_counter()
+    mlflow.log_metric("loss", 1 / (sent + 1), step=sent, run_id=run_id)
+    latencies.append((time.perf_counter() - call) * 1000)
+    sent += 1
+print(json.dumps({"sent": sent, "latencies": latencies}))
+"""
+"""One training script's loop through the unmodified client: `mlflow.log_metric` per value, synchronous."""
+
+
+def start_mlflow_client(base: str, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": base}
+    client = subprocess.Popen(
+        [sys.executable, "-c", MLFLOW_CLIENT, str(rate), str(seconds)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert client.stdout is not None
+    return client, client.stdout.readline().strip()
+
+
+def run_mlflow_client(client: subprocess.Popen[str], latencies: list[float]) -> int:
+    """Lets the client start logging; returns how many values it logged."""
+    out, _ = client.communicate("go\n", timeout=600)
+    result = json.loads(out.splitlines()[-1])
+    latencies.extend(result["latencies"])
+    return int(result["sent"])
+
+
 def poll_health(base: str, stop: threading.Event, latencies: list[float]) -> None:
     with httpx.Client(base_url=base, timeout=60) as http:
         while not stop.wait(0.1):
@@ -77,7 +122,8 @@ def database_size(database: Path) -> int:
 
 def measure(base: str, database: Path, args: argparse.Namespace) -> None:
     http = httpx.Client(base_url=base, timeout=120)
-    run_ids = [
+    clients = [start_mlflow_client(base, args.rate, args.seconds) for _ in range(args.runs)] if args.mlflow else []
+    run_ids = [run_id for _, run_id in clients] or [
         http.post(f"{MLFLOW}/runs/create", json={"experiment_id": "0", "run_name": f"bench {n}"}).json()["run"]["info"][
             "run_id"
         ]
@@ -94,7 +140,11 @@ def measure(base: str, database: Path, args: argparse.Namespace) -> None:
     health.start()
 
     def client(index: int) -> None:
-        counts[index] = log_metrics(base, run_ids[index], args.rate, args.batch, args.seconds, call_latencies[index])
+        latencies = call_latencies[index]
+        if clients:
+            counts[index] = run_mlflow_client(clients[index][0], latencies)
+        else:
+            counts[index] = log_metrics(base, run_ids[index], args.rate, args.batch, args.seconds, latencies)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(len(run_ids))]
     started = time.monotonic()
@@ -106,9 +156,10 @@ def measure(base: str, database: Path, args: argparse.Namespace) -> None:
     stop.set()
     health.join()
     total = sum(counts)
+    how = "mlflow.log_metric, one per call" if args.mlflow else f"{args.batch} per call"
     print(
-        f"{args.runs} runs × {args.rate or 'max'} metrics/s ({args.batch} per call) for {args.seconds:.0f} s, "
-        f"{os.cpu_count()} CPUs"
+        f"{args.runs} runs × {args.rate or 'max'} metrics/s ({how}) for {args.seconds:.0f} s, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     print(f"stored {total} values in {took:.1f} s: {total / took:.0f} metrics/s in all")
     print(f"call latency: {percentiles([v for run in call_latencies for v in run])}")
@@ -138,6 +189,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="metrics per second per run; 0 for as fast as it goes")
     parser.add_argument("--batch", type=int, default=1, help="metrics per call (1: log-metric, else log-batch)")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--mlflow", action="store_true", help="log through the real MLflow client (one value per call)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="azuraforge-tracking-") as tmp:
         root = Path(tmp)
