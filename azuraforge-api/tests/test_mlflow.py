@@ -89,6 +89,11 @@ def test_an_unmodified_mlflow_client_logs_searches_and_reads_back(api):
     assert record(api, seen["third"]).status == "cancelled"
     listed = api.http.get("/api/v1/experiments", params={"app": "vision"}).json()
     assert listed["total"] == 3
+    external = api.http.get("/api/v1/experiments", params={"source": "external"}).json()
+    assert {item["id"] for item in external["items"]} >= {seen["first"], seen["third"]}
+    assert {item["source"] for item in external["items"]} == {"external"}
+    assert api.http.get("/api/v1/experiments", params={"source": "worker", "app": "vision"}).json()["total"] == 0
+    assert api.http.get("/api/v1/experiments", params={"source": "other"}).status_code == 422
 
     # Its calls became the live events a worker run has: numbered, stored for replay, one final status.
     events = stored_events(api, seen["first"])

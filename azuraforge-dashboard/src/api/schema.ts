@@ -3018,6 +3018,8 @@ export interface operations {
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
                 tag?: string | null;
                 batch_id?: string | null;
+                /** @description worker: apps run by workers; external: runs tracked from outside (MLflow, tracking client). */
+                source?: ("worker" | "external") | null;
                 /** @description Text in the id, the name, a tag, the notes, the app or the status. */
                 q?: string | null;
                 /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
@@ -3380,6 +3382,8 @@ export interface operations {
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
                 tag?: string | null;
                 batch_id?: string | null;
+                /** @description worker: apps run by workers; external: runs tracked from outside (MLflow, tracking client). */
+                source?: ("worker" | "external") | null;
                 /** @description Text in the id, the name, a tag, the notes, the app or the status. */
                 q?: string | null;
                 /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, config.learning_rate>=0.001, config.optimizer=adam). */
