@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
+import redis
 
 from azuraforge_common.processes import free_port, stop_process, wait_until
 
@@ -120,7 +122,28 @@ def database_size(database: Path) -> int:
     return database.stat().st_size
 
 
-def measure(base: str, database: Path, args: argparse.Namespace) -> None:
+REDIS_WRITES = ("set", "hset", "expire", "xadd", "incr", "publish")
+"""The commands an API's logging calls write with: each costs `up`'s Redis (appendfsync always) a disk flush."""
+
+
+class Costs:
+    """What the load costs the platform, independent of how busy the machine is: the API process's CPU time and
+    the Redis write commands (`azuraforge up`'s own children, found by their command lines)."""
+
+    def __init__(self, up: subprocess.Popen[bytes]) -> None:
+        children = psutil.Process(up.pid).children(recursive=True)
+        self.api = next(child for child in children if "uvicorn" in " ".join(child.cmdline()))
+        redis_server = next(child for child in children if "redis-server" in child.name())
+        port = next(c.laddr.port for c in redis_server.net_connections() if c.status == psutil.CONN_LISTEN)
+        self.redis = redis.Redis(port=port)
+
+    def now(self) -> tuple[float, int, int]:
+        times, stats = self.api.cpu_times(), self.redis.info("commandstats")
+        writes = sum(stats.get(f"cmdstat_{command}", {"calls": 0})["calls"] for command in REDIS_WRITES)
+        return times.user + times.system, self.api.num_ctx_switches().voluntary, writes
+
+
+def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -> None:
     http = httpx.Client(base_url=base, timeout=120)
     clients = [start_mlflow_client(base, args.rate, args.seconds) for _ in range(args.runs)] if args.mlflow else []
     run_ids = [run_id for _, run_id in clients] or [
@@ -147,12 +170,14 @@ def measure(base: str, database: Path, args: argparse.Namespace) -> None:
             counts[index] = log_metrics(base, run_ids[index], args.rate, args.batch, args.seconds, latencies)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(len(run_ids))]
+    cost_before = costs.now()
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     took = time.monotonic() - started
+    cost_after = costs.now()
     stop.set()
     health.join()
     total = sum(counts)
@@ -164,6 +189,11 @@ def measure(base: str, database: Path, args: argparse.Namespace) -> None:
     print(f"stored {total} values in {took:.1f} s: {total / took:.0f} metrics/s in all")
     print(f"call latency: {percentiles([v for run in call_latencies for v in run])}")
     print(f"/api/v1/health meanwhile: {percentiles(health_latencies)}")
+    cpu, switches, writes = (after - before for after, before in zip(cost_after, cost_before, strict=True))
+    print(
+        f"per stored value: API CPU {cpu / max(total, 1) * 1000:.2f} ms, {switches / max(total, 1):.1f} voluntary "
+        f"context switches of the API process, {writes / max(total, 1):.2f} Redis writes"
+    )
     size_after = database.stat().st_size + (
         database.with_suffix(".db-wal").stat().st_size if database.with_suffix(".db-wal").exists() else 0
     )
@@ -201,7 +231,7 @@ def main() -> None:
         up = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         try:
             wait_until(lambda: b"AzuraForge is running" in (root / "up.log").read_bytes(), 120, "azuraforge up", up)
-            measure(f"http://127.0.0.1:{port}", root / "data" / "azuraforge.db", args)
+            measure(f"http://127.0.0.1:{port}", root / "data" / "azuraforge.db", args, Costs(up))
         finally:
             stop_process(up, 60)
 
