@@ -6,12 +6,14 @@ does; --batch N sends them N at a time through `runs/log-batch`) for --seconds, 
 `/api/v1/health` every 100 ms. Prints the metric rate sustained, call latencies, the health check's latency under
 that load, the database's growth per stored value, reading a run's whole history, and ending a run (its report).
 
+    python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60 --mlflow   # the real MLflow client
     python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60
     python benchmarks/tracking.py --runs 4 --rate 0 --batch 100 --seconds 20   # as fast as it goes
 """
 
 import argparse
 import contextlib
+import json
 import os
 import sqlite3
 import statistics
@@ -23,6 +25,8 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
+import redis
 
 from azuraforge_common.processes import free_port, stop_process, wait_until
 
@@ -60,6 +64,49 @@ def log_metrics(base: str, run_id: str, rate: float, batch: int, seconds: float,
     return sent
 
 
+MLFLOW_CLIENT = """
+import json, sys, time
+import mlflow
+rate, seconds = float(sys.argv[1]), float(sys.argv[2])
+client = mlflow.MlflowClient()
+run_id = client.create_run("0", run_name="bench").info.run_id
+print(run_id, flush=True)
+sys.stdin.readline()
+sent, latencies, started = 0, [], time.monotonic()
+while (elapsed := time.monotonic() - started) < seconds:
+    if rate and sent / rate > elapsed:
+        time.sleep(min(sent / rate - elapsed, 0.05))
+        continue
+    call = time.perf_counter()
+    mlflow.log_metric("loss", 1 / (sent + 1), step=sent, run_id=run_id)
+    latencies.append((time.perf_counter() - call) * 1000)
+    sent += 1
+print(json.dumps({"sent": sent, "latencies": latencies}))
+"""
+"""One training script's loop through the unmodified client: `mlflow.log_metric` per value, synchronous."""
+
+
+def start_mlflow_client(base: str, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": base}
+    client = subprocess.Popen(
+        [sys.executable, "-c", MLFLOW_CLIENT, str(rate), str(seconds)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert client.stdout is not None
+    return client, client.stdout.readline().strip()
+
+
+def run_mlflow_client(client: subprocess.Popen[str], latencies: list[float]) -> int:
+    """Lets the client start logging; returns how many values it logged."""
+    out, _ = client.communicate("go\n", timeout=600)
+    result = json.loads(out.splitlines()[-1])
+    latencies.extend(result["latencies"])
+    return int(result["sent"])
+
+
 def poll_health(base: str, stop: threading.Event, latencies: list[float]) -> None:
     with httpx.Client(base_url=base, timeout=60) as http:
         while not stop.wait(0.1):
@@ -75,9 +122,31 @@ def database_size(database: Path) -> int:
     return database.stat().st_size
 
 
-def measure(base: str, database: Path, args: argparse.Namespace) -> None:
+REDIS_WRITES = ("set", "hset", "expire", "xadd", "incr", "publish")
+"""The commands an API's logging calls write with: each costs `up`'s Redis (appendfsync always) a disk flush."""
+
+
+class Costs:
+    """What the load costs the platform, independent of how busy the machine is: the API process's CPU time and
+    the Redis write commands (`azuraforge up`'s own children, found by their command lines)."""
+
+    def __init__(self, up: subprocess.Popen[bytes]) -> None:
+        children = psutil.Process(up.pid).children(recursive=True)
+        self.api = next(child for child in children if "uvicorn" in " ".join(child.cmdline()))
+        redis_server = next(child for child in children if "redis-server" in child.name())
+        port = next(c.laddr.port for c in redis_server.net_connections() if c.status == psutil.CONN_LISTEN)
+        self.redis = redis.Redis(port=port)
+
+    def now(self) -> tuple[float, int, int]:
+        times, stats = self.api.cpu_times(), self.redis.info("commandstats")
+        writes = sum(stats.get(f"cmdstat_{command}", {"calls": 0})["calls"] for command in REDIS_WRITES)
+        return times.user + times.system, self.api.num_ctx_switches().voluntary, writes
+
+
+def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -> None:
     http = httpx.Client(base_url=base, timeout=120)
-    run_ids = [
+    clients = [start_mlflow_client(base, args.rate, args.seconds) for _ in range(args.runs)] if args.mlflow else []
+    run_ids = [run_id for _, run_id in clients] or [
         http.post(f"{MLFLOW}/runs/create", json={"experiment_id": "0", "run_name": f"bench {n}"}).json()["run"]["info"][
             "run_id"
         ]
@@ -94,25 +163,37 @@ def measure(base: str, database: Path, args: argparse.Namespace) -> None:
     health.start()
 
     def client(index: int) -> None:
-        counts[index] = log_metrics(base, run_ids[index], args.rate, args.batch, args.seconds, call_latencies[index])
+        latencies = call_latencies[index]
+        if clients:
+            counts[index] = run_mlflow_client(clients[index][0], latencies)
+        else:
+            counts[index] = log_metrics(base, run_ids[index], args.rate, args.batch, args.seconds, latencies)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(len(run_ids))]
+    cost_before = costs.now()
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     took = time.monotonic() - started
+    cost_after = costs.now()
     stop.set()
     health.join()
     total = sum(counts)
+    how = "mlflow.log_metric, one per call" if args.mlflow else f"{args.batch} per call"
     print(
-        f"{args.runs} runs × {args.rate or 'max'} metrics/s ({args.batch} per call) for {args.seconds:.0f} s, "
-        f"{os.cpu_count()} CPUs"
+        f"{args.runs} runs × {args.rate or 'max'} metrics/s ({how}) for {args.seconds:.0f} s, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     print(f"stored {total} values in {took:.1f} s: {total / took:.0f} metrics/s in all")
     print(f"call latency: {percentiles([v for run in call_latencies for v in run])}")
     print(f"/api/v1/health meanwhile: {percentiles(health_latencies)}")
+    cpu, switches, writes = (after - before for after, before in zip(cost_after, cost_before, strict=True))
+    print(
+        f"per stored value: API CPU {cpu / max(total, 1) * 1000:.2f} ms, {switches / max(total, 1):.1f} voluntary "
+        f"context switches of the API process, {writes / max(total, 1):.2f} Redis writes"
+    )
     size_after = database.stat().st_size + (
         database.with_suffix(".db-wal").stat().st_size if database.with_suffix(".db-wal").exists() else 0
     )
@@ -138,6 +219,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="metrics per second per run; 0 for as fast as it goes")
     parser.add_argument("--batch", type=int, default=1, help="metrics per call (1: log-metric, else log-batch)")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--mlflow", action="store_true", help="log through the real MLflow client (one value per call)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="azuraforge-tracking-") as tmp:
         root = Path(tmp)
@@ -149,7 +231,7 @@ def main() -> None:
         up = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         try:
             wait_until(lambda: b"AzuraForge is running" in (root / "up.log").read_bytes(), 120, "azuraforge up", up)
-            measure(f"http://127.0.0.1:{port}", root / "data" / "azuraforge.db", args)
+            measure(f"http://127.0.0.1:{port}", root / "data" / "azuraforge.db", args, Costs(up))
         finally:
             stop_process(up, 60)
 

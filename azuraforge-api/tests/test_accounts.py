@@ -22,6 +22,7 @@ from websockets.sync.client import connect
 from azuraforge_api import accounts
 from azuraforge_api.auth import CSRF_COOKIE, get_caller
 from azuraforge_common.models import ApiToken, utcnow
+from azuraforge_learner.tracking import Run, TrackingError, start_run
 
 BOOTSTRAP = "bootstrap-admin-token"
 PASSWORD = "correct horse battery"
@@ -734,6 +735,37 @@ def test_the_mlflow_client_logs_with_an_editors_token_and_not_with_a_viewers(tea
     assert [metric["value"] for metric in history.json()["metrics"]] == [0.25], "nothing refused was logged"
     listed = bob.get(MLFLOW_ARTIFACTS, params={"path": logged["run_id"]}).json()["files"]
     assert "planted.txt" not in {file["path"] for file in listed}
+
+
+def test_the_native_client_logs_into_the_project_it_names_as_the_mlflow_route_allows(team, tmp_path):
+    buffer = tmp_path / "buffer"
+
+    def start(user: str, project: str) -> Run:
+        return start_run(
+            "native",
+            {"lr": 0.1},
+            server=team.api.url,
+            token=team.tokens[user],
+            experiment="native-b",
+            project=project,
+            buffer_dir=buffer,
+        )
+
+    with start("bob", team.project_b) as run:
+        run.log({"loss": 0.5}, step=0)
+    logged = team.as_user("bob").get(f"/api/v1/experiments/{run.run_id}").json()
+    assert (logged["project_id"], logged["status"], logged["app"]) == (team.project_b, "succeeded", "native-b")
+    with start("bob", team.project_b) as again:  # the experiment is found again, not made twice
+        pass
+    assert team.as_user("bob").get(f"/api/v1/experiments/{again.run_id}").json()["project_id"] == team.project_b
+
+    with pytest.raises(TrackingError, match=r"PERMISSION_DENIED.*viewer"):  # vera sees B's experiment, edits nothing
+        start("vera", team.project_b)
+    with pytest.raises(TrackingError, match="RESOURCE_DOES_NOT_EXIST"):  # alice does not see B at all
+        start("alice", team.project_b)
+    assert list(buffer.iterdir()) == [], "a refused run leaves nothing to resend"
+    listed = team.as_user("bob").get("/api/v1/experiments", params={"app": "native-b"}).json()
+    assert listed["total"] == 2
 
 
 def test_an_mlflow_experiment_is_made_in_an_existing_project_and_stays_there(team):

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,11 @@ import pytest
 from conftest import RunningAPI, make_settings, record, stored_events, wait_for
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
+
+from azuraforge_api.mlflow import live, protocol
+from azuraforge_common import names
+from azuraforge_common.events import LIVE_INTERVAL_S, EpochEndEvent, parse_event
+from azuraforge_common.models import Experiment, utcnow
 
 CLIENTS = Path(__file__).parent / "mlflow_clients"
 MLFLOW = "/api/2.0/mlflow"
@@ -83,6 +89,11 @@ def test_an_unmodified_mlflow_client_logs_searches_and_reads_back(api):
     assert record(api, seen["third"]).status == "cancelled"
     listed = api.http.get("/api/v1/experiments", params={"app": "vision"}).json()
     assert listed["total"] == 3
+    external = api.http.get("/api/v1/experiments", params={"source": "external"}).json()
+    assert {item["id"] for item in external["items"]} >= {seen["first"], seen["third"]}
+    assert {item["source"] for item in external["items"]} == {"external"}
+    assert api.http.get("/api/v1/experiments", params={"source": "worker", "app": "vision"}).json()["total"] == 0
+    assert api.http.get("/api/v1/experiments", params={"source": "other"}).status_code == 422
 
     # Its calls became the live events a worker run has: numbered, stored for replay, one final status.
     events = stored_events(api, seen["first"])
@@ -338,3 +349,30 @@ def test_experiments_are_renamed_searched_deleted_and_restored_with_their_runs(a
     assert run["info"]["lifecycle_stage"] == "active"
     by_name = api.http.get(f"{MLFLOW}/experiments/get-by-name", params={"experiment_name": "vision-a"}).json()
     assert by_name["experiment"]["experiment_id"] == ids[0]
+
+
+def test_logging_calls_write_to_redis_only_when_something_is_due(redis_client):
+    """`up` runs Redis with appendfsync always: a client logging every batch must not cost a disk flush per call.
+    Its heartbeat is renewed at most once a second, a metric's throttle stamp only when it is sent live."""
+    run = Experiment(id="metric-volume", app="bench", started_at=utcnow())
+
+    def writes() -> dict[str, int]:
+        stats = redis_client.info("commandstats")
+        return {command: stats.get(f"cmdstat_{command}", {"calls": 0})["calls"] for command in ("set", "hset")}
+
+    before = writes()
+    started = time.monotonic()
+    for step in range(50):
+        metric = protocol.Metric(key="loss", value=1 / (step + 1), timestamp=0, step=step)
+        live.logged(redis_client, run, [metric], timeout_s=300)
+    elapsed = time.monotonic() - started
+    after = writes()
+
+    renewals, stamps = after["set"] - before["set"], after["hset"] - before["hset"]
+    assert 1 <= renewals <= 1 + elapsed  # one per second at most, against 50 calls
+    assert 1 <= stamps <= 1 + elapsed / LIVE_INTERVAL_S
+    assert 0 < redis_client.pttl(names.heartbeat_key(run.id)) <= 300_000
+    events = [parse_event(fields[b"event"]) for _, fields in redis_client.xrange(names.events_stream(run.id))]
+    assert len(events) == stamps  # each stamp is one live value sent
+    assert isinstance(events[0], EpochEndEvent)
+    assert events[0].metrics == {"loss": 1.0}

@@ -94,7 +94,11 @@ def cli(capsys, *args):
 def test_the_cli_sends_a_local_run_live_and_imports_a_finished_folder(api, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AZURAFORGE_TRACKING_BUFFER", str(tmp_path / "buffer"))
     out = tmp_path / "local"
-    printed = cli(capsys, "run", "sine_test", "--set", "epochs=3", "--out", str(out), "--server", api.url)
+    assert main(["run", "sine_test", "--project", "default"]) == 2  # where to? --project needs --server
+    assert "give --server URL too" in capsys.readouterr().err
+    printed = cli(
+        capsys, "run", "sine_test", "--set", "epochs=3", "--out", str(out), "--server", api.url, "--project", "default"
+    )
     run_id = printed.strip().splitlines()[-1].rsplit(" ", 1)[1]
     local = json.loads((out / "metrics.json").read_text())
     sent = record(api, run_id)
@@ -102,7 +106,8 @@ def test_the_cli_sends_a_local_run_live_and_imports_a_finished_folder(api, tmp_p
     assert sent.history["loss"] == pytest.approx(local["history"]["loss"])
     assert {"report.md", "metrics.json"} <= set(sent.artifacts)
 
-    printed = cli(capsys, "import", str(out), "--server", api.url)
+    monkeypatch.setenv("AZURAFORGE_URL", api.url)  # the one setting every client reads
+    printed = cli(capsys, "import", str(out))
     imported = record(api, printed.strip().rsplit(" ", 1)[1])
     assert (imported.status, imported.name) == ("succeeded", "local")
     assert imported.history["loss"] == pytest.approx(local["history"]["loss"])

@@ -132,8 +132,8 @@ OPEN = Caller(name="local", user_id=None, admin=True, scopes=ALL_SCOPES, via="op
 BOOTSTRAP = Caller(name="bootstrap-token", user_id=None, admin=True, scopes=ALL_SCOPES, via="bootstrap")
 
 
-def get_caller(request: Request) -> Caller:
-    """The caller the guard admitted; the one dependency every scoped route has."""
+async def get_caller(request: Request) -> Caller:
+    """The caller the guard admitted; the one dependency every scoped route has (async: it does no I/O)."""
     caller: Caller | None = getattr(request.state, "caller", None)
     if caller is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, LOGIN_HELP, {"WWW-Authenticate": "Bearer"})

@@ -1,12 +1,14 @@
 """What routes receive through Depends: the platform, a database session, the caller (azuraforge_api.auth) and
 the records a path names, once the caller's role in their project is checked."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api.accounts import Role
 from azuraforge_api.auth import SESSION_COOKIE, CallerDep
@@ -15,15 +17,27 @@ from azuraforge_common import store
 from azuraforge_common.models import Experiment
 from azuraforge_learner.config import excerpt
 
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` one on a worker thread, and on a busy
+# machine each trip there and back costs more than the dependency itself.
 
-def get_platform(request: Request) -> Platform:
+
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
 
-def get_session(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[Session]:
-    with platform.sessions() as session:
+async def get_session(platform: Annotated[Platform, Depends(get_platform)]) -> AsyncIterator[Session]:
+    """A session for the route's thread. It connects on first use, there; closing it is free once the route has
+    committed, else it hands the connection back (a rollback) on a worker thread."""
+    session = platform.sessions()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):  # a client gone mid-request must not leak the connection
+                await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 bearer = HTTPBearer(

@@ -1,28 +1,25 @@
 """`azuraforge models list|show|register|alias|predict`: the model registry from the command line.
 
-It talks to a running platform's REST API (standard library HTTP only), so it works the same against this
-machine's `azuraforge up` and a remote one, records who/when through the same code as the dashboard, and
-predicts through the model server like every other client. AZURAFORGE_URL (default http://127.0.0.1:8000) and
-AZURAFORGE_API_TOKEN say where and as whom.
+It talks to a running platform's REST API (azuraforge_learner.client: standard library HTTP only), so it works the
+same against this machine's `azuraforge up` and a remote one, records who/when through the same code as the
+dashboard, and predicts through the model server like every other client. AZURAFORGE_URL (default
+http://127.0.0.1:8000) and AZURAFORGE_API_TOKEN say where and as whom, as for the tracking client.
 """
 
 import argparse
 import csv
 import json
 import mimetypes
-import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from azuraforge_api.registry import URI_PATTERN
+from azuraforge_learner.client import DEFAULT_URL, URL_ENV, HttpError, PlatformClient, UnreachableError
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 TIMEOUT_S = 120
 
 
@@ -37,7 +34,7 @@ def register_models(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--url", default=os.environ.get("AZURAFORGE_URL", DEFAULT_URL), help="the platform's URL")
+    parser.add_argument("--url", help=f"the platform's URL (default ${URL_ENV}, else {DEFAULT_URL})")
     commands = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     commands.add_parser("list", help="registered models").set_defaults(handler=list_models)
     show = commands.add_parser("show", help="a model (NAME) or one version (models:/NAME/3, models:/NAME@ALIAS)")
@@ -154,27 +151,19 @@ def _call(
     body: dict[str, Any] | None = None,
     files: dict[str, Path] | None = None,
 ) -> Any:
-    headers = {"Accept": "application/json"}
-    if token := os.environ.get("AZURAFORGE_API_TOKEN"):
-        headers["Authorization"] = f"Bearer {token}"
-    data = None
+    platform = PlatformClient.from_env(args.url, timeout_s=TIMEOUT_S)
+    data, media_type = None, "application/json"
     if files:
         boundary = uuid.uuid4().hex
-        data = _multipart(boundary, files)
-        headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        data, media_type = _multipart(boundary, files), f"multipart/form-data; boundary={boundary}"
     elif body is not None:
         data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(args.url.rstrip("/") + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            text = response.read().decode()
-    except urllib.error.HTTPError as exc:
-        raise ApiError(f"{method} {path} answered {exc.code}: {_detail(exc.read())}") from None
-    except OSError as exc:
-        raise ApiError(
-            f"cannot reach AzuraForge at {args.url} ({exc}); start it with `azuraforge up`, or set --url"
-        ) from None
+        text = platform.request(method, path, data, media_type)
+    except HttpError as exc:
+        raise ApiError(f"{method} {path} answered {exc.status}: {_detail(exc.body)}") from None
+    except UnreachableError as exc:
+        raise ApiError(f"{exc}; start it with `azuraforge up`, or set --url or ${URL_ENV}") from None
     return json.loads(text) if text else None
 
 

@@ -12,7 +12,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import redis
@@ -228,6 +228,12 @@ def list_filter(
     status_: Annotated[ExperimentStatus | None, Query(alias="status")] = None,
     tag: str | None = None,
     batch_id: str | None = None,
+    source: Annotated[
+        Literal["worker", "external"] | None,
+        Query(
+            description="worker: apps run by workers; external: runs tracked from outside (MLflow, tracking client)."
+        ),
+    ] = None,
     q: Annotated[
         str | None,
         Query(max_length=200, description="Text in the id, the name, a tag, the notes, the app or the status."),
@@ -252,7 +258,7 @@ def list_filter(
         except ValueError as exc:
             raise _query_error("filter", str(exc)) from None
     return store.ExperimentFilter(
-        app=app, status=status_, tag=tag, batch_id=batch_id, q=q or None, conditions=tuple(parsed)
+        app=app, status=status_, tag=tag, batch_id=batch_id, source=source, q=q or None, conditions=tuple(parsed)
     )
 
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -97,6 +97,8 @@ class ExperimentFilter:
     batch_id: str | None = None
     projects: Collection[str] | None = None
     """Only experiments of these projects; None: of every project."""
+    source: Literal["worker", "external"] | None = None
+    """Only runs of workers, or only runs tracked from outside (the MLflow API, the tracking client)."""
     q: str | None = None
     """Text anywhere in the id, the name, a tag, the notes, the app or the status (case-insensitive)."""
     conditions: tuple[Condition, ...] = ()
@@ -178,6 +180,8 @@ def _filtered(query: Select[Any], where: ExperimentFilter, dialect: str) -> Sele
         query = query.where(Experiment.app == where.app)
     if where.status is not None:
         query = query.where(Experiment.status == where.status)
+    if where.source is not None:
+        query = query.where(Experiment.source == where.source)
     if where.batch_id is not None:
         query = query.where(Experiment.batch_id == where.batch_id)
     if where.projects is not None:

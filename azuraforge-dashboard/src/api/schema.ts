@@ -3690,6 +3690,8 @@ export interface operations {
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
                 tag?: string | null;
                 batch_id?: string | null;
+                /** @description worker: apps run by workers; external: runs tracked from outside (MLflow, tracking client). */
+                source?: ("worker" | "external") | null;
                 /** @description Text in the id, the name, a tag, the notes, the app or the status. */
                 q?: string | null;
                 /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, metric.val_loss<0.1, config.learning_rate>=0.001, config.optimizer=adam). metric.<name> is the run's test metric, or for a metric reported only per epoch (loss, val_loss, val_<name>) its value at the last epoch. */
@@ -4052,6 +4054,8 @@ export interface operations {
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled") | null;
                 tag?: string | null;
                 batch_id?: string | null;
+                /** @description worker: apps run by workers; external: runs tracked from outside (MLflow, tracking client). */
+                source?: ("worker" | "external") | null;
                 /** @description Text in the id, the name, a tag, the notes, the app or the status. */
                 q?: string | null;
                 /** @description Repeatable: metric.<name> or config.<field>, one of < <= > >= = !=, a value (metric.rmse<0.1, metric.val_loss<0.1, config.learning_rate>=0.001, config.optimizer=adam). metric.<name> is the run's test metric, or for a metric reported only per epoch (loss, val_loss, val_<name>) its value at the last epoch. */

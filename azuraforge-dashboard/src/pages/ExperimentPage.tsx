@@ -10,7 +10,7 @@ import { Notes } from "../components/Notes";
 import { RegisterModel } from "../components/RegisterModel";
 import { DataProvenancePanel, Verdict } from "../components/RunRecord";
 import { SeriesCharts } from "../components/SeriesCharts";
-import { StatusBadge } from "../components/StatusBadge";
+import { ExternalBadge, StatusBadge } from "../components/StatusBadge";
 import { SystemCharts } from "../components/SystemCharts";
 import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber, formatValue } from "../format";
 import { progressOf, seriesFromHistory } from "../live/series";
@@ -82,7 +82,8 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
         <div>
           <h1>{experimentTitle(experiment)}</h1>
           <p className="muted">
-            <StatusBadge status={status} /> {experiment.app} · {experiment.id} · created {formatDate(experiment.created_at)}
+            <StatusBadge status={status} /> {experiment.app}
+            <ExternalBadge source={experiment.source} /> · {experiment.id} · created {formatDate(experiment.created_at)}
             {experiment.tags.map((tag) => (
               <span key={tag} className="chip">
                 {tag}

@@ -15,7 +15,7 @@ import {
 import { useResource } from "../api/useResource";
 import { saveBlob } from "../components/Artifact";
 import { OfflineBadge, VerdictMarks } from "../components/RunRecord";
-import { StatusBadge } from "../components/StatusBadge";
+import { ExternalBadge, StatusBadge } from "../components/StatusBadge";
 import { experimentDuration, experimentTitle, formatDate, formatDuration, formatNumber } from "../format";
 import { useExperimentFeed } from "../live/useExperimentFeed";
 import { keyMetrics, metricValue } from "../metrics";
@@ -34,6 +34,7 @@ export function ExperimentsPage() {
     app: params.get("app") ?? "",
     tag: params.get("tag") ?? "",
     batch_id: params.get("batch") ?? "",
+    source: (params.get("source") || null) as ExperimentQuery["source"],
     sort: (params.get("sort") ?? "-created_at") as NonNullable<ExperimentQuery["sort"]>,
     q: params.get("q") ?? "",
     filter: splitList(params.get("filter")),
@@ -181,6 +182,11 @@ export function ExperimentsPage() {
             <option key={app.name}>{app.name}</option>
           ))}
         </select>
+        <select aria-label="Source" value={filters.source ?? ""} onChange={(e) => setParam("source", e.target.value)}>
+          <option value="">all sources</option>
+          <option value="worker">run by workers</option>
+          <option value="external">tracked from outside</option>
+        </select>
         <input type="text" placeholder="Tag" aria-label="Tag" value={filters.tag} onChange={(e) => setParam("tag", e.target.value)} />
         <ConditionsInput key={filters.filter.join(",")} conditions={filters.filter} onApply={(text) => setParam("filter", text)} />
         {metricNames.length > 0 && (
@@ -242,7 +248,10 @@ export function ExperimentsPage() {
                   <span className="muted small"> {e.progress.epoch}/{e.progress.total_epochs}</span>
                 )}
               </td>
-              <td>{e.app}</td>
+              <td>
+                {e.app}
+                <ExternalBadge source={e.source} />
+              </td>
               <td>
                 <Link to={`/experiments/${e.id}`}>{experimentTitle(e)}</Link>
               </td>
@@ -277,7 +286,7 @@ export function ExperimentsPage() {
       </table>
       {list.data && items.length === 0 && (
         <p className="empty">
-          No experiments {search || filters.status || filters.app || filters.tag ? "match these filters" : "yet"}.{" "}
+          No experiments {search || filters.status || filters.app || filters.tag || filters.source ? "match these filters" : "yet"}.{" "}
           <Link to="/new">Start one</Link>.
         </p>
       )}

@@ -1,15 +1,16 @@
 """Sending a run to an AzuraForge server from any training loop, with nothing but the standard library:
 
-    with start_run(name="resnet", config={"lr": 0.01}, server="http://host:8000") as run:
+    with start_run(name="resnet", config={"lr": 0.01}, server="http://host:8000", project="vision") as run:
         for epoch in range(10):
             run.log({"loss": loss}, step=epoch)
         run.log_artifact("model.pt")
 
-It speaks the server's MLflow tracking API. Every call is first appended to an on-disk log (one folder per run
-under the buffer directory), then sent in order; while the server is unreachable the log grows and training goes
-on, and what is pending is sent when the server answers again (also by a later start_run with the same buffer
-directory, if this process ends first). Each entry carries its sequence number and the server applies a given
-(run, seq) once, so a resend after a lost answer duplicates nothing.
+It speaks the server's MLflow tracking API, through azuraforge_learner.client (AZURAFORGE_URL and
+AZURAFORGE_API_TOKEN when `server` and `token` are not given). Every call is first appended to an on-disk log
+(one folder per run under the buffer directory), then sent in order; while the server is unreachable the log
+grows and training goes on, and what is pending is sent when the server answers again (also by a later start_run
+with the same buffer directory, if this process ends first). Each entry carries its sequence number and the
+server applies a given (run, seq) once, so a resend after a lost answer duplicates nothing.
 """
 
 from __future__ import annotations
@@ -20,26 +21,26 @@ import os
 import shutil
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from azuraforge_learner.artifacts import list_files
 from azuraforge_learner.callbacks import Callback, Logs
+from azuraforge_learner.client import HttpError, PlatformClient, UnreachableError
 from azuraforge_learner.pipeline import METRICS_FILE
 from azuraforge_learner.record import RunResult
 
-SERVER_ENV = "AZURAFORGE_SERVER"
-TOKEN_ENV = "AZURAFORGE_API_TOKEN"
 BUFFER_ENV = "AZURAFORGE_TRACKING_BUFFER"
 CLIENT_TAG = "azuraforge.client_id"
 """Names the run for this client, so that a create whose answer was lost is found again, not repeated."""
 SEQ_TAG = "azuraforge.seq"
+PROJECT_TAG = "azuraforge.project"
+"""The MLflow experiment tag that puts an experiment (and its runs) in a project, chosen when it is created."""
 """The last entry the server applied; it skips a batch whose seq is not above it."""
 RETRY_S = 2.0
 """After a failed send, logging only appends for this long before trying the server again."""
@@ -61,45 +62,37 @@ def default_buffer_dir() -> Path:
     return Path(os.environ.get(BUFFER_ENV) or Path.home() / ".azuraforge" / "tracking-buffer")
 
 
-class _Server:
-    def __init__(self, url: str, token: str | None) -> None:
-        self.url = url.rstrip("/")
-        self.token = token
-
-    def call(self, method: str, path: str, body: Any = None, query: Mapping[str, str] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        return json.loads(self.send(method, path, data, "application/json", query) or b"{}")
-
-    def send(
-        self, method: str, path: str, data: bytes | None, media_type: str, query: Mapping[str, str] | None = None
-    ) -> bytes:
-        url = self.url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        request = urllib.request.Request(url, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", media_type)
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                answer: bytes = response.read()
-                return answer
-        except urllib.error.HTTPError as exc:
-            text = exc.read().decode(errors="replace")
-            if exc.code >= 500 or exc.code == 429:
-                raise _UnreachableError(f"{exc.code} {text[:200]}") from exc
-            try:
-                problem = json.loads(text)
-            except ValueError:
-                problem = {"message": text[:500]}
-            raise _RefusedError(exc.code, problem.get("error_code", ""), problem.get("message") or text[:500]) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise _UnreachableError(str(exc)) from exc
-
-
 class _RefusedError(Exception):
     def __init__(self, status: int, error_code: str, message: str) -> None:
         super().__init__(f"{status} {error_code}: {message}")
         self.error_code = error_code
+
+
+@contextmanager
+def _answered() -> Iterator[None]:
+    """The platform's answers as this module's: no answer, or one that says to try later (5xx, 429), is
+    unreachable; any other error status is a refusal, with MLflow's error code and message."""
+    try:
+        yield
+    except UnreachableError as exc:
+        raise _UnreachableError(str(exc)) from exc
+    except HttpError as exc:
+        if exc.status >= 500 or exc.status == 429:
+            raise _UnreachableError(str(exc)) from exc
+        problem = exc.json()
+        raise _RefusedError(exc.status, problem.get("error_code", ""), problem.get("message") or str(exc)) from exc
+
+
+def _call(
+    server: PlatformClient, method: str, path: str, body: Any = None, query: Mapping[str, str] | None = None
+) -> Any:
+    with _answered():
+        return server.json(method, path, body, query) or {}
+
+
+def _quoted(value: str) -> str:
+    """A string literal of MLflow's search filters."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _number(value: float) -> float | str:
@@ -162,7 +155,7 @@ class _Log:
 class Run:
     """A run being sent to the server; make one with start_run."""
 
-    def __init__(self, server: _Server, log: _Log) -> None:
+    def __init__(self, server: PlatformClient, log: _Log) -> None:
         self._server = server
         self._log = log
         self._failed_at = -math.inf
@@ -241,7 +234,7 @@ class Run:
         self.finish("FINISHED" if exc is None else "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
 
 
-def _send_pending(server: _Server, log: _Log) -> bool:
+def _send_pending(server: PlatformClient, log: _Log) -> bool:
     """Sends every entry the server does not have yet, in order; False when the server is unreachable."""
     run_id = log.state["run_id"]
     for entry, offset in log.unsent():
@@ -256,33 +249,40 @@ def _send_pending(server: _Server, log: _Log) -> bool:
     return True
 
 
-def _send(server: _Server, log: _Log, entry: dict[str, Any], run_id: str | None) -> str:
+def _send(server: PlatformClient, log: _Log, entry: dict[str, Any], run_id: str | None) -> str:
     """Sends one entry; returns the run id (new after the start entry)."""
     kind = entry["kind"]
     if kind == "start":
         return _start(server, entry)
-    assert run_id is not None, "the start entry is always sent first"
+    if run_id is None:  # the server refused the start entry (sent first): there is no run to log into
+        raise _RefusedError(0, "RESOURCE_DOES_NOT_EXIST", "the server refused to start this run (see the first error)")
     if kind == "metrics":
         tag = {"key": SEQ_TAG, "value": str(entry["seq"])}
-        server.call("POST", f"{_MLFLOW}/runs/log-batch", {"run_id": run_id, "metrics": entry["metrics"], "tags": [tag]})
+        _call(
+            server, "POST", f"{_MLFLOW}/runs/log-batch", {"run_id": run_id, "metrics": entry["metrics"], "tags": [tag]}
+        )
     elif kind == "artifact":
         path = urllib.parse.quote(f"{run_id}/{entry['path']}")
         data = (log.directory / "files" / entry["file"]).read_bytes()
-        server.send("PUT", f"/api/2.0/mlflow-artifacts/artifacts/{path}", data, "application/octet-stream")
+        with _answered():
+            server.request("PUT", f"/api/2.0/mlflow-artifacts/artifacts/{path}", data, "application/octet-stream")
     elif kind == "end":
         update = {"run_id": run_id, "status": entry["status"], "end_time": entry["end_time"]}
-        server.call("POST", f"{_MLFLOW}/runs/update", update)
+        _call(server, "POST", f"{_MLFLOW}/runs/update", update)
     return run_id
 
 
-def _start(server: _Server, entry: dict[str, Any]) -> str:
-    experiment_id = _experiment(server, entry["experiment"])
-    client_filter = f"tags.`{CLIENT_TAG}` = '{entry['client_id']}'"
-    found = server.call("POST", f"{_MLFLOW}/runs/search", {"experiment_ids": [experiment_id], "filter": client_filter})
+def _start(server: PlatformClient, entry: dict[str, Any]) -> str:
+    experiment_id = _experiment(server, entry["experiment"], entry.get("project"))  # buffers of older clients lack it
+    client_filter = f"tags.`{CLIENT_TAG}` = {_quoted(entry['client_id'])}"
+    found = _call(
+        server, "POST", f"{_MLFLOW}/runs/search", {"experiment_ids": [experiment_id], "filter": client_filter}
+    )
     if found.get("runs"):
         run_id: str = found["runs"][0]["info"]["run_id"]
     else:
-        created = server.call(
+        created = _call(
+            server,
             "POST",
             f"{_MLFLOW}/runs/create",
             {
@@ -295,25 +295,37 @@ def _start(server: _Server, entry: dict[str, Any]) -> str:
         run_id = created["run"]["info"]["run_id"]
     params = [{"key": key, "value": value} for key, value in entry["params"].items()]
     for start in range(0, len(params), BATCH):
-        server.call("POST", f"{_MLFLOW}/runs/log-batch", {"run_id": run_id, "params": params[start : start + BATCH]})
+        _call(server, "POST", f"{_MLFLOW}/runs/log-batch", {"run_id": run_id, "params": params[start : start + BATCH]})
     return run_id
 
 
-def _experiment(server: _Server, name: str) -> str:
-    try:
-        found = server.call("GET", f"{_MLFLOW}/experiments/get-by-name", query={"experiment_name": name})
-        experiment_id: str = found["experiment"]["experiment_id"]
+def _experiment(server: PlatformClient, name: str, project: str | None) -> str:
+    """The MLflow experiment `name` (in `project`, if given), made if missing; the server checks the caller may
+    read it and, to make it, edit the project."""
+    if project is None:
+        query = {"experiment_name": name}
+        try:
+            found = _call(server, "GET", f"{_MLFLOW}/experiments/get-by-name", query=query)["experiment"]
+        except _RefusedError as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            found = None
+    else:
+        search = {"filter": f"name = {_quoted(name)} AND tags.`{PROJECT_TAG}` = {_quoted(project)}", "view_type": "ALL"}
+        found = next(iter(_call(server, "POST", f"{_MLFLOW}/experiments/search", search).get("experiments", [])), None)
+    if found is not None:
+        experiment_id: str = found["experiment_id"]
         return experiment_id
-    except _RefusedError as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
+    tags = [] if project is None else [{"key": PROJECT_TAG, "value": project}]
     try:
-        created: str = server.call("POST", f"{_MLFLOW}/experiments/create", {"name": name})["experiment_id"]
+        created: str = _call(server, "POST", f"{_MLFLOW}/experiments/create", {"name": name, "tags": tags})[
+            "experiment_id"
+        ]
         return created
     except _RefusedError as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # created meanwhile by another client
             raise
-        return _experiment(server, name)
+        return _experiment(server, name, project)
 
 
 def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -334,17 +346,18 @@ def start_run(
     *,
     server: str | None = None,
     experiment: str = "Default",
+    project: str | None = None,
     token: str | None = None,
     buffer_dir: Path | None = None,
 ) -> Run:
-    """Starts a run on the server at `server` (or $AZURAFORGE_SERVER), in the MLflow experiment `experiment`,
-    with `config` as its params; $AZURAFORGE_API_TOKEN is sent when set. Runs that an earlier process left in
-    `buffer_dir` (default $AZURAFORGE_TRACKING_BUFFER or ~/.azuraforge/tracking-buffer) are sent first if the
-    server answers."""
-    url = server or os.environ.get(SERVER_ENV)
-    if not url:
-        raise ValueError(f"start_run needs the server's URL: server='http://host:8000' or ${SERVER_ENV}")
-    connection = _Server(url, token or os.environ.get(TOKEN_ENV))
+    """Starts a run on the server at `server` (else $AZURAFORGE_URL, else a local `azuraforge up`), in the MLflow
+    experiment `experiment` of `project` (a project id; made there if missing, which needs the editor role; by
+    default the experiment of that name the caller sees, else one made in the default project), with `config` as
+    its params. `token`, else $AZURAFORGE_API_TOKEN, is sent. Runs that an earlier process left in `buffer_dir`
+    (default $AZURAFORGE_TRACKING_BUFFER or ~/.azuraforge/tracking-buffer) are sent first if the server answers.
+
+    When the server answers and refuses the run (no such project, too low a role), TrackingError says why."""
+    connection = PlatformClient.from_env(server, token)
     root = buffer_dir or default_buffer_dir()
     root.mkdir(parents=True, exist_ok=True)
     send_leftovers(connection, root)
@@ -352,20 +365,24 @@ def start_run(
     log = _Log(root / client_id)
     log.directory.mkdir()
     run = Run(connection, log)
-    run._append(
-        {
-            "kind": "start",
-            "client_id": client_id,
-            "name": name,
-            "experiment": experiment,
-            "params": _flat(config or {}),
-            "start_time": int(time.time() * 1000),
-        }
-    )
+    start = {
+        "kind": "start",
+        "client_id": client_id,
+        "name": name,
+        "experiment": experiment,
+        "project": project,
+        "params": _flat(config or {}),
+        "start_time": int(time.time() * 1000),
+    }
+    try:
+        run._append(start)
+    except TrackingError:
+        shutil.rmtree(log.directory, ignore_errors=True)  # no run to log into: nothing to keep
+        raise
     return run
 
 
-def send_leftovers(server: _Server, root: Path) -> None:
+def send_leftovers(server: PlatformClient, root: Path) -> None:
     """One try at sending the runs earlier processes left unsent; those the server now has in full go."""
     for directory in sorted(path for path in root.iterdir() if (path / "log.jsonl").exists()):
         log = _Log(directory)
@@ -407,14 +424,16 @@ def send_folder(run: Run, folder: Path) -> None:
         run.log_artifact(folder / relative, parent)
 
 
-def import_folder(folder: Path, server: str | None = None, token: str | None = None) -> Run:
+def import_folder(folder: Path, server: str | None = None, token: str | None = None, project: str | None = None) -> Run:
     """Sends a finished `azuraforge run` folder as one run: its config as params, its history per epoch, its test
     metrics at the last epoch, its files as artifacts, ended as it ended."""
     try:
         result = RunResult.model_validate_json((folder / METRICS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ValueError(f"{folder} is not a finished run folder: its {METRICS_FILE} cannot be read ({exc})") from exc
-    run = start_run(folder.name, result.plan.config, server=server, experiment=result.plan.app, token=token)
+    run = start_run(
+        folder.name, result.plan.config, server=server, experiment=result.plan.app, project=project, token=token
+    )
     epochs = max((len(values) for values in result.history.values()), default=0)
     for epoch in range(epochs):
         values = {

@@ -17,24 +17,48 @@ from azuraforge_common.events import LIVE_INTERVAL_S, EpochEndEvent, StatusEvent
 from azuraforge_common.models import Experiment
 from azuraforge_common.publish import publish_event
 
-# Returns the keys (ARGV[3..]) whose last live value is at least ARGV[2] ms older than ARGV[1], marking them sent.
-_THROTTLE_SCRIPT = """
-local now, interval, sent = tonumber(ARGV[1]), tonumber(ARGV[2]), {}
-for i = 3, #ARGV do
-  local last = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
+# Writes are what cost: `azuraforge up` runs Redis with appendfsync always, so every call that writes waits for a
+# disk flush, and so does every other Redis client meanwhile. A client logging each batch must not write per call:
+# its heartbeat is renewed once it has aged a second (a tenth of a short timeout), and a metric's throttle stamp
+# only when its value is sent live.
+_BEAT = """
+local function beat(key, ttl)
+  if redis.call('PTTL', key) < ttl - math.min(1000, ttl / 10) then
+    redis.call('SET', key, 1, 'PX', ttl)
+  end
+end
+"""
+# KEYS: heartbeat, throttle hash. ARGV: heartbeat ms, now ms, interval ms, metric keys... Returns the metric keys
+# whose last live value is at least the interval older than now, stamping them sent.
+_LOGGED = (
+    _BEAT
+    + """
+beat(KEYS[1], tonumber(ARGV[1]))
+local now, interval, sent = tonumber(ARGV[2]), tonumber(ARGV[3]), {}
+for i = 4, #ARGV do
+  local last = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '-1')
   if last < 0 or now - last >= interval then
-    redis.call('HSET', KEYS[1], ARGV[i], now)
+    redis.call('HSET', KEYS[2], ARGV[i], now)
     table.insert(sent, ARGV[i])
   end
 end
-redis.call('EXPIRE', KEYS[1], 86400)
+if #sent > 0 then
+  redis.call('EXPIRE', KEYS[2], 86400)
+end
 return sent
 """
+)
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
 
 
 def beat(client: redis.Redis, run_id: str, timeout_s: float) -> None:
-    """The client is alive: the reaper leaves the run alone for another `timeout_s`."""
-    client.set(names.heartbeat_key(run_id), 1, px=int(timeout_s * 1000))
+    """The client is alive: the reaper leaves the run alone for another `timeout_s` (less the renewal's slack)."""
+    client.register_script(_BEAT + "beat(KEYS[1], tonumber(ARGV[1]))")(
+        keys=[names.heartbeat_key(run_id)], args=[_ms(timeout_s)]
+    )
 
 
 def run_started(client: redis.Redis, run: Experiment) -> None:
@@ -42,8 +66,9 @@ def run_started(client: redis.Redis, run: Experiment) -> None:
     publish_event(client, TrainBeginEvent(experiment_id=run.id, app=run.app, total_epochs=0, config=run.config))
 
 
-def metrics_logged(client: redis.Redis, run: Experiment, metrics: Sequence[protocol.Metric]) -> None:
-    """Sends the newest value of each metric whose throttle allows it: one epoch_end event per step."""
+def logged(client: redis.Redis, run: Experiment, metrics: Sequence[protocol.Metric], timeout_s: float) -> None:
+    """A logging call on a running run: its client's heartbeat, and one epoch_end event per step for the newest
+    value of each metric whose throttle allows it. One Redis call, which writes only when something is due."""
     newest: dict[str, protocol.Metric] = {}
     for metric in metrics:
         if metric.key not in newest or (metric.step, metric.timestamp) >= (
@@ -51,16 +76,9 @@ def metrics_logged(client: redis.Redis, run: Experiment, metrics: Sequence[proto
             newest[metric.key].timestamp,
         ):
             newest[metric.key] = metric
-    if not newest:
-        return
-    now_ms = int(time.time() * 1000)
-    allowed = client.eval(
-        _THROTTLE_SCRIPT,
-        1,
-        names.live_metrics_key(run.id),
-        now_ms,
-        int(LIVE_INTERVAL_S * 1000),
-        *newest,
+    allowed = client.register_script(_LOGGED)(
+        keys=[names.heartbeat_key(run.id), names.live_metrics_key(run.id)],
+        args=[_ms(timeout_s), _ms(time.time()), _ms(LIVE_INTERVAL_S), *newest],
     )
     by_step: dict[int, dict[str, float | None]] = {}
     for key in allowed:

@@ -173,9 +173,9 @@ def search_runs(body: protocol.SearchRuns, caller: CallerDep, session: SessionDe
 
 def _log(platform: Platform, session: SessionDep, caller: CallerDep, run_id: str, batch: store.Batch) -> Empty:
     run = store.active_run(session, caller, run_id)
-    if store.log_batch(session, run, batch) and run.status == "running":
-        live.metrics_logged(platform.redis, run, batch.metrics)
-    _alive(platform, run)
+    applied = store.log_batch(session, run, batch)
+    if run.status == "running":
+        live.logged(platform.redis, run, batch.metrics if applied else (), platform.settings.tracking_timeout_s)
     return {}
 
 

@@ -52,7 +52,7 @@ def create_experiment(
 
 ListFilters = Annotated[
     store.ExperimentFilter, Depends(services.list_filter)
-]  # app, status, tag, batch_id, q and filter, shared by the list and its CSV export
+]  # app, status, tag, batch_id, source, q and filter, shared by the list and its CSV export
 SortQuery = Annotated[
     str,
     Query(

@@ -49,6 +49,11 @@ def register(subparsers: Any) -> None:
         metavar="URL",
         help="also send the run, live, to this AzuraForge server (its token from $AZURAFORGE_API_TOKEN)",
     )
+    parser.add_argument(
+        "--project",
+        metavar="ID",
+        help="with --server: the project the run goes to (you need the editor role there; default: the default one)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -61,6 +66,8 @@ def handle(args: argparse.Namespace) -> int:
         pipeline_class = load_pipeline(args.app)
         config = build_config(args.config, args.overrides, args.seed)
         validated = pipeline_class.validate(config)
+        if args.project and not args.server:
+            raise UsageError("--project chooses where --server sends the run: give --server URL too")
     except (UnknownAppError, AppLoadError, ConfigError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -74,7 +81,13 @@ def handle(args: argparse.Namespace) -> int:
     remote = None
     if args.server:
         try:
-            remote = start_run(out.name, validated.model_dump(mode="json"), server=args.server, experiment=args.app)
+            remote = start_run(
+                out.name,
+                validated.model_dump(mode="json"),
+                server=args.server,
+                experiment=args.app,
+                project=args.project,
+            )
         except TrackingError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
