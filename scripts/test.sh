@@ -14,7 +14,7 @@ mapfile -t PACKAGES < <(ls -d azuraforge-core azuraforge-learner azuraforge-comm
   azuraforge-api azuraforge-app-* 2>/dev/null | awk '!seen[$0]++' | while read -r d; do
   [ -f "$d/pyproject.toml" ] && echo "$d"; done)
 
-step() { printf '\n==== %s ====\n' "$*"; }
+step() { printf '\n==== %s (at %d s) ====\n' "$*" "$SECONDS"; }
 
 step "system packages"
 bash scripts/install-system-deps.sh
@@ -23,46 +23,79 @@ step "virtualenv $VENV (from requirements.lock)"
 bash scripts/install-locked.sh "$VENV" --all
 export PATH="$VENV/bin:$PATH"
 
+# The dashboard's build and checks need only Node: they run beside the Python steps (log: $OUT/dashboard.log).
+# The build also lands in the API package, where the release test's wheels and the browser tests take it.
+dashboard=""
+if [ -f azuraforge-dashboard/package.json ]; then
+  (bash scripts/build-dashboard.sh && cd azuraforge-dashboard && npm run lint && npm test) >"$OUT/dashboard.log" 2>&1 &
+  dashboard=$!
+  trap wait EXIT # a step failing early leaves nothing running behind it
+fi
+
 step "ruff"
 ruff check "${PACKAGES[@]}" deploy-tests scripts
 ruff format --check "${PACKAGES[@]}" deploy-tests scripts
 
 step "mypy"
+# One process for every package's source, the scripts and deploy-tests' modules (their module names are unique);
+# one per tests folder (each has its own conftest and test_* names). All share one cache.
+MYPY=(mypy --config-file "$ROOT/mypy.ini" --cache-dir "$OUT/mypy-cache")
+MYPY_TESTS=("${MYPY[@]}" --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls)
+srcs=()
+for pkg in "${PACKAGES[@]}"; do srcs+=("$pkg/src"); done
+"${MYPY[@]}" "${srcs[@]}" scripts/*.py deploy-tests/deploycheck deploy-tests/benchmarks
 for pkg in "${PACKAGES[@]}"; do
-  echo "-- $pkg"
-  mypy --config-file mypy.ini "$pkg/src"
   if [ -d "$pkg/tests" ]; then
-    mypy --config-file mypy.ini --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls "$pkg/tests"
+    echo "-- $pkg/tests"
+    "${MYPY_TESTS[@]}" "$pkg/tests"
   fi
 done
-
-echo "-- scripts"
-mypy --config-file mypy.ini scripts/*.py
-
-echo "-- deploy-tests"
-(cd deploy-tests && mypy --config-file ../mypy.ini deploycheck benchmarks \
-  && mypy --config-file ../mypy.ini --allow-untyped-defs --allow-incomplete-defs --allow-untyped-calls tests)
+echo "-- deploy-tests/tests"
+(cd deploy-tests && "${MYPY_TESTS[@]}" tests)
 
 step "pytest"
+# Two lanes on two cores: the API's suite (the longest) beside the other packages, deploy-tests and the browser
+# tests (each after the dashboard build); every test server takes a free port and its own data folder.
 rm -f "$OUT"/junit-*.xml
 failed=0
+suite() { # folder: its tests, with a junit report; exit code 5 (no tests collected) is not a failure
+  local status=0
+  (cd "$1" && python -m pytest -q -p no:cacheprovider --junitxml="$OUT/junit-$(basename "$1").xml") || status=$?
+  [ "$status" -eq 0 ] || [ "$status" -eq 5 ]
+}
+timed() { # label, command...: runs it, and says how long it took
+  local label=$1 began=$SECONDS status=0
+  shift
+  "$@" || status=$?
+  echo "-- $label: $((SECONDS - began)) s$([ "$status" -eq 0 ] || echo ", FAILED")"
+  return "$status"
+}
+timed azuraforge-api suite azuraforge-api >"$OUT/azuraforge-api.log" 2>&1 &
+api=$!
 for pkg in "${PACKAGES[@]}"; do
+  [ "$pkg" = azuraforge-api ] && continue
   echo "-- $pkg"
-  status=0
-  (cd "$pkg" && python -m pytest -q -p no:cacheprovider --junitxml="$OUT/junit-$(basename "$pkg").xml") || status=$?
-  # Exit code 5 means the package collected no tests: that is not a failure of the suite.
-  if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then failed=1; fi
+  timed "$pkg" suite "$pkg" || failed=1
 done
 
-echo "-- deploy-tests (compose, Dockerfiles, nginx and workflows, checked without a Docker engine)"
-(cd deploy-tests && python -m pytest -q -p no:cacheprovider --junitxml="$OUT/junit-deploy-tests.xml") || failed=1
-
-if [ -f azuraforge-dashboard/package.json ]; then
-  step "dashboard"
-  (cd azuraforge-dashboard && npm ci --no-audit --no-fund && npm run lint && npm test && npm run build) || failed=1
-  step "dashboard end to end (headless Chromium against azuraforge up)"
-  (cd azuraforge-dashboard && npm run e2e) || failed=1
+dashboard_built=0
+if [ -n "$dashboard" ]; then
+  step "dashboard (npm ci, build into the API package, lint, unit tests; ran beside ruff, mypy and pytest)"
+  wait "$dashboard" && dashboard_built=1 || failed=1
+  cat "$OUT/dashboard.log"
 fi
+
+echo "-- deploy-tests (compose, Dockerfiles, nginx and workflows, checked without a Docker engine)"
+AZURAFORGE_DASHBOARD_BUILT=$dashboard_built timed deploy-tests suite deploy-tests || failed=1
+
+if [ "$dashboard_built" -eq 1 ]; then
+  step "dashboard end to end (headless Chromium against azuraforge up)"
+  (cd azuraforge-dashboard && timed e2e npm run e2e) || failed=1
+fi
+
+step "azuraforge-api tests (ran beside the rest)"
+wait "$api" || failed=1
+cat "$OUT/azuraforge-api.log"
 
 step "summary"
 python scripts/junit_summary.py "$OUT"/junit-*.xml || failed=1

@@ -77,6 +77,8 @@ def make_settings(tmp_path, redis_url, **overrides):
     (test_catalog.py shows a real worker process publishing)."""
     database_url = overrides.pop("database_url", f"sqlite:///{tmp_path / 'azuraforge.db'}")
     upgrade(database_url)
+    # No dashboard unless a test gives one: the bundled build may appear while this suite runs (scripts/test.sh).
+    overrides.setdefault("dashboard_dir", tmp_path / "no-dashboard")
     settings = Settings(redis_url=redis_url, database_url=database_url, data_dir=tmp_path / "data", **overrides)
     catalog.store(settings, installed_apps())
     return settings

@@ -6,22 +6,18 @@
 // two users and their projects) is required.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium } from "playwright-core";
-import { logIn, startStack } from "./stack.mjs";
+import { logIn, openBrowser, startStack } from "./stack.mjs";
 
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
 
 describe("accounts in a real browser", { timeout: 10 * 60_000 }, () => {
   let stack;
-  let context;
+  let browser;
   let page;
-  let profile;
-  const consoleErrors = [];
+  let consoleErrors;
   const suffix = randomBytes(4).toString("hex");
   const ann = { username: `ann-${suffix}`, password: randomBytes(12).toString("hex") };
   const ben = { username: `ben-${suffix}`, password: randomBytes(12).toString("hex") };
@@ -72,25 +68,12 @@ describe("accounts in a real browser", { timeout: 10 * 60_000 }, () => {
     annProject = annTeam.project;
     runs.ann = annTeam.run;
     runs.ben = benTeam.run;
-    profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      headless: true,
-      viewport: { width: 1440, height: 900 },
-      baseURL: stack.baseUrl,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(30_000);
-    page.on("console", (message) => {
-      if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
+    browser = await openBrowser(stack);
+    ({ page, consoleErrors } = browser);
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   });
 

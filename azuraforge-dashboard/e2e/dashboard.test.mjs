@@ -9,59 +9,32 @@
 // app down enough to watch it). Always: E2E_EPOCHS (epochs of the watched run, default 8), E2E_CANCEL_EPOCHS
 // (epochs of the run that is cancelled, default 500), CHROMIUM (default /usr/bin/chromium).
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium } from "playwright-core";
-import { logIn, startStack } from "./stack.mjs";
+import { logIn, openBrowser, startStack } from "./stack.mjs";
 
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const RUN_TIMEOUT_MS = Number(process.env.E2E_RUN_TIMEOUT_MS ?? 300_000);
 const EPOCHS = process.env.E2E_EPOCHS ?? "8";
 const CANCEL_EPOCHS = process.env.E2E_CANCEL_EPOCHS ?? "500";
 
 describe("dashboard in a real browser", { timeout: 20 * 60_000 }, () => {
   let stack;
-  let context;
+  let browser;
   let page;
-  let profile;
-  const consoleErrors = [];
+  let consoleErrors;
   const runs = {};
 
   before(async () => {
     mkdirSync(OUTPUT, { recursive: true });
     stack = await startStack();
-    profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      headless: true,
-      viewport: { width: 1440, height: 900 },
-      baseURL: stack.baseUrl,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(30_000);
-    page.on("console", (message) => {
-      if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
-    page.on("dialog", (dialog) => dialog.accept()); // "Cancel …?" asks for confirmation
+    browser = await openBrowser(stack); // it confirms the "Cancel …?" question
+    ({ page, consoleErrors } = browser);
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   });
 

@@ -11,12 +11,10 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium } from "playwright-core";
-import { logIn, startStack } from "./stack.mjs";
+import { logIn, openBrowser, startStack } from "./stack.mjs";
 
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
 const PYTHON = resolve(import.meta.dirname, "../../.venv/bin/python");
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
 const TRAIN_TIMEOUT_MS = 300_000;
 // A digit of scikit-learn's set as an 8x8 grey PNG: (index, its class).
 const DIGIT = { index: 13, label: "3" };
@@ -24,18 +22,18 @@ const CLASSIFIER = { epochs: 6, conv_channels: 8, hidden_units: 32, seed: 0 };
 
 describe("model registry in a real browser", { timeout: 15 * 60_000 }, () => {
   let stack;
-  let context;
+  let browser;
   let page;
-  let profile;
+  let consoleErrors;
   let runId;
+  let folder;
   let digitPng;
-  const consoleErrors = [];
 
   before(async () => {
     mkdirSync(OUTPUT, { recursive: true });
     stack = await startStack();
-    profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
-    digitPng = join(profile, "digit.png");
+    folder = mkdtempSync(join(tmpdir(), "azuraforge-digit-"));
+    digitPng = join(folder, "digit.png");
     execFileSync(PYTHON, [
       "-c",
       "import sys, numpy as np; from PIL import Image; from sklearn.datasets import load_digits; " +
@@ -44,24 +42,13 @@ describe("model registry in a real browser", { timeout: 15 * 60_000 }, () => {
       String(DIGIT.index),
       digitPng,
     ]);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      headless: true,
-      viewport: { width: 1440, height: 900 },
-      baseURL: stack.baseUrl,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(30_000);
-    page.on("console", (message) => {
-      if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
+    browser = await openBrowser(stack);
+    ({ page, consoleErrors } = browser);
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
+    if (folder) rmSync(folder, { recursive: true, force: true });
     await stack?.stop();
   });
 

@@ -5,15 +5,12 @@
 // E2E_DOCS_SCREENSHOTS=1 the README's ones are written to docs/screenshots/ too (to refresh them). Needs the
 // worker's sine_test app (the stack stack.mjs starts).
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium } from "playwright-core";
-import { logIn, startStack } from "./stack.mjs";
+import { createProject, logIn, openBrowser, startStack } from "./stack.mjs";
 
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
 const RUN_TIMEOUT_MS = 180_000;
 const DOCS = resolve(import.meta.dirname, "../docs/screenshots");
 
@@ -25,10 +22,11 @@ async function screenshot(page, name, { readme = false } = {}) {
 
 describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
   let stack;
-  let context;
+  let browser;
   let page;
-  let profile;
-  const consoleErrors = [];
+  let consoleErrors;
+  // Its own project: the list, its search and CSV export hold only this file's runs.
+  let project;
   const runs = {};
 
   const call = async (method, path, body) => {
@@ -44,7 +42,7 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     return response;
   };
   const start = async (name, config) =>
-    (await (await call("POST", "/experiments", { app: "sine_test", name, config })).json()).id;
+    (await (await call("POST", "/experiments", { app: "sine_test", project, name, config })).json()).id;
   const waitForStatus = async (id, wanted) => {
     const deadline = Date.now() + RUN_TIMEOUT_MS;
     for (;;) {
@@ -69,32 +67,19 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     stack = await startStack();
     const apps = await (await call("GET", "/apps")).json();
     assert.ok(apps.some((app) => app.name === "sine_test"), "runs.test.mjs needs the sine_test app: run it without E2E_BASE_URL");
-    profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      baseURL: stack.baseUrl,
-      acceptDownloads: true,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(30_000);
-    page.on("console", (message) => {
-      if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
-    page.on("dialog", (dialog) => dialog.accept());
+    project = await createProject(stack, "e2e-runs");
+    browser = await openBrowser(stack, { viewport: { width: 1280, height: 900 } });
+    ({ page, consoleErrors } = browser);
+    await page.goto("/");
     if (stack.username) {
-      await page.goto("/");
       await logIn(page, stack.username, stack.password);
       consoleErrors.splice(0); // the refused requests before logging in are expected
     }
+    await page.getByLabel("Project").selectOption(project);
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   });
 
@@ -187,7 +172,7 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
     await page.locator("figure.chart figcaption", { hasText: "val_mae" }).waitFor();
     assert.equal(await page.locator(".warning").count(), 0);
     const other = (await (await call("GET", "/apps")).json()).find((app) => app.name !== "sine_test").name;
-    const otherId = (await (await call("POST", "/experiments", { app: other, config: {} })).json()).id;
+    const otherId = (await (await call("POST", "/experiments", { app: other, project, config: {} })).json()).id;
     await call("POST", "/experiments/bulk", { action: "cancel", ids: [otherId] });
     await page.goto(`/compare?ids=${runs.chatty},${otherId}`);
     await page.getByRole("alert").filter({ hasText: "different apps" }).waitFor();

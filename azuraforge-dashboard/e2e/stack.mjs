@@ -1,16 +1,30 @@
 // The stack under test: the one at E2E_BASE_URL, or else one `azuraforge up` started here (and stopped after)
 // with a fresh data directory, this folder's built dist/, a bootstrap API token, a site admin's account and the
-// worker's sine_test app.
+// worker's sine_test app. `npm run e2e` (e2e/run.mjs) starts one for all the files and passes it on as
+// E2E_BASE_URL, so each file must keep to its own data: its own names, or its own project (createProject).
+// Also the one way to open the browser on it (openBrowser).
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { chromium } from "playwright-core";
 
 const HERE = resolve(import.meta.dirname, "..");
+const OUTPUT = join(HERE, "test-output");
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 /**
  * @typedef {object} Stack
@@ -74,15 +88,23 @@ export async function startStack() {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  // Kept for a failure to start, and in test-output/ for whatever fails later.
   let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
+  mkdirSync(OUTPUT, { recursive: true });
+  const log = createWriteStream(join(OUTPUT, "e2e-azuraforge-up.log"));
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on("data", (chunk) => {
+      output += chunk;
+      log.write(chunk);
+    });
+  }
   const exited = new Promise((done) => child.once("exit", done));
   const baseUrl = `http://127.0.0.1:${port}`;
   const stop = async () => {
     child.kill("SIGTERM");
     const stopped = await Promise.race([exited.then(() => true), delay(STOP_TIMEOUT_MS).then(() => false)]);
     if (!stopped) child.kill("SIGKILL");
+    log.end();
     rmSync(dataDir, { recursive: true, force: true });
     if (!stopped) throw new Error(`azuraforge up did not stop within ${STOP_TIMEOUT_MS / 1000}s of SIGTERM`);
   };
@@ -145,4 +167,57 @@ export async function logIn(page, username, password) {
   await page.locator("#login-password").fill(password);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.getByRole("heading", { name: "Experiments" }).waitFor();
+}
+
+/** A project of its own for a test file (named `name` plus a random suffix); returns its id. */
+export async function createProject(stack, name) {
+  const response = await fetch(`${stack.baseUrl}/api/v1/projects`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...(stack.token && { Authorization: `Bearer ${stack.token}` }) },
+    body: JSON.stringify({ name: `${name}-${randomBytes(4).toString("hex")}` }),
+  });
+  if (response.status !== 201) throw new Error(`POST /projects: ${response.status} ${await response.text()}`);
+  return (await response.json()).id;
+}
+
+/**
+ * @typedef {object} Browser
+ * @property {import("playwright-core").BrowserContext} context
+ * @property {import("playwright-core").Page} page its one page, at the stack's base URL, 30 s default timeout
+ * @property {string[]} consoleErrors every console error and uncaught exception of the page, as "url: text"
+ * @property {() => Promise<void>} close
+ */
+
+/**
+ * Headless Chromium (CHROMIUM, default /usr/bin/chromium) on a fresh profile, pointed at the stack. It records
+ * console errors, accepts downloads, and answers every confirm() with OK.
+ * @returns {Promise<Browser>}
+ */
+export async function openBrowser(stack, { viewport = { width: 1440, height: 900 } } = {}) {
+  const profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: CHROMIUM_ARGS,
+    headless: true,
+    viewport,
+    baseURL: stack.baseUrl,
+    acceptDownloads: true,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+  const consoleErrors = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
+  page.on("dialog", (dialog) => dialog.accept());
+  return {
+    context,
+    page,
+    consoleErrors,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
 }

@@ -5,42 +5,26 @@
 //
 // Environment: as dashboard.test.mjs (E2E_BASE_URL, E2E_TOKEN, E2E_APP, CHROMIUM); E2E_SWEEP_TRIALS (default 4).
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium } from "playwright-core";
-import { logIn, startStack } from "./stack.mjs";
+import { logIn, openBrowser, startStack } from "./stack.mjs";
 
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
 const RUN_TIMEOUT_MS = Number(process.env.E2E_RUN_TIMEOUT_MS ?? 300_000);
 const TRIALS = Number(process.env.E2E_SWEEP_TRIALS ?? 4);
 
 describe("a sweep in a real browser", { timeout: 15 * 60_000 }, () => {
   let stack;
-  let context;
+  let browser;
   let page;
-  let profile;
-  const consoleErrors = [];
+  let consoleErrors;
 
   before(async () => {
     mkdirSync(OUTPUT, { recursive: true });
     stack = await startStack();
-    profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      headless: true,
-      viewport: { width: 1440, height: 900 },
-      baseURL: stack.baseUrl,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(30_000);
-    page.on("console", (message) => {
-      if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
+    browser = await openBrowser(stack);
+    ({ page, consoleErrors } = browser);
     await page.goto("/");
     if (stack.username) {
       await logIn(page, stack.username, stack.password);
@@ -49,8 +33,7 @@ describe("a sweep in a real browser", { timeout: 15 * 60_000 }, () => {
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
   });
 
