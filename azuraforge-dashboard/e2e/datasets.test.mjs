@@ -10,54 +10,41 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium } from "playwright-core";
-import { logIn, startStack } from "./stack.mjs";
+import { logIn, openBrowser, startStack } from "./stack.mjs";
 
 const OUTPUT = resolve(import.meta.dirname, "../test-output");
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
 const RUN_TIMEOUT_MS = Number(process.env.E2E_RUN_TIMEOUT_MS ?? 120_000);
 const CSV = "step,value\n" + Array.from({ length: 80 }, (_, step) => `${step},${Math.sin(step / 6).toFixed(5)}\n`).join("");
 
 describe("datasets in a real browser", { timeout: 10 * 60_000 }, () => {
   let stack;
-  let context;
+  let browser;
   let page;
-  let profile;
-  const consoleErrors = [];
+  let consoleErrors;
+  let folder;
 
   before(async () => {
     mkdirSync(OUTPUT, { recursive: true });
     stack = await startStack();
-    profile = mkdtempSync(join(tmpdir(), "azuraforge-chromium-"));
-    writeFileSync(join(profile, "series.csv"), CSV);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-      args: CHROMIUM_ARGS,
-      headless: true,
-      viewport: { width: 1440, height: 900 },
-      baseURL: stack.baseUrl,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(30_000);
-    page.on("console", (message) => {
-      if (message.type() === "error") consoleErrors.push(`${page.url()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: uncaught ${error.message}`));
+    folder = mkdtempSync(join(tmpdir(), "azuraforge-dataset-"));
+    writeFileSync(join(folder, "series.csv"), CSV);
+    browser = await openBrowser(stack);
+    ({ page, consoleErrors } = browser);
     await page.goto("/");
     if (stack.username) await logIn(page, stack.username, stack.password);
     consoleErrors.splice(0); // the refused requests before logging in
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
+    if (folder) rmSync(folder, { recursive: true, force: true });
     await stack?.stop();
   });
 
   it("uploads a CSV, offers it as the data source of a new run, and the run trains on it", async () => {
     await page.getByRole("link", { name: "Datasets" }).click();
     await page.getByRole("heading", { name: "Datasets" }).waitFor();
-    await page.locator('input[type="file"]').setInputFiles(join(profile, "series.csv"));
+    await page.locator('input[type="file"]').setInputFiles(join(folder, "series.csv"));
     await page.getByPlaceholder("the file's name").fill("e2e series");
     await page.getByRole("button", { name: "Upload" }).click();
     await page.getByRole("status").filter({ hasText: "Uploaded e2e series." }).waitFor();

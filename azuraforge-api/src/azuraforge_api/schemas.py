@@ -233,7 +233,7 @@ class AppOut(BaseModel):
     defaults: dict[str, Any]
     datasets: list[DatasetSpec] = Field(
         default=[],
-        description="The kinds of uploaded dataset the app trains on (config field dataset_id); empty: none."
+        description="The kinds of uploaded dataset the app trains on (config field dataset_id); empty: none.",
     )
     metrics: list[MetricSpec] = Field(description="The test metrics a run of the default config reports.")
     epoch_metrics: list[MetricSpec] = Field(description="What every epoch of a run of the default config reports.")

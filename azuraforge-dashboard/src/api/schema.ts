@@ -910,6 +910,7 @@ export interface components {
             /**
              * Datasets
              * @description The kinds of uploaded dataset the app trains on (config field dataset_id); empty: none.
+             * @default []
              */
             datasets: components["schemas"]["DatasetSpec"][];
             /** Defaults */
