@@ -6,6 +6,7 @@ them: each host has its own data directory, and the runs' files go through the b
 Needs root and iproute2 (scripts/install-system-deps.sh installs it); the test makes and removes every
 namespace, link and bridge it uses."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import httpx
@@ -26,7 +27,10 @@ LONG_EPOCHS = 24
 def hosts(tmp_path, test_app_path):
     if not can_make_namespaces():
         pytest.fail("this test builds network namespaces: run it as root with iproute2 (apt-get install iproute2)")
-    workers = {"cpu-host": ["--queues=cpu", "--concurrency=2"], "long-host": ["--queues=long"]}
+    workers: dict[str, Sequence[str]] = {
+        "cpu-host": ["--queues=cpu", "--concurrency=2"],
+        "long-host": ["--queues=long"],
+    }
     with cluster(tmp_path, workers, str(test_app_path), HEARTBEAT_TTL_S) as built:
         # Every worker process ready before the runs are sent, so that they start together however loaded the
         # machine is.
