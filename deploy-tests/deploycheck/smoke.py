@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+APP_WAIT_S = 120
+"""How long a fresh deployment gets for a worker to publish the app (workers do as they start)."""
 
 
 class SmokeCheckError(RuntimeError):
@@ -80,9 +82,15 @@ def check_api(site: Site, app: str) -> None:
         "the API reaches Redis and the database",
         health,
     )
-    apps = site.call("/api/v1/apps")
-    names = sorted(entry["name"] for entry in apps.json()) if apps.status == 200 else []
-    expect(app in names, f"app {app!r} is installed (installed: {', '.join(names) or 'none'})", apps)
+    # Workers publish their apps as they start, so a fresh deployment may answer before any has.
+    deadline = time.monotonic() + APP_WAIT_S
+    while True:
+        apps = site.call("/api/v1/apps")
+        names = sorted(entry["name"] for entry in apps.json()) if apps.status == 200 else []
+        if app in names or apps.status != 200 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    expect(app in names, f"app {app!r} is published by a worker (published: {', '.join(names) or 'none'})", apps)
 
 
 def run_experiment(site: Site, app: str, config: dict[str, Any], timeout_s: float) -> str:

@@ -16,7 +16,7 @@ from deploycheck import compose, local, repo
 
 from azuraforge_common.processes import free_port, stop_process, wait_until
 from azuraforge_common.testing import PostgresServer, S3Server
-from azuraforge_worker.testing import register_test_app
+from azuraforge_worker.testing import TEST_APP, register_test_app
 
 SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "AZURAFORGE_API_TOKEN")
 INDEX_HTML = '<!doctype html><html><body><div id="root"></div><script src="/assets/app.js"></script></body></html>'
@@ -58,6 +58,15 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def _published(api_url: str, token: str, app: str) -> bool:
+    """Whether a worker has published `app` to the catalog the API serves (workers do as they start)."""
+    try:
+        apps = httpx.get(f"{api_url}/api/v1/apps", headers={"Authorization": f"Bearer {token}"}, timeout=2)
+    except httpx.TransportError:
+        return False
+    return apps.status_code == 200 and app in [entry["name"] for entry in apps.json()]
 
 
 def _healthy(command: list[str], env: dict[str, str]) -> bool:
@@ -111,6 +120,10 @@ def deployment(
         worker_command = local.final_stage("worker").command()
         worker = local.spawn(worker_command, env["worker"], root / "home-worker", logs / "worker.log")
         processes.append((worker, signal.SIGTERM))
+        api_url, token = f"http://127.0.0.1:{api_port}", filled_env["AZURAFORGE_API_TOKEN"]
+        wait_until(
+            lambda: _published(api_url, token, TEST_APP), 120, f"the worker's apps ({logs / 'worker.log'})", worker
+        )
         html = root / "nginx" / "html"
         (html / "assets").mkdir(parents=True)
         (html / "index.html").write_text(INDEX_HTML)

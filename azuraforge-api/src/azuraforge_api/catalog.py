@@ -93,14 +93,29 @@ def config_errors(app: Mapping[str, Any], config: Mapping[str, Any]) -> list[tup
 
 
 def _message(error: SchemaError) -> str:
-    """jsonschema's message, with the alternatives of an optional field (anyOf ... null) reduced to the one that
-    matters, and never the whole of a long value."""
-    alternatives = error.context or []
-    reasons = [reason for reason in alternatives if (reason.validator, reason.validator_value) != ("type", "null")]
-    message = "; ".join(reason.message for reason in reasons) if reasons else error.message
-    if len(message) > MAX_MESSAGE_LENGTH:
-        message = f"{excerpt(error.instance)} does not satisfy {error.validator} {excerpt(error.validator_value)}"
-    return message
+    """What is wrong, in a sentence that never holds the whole of a long value: for an optional field (anyOf ...
+    null) the reason of the alternative that matters, the way the app's own model would say it."""
+    reasons = [
+        reason for reason in error.context or () if (reason.validator, reason.validator_value) != ("type", "null")
+    ]
+    return "; ".join(_reason(reason) for reason in reasons) if reasons else _reason(error)
+
+
+def _reason(error: SchemaError) -> str:
+    limit, value = error.validator_value, error.instance
+    size = len(value) if isinstance(value, str | list) else None
+    match error.validator:
+        case "maxLength":
+            return f"a string of at most {limit} characters (this one has {size})"
+        case "minLength":
+            return f"a string of at least {limit} characters"
+        case "maxItems":
+            return f"at most {limit} items (this list has {size})"
+        case "minItems":
+            return f"at least {limit} items"
+    if len(error.message) <= MAX_MESSAGE_LENGTH:
+        return error.message
+    return f"{excerpt(value)} does not satisfy {error.validator} {excerpt(limit)}"
 
 
 def with_defaults(app: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
