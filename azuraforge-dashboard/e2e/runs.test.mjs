@@ -204,7 +204,7 @@ describe("run management in a real browser", { timeout: 15 * 60_000 }, () => {
 
   it("summarises a grid batch: parallel coordinates against a chosen metric, baselines, best per row", async () => {
     const grid = { learning_rate: [0.1, 0.01, 0.001] };
-    const created = await (await call("POST", "/experiments", { app: "sine_test", name: "grid", config: { epochs: 2, epoch_sleep_s: 0 }, grid })).json();
+    const created = await (await call("POST", "/experiments", { app: "sine_test", project, name: "grid", config: { epochs: 2, epoch_sleep_s: 0 }, grid })).json();
     const records = {};
     for (const { id } of created.experiments) {
       await waitForStatus(id, ["succeeded"]);
