@@ -1,9 +1,12 @@
 """Load benchmark (not a test): N concurrent experiments, M WebSocket watchers each, on a real `azuraforge up`.
 
-Prints the delay from publish (the event's ts, stamped by the worker's publisher thread) to arrival at each
-client, for events published while the client was connected (p50, p99, max), and how many events clients
-lost or got twice. The test app trains CPU-bound by default (no sleeps), so the figures also show whether the
-worker's publisher thread is starved by training. It then times the two ways a training thread could publish:
+Prints the delay from publish (the event's ts, stamped when training hands it to the worker's publisher thread) to
+arrival at each client, for events published while the client was connected (p50, p99, max), then the same for
+events published once every client had connected (the steady state, without the connection storm), and how many
+events clients lost or got twice. The clients run in --client-processes processes (real watchers are browsers on
+other machines; one process receiving for 200 of them made its own queue the delay). The test app trains
+CPU-bound by default (no sleeps), so the figures also show whether the worker's publisher thread is starved by
+training. It then times the two ways a training thread could publish:
 handing an event to EventPublisher (what the worker does) against publishing it synchronously.
 
     python benchmarks/load.py --experiments 4 --watchers 25
@@ -12,7 +15,9 @@ handing an event to EventPublisher (what the worker does) against publishing it 
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -39,7 +44,8 @@ from azuraforge_worker.testing import register_test_app
 class Watch:
     connected_at: float = 0.0
     seqs: list[int] = field(default_factory=list)
-    live_delays: list[float] = field(default_factory=list)
+    live_delays: list[tuple[float, float]] = field(default_factory=list)
+    """(when the event was published, how long it took to arrive), in seconds."""
 
 
 async def watch(url: str) -> Watch:
@@ -51,24 +57,40 @@ async def watch(url: str) -> Watch:
             event = json.loads(raw)
             result.seqs.append(event["seq"])
             if event["ts"] >= result.connected_at:
-                result.live_delays.append(arrived - event["ts"])
+                result.live_delays.append((event["ts"], arrived - event["ts"]))
     return result
 
 
-async def run_load(
-    base: str, experiments: int, watchers: int, config: dict[str, object], watched: int
-) -> list[Watch | BaseException]:
-    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+def submit(base: str, experiments: int, config: dict[str, object]) -> list[str]:
+    with httpx.Client(base_url=base, timeout=60) as http:
         ids = []
         for n in range(experiments):
-            response = await http.post(
-                "/api/v1/experiments", json={"app": "sine_test", "config": config, "name": f"load {n}"}
-            )
+            body = {"app": "sine_test", "config": config, "name": f"load {n}"}
+            response = http.post("/api/v1/experiments", json=body)
             response.raise_for_status()
             ids.append(response.json()["id"])
-    ws_base = base.replace("http", "ws", 1)
-    clients = [watch(f"{ws_base}/ws/experiments/{i}") for i in ids[:watched] for _ in range(watchers)]
-    return await asyncio.gather(*clients, return_exceptions=True)
+        return ids
+
+
+def watch_in_process(urls: list[str]) -> tuple[list[Watch | str], float]:
+    """One client process: every URL watched at once; what each saw (or its error), and the CPU time spent."""
+
+    async def watch_all() -> list[Watch | BaseException]:
+        return await asyncio.gather(*(watch(url) for url in urls), return_exceptions=True)
+
+    started = time.process_time()
+    results = asyncio.run(watch_all())
+    watched = [result if isinstance(result, Watch) else f"{type(result).__name__}: {result}" for result in results]
+    return watched, time.process_time() - started
+
+
+def run_load(urls: list[str], processes: int) -> tuple[list[Watch | str], float]:
+    shares = [urls[n::processes] for n in range(processes)]
+    # Forked, so that they start at once (this process has no threads to lose).
+    fork = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(len(shares), mp_context=fork) as pool:
+        done = list(pool.map(watch_in_process, shares))
+    return [result for results, _ in done for result in results], sum(cpu for _, cpu in done)
 
 
 def api_process(up: subprocess.Popen[bytes]) -> psutil.Process:
@@ -82,17 +104,17 @@ def cpu_seconds(process: psutil.Process) -> float:
     return times.user + times.system
 
 
-def report_load(results: list[Watch | BaseException], api_cpu_s: float, client_cpu_s: float) -> None:
+def report_load(results: list[Watch | str], api_cpu_s: float, client_cpu_s: float) -> None:
     watches = [result for result in results if isinstance(result, Watch)]
-    failures = [f"{type(result).__name__}: {result}" for result in results if not isinstance(result, Watch)]
-    delays = [delay * 1000 for watch in watches for delay in watch.live_delays]
+    failures = [result for result in results if isinstance(result, str)]
     lost = sum(len(set(range(1, max(w.seqs) + 1)) - set(w.seqs)) for w in watches)
     duplicated = sum(len(w.seqs) - len(set(w.seqs)) for w in watches)
     print(f"clients: {len(watches)}, events delivered: {sum(len(w.seqs) for w in watches)}")
-    cuts = statistics.quantiles(delays, n=100, method="inclusive")
-    print(
-        f"publish-to-client latency of live events (ms): p50 {cuts[49]:.1f}, p99 {cuts[98]:.1f}, "
-        f"max {max(delays):.1f} over {len(delays)} deliveries"
+    all_connected = max(watch.connected_at for watch in watches)
+    report_delays("live events", [delay for watch in watches for _, delay in watch.live_delays])
+    report_delays(
+        "live events published once every client had connected",
+        [delay for watch in watches for published, delay in watch.live_delays if published >= all_connected],
     )
     print(f"lost events: {lost}, duplicated events: {duplicated}, clients cut off: {len(failures)}")
     deliveries = sum(len(w.seqs) for w in watches)
@@ -102,6 +124,17 @@ def report_load(results: list[Watch | BaseException], api_cpu_s: float, client_c
     )
     for failure in sorted(set(failures)):
         print(f"  {failure}")
+
+
+def report_delays(what: str, delays_s: list[float]) -> None:
+    if len(delays_s) < 2:
+        return print(f"publish-to-client latency of {what}: too few deliveries")
+    delays = [delay * 1000 for delay in delays_s]
+    cuts = statistics.quantiles(delays, n=100, method="inclusive")
+    print(
+        f"publish-to-client latency of {what} (ms): p50 {cuts[49]:.1f}, p99 {cuts[98]:.1f}, "
+        f"max {max(delays):.1f} over {len(delays)} deliveries"
+    )
 
 
 def report_handoff(redis_url: str, spool_path: Path, count: int = 2000) -> None:
@@ -133,6 +166,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--rows", type=int, default=20_000, help="size of the test app's series (training work)")
     parser.add_argument("--epoch-sleep", type=float, default=0.0)
+    parser.add_argument("--client-processes", type=int, default=4, help="processes the watchers are spread over")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="azuraforge-load-") as tmp:
@@ -150,14 +184,15 @@ def main() -> None:
             config = {"epochs": args.epochs, "rows": args.rows, "epoch_sleep_s": args.epoch_sleep}
             print(
                 f"{args.experiments} experiments ({args.workers} at once, {config}), {watched} of them watched "
-                f"by {args.watchers} clients each, {os.cpu_count()} CPUs"
+                f"by {args.watchers} clients each, clients in {args.client_processes} processes, {os.cpu_count()} CPUs"
             )
             api = api_process(up)
-            started, api_cpu, client_cpu = time.monotonic(), cpu_seconds(api), time.process_time()
-            results = asyncio.run(
-                run_load(f"http://127.0.0.1:{port}", args.experiments, args.watchers, config, watched)
-            )
-            api_cpu, client_cpu = cpu_seconds(api) - api_cpu, time.process_time() - client_cpu
+            started, api_cpu = time.monotonic(), cpu_seconds(api)
+            ids = submit(f"http://127.0.0.1:{port}", args.experiments, config)
+            ws = f"ws://127.0.0.1:{port}/ws/experiments"
+            urls = [f"{ws}/{id_}" for id_ in ids[:watched] for _ in range(args.watchers)]
+            results, client_cpu = run_load(urls, args.client_processes)
+            api_cpu = cpu_seconds(api) - api_cpu
             print(f"all experiments finished in {time.monotonic() - started:.1f} s")
             report_load(results, api_cpu, client_cpu)
         finally:

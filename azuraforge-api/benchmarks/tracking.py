@@ -123,7 +123,7 @@ def database_size(database: Path) -> int:
 
 
 REDIS_WRITES = ("set", "hset", "expire", "xadd", "incr", "publish")
-"""The commands an API's logging calls write with: each costs `up`'s Redis (appendfsync always) a disk flush."""
+"""The commands an API's logging calls write with: each grows the append-only file of `up`'s Redis."""
 
 
 class Costs:

@@ -43,7 +43,8 @@ class RunningAPI:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        options = {"log_level": "warning", **uvicorn_options}
+        # As `azuraforge up` and the API image serve: no permessage-deflate, so the hub writes events' frames itself.
+        options = {"log_level": "warning", "ws_per_message_deflate": False, **uvicorn_options}
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -12,10 +12,11 @@ import time
 
 import pytest
 import websockets
-from conftest import create, wait_for
+from conftest import RunningAPI, create, wait_for
 from redis.asyncio import Redis as AsyncRedis
 from websockets.sync.client import connect
 
+from azuraforge_api.fanout import FrameWriter
 from azuraforge_api.hub import EventHub
 from azuraforge_api.routes import live as live_route
 from azuraforge_common import names, store
@@ -111,7 +112,16 @@ def test_the_final_event_carries_the_run_record_live_and_when_rebuilt_from_the_r
     assert [(m["final"], m["result"]) for m in messages] == [(True, result)]
 
 
-def test_every_client_gets_every_event_once_however_its_connection_races_the_publisher(api):
+@pytest.fixture(params=["frames written by the hub", "ASGI sends"])
+def delivery_path(request, monkeypatch):
+    """Both ways a caught-up client gets its events: under uvicorn the hub writes them itself (fanout.py); under
+    another server, or with an extension negotiated, they go through ASGI sends."""
+    if request.param == "ASGI sends":
+        monkeypatch.setattr(FrameWriter, "of", classmethod(lambda cls, send: None))
+    return request.param
+
+
+def test_every_client_gets_every_event_once_however_its_connection_races_the_publisher(api, delivery_path):
     """Clients connect while events pour in: the replay/live handoff must neither drop nor repeat any."""
     experiment_id = create(api)["id"]
     total = 1000
@@ -160,18 +170,35 @@ def test_reconnecting_with_after_yields_exactly_the_missed_events(api):
     assert [json.loads(m)["seq"] for m in rest] == [6]
 
 
-def test_two_clients_see_the_same_events(api):
+def test_two_clients_see_the_same_events(api, delivery_path):
     experiment_id = create(api)["id"]
     with (
         connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as one,
         connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as two,
     ):
+        assert json.loads(one.recv(timeout=10))["seq"] == json.loads(two.recv(timeout=10))["seq"] == 1
+        direct = 2 if delivery_path == "frames written by the hub" else 0
+        wait_for(lambda: api.platform.hub.written_directly == direct, 10, f"{direct} clients on direct writes")
         for n in range(1, 4):
             epoch(api, experiment_id, n)
         finish(api, experiment_id)
         got_one, got_two = list(iter_messages(one, 10)), list(iter_messages(two, 10))
     assert got_one == got_two
-    assert [json.loads(m)["seq"] for m in got_one] == [1, 2, 3, 4, 5]
+    assert [json.loads(m)["seq"] for m in got_one] == [2, 3, 4, 5]
+    assert [json.loads(m).get("epoch") for m in got_one[:3]] == [1, 2, 3]
+    assert (one.close_code, two.close_code) == (1000, 1000), "closed after the final event"
+
+
+def test_with_compression_negotiated_events_go_through_asgi_sends(settings):
+    """Each client would need its own compressed frame: the hub leaves such connections to the server."""
+    with RunningAPI(settings, ws_per_message_deflate=True) as api:
+        experiment_id = create(api)["id"]
+        with connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as ws:
+            assert json.loads(ws.recv(timeout=10))["seq"] == 1
+            epoch(api, experiment_id, 1)
+            assert json.loads(ws.recv(timeout=10))["epoch"] == 1
+            assert api.platform.hub.subscriptions == 1
+            assert api.platform.hub.written_directly == 0
 
 
 def test_a_disconnect_frees_the_subscription(api):
@@ -251,7 +278,7 @@ def test_an_experiment_that_ended_unannounced_is_closed_from_its_record(api, sho
     assert ws.close_code == 1000
 
 
-def test_a_client_that_stops_reading_is_disconnected(api, short_deadlines):
+def test_a_client_that_stops_reading_is_disconnected(api, short_deadlines, delivery_path):
     experiment_id = create(api)["id"]
     with socket.create_connection(("127.0.0.1", api.port)) as client:
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -30,6 +30,9 @@ from azuraforge_common.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SERVER_SEND = "server_send"
+"""Where a WebSocket's state keeps the ASGI server's send callable."""
+
 WEBSOCKET_PROTOCOL = "azuraforge"
 """The subprotocol the API answers with; a browser offers it next to bearer.<token>."""
 
@@ -136,6 +139,10 @@ class Guard:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # The server's own send, before the routing layers wrap it: the live route writes frames with it
+            # (azuraforge_api.fanout).
+            scope.setdefault("state", {})[SERVER_SEND] = send
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method, path, headers = scope["method"], scope["path"], Headers(scope=scope)

@@ -15,8 +15,9 @@ import pydantic
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
+from azuraforge_api.fanout import FrameWriter, text_frame
 from azuraforge_common import names
-from azuraforge_common.events import ProgressEvent, StatusEvent, parse_event
+from azuraforge_common.events import ProgressEvent, StatusEvent, is_final, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,35 @@ WAKE = Wake()
 
 
 class Subscription:
-    """One client's view of the hub: a bounded queue of deliveries; None in it means the hub dropped it."""
+    """One client's view of the hub: a bounded queue of deliveries; None in it means the hub dropped it.
+
+    A client that has caught up can be switched to direct writes (`write_directly`): from then on the hub writes
+    each event's frame to its connection itself, and the queue only carries its final event (already written:
+    the reader closes the connection), wakes and the drop."""
 
     def __init__(self, experiment_id: str | None, max_pending: int) -> None:
         self.experiment_id = experiment_id
         self.queue: asyncio.Queue[Delivery | Wake | None] = asyncio.Queue(max_pending)
         self.dropped: str | None = None
+        self.writer: FrameWriter | None = None
+        self.last = 0
+        """Under direct writes, the seq of the last event written."""
+
+    def write_directly(self, writer: FrameWriter, last: int) -> None:
+        """Hands the client's live events to the hub, after `last`; only with an empty queue, or events queued
+        before would be written after newer ones."""
+        assert self.queue.empty(), "events still queued for the reader"
+        self.writer, self.last = writer, last
+
+    def write(self, delivery: Delivery, frame: bytes) -> None:
+        event = delivery[0]
+        if self.dropped is not None or self.writer is None or event.seq <= self.last:
+            return
+        if not self.writer.write(frame):
+            return self.drop("too slow to keep up, or closing; reconnect with ?after=<last seq>")
+        self.last = event.seq
+        if is_final(event):
+            self.queue.put_nowait(delivery)
 
     def wake(self) -> None:
         """Ends the reader's wait without an event (a queue that is not empty needs no waking)."""
@@ -105,6 +129,11 @@ class EventHub:
     def subscriptions(self) -> int:
         return len(self._list_watchers) + sum(len(watchers) for watchers in self._watchers.values())
 
+    @property
+    def written_directly(self) -> int:
+        """Subscriptions whose events the hub writes to their connections itself."""
+        return sum(s.writer is not None for watchers in self._watchers.values() for s in watchers)
+
     async def _run(self) -> None:
         delay = 0.1
         while True:
@@ -135,8 +164,13 @@ class EventHub:
             log.exception("ignored a message that is not a progress event: %r", raw[:200])
             return
         delivery = (event, raw.decode())
+        frame: bytes | None = None
         for subscription in self._watchers.get(event.experiment_id, ()):
-            subscription.offer(delivery)
+            if subscription.writer is None:
+                subscription.offer(delivery)
+            else:
+                frame = frame or text_frame(raw)
+                subscription.write(delivery, frame)
         if isinstance(event, StatusEvent):
             for subscription in self._list_watchers:
                 subscription.offer(delivery)

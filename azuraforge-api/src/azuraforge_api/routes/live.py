@@ -22,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api.auth import Caller, Refusal
 from azuraforge_api.errors import DATABASE_DOWN, REDIS_DOWN
-from azuraforge_api.guard import WEBSOCKET_PROTOCOL, admitted, refusal
+from azuraforge_api.fanout import FrameWriter
+from azuraforge_api.guard import SERVER_SEND, WEBSOCKET_PROTOCOL, admitted, refusal
 from azuraforge_api.hub import Subscription, Wake
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
@@ -145,28 +146,42 @@ async def _send_events(
         last = event.seq
         if is_final(event):
             return await websocket.close()
+    writer = FrameWriter.of(websocket.scope.get("state", {}).get(SERVER_SEND))
     while True:
+        if writer is not None and subscription.writer is None and subscription.queue.empty():
+            subscription.write_directly(writer, last)  # caught up: the hub writes the rest itself
         deadlines.wake_at = time.monotonic() + (FINAL_GRACE_S if ended else IDLE_CHECK_S)
         delivery = await subscription.queue.get()
         deadlines.wake_at = None
+        written, last = last, max(last, subscription.last)
         if isinstance(delivery, Wake) and ended:
             # The record says it ended but no final event came (Redis lost it, or the worker died between
             # recording the end and announcing it): say so from the record.
+            subscription.writer = None  # nothing may follow the final event
             final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
             await _send(websocket, deadlines, final.model_dump_json())
             return await websocket.close()
         if isinstance(delivery, Wake):
-            ended = (await run_in_threadpool(_status_of, platform, experiment_id))[0] in TERMINAL_STATUSES
+            if last == written:  # no event since the last look: read the record in case it ended unannounced
+                ended = (await run_in_threadpool(_status_of, platform, experiment_id))[0] in TERMINAL_STATUSES
             continue
         if delivery is None:
-            return await websocket.close(TRY_AGAIN_LATER, subscription.dropped)
+            return await _close_dropped(websocket, deadlines, subscription.dropped)
         event, text = delivery
+        if subscription.writer is not None:  # the hub wrote it: only a final event comes this way
+            return await websocket.close()
         if event.seq <= last:
             continue
         await _send(websocket, deadlines, text)
         last = event.seq
         if is_final(event):
             return await websocket.close()
+
+
+async def _close_dropped(websocket: WebSocket, deadlines: Deadlines, reason: str | None) -> None:
+    # A client that reads nothing cannot take the close frame either: the send deadline ends the wait.
+    deadlines.send_by = time.monotonic() + SEND_TIMEOUT_S
+    await websocket.close(TRY_AGAIN_LATER, reason)
 
 
 async def _stored_events(platform: Platform, experiment_id: str, after: int) -> list[bytes]:
