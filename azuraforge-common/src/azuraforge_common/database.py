@@ -35,7 +35,8 @@ def create_db_engine(database_url: str, timeout_s: float = 10.0) -> Engine:
 
     On SQLite, WAL lets readers run while one connection writes; synchronous=NORMAL is WAL's safe setting and
     spares an fsync per commit; the pool is as big as the API's thread pool, so concurrent requests wait for
-    the write lock (short: every write is one statement and a commit), not for a connection."""
+    the write lock (short: every write is one statement and a commit), not for a connection. No pre-ping there:
+    a file has no server that could have dropped the connection, and the ping was a query per checkout."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_timeout=timeout_s, json_serializer=dumps_json)
@@ -43,7 +44,6 @@ def create_db_engine(database_url: str, timeout_s: float = 10.0) -> Engine:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=SQLITE_POOL_SIZE,
         max_overflow=0,
         pool_timeout=timeout_s,

@@ -144,6 +144,14 @@ def get_experiment(session: Session, experiment_id: str) -> Experiment | None:
     return session.get(Experiment, experiment_id)
 
 
+def status_and_project(session: Session, experiment_id: str) -> tuple[str, str] | None:
+    """Only the two columns a watcher needs, not the record with its result and history."""
+    row = session.execute(
+        select(Experiment.status, Experiment.project_id).where(Experiment.id == experiment_id)
+    ).one_or_none()
+    return None if row is None else (row.status, row.project_id)
+
+
 def list_experiments(
     session: Session,
     where: ExperimentFilter,

@@ -244,8 +244,7 @@ def _deny(status_code: int, detail: str) -> JSONResponse:
 def _status_of(platform: Platform, experiment_id: str) -> tuple[str | None, str | None]:
     """The experiment's status and project, or (None, None) for no such experiment."""
     with platform.sessions() as session:
-        experiment = store.get_experiment(session, experiment_id)
-        return (None, None) if experiment is None else (experiment.status, experiment.project_id)
+        return store.status_and_project(session, experiment_id) or (None, None)
 
 
 def _final_from_record(platform: Platform, experiment_id: str, seq: int) -> StatusEvent:
