@@ -33,7 +33,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from azuraforge_common.events import BatchEvent
-from azuraforge_common.processes import free_port, stop_process, wait_until
+from azuraforge_common.processes import die_with_parent, free_port, stop_process, wait_until
 from azuraforge_common.publish import publish_event
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_worker.progress import EventPublisher
@@ -177,7 +177,9 @@ def main() -> None:
         env |= {"AZURAFORGE_DATA_DIR": str(root / "data"), "PYTHONPATH": str(apps)}
         command = [str(Path(sys.executable).parent / "azuraforge"), "up", "--port", str(port)]
         log = (root / "up.log").open("wb")
-        up = subprocess.Popen([*command, "--workers", str(args.workers)], env=env, stdout=log, stderr=log)
+        up = subprocess.Popen(
+            [*command, "--workers", str(args.workers)], env=env, stdout=log, stderr=log, preexec_fn=die_with_parent
+        )
         try:
             wait_until(lambda: b"AzuraForge is running" in (root / "up.log").read_bytes(), 120, "azuraforge up", up)
             watched = args.watched or args.experiments

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from azuraforge_common.processes import free_port, stop_process, wait_until
+from azuraforge_common.processes import die_with_parent, free_port, stop_process, wait_until
 from azuraforge_worker.testing import register_test_app
 
 ROWS = [{"value": value} for value in (0.0, 0.5, 1.0, 0.5, 0.0, -0.5, -1.0, -0.5)]
@@ -47,7 +47,7 @@ def main() -> None:
         }
         command = [str(Path(sys.executable).parent / "azuraforge"), "up", "--port", str(port)]
         with open(root / "up.log", "wb") as log:
-            up = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+            up = subprocess.Popen(command, env=env, stdout=log, stderr=log, preexec_fn=die_with_parent)
             try:
                 wait_until(lambda: b"AzuraForge is running" in (root / "up.log").read_bytes(), 120, "azuraforge up", up)
                 measure(f"http://127.0.0.1:{port}", args)

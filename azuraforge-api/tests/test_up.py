@@ -21,7 +21,7 @@ from conftest import wait_for
 from websockets.sync.client import connect
 
 from azuraforge_api.cli import WORKER_NICENESS
-from azuraforge_common.processes import free_port, stop_process, wait_until
+from azuraforge_common.processes import die_with_parent, free_port, stop_process, wait_until
 
 AZURAFORGE = str(Path(sys.executable).parent / "azuraforge")
 
@@ -67,7 +67,11 @@ class Up:
         }
         self.log = log
         self.process = subprocess.Popen(
-            [AZURAFORGE, "up", "--port", str(self.port)], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+            [AZURAFORGE, "up", "--port", str(self.port)],
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # a killed test run leaves no platform behind
         )
         self.http = httpx.Client(base_url=self.url, timeout=30)
         wait_until(self._ready, 120, "azuraforge up", self.process)

@@ -84,7 +84,10 @@ export async function startStack() {
   const username = "e2e-admin";
   const password = randomBytes(12).toString("hex");
   execFileSync(command, ["users", "create", username, "--admin", "--password-stdin"], { env, input: `${password}\n` });
-  const child = spawn(command, ["up", "--host", "127.0.0.1", "--port", String(port)], {
+  // setpriv: `up` gets SIGTERM when this process dies, so a killed test run leaves no platform behind.
+  const up = [command, "up", "--host", "127.0.0.1", "--port", String(port)];
+  const [program, ...args] = process.platform === "linux" ? ["setpriv", "--pdeathsig", "TERM", "--", ...up] : up;
+  const child = spawn(program, args, {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });

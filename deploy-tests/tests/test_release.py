@@ -18,7 +18,7 @@ import pytest
 from deploycheck import repo, smoke, workflows
 from packaging.requirements import Requirement
 
-from azuraforge_common.processes import free_port, stop_process, wait_until
+from azuraforge_common.processes import die_with_parent, free_port, stop_process, wait_until
 
 VERSION = (repo.ROOT / "VERSION").read_text().strip()
 RELEASE = repo.WORKFLOWS_DIR / "release.yml"
@@ -180,6 +180,7 @@ def test_wheels_install_into_an_empty_venv_and_up_serves_the_dashboard_and_runs_
     up = subprocess.Popen(
         [str(fresh / "bin" / "azuraforge"), "up", "--port", str(port)],
         env=up_env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=die_with_parent,  # a killed test run leaves no platform behind
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
