@@ -20,6 +20,9 @@ SHAPES = [
     pytest.param(2, 7, 3, 5, 2, True, True, id="two-layers-with-state"),
     pytest.param(4, 3, 5, 4, 3, False, True, id="three-layers-seq-first"),
     pytest.param(5, 9, 1, 7, 1, True, True, id="odd-sizes"),
+    # One feature and a hidden size of at least 8: the LSTM's first layer takes the whole stacked
+    # column [h; 1; x; 1] in its per-step matmul, the second precomputes its input projection.
+    pytest.param(3, 6, 1, 12, 2, True, True, id="one-feature-whole-column"),
 ]
 
 
@@ -128,9 +131,10 @@ def test_default_init_is_uniform_within_one_over_sqrt_hidden(kind, gates):
         assert abs(float(value.mean())) < 0.2 * bound, name
 
 
-def test_lstm_finite_differences_float64():
+@pytest.mark.parametrize(("D", "H"), [(2, 3), (1, 8)], ids=["input-projection", "whole-column"])
+def test_lstm_finite_differences_float64(D, H):
     rng = np.random.default_rng(5)
-    B, T, D, H = 2, 3, 2, 3
+    B, T = 2, 3
     shapes = [(B, T, D), (1, B, H), (1, B, H), (4 * H, D), (4 * H, H), (4 * H,), (4 * H,)]
     arrays = [rng.standard_normal(s) * 0.5 for s in shapes]
 

@@ -90,9 +90,13 @@ def _split_grads(grads: Array, hidden: int) -> tuple[Array, Array, Array, Array]
 
 
 def _lstm_kernel_order(hidden: int) -> Array:
-    """Row order that turns PyTorch's gates i, f, g, o into the kernel's i, f, o, g."""
+    """Row order that turns PyTorch's gates i, f, g, o into the kernel's o, i, f, g.
+
+    The three sigmoid gates (o, i, f) are one block for the forward's sigmoid, and the three gates
+    whose gradient is a multiple of the cell's (i, f, g) are one block for the backward's.
+    """
     H = hidden
-    order: Array = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
+    order: Array = np.r_[3 * H : 4 * H, 0 : 3 * H]
     return order
 
 
@@ -104,7 +108,13 @@ def _sigmoid_slope(s: Array, out: Array) -> Array:
 
 
 class LSTMLayerFunction(Function):
-    """One LSTM layer over a whole sequence: returns (output, h_n, c_n), h_n and c_n shaped (1, B, H)."""
+    """One LSTM layer over a whole sequence: returns (output, h_n, c_n), h_n and c_n shaped (1, B, H).
+
+    `cells` holds at step t the gates o, i, f, g (rows 0:4H) followed by c_{t-1} (rows 4H:5H), so
+    the cell update f * c_{t-1} + i * g is one multiply of the (i, f) block by the (g, c_{t-1})
+    block and one add. With few input features the per-step matmul takes the whole stacked column
+    [h_{t-1}; 1; x_t; 1], which saves adding a precomputed input projection at every step.
+    """
 
     @staticmethod
     def forward(
@@ -127,76 +137,80 @@ class LSTMLayerFunction(Function):
         w_x = _with_bias(w_ih[order], b_ih[order], scale)
         w_h = _with_bias(w_hh[order], b_hh[order], scale)
 
-        gates = buffer_pool.take((T, 4 * H, B), dtype)  # input projections, then the activations in place
-        np.matmul(w_x, stacked[:T, H + 1 :], out=gates)
-        cs = buffer_pool.take((T + 1, H, B), dtype)
-        cs[0] = 0 if c0 is None else c0.reshape(B, H).T
+        cells = buffer_pool.take((T + 1, 5 * H, B), dtype)
+        cells[0, 4 * H :] = 0 if c0 is None else c0.reshape(B, H).T
+        whole_column = w_ih.shape[1] + 1 <= H // 4
+        if whole_column:
+            w_all = np.concatenate([w_h, w_x], axis=1)  # matches the stacked column [h; 1; x; 1]
+        else:
+            np.matmul(w_x, stacked[:T, H + 1 :], out=cells[:T, : 4 * H])
         tanh_c = buffer_pool.take((T, H, B), dtype)
         recurrent = np.empty((4 * H, B), dtype=dtype)
-        ig = np.empty((H, B), dtype=dtype)
-        sig, i, f, o, g = (
-            gates[:, : 3 * H],
-            gates[:, :H],
-            gates[:, H : 2 * H],
-            gates[:, 2 * H : 3 * H],
-            gates[:, 3 * H :],
-        )
+        products = np.empty((2 * H, B), dtype=dtype)
+        i_times_g, f_times_c = products[:H], products[H:]
         h, h_and_one = stacked[:, :H], stacked[:, : H + 1]
         for t in range(T):
-            np.matmul(w_h, h_and_one[t], out=recurrent)
-            a = gates[t]
-            a += recurrent
+            cell = cells[t]
+            a = cell[: 4 * H]
+            if whole_column:
+                np.matmul(w_all, stacked[t], out=a)
+            else:
+                np.matmul(w_h, h_and_one[t], out=recurrent)
+                a += recurrent
             np.tanh(a, out=a)
-            s = sig[t]
+            s = cell[: 3 * H]
             s *= 0.5
             s += 0.5
-            c = cs[t + 1]
-            np.multiply(f[t], cs[t], out=c)
-            np.multiply(i[t], g[t], out=ig)
-            c += ig
+            np.multiply(cell[H : 3 * H], cell[3 * H :], out=products)
+            c = cells[t + 1, 4 * H :]
+            np.add(i_times_g, f_times_c, out=c)
             np.tanh(c, out=tanh_c[t])
-            np.multiply(o[t], tanh_c[t], out=h[t + 1])
+            np.multiply(cell[:H], tanh_c[t], out=h[t + 1])
 
-        ctx.batch_first, ctx.stacked, ctx.gates, ctx.cs, ctx.tanh_c = batch_first, stacked, gates, cs, tanh_c
+        ctx.batch_first, ctx.stacked, ctx.cells, ctx.tanh_c = batch_first, stacked, cells, tanh_c
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
         output = _batch_major(h[1:], batch_first)
-        return output, h[T].T[None].copy(), cs[T].T[None].copy()
+        return output, h[T].T[None].copy(), cells[T, 4 * H :].T[None].copy()
 
     @staticmethod
     def backward(ctx: Any, d_output: Array, d_h_n: Array, d_c_n: Array) -> tuple[Array | None, ...]:
-        gates, stacked, cs, tanh_c = ctx.gates, ctx.stacked, ctx.cs, ctx.tanh_c
-        T, H4, B = gates.shape
-        H = H4 // 4
+        cells, stacked, tanh_c = ctx.cells, ctx.stacked, ctx.tanh_c
+        T, H, B = tanh_c.shape
+        H4 = 4 * H
         order = _lstm_kernel_order(H)
-        i, f, o, g = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-        sig = gates[:, : 3 * H]
+        gates, c_prev = cells[:T, :H4], cells[:T, H4:]
+        o, i, f, g = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
         h = stacked[1:, :H]
+        # Every factor that does not depend on the incoming gradient, for all steps at once, so the
+        # time loop is left with few numpy calls: the gradient w.r.t. the pre-activations is
+        # coef * [dh; dc; dc; dc] (o's per unit of dh, i's, f's and g's per unit of dc).
+        d_pre = buffer_pool.take((T, H4, B), gates.dtype)
+        _sigmoid_slope(gates[:, : 3 * H], out=d_pre[:, : 3 * H])
+        d_g = d_pre[:, 3 * H :]
+        np.square(g, out=d_g)
+        np.subtract(1, d_g, out=d_g)
+        d_pre[:, :H] *= tanh_c
+        d_pre[:, H : 2 * H] *= g
+        d_pre[:, 2 * H : 3 * H] *= c_prev
+        d_g *= i
+        c_per_h = tanh_c  # dc gets dh * o * (1 - tanh(c)^2) = dh * (o - h * tanh(c))
+        c_per_h *= h
+        np.subtract(o, c_per_h, out=c_per_h)
+
         w_hh_T = np.ascontiguousarray(ctx.w_hh[order].T)
         d_out, has_d_out = _output_grads(d_output, ctx.batch_first)
-        d_pre = buffer_pool.take(gates.shape, gates.dtype)  # w.r.t. the pre-activations, order i, f, o, g
-        dz_i, dz_f, dz_o, dz_g = d_pre[:, :H], d_pre[:, H : 2 * H], d_pre[:, 2 * H : 3 * H], d_pre[:, 3 * H :]
         dh = d_h_n.reshape(B, H).T.copy()
         dc = d_c_n.reshape(B, H).T.copy()
-        tmp = np.empty((H, B), dtype=dh.dtype)
-        local = np.empty((H4, B), dtype=dh.dtype)  # d(activation)/d(pre-activation), small enough to stay in cache
-        l_sig, l_g = local[: 3 * H], local[3 * H :]
         for t in range(T - 1, -1, -1):
             if has_d_out[t]:
                 dh += d_out[t]
-            np.multiply(h[t], tanh_c[t], out=tmp)
-            np.subtract(o[t], tmp, out=tmp)  # o * (1 - tanh(c)^2) = o - h * tanh(c)
-            tmp *= dh
-            dc += tmp
-            np.multiply(dc, g[t], out=dz_i[t])
-            np.multiply(dc, cs[t], out=dz_f[t])
-            np.multiply(dh, tanh_c[t], out=dz_o[t])
-            np.multiply(dc, i[t], out=dz_g[t])
-            np.subtract(1, sig[t], out=l_sig)
-            l_sig *= sig[t]
-            np.square(g[t], out=l_g)
-            np.subtract(1, l_g, out=l_g)
+            from_h = c_per_h[t]
+            from_h *= dh
+            dc += from_h
             dz = d_pre[t]
-            dz *= local
+            dz[:H] *= dh
+            from_c = dz[H:].reshape(3, H, B)
+            from_c *= dc
             dc *= f[t]
             np.matmul(w_hh_T, dz, out=dh)
 
@@ -205,7 +219,7 @@ class LSTMLayerFunction(Function):
             dx = _batch_major(np.matmul(ctx.w_ih[order].T, d_pre), ctx.batch_first)
         grads = np.empty((H4, stacked.shape[1]), dtype=d_pre.dtype)
         grads[order] = _weight_grads(d_pre, stacked[:T])
-        buffer_pool.give(d_pre, gates, cs, tanh_c)
+        buffer_pool.give(d_pre, cells, tanh_c)
         d_w_ih, d_w_hh, d_b_ih, d_b_hh = _split_grads(grads, H)
         return dx, dh.T[None], dc.T[None], d_w_ih, d_w_hh, d_b_ih, d_b_hh
 

@@ -138,31 +138,52 @@ class Adam(Optimizer):
             state.update(step=0, exp_avg=np.zeros_like(param), exp_avg_sq=np.zeros_like(param))
         state["step"] += 1
         step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        if weight_decay and self.decoupled_weight_decay:
-            param *= 1 - lr * weight_decay
-        elif weight_decay:
-            grad = grad + weight_decay * param
-        work = self._work_array(param)
-        np.multiply(grad, 1 - beta1, out=work)
-        exp_avg *= beta1
-        exp_avg += work
-        np.multiply(grad, grad, out=work)
-        work *= 1 - beta2
-        exp_avg_sq *= beta2
-        exp_avg_sq += work
         # lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), with sqrt(bc2) moved out of the per-element work.
         bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-        denom = np.sqrt(exp_avg_sq, out=work)
-        denom += group["eps"] * bias_correction2_sqrt
-        update = np.divide(exp_avg, denom, out=work)
-        update *= lr / (1 - beta1**step) * bias_correction2_sqrt
-        param -= update
+        eps = group["eps"] * bias_correction2_sqrt
+        step_size = lr / (1 - beta1**step) * bias_correction2_sqrt
+        decay = 1 - lr * weight_decay if weight_decay and self.decoupled_weight_decay else None
+        l2 = weight_decay if weight_decay and not self.decoupled_weight_decay else None
+        for rows in _row_chunks(param):
+            p, g, m, v = param[rows], grad[rows], exp_avg[rows], exp_avg_sq[rows]
+            if decay is not None:
+                p *= decay
+            elif l2 is not None:
+                g = g + l2 * p
+            work = self._work_array(p)
+            np.multiply(g, 1 - beta1, out=work)
+            m *= beta1
+            m += work
+            np.multiply(g, g, out=work)
+            work *= 1 - beta2
+            v *= beta2
+            v += work
+            denom = np.sqrt(v, out=work)
+            denom += eps
+            update = np.divide(m, denom, out=work)
+            update *= step_size
+            p -= update
 
     def _work_array(self, param: Array) -> Array:
         """A scratch array shaped like `param`: a view of one buffer as large as the largest parameter so far."""
         if self._work.dtype != param.dtype or self._work.size < param.size:
             self._work = np.empty(param.size, dtype=param.dtype)
         return self._work[: param.size].reshape(param.shape)
+
+
+# Adam updates a large parameter in chunks of rows of about this many elements (128 KiB of float32
+# for each of the parameter, its gradient, both moments and the scratch array): the update's dozen
+# passes then run over data in the CPU cache, and each array streams through memory once per step
+# instead of once per pass.
+_UPDATE_CHUNK_ELEMENTS = 1 << 15
+
+
+def _row_chunks(param: Array) -> list[Any]:
+    """Index expressions that split `param` along its first axis into chunks of about _UPDATE_CHUNK_ELEMENTS."""
+    if param.ndim == 0 or param.size <= _UPDATE_CHUNK_ELEMENTS:
+        return [...]
+    step = max(1, _UPDATE_CHUNK_ELEMENTS * param.shape[0] // param.size)
+    return [slice(start, start + step) for start in range(0, param.shape[0], step)]
 
 
 class AdamW(Adam):
