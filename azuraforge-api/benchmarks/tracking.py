@@ -68,22 +68,24 @@ MLFLOW_CLIENT = """
 import json, sys, time
 import mlflow
 rate, seconds = float(sys.argv[1]), float(sys.argv[2])
-client = mlflow.MlflowClient()
-run_id = client.create_run("0", run_name="bench").info.run_id
+run_id = mlflow.MlflowClient().create_run("0", run_name="bench").info.run_id
 print(run_id, flush=True)
 sys.stdin.readline()
-sent, latencies, started = 0, [], time.monotonic()
-while (elapsed := time.monotonic() - started) < seconds:
-    if rate and sent / rate > elapsed:
-        time.sleep(min(sent / rate - elapsed, 0.05))
-        continue
-    call = time.perf_counter()
-    mlflow.log_metric("loss", 1 / (sent + 1), step=sent, run_id=run_id)
-    latencies.append((time.perf_counter() - call) * 1000)
-    sent += 1
-print(json.dumps({"sent": sent, "latencies": latencies}))
+with mlflow.start_run(run_id=run_id):
+    sent, latencies, started, cpu = 0, [], time.monotonic(), time.process_time()
+    while (elapsed := time.monotonic() - started) < seconds:
+        if rate and sent / rate > elapsed:
+            time.sleep(min(sent / rate - elapsed, 0.05))
+            continue
+        call = time.perf_counter()
+        mlflow.log_metric("loss", 1 / (sent + 1), step=sent)
+        latencies.append((time.perf_counter() - call) * 1000)
+        sent += 1
+    cpu = time.process_time() - cpu
+print(json.dumps({"sent": sent, "latencies": latencies, "cpu_s": cpu}))
 """
-"""One training script's loop through the unmodified client: `mlflow.log_metric` per value, synchronous."""
+"""One training script's loop through the unmodified client, in its active run: `mlflow.log_metric` per value,
+synchronous, one POST each (given `run_id=` instead, the client also GETs the run before each value)."""
 
 
 def start_mlflow_client(base: str, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
@@ -99,12 +101,12 @@ def start_mlflow_client(base: str, rate: float, seconds: float) -> tuple[subproc
     return client, client.stdout.readline().strip()
 
 
-def run_mlflow_client(client: subprocess.Popen[str], latencies: list[float]) -> int:
-    """Lets the client start logging; returns how many values it logged."""
+def run_mlflow_client(client: subprocess.Popen[str], latencies: list[float]) -> tuple[int, float]:
+    """Lets the client start logging; returns how many values it logged, and its CPU time doing it."""
     out, _ = client.communicate("go\n", timeout=600)
     result = json.loads(out.splitlines()[-1])
     latencies.extend(result["latencies"])
-    return int(result["sent"])
+    return int(result["sent"]), float(result["cpu_s"])
 
 
 def poll_health(base: str, stop: threading.Event, latencies: list[float]) -> None:
@@ -158,6 +160,7 @@ def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -
     call_latencies: list[list[float]] = [[] for _ in run_ids]
     health_latencies: list[float] = []
     counts = [0] * len(run_ids)
+    client_cpu = [0.0] * len(run_ids)
     stop = threading.Event()
     health = threading.Thread(target=poll_health, args=(base, stop, health_latencies))
     health.start()
@@ -165,12 +168,13 @@ def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -
     def client(index: int) -> None:
         latencies = call_latencies[index]
         if clients:
-            counts[index] = run_mlflow_client(clients[index][0], latencies)
+            counts[index], client_cpu[index] = run_mlflow_client(clients[index][0], latencies)
         else:
             counts[index] = log_metrics(base, run_ids[index], args.rate, args.batch, args.seconds, latencies)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(len(run_ids))]
     cost_before = costs.now()
+    own_cpu = time.process_time()
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -178,6 +182,7 @@ def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -
         thread.join()
     took = time.monotonic() - started
     cost_after = costs.now()
+    own_cpu = time.process_time() - own_cpu  # the health poller's, and the raw clients' (threads of this process)
     stop.set()
     health.join()
     total = sum(counts)
@@ -193,6 +198,10 @@ def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -
     print(
         f"per stored value: API CPU {cpu / max(total, 1) * 1000:.2f} ms, {switches / max(total, 1):.1f} voluntary "
         f"context switches of the API process, {writes / max(total, 1):.2f} Redis writes"
+    )
+    print(
+        f"clients' CPU on the same machine: {(sum(client_cpu) + own_cpu) / max(total, 1) * 1000:.2f} ms per value "
+        f"(MLflow clients {sum(client_cpu):.1f} s, this process {own_cpu:.1f} s)"
     )
     size_after = database.stat().st_size + (
         database.with_suffix(".db-wal").stat().st_size if database.with_suffix(".db-wal").exists() else 0

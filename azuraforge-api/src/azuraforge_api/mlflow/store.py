@@ -7,6 +7,7 @@ Tracking experiments belong to a project (chosen at creation by the tag PROJECT_
 one. Every lookup goes through the caller (azuraforge_api.auth.Caller): a record in a project it cannot see is
 answered exactly as a missing one; too low a role is refused (MlflowRoute turns both into MLflow's errors)."""
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from posixpath import normpath
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, case, delete, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Insert, Select, Table, case, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
@@ -47,6 +48,10 @@ PROJECT_TAG = "azuraforge.project"
 """The experiment tag naming its project (an id, as GET /api/v1/projects lists them); fixed at creation."""
 RUN_NAME_TAG = "mlflow.runName"
 SEQ_TAG = "azuraforge.seq"
+
+# Metric values are written as plain rows (no ORM objects): a client may send one call per value.
+METRICS: Table = RunMetric.__table__  # type: ignore[assignment]
+LATEST_METRICS: Table = RunLatestMetric.__table__  # type: ignore[assignment]
 
 _NAME = re.compile(r"^[/\w.\- :]*$")
 
@@ -324,7 +329,7 @@ def log_batch(session: Session, run: Experiment, batch: Batch) -> bool:
             session.execute(insert(RunParam), new)
             run.config = {**run.config, **{row["key"]: row["value"] for row in new}}
     if batch.metrics:
-        session.execute(insert(RunMetric), [_metric_row(run.id, metric) for metric in batch.metrics])
+        session.execute(METRICS.insert(), [_metric_row(run.id, metric) for metric in batch.metrics])
         _keep_latest(session, [_metric_row(run.id, metric) for metric in newest(batch.metrics).values()])
     if batch.tags:
         tags = {tag.key: tag.value for tag in batch.tags}
@@ -375,18 +380,23 @@ def _stored_rank(columns: Any) -> ColumnElement[Any]:
     )
 
 
-def _keep_latest(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Upserts each metric's newest value of a batch (one row per key) where it ranks at or above the stored one."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(RunLatestMetric).values(rows)
+@functools.cache
+def _keep_latest_statement(dialect_name: str) -> Insert:
+    """Upserts a metric's value where it ranks at or above the stored one; built once (it is the same every call)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(LATEST_METRICS)
     new = statement.excluded
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[RunLatestMetric.experiment_id, RunLatestMetric.key],
-            set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
-            where=_stored_rank(new) >= _stored_rank(RunLatestMetric.__table__.c),
-        )
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=[LATEST_METRICS.c.experiment_id, LATEST_METRICS.c.key],
+        set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
+        where=_stored_rank(new) >= _stored_rank(LATEST_METRICS.c),
     )
+    return upsert
+
+
+def _keep_latest(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Each metric's newest value of a batch (one row per key), kept where it is the run's latest."""
+    session.execute(_keep_latest_statement(session.get_bind().dialect.name), rows)
 
 
 def _upsert_tags(session: Session, run_id: str, tags: dict[str, str]) -> None:
