@@ -7,6 +7,7 @@ does; --batch N sends them N at a time through `runs/log-batch`) for --seconds, 
 that load, the database's growth per stored value, reading a run's whole history, and ending a run (its report).
 
     python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60 --mlflow   # the real MLflow client
+    python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60 --mlflow --by-id   # ... given run_id= per call
     python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60
     python benchmarks/tracking.py --runs 4 --rate 0 --batch 100 --seconds 20   # as fast as it goes
 """
@@ -67,31 +68,32 @@ def log_metrics(base: str, run_id: str, rate: float, batch: int, seconds: float,
 MLFLOW_CLIENT = """
 import json, sys, time
 import mlflow
-rate, seconds = float(sys.argv[1]), float(sys.argv[2])
+rate, seconds, by_id = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "by-id"
 run_id = mlflow.MlflowClient().create_run("0", run_name="bench").info.run_id
 print(run_id, flush=True)
 sys.stdin.readline()
 with mlflow.start_run(run_id=run_id):
+    given = {"run_id": run_id} if by_id else {}
     sent, latencies, started, cpu = 0, [], time.monotonic(), time.process_time()
     while (elapsed := time.monotonic() - started) < seconds:
         if rate and sent / rate > elapsed:
             time.sleep(min(sent / rate - elapsed, 0.05))
             continue
         call = time.perf_counter()
-        mlflow.log_metric("loss", 1 / (sent + 1), step=sent)
+        mlflow.log_metric("loss", 1 / (sent + 1), step=sent, **given)
         latencies.append((time.perf_counter() - call) * 1000)
         sent += 1
     cpu = time.process_time() - cpu
 print(json.dumps({"sent": sent, "latencies": latencies, "cpu_s": cpu}))
 """
 """One training script's loop through the unmodified client, in its active run: `mlflow.log_metric` per value,
-synchronous, one POST each (given `run_id=` instead, the client also GETs the run before each value)."""
+synchronous, one POST each; "by-id" passes `run_id=` to each call, and the client GETs the run before each value."""
 
 
-def start_mlflow_client(base: str, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
+def start_mlflow_client(base: str, rate: float, seconds: float, by_id: bool) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "MLFLOW_TRACKING_URI": base}
     client = subprocess.Popen(
-        [sys.executable, "-c", MLFLOW_CLIENT, str(rate), str(seconds)],
+        [sys.executable, "-c", MLFLOW_CLIENT, str(rate), str(seconds), "by-id" if by_id else "active"],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -147,7 +149,11 @@ class Costs:
 
 def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -> None:
     http = httpx.Client(base_url=base, timeout=120)
-    clients = [start_mlflow_client(base, args.rate, args.seconds) for _ in range(args.runs)] if args.mlflow else []
+    clients = (
+        [start_mlflow_client(base, args.rate, args.seconds, args.by_id) for _ in range(args.runs)]
+        if args.mlflow
+        else []
+    )
     run_ids = [run_id for _, run_id in clients] or [
         http.post(f"{MLFLOW}/runs/create", json={"experiment_id": "0", "run_name": f"bench {n}"}).json()["run"]["info"][
             "run_id"
@@ -186,7 +192,9 @@ def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -
     stop.set()
     health.join()
     total = sum(counts)
-    how = "mlflow.log_metric, one per call" if args.mlflow else f"{args.batch} per call"
+    how = f"{args.batch} per call"
+    if args.mlflow:
+        how = "mlflow.log_metric(run_id=...): runs/get + log-metric per value" if args.by_id else "mlflow.log_metric"
     print(
         f"{args.runs} runs × {args.rate or 'max'} metrics/s ({how}) for {args.seconds:.0f} s, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
@@ -229,6 +237,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="metrics per call (1: log-metric, else log-batch)")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--mlflow", action="store_true", help="log through the real MLflow client (one value per call)")
+    parser.add_argument("--by-id", action="store_true", help="with --mlflow: pass run_id= to each log_metric call")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="azuraforge-tracking-") as tmp:
         root = Path(tmp)
