@@ -7,6 +7,7 @@ does; --batch N sends them N at a time through `runs/log-batch`) for --seconds, 
 that load, the database's growth per stored value, reading a run's whole history, and ending a run (its report).
 
     python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60 --mlflow   # the real MLflow client
+    python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60 --mlflow --by-id   # ... given run_id= per call
     python benchmarks/tracking.py --runs 1 --rate 50 --seconds 60
     python benchmarks/tracking.py --runs 4 --rate 0 --batch 100 --seconds 20   # as fast as it goes
 """
@@ -67,29 +68,32 @@ def log_metrics(base: str, run_id: str, rate: float, batch: int, seconds: float,
 MLFLOW_CLIENT = """
 import json, sys, time
 import mlflow
-rate, seconds = float(sys.argv[1]), float(sys.argv[2])
-client = mlflow.MlflowClient()
-run_id = client.create_run("0", run_name="bench").info.run_id
+rate, seconds, by_id = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "by-id"
+run_id = mlflow.MlflowClient().create_run("0", run_name="bench").info.run_id
 print(run_id, flush=True)
 sys.stdin.readline()
-sent, latencies, started = 0, [], time.monotonic()
-while (elapsed := time.monotonic() - started) < seconds:
-    if rate and sent / rate > elapsed:
-        time.sleep(min(sent / rate - elapsed, 0.05))
-        continue
-    call = time.perf_counter()
-    mlflow.log_metric("loss", 1 / (sent + 1), step=sent, run_id=run_id)
-    latencies.append((time.perf_counter() - call) * 1000)
-    sent += 1
-print(json.dumps({"sent": sent, "latencies": latencies}))
+with mlflow.start_run(run_id=run_id):
+    given = {"run_id": run_id} if by_id else {}
+    sent, latencies, started, cpu = 0, [], time.monotonic(), time.process_time()
+    while (elapsed := time.monotonic() - started) < seconds:
+        if rate and sent / rate > elapsed:
+            time.sleep(min(sent / rate - elapsed, 0.05))
+            continue
+        call = time.perf_counter()
+        mlflow.log_metric("loss", 1 / (sent + 1), step=sent, **given)
+        latencies.append((time.perf_counter() - call) * 1000)
+        sent += 1
+    cpu = time.process_time() - cpu
+print(json.dumps({"sent": sent, "latencies": latencies, "cpu_s": cpu}))
 """
-"""One training script's loop through the unmodified client: `mlflow.log_metric` per value, synchronous."""
+"""One training script's loop through the unmodified client, in its active run: `mlflow.log_metric` per value,
+synchronous, one POST each; "by-id" passes `run_id=` to each call, and the client GETs the run before each value."""
 
 
-def start_mlflow_client(base: str, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
+def start_mlflow_client(base: str, rate: float, seconds: float, by_id: bool) -> tuple[subprocess.Popen[str], str]:
     env = {**os.environ, "MLFLOW_TRACKING_URI": base}
     client = subprocess.Popen(
-        [sys.executable, "-c", MLFLOW_CLIENT, str(rate), str(seconds)],
+        [sys.executable, "-c", MLFLOW_CLIENT, str(rate), str(seconds), "by-id" if by_id else "active"],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -99,12 +103,12 @@ def start_mlflow_client(base: str, rate: float, seconds: float) -> tuple[subproc
     return client, client.stdout.readline().strip()
 
 
-def run_mlflow_client(client: subprocess.Popen[str], latencies: list[float]) -> int:
-    """Lets the client start logging; returns how many values it logged."""
+def run_mlflow_client(client: subprocess.Popen[str], latencies: list[float]) -> tuple[int, float]:
+    """Lets the client start logging; returns how many values it logged, and its CPU time doing it."""
     out, _ = client.communicate("go\n", timeout=600)
     result = json.loads(out.splitlines()[-1])
     latencies.extend(result["latencies"])
-    return int(result["sent"])
+    return int(result["sent"]), float(result["cpu_s"])
 
 
 def poll_health(base: str, stop: threading.Event, latencies: list[float]) -> None:
@@ -145,7 +149,11 @@ class Costs:
 
 def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -> None:
     http = httpx.Client(base_url=base, timeout=120)
-    clients = [start_mlflow_client(base, args.rate, args.seconds) for _ in range(args.runs)] if args.mlflow else []
+    clients = (
+        [start_mlflow_client(base, args.rate, args.seconds, args.by_id) for _ in range(args.runs)]
+        if args.mlflow
+        else []
+    )
     run_ids = [run_id for _, run_id in clients] or [
         http.post(f"{MLFLOW}/runs/create", json={"experiment_id": "0", "run_name": f"bench {n}"}).json()["run"]["info"][
             "run_id"
@@ -158,6 +166,7 @@ def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -
     call_latencies: list[list[float]] = [[] for _ in run_ids]
     health_latencies: list[float] = []
     counts = [0] * len(run_ids)
+    client_cpu = [0.0] * len(run_ids)
     stop = threading.Event()
     health = threading.Thread(target=poll_health, args=(base, stop, health_latencies))
     health.start()
@@ -165,12 +174,13 @@ def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -
     def client(index: int) -> None:
         latencies = call_latencies[index]
         if clients:
-            counts[index] = run_mlflow_client(clients[index][0], latencies)
+            counts[index], client_cpu[index] = run_mlflow_client(clients[index][0], latencies)
         else:
             counts[index] = log_metrics(base, run_ids[index], args.rate, args.batch, args.seconds, latencies)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(len(run_ids))]
     cost_before = costs.now()
+    own_cpu = time.process_time()
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -178,10 +188,13 @@ def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -
         thread.join()
     took = time.monotonic() - started
     cost_after = costs.now()
+    own_cpu = time.process_time() - own_cpu  # the health poller's, and the raw clients' (threads of this process)
     stop.set()
     health.join()
     total = sum(counts)
-    how = "mlflow.log_metric, one per call" if args.mlflow else f"{args.batch} per call"
+    how = f"{args.batch} per call"
+    if args.mlflow:
+        how = "mlflow.log_metric(run_id=...): runs/get + log-metric per value" if args.by_id else "mlflow.log_metric"
     print(
         f"{args.runs} runs × {args.rate or 'max'} metrics/s ({how}) for {args.seconds:.0f} s, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
@@ -193,6 +206,10 @@ def measure(base: str, database: Path, args: argparse.Namespace, costs: Costs) -
     print(
         f"per stored value: API CPU {cpu / max(total, 1) * 1000:.2f} ms, {switches / max(total, 1):.1f} voluntary "
         f"context switches of the API process, {writes / max(total, 1):.2f} Redis writes"
+    )
+    print(
+        f"clients' CPU on the same machine: {(sum(client_cpu) + own_cpu) / max(total, 1) * 1000:.2f} ms per value "
+        f"(MLflow clients {sum(client_cpu):.1f} s, this process {own_cpu:.1f} s)"
     )
     size_after = database.stat().st_size + (
         database.with_suffix(".db-wal").stat().st_size if database.with_suffix(".db-wal").exists() else 0
@@ -220,6 +237,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="metrics per call (1: log-metric, else log-batch)")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--mlflow", action="store_true", help="log through the real MLflow client (one value per call)")
+    parser.add_argument("--by-id", action="store_true", help="with --mlflow: pass run_id= to each log_metric call")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="azuraforge-tracking-") as tmp:
         root = Path(tmp)

@@ -266,12 +266,28 @@ def test_metric_history_pages_and_keeps_every_value(any_db_api):
         if not (token := page.get("next_page_token")):
             break
     assert steps == list(range(2500))
+
+    def latest():
+        run = api.http.get(f"{MLFLOW}/runs/get", params={"run_id": run_id}).json()["run"]
+        return {m["key"]: (m["value"], m["step"], m["timestamp"]) for m in run["data"]["metrics"]}
+
+    assert latest() == {"loss": (249.9, 2499, 2499)}
+    # MLflow's latest value: the highest step, then the latest time, then the largest value (NaN lowest).
+    for metric, expected in (
+        ({"key": "loss", "value": 7, "step": 5, "timestamp": 9999}, (249.9, 2499, 2499)),
+        ({"key": "loss", "value": 1, "step": 2499, "timestamp": 3000}, (1, 2499, 3000)),
+        ({"key": "loss", "value": "NaN", "step": 2499, "timestamp": 3000}, (1, 2499, 3000)),
+        ({"key": "loss", "value": 0.5, "step": 2499, "timestamp": 3000}, (1, 2499, 3000)),
+        ({"key": "loss", "value": 2, "step": 2499, "timestamp": 3000}, (2, 2499, 3000)),
+    ):
+        assert post(api, "runs/log-metric", {"run_id": run_id, **metric}).status_code == 200
+        assert latest()["loss"] == expected
     ended = post(api, "runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": 1_700_000_000_000})
     assert ended.json()["run_info"]["status"] == "FINISHED"
     assert ended.json()["run_info"]["end_time"] == 1_700_000_000_000
     history = record(api, run_id).history["loss"]
     assert len(history) == 1000
-    assert (history[0], history[-1]) == (0.0, pytest.approx(249.9))
+    assert (history[0], history[-1]) == (0.0, 2)  # per step, the value logged last
 
 
 def test_with_a_token_every_mlflow_route_needs_it(tmp_path, redis_server, redis_client, test_app_path):

@@ -321,3 +321,34 @@ def test_cursor_pages_cover_every_row_once_while_rows_are_added(session, sort):
     for other_sort, bad_cursor in [("name" if sort != "name" else "app", first_cursor), (sort, "not-a-cursor")]:
         with pytest.raises(ValueError, match="cursor"):
             store.list_experiments(session, ExperimentFilter(), sort=other_sort, cursor=bad_cursor)
+
+
+def test_upgrading_fills_each_runs_latest_metric_from_its_history(empty_database_url):
+    upgrade(empty_database_url, "0010")
+    engine = create_db_engine(empty_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO experiments (id, app, name, status, config, metrics, baseline_metrics, history, "
+                "artifacts, source, project_id, created_at) VALUES ('r1', 'x', 'r1', 'running', '{}', '{}', '{}', "
+                "'{}', '[]', 'external', 'default', CURRENT_TIMESTAMP)"
+            )
+        )
+        for key, value, step, timestamp in (
+            ("loss", 0.9, 0, 1),
+            ("loss", 0.5, 2, 3),
+            ("loss", 0.7, 1, 9),  # a lower step logged later is not the latest
+            ("acc", 0.4, 5, 5),
+            ("acc", None, 5, 5),  # NaN ranks lowest at the same step and time
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO run_metrics (experiment_id, key, value, step, timestamp) VALUES ('r1', :k, :v, :s, :t)"
+                ),
+                {"k": key, "v": value, "s": step, "t": timestamp},
+            )
+    upgrade(empty_database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT key, value, step, timestamp FROM run_latest_metrics ORDER BY key"))
+        assert [tuple(row) for row in rows] == [("acc", 0.4, 5, 5), ("loss", 0.5, 2, 3)]
+    engine.dispose()

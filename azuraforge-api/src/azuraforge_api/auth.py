@@ -17,8 +17,9 @@ with too low a role or a token without the scope.
 import base64
 import binascii
 import secrets
+import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -39,6 +40,12 @@ CSRF_HEADER = "x-csrf-token"
 SESSION_LIFETIME = timedelta(hours=12)
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 """A token's last-used time is written at most this often, not on every request."""
+CALLER_REUSE_S = 2.0
+"""How long an API token's verified caller is reused without reading the database. A change to accounts made
+through this API process (a token revoked, a role, a user deactivated) applies at once (azuraforge_api.guard
+forgets them all); one made by another process (the CLI, another API replica) within this time."""
+ACCOUNT_PATHS = ("/api/v1/auth/", "/api/v1/tokens", "/api/v1/projects", "/api/v1/users")
+"""Where the API changes who may do what: a request there that is not a read makes every reused caller stale."""
 PUBLIC_PATHS = frozenset({"/api/v1/auth/login"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BEARER_PROTOCOL_PREFIX = "bearer."
@@ -234,6 +241,18 @@ def admit(
     return Refusal(status.HTTP_401_UNAUTHORIZED, f"not signed in; {LOGIN_HELP}")
 
 
+def recalled(platform: Platform, path: str, headers: Mapping[str, str], ip: str | None) -> Caller | None:
+    """admit's caller when it needs no I/O: the bootstrap token, or an API token verified in the last
+    CALLER_REUSE_S seconds; None when admit must be called."""
+    token = presented_token(headers)
+    if token is None or path in PUBLIC_PATHS:
+        return None
+    if platform.settings.api_token is not None and token_matches(platform.settings.api_token, token):
+        return BOOTSTRAP
+    caller = platform.recent_callers.get(accounts.token_digest(token))
+    return None if caller is None else replace(caller, ip=ip)
+
+
 def _token_caller(platform: Platform, token: str, ip: str | None) -> Caller | Refusal:
     if platform.settings.api_token is not None and token_matches(platform.settings.api_token, token):
         return BOOTSTRAP
@@ -250,7 +269,12 @@ def _token_caller(platform: Platform, token: str, ip: str | None) -> Caller | Re
             session.commit()
         scopes = frozenset(scope for scope in SCOPES if scope in record.scopes)
         roles = accounts.roles_of(session, user.id)
-        return Caller(user.username, user.id, user.admin, scopes, "token", roles, ip=ip)
+        caller = Caller(user.username, user.id, user.admin, scopes, "token", roles, ip=ip)
+    deadline = time.time() + CALLER_REUSE_S
+    if record.expires_at is not None:
+        deadline = min(deadline, record.expires_at.timestamp())
+    platform.recent_callers.remember(record.token_hash, caller, deadline)
+    return caller
 
 
 def _session_caller(

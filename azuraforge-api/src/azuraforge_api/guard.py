@@ -23,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from azuraforge_api.auth import Caller, Refusal, admit
+from azuraforge_api.auth import ACCOUNT_PATHS, SAFE_METHODS, Caller, Refusal, admit, recalled
 from azuraforge_api.platform import Platform
 from azuraforge_common.datasets import MAX_UPLOAD_BYTES
 from azuraforge_common.settings import Settings
@@ -98,7 +98,10 @@ def refusal(settings: Settings, path: str, headers: Mapping[str, str]) -> Refusa
 async def admitted(
     platform: Platform, method: str, path: str, headers: Mapping[str, str], ip: str | None, files: bool = False
 ) -> Caller | Refusal | None:
-    """auth.admit on a thread; with the database or Redis unreachable, a 503 (nobody can be authenticated)."""
+    """auth.admit on a thread (unless auth.recalled knows the caller); with the database or Redis unreachable, a
+    503 (nobody can be authenticated)."""
+    if (caller := recalled(platform, path, headers, ip)) is not None:
+        return caller
     try:
         return await run_in_threadpool(admit, platform, method, path, headers, ip, files)
     except PoolTimeoutError:
@@ -167,6 +170,7 @@ class Guard:
             return await too_large.response()(scope, receive, send)
         received = 0
         started = False
+        changes_accounts = method not in SAFE_METHODS and path.startswith(ACCOUNT_PATHS)
 
         async def capped_receive() -> Message:
             nonlocal received
@@ -178,7 +182,10 @@ class Guard:
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if changes_accounts:  # before the client hears of the change: its next call must see it
+                    scope["app"].state.platform.recent_callers.forget()
             await send(message)
 
         try:

@@ -1,9 +1,10 @@
 """Everything the routes talk to, built once per API process from the settings."""
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import redis
@@ -22,6 +23,9 @@ from azuraforge_common.artifacts import ArtifactStore
 from azuraforge_common.database import create_db_engine, session_factory
 from azuraforge_common.settings import Settings
 from azuraforge_common.worker import celery_settings
+
+if TYPE_CHECKING:
+    from azuraforge_api.auth import Caller
 
 PREDICT_SLOTS = 32
 """Predictions the API waits for at once (the model server computes them); more are refused with a 503."""
@@ -64,6 +68,28 @@ def _async_retry() -> AsyncRetry:
 
 
 @dataclass
+class RecentCallers:
+    """Callers verified lately by their API token (azuraforge_api.auth), by the token's digest, each until a
+    deadline (Unix seconds): a client sending a call per logged value is not looked up in the database per call."""
+
+    LIMIT = 10_000
+
+    found: dict[str, tuple[float, "Caller"]] = field(default_factory=dict)
+
+    def get(self, digest: str) -> "Caller | None":
+        deadline, caller = self.found.get(digest, (0.0, None))
+        return caller if deadline > time.time() else None
+
+    def remember(self, digest: str, caller: "Caller", deadline: float) -> None:
+        if len(self.found) >= self.LIMIT:
+            self.found.clear()
+        self.found[digest] = (deadline, caller)
+
+    def forget(self) -> None:
+        self.found.clear()
+
+
+@dataclass
 class Platform:
     settings: Settings
     engine: Engine
@@ -82,6 +108,7 @@ class Platform:
     """Signs login sessions (azuraforge_api.auth)."""
     artifacts: ArtifactStore
     """Runs' and registered models' files: read them through azuraforge_api.files."""
+    recent_callers: RecentCallers = field(default_factory=RecentCallers)
     _accounts_seen: bool | None = field(default=None, repr=False)
 
     def has_accounts(self) -> bool:

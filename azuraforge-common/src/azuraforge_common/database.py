@@ -29,7 +29,7 @@ def dumps_json(value: Any) -> str:
 
 
 def create_db_engine(database_url: str, timeout_s: float = 10.0) -> Engine:
-    """An engine that survives a database restart (pre-ping) and never makes a caller wait longer than
+    """An engine that survives a database server restart (pre-ping) and never makes a caller wait longer than
     `timeout_s` for a pooled connection or (SQLite) for the write lock: it raises instead, which the API turns
     into a 503 with Retry-After.
 
@@ -42,7 +42,7 @@ def create_db_engine(database_url: str, timeout_s: float = 10.0) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_timeout=timeout_s, json_serializer=dumps_json)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
+    engine = create_engine(  # no pre-ping: a file has no server to restart, and the ping is a query per request
         url,
         pool_size=SQLITE_POOL_SIZE,
         max_overflow=0,

@@ -433,3 +433,19 @@ class PublishedApp(Base):
     packages: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the publisher's azuraforge versions
     published_by: Mapped[str] = mapped_column(String(200))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunLatestMetric(Base):
+    """Each external run's latest value of each metric (MLflow's rule: the highest step, then the latest time, then
+    the largest value), kept as values are logged, so reading a run costs the same after an hour of logging as
+    after a minute."""
+
+    __tablename__ = "run_latest_metrics"
+
+    experiment_id: Mapped[str] = mapped_column(
+        _RunId, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)  # null: NaN, as in run_metrics
+    step: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[int] = mapped_column(BigInteger)

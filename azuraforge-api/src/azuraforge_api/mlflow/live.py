@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import redis
 
-from azuraforge_api.mlflow import protocol
+from azuraforge_api.mlflow import protocol, store
 from azuraforge_common import names
 from azuraforge_common.events import LIVE_INTERVAL_S, EpochEndEvent, StatusEvent, TrainBeginEvent
 from azuraforge_common.models import Experiment
@@ -69,20 +69,14 @@ def run_started(client: redis.Redis, run: Experiment) -> None:
 def logged(client: redis.Redis, run: Experiment, metrics: Sequence[protocol.Metric], timeout_s: float) -> None:
     """A logging call on a running run: its client's heartbeat, and one epoch_end event per step for the newest
     value of each metric whose throttle allows it. One Redis call, which writes only when something is due."""
-    newest: dict[str, protocol.Metric] = {}
-    for metric in metrics:
-        if metric.key not in newest or (metric.step, metric.timestamp) >= (
-            newest[metric.key].step,
-            newest[metric.key].timestamp,
-        ):
-            newest[metric.key] = metric
+    latest = store.newest(metrics)
     allowed = client.register_script(_LOGGED)(
         keys=[names.heartbeat_key(run.id), names.live_metrics_key(run.id)],
-        args=[_ms(timeout_s), _ms(time.time()), _ms(LIVE_INTERVAL_S), *newest],
+        args=[_ms(timeout_s), _ms(time.time()), _ms(LIVE_INTERVAL_S), *latest],
     )
     by_step: dict[int, dict[str, float | None]] = {}
     for key in allowed:
-        metric = newest[key.decode() if isinstance(key, bytes) else key]
+        metric = latest[key.decode() if isinstance(key, bytes) else key]
         by_step.setdefault(metric.step, {})[metric.key] = metric.value if math.isfinite(metric.value) else None
     started = (run.started_at or run.created_at).timestamp()
     for step, values in sorted(by_step.items()):

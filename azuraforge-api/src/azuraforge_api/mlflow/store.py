@@ -7,6 +7,7 @@ Tracking experiments belong to a project (chosen at creation by the tag PROJECT_
 one. Every lookup goes through the caller (azuraforge_api.auth.Caller): a record in a project it cannot see is
 answered exactly as a missing one; too low a role is refused (MlflowRoute turns both into MLflow's errors)."""
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,8 @@ from datetime import UTC, datetime
 from posixpath import normpath
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Insert, Select, Table, case, delete, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -30,6 +32,7 @@ from azuraforge_common.models import (
     Experiment,
     Project,
     RunInput,
+    RunLatestMetric,
     RunMetric,
     RunParam,
     RunTag,
@@ -45,6 +48,10 @@ PROJECT_TAG = "azuraforge.project"
 """The experiment tag naming its project (an id, as GET /api/v1/projects lists them); fixed at creation."""
 RUN_NAME_TAG = "mlflow.runName"
 SEQ_TAG = "azuraforge.seq"
+
+# Metric values are written as plain rows (no ORM objects): a client may send one call per value.
+METRICS: Table = RunMetric.__table__  # type: ignore[assignment]
+LATEST_METRICS: Table = RunLatestMetric.__table__  # type: ignore[assignment]
 
 _NAME = re.compile(r"^[/\w.\- :]*$")
 
@@ -322,19 +329,8 @@ def log_batch(session: Session, run: Experiment, batch: Batch) -> bool:
             session.execute(insert(RunParam), new)
             run.config = {**run.config, **{row["key"]: row["value"] for row in new}}
     if batch.metrics:
-        session.execute(
-            insert(RunMetric),
-            [
-                {
-                    "experiment_id": run.id,
-                    "key": metric.key,
-                    "value": None if math.isnan(metric.value) else metric.value,
-                    "step": metric.step,
-                    "timestamp": metric.timestamp,
-                }
-                for metric in batch.metrics
-            ],
-        )
+        session.execute(METRICS.insert(), [_metric_row(run.id, metric) for metric in batch.metrics])
+        _keep_latest(session, [_metric_row(run.id, metric) for metric in newest(batch.metrics).values()])
     if batch.tags:
         tags = {tag.key: tag.value for tag in batch.tags}
         _upsert_tags(session, run.id, tags)
@@ -342,6 +338,65 @@ def log_batch(session: Session, run: Experiment, batch: Batch) -> bool:
             run.name = tags[RUN_NAME_TAG][:200]
     session.commit()
     return True
+
+
+def _metric_row(run_id: str, metric: protocol.Metric) -> dict[str, Any]:
+    value = None if math.isnan(metric.value) else metric.value
+    return {
+        "experiment_id": run_id,
+        "key": metric.key,
+        "value": value,
+        "step": metric.step,
+        "timestamp": metric.timestamp,
+    }
+
+
+def _rank(metric: protocol.Metric) -> tuple[int, int, bool, float]:
+    return (
+        metric.step,
+        metric.timestamp,
+        not math.isnan(metric.value),
+        0.0 if math.isnan(metric.value) else metric.value,
+    )
+
+
+def newest(metrics: Iterable[protocol.Metric]) -> dict[str, protocol.Metric]:
+    """Each metric's latest value as MLflow defines it: the highest step, then the latest time, then the largest
+    value (NaN lowest); of equals, the last logged."""
+    found: dict[str, protocol.Metric] = {}
+    for metric in metrics:
+        if metric.key not in found or _rank(metric) >= _rank(found[metric.key]):
+            found[metric.key] = metric
+    return found
+
+
+def _stored_rank(columns: Any) -> ColumnElement[Any]:
+    """_rank in SQL, for a row of run_latest_metrics (NaN is stored as null)."""
+    return tuple_(
+        columns.step,
+        columns.timestamp,
+        case((columns.value.is_(None), 0), else_=1),
+        func.coalesce(columns.value, 0.0),
+    )
+
+
+@functools.cache
+def _keep_latest_statement(dialect_name: str) -> Insert:
+    """Upserts a metric's value where it ranks at or above the stored one; built once (it is the same every call)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(LATEST_METRICS)
+    new = statement.excluded
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=[LATEST_METRICS.c.experiment_id, LATEST_METRICS.c.key],
+        set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
+        where=_stored_rank(new) >= _stored_rank(LATEST_METRICS.c),
+    )
+    return upsert
+
+
+def _keep_latest(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Each metric's newest value of a batch (one row per key), kept where it is the run's latest."""
+    session.execute(_keep_latest_statement(session.get_bind().dialect.name), rows)
 
 
 def _upsert_tags(session: Session, run_id: str, tags: dict[str, str]) -> None:
@@ -389,27 +444,12 @@ def _metric(row: Any) -> StoredMetric:
 
 
 def latest_metrics(session: Session, run_ids: Iterable[str]) -> dict[str, dict[str, StoredMetric]]:
-    """Each run's latest value of each metric, as MLflow defines it: the highest step, then the latest time,
-    then the largest value."""
+    """Each run's latest value of each metric (see newest)."""
     ids = list(run_ids)
-    if not ids:
-        return {}
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=(RunMetric.experiment_id, RunMetric.key),
-            order_by=(RunMetric.step.desc(), RunMetric.timestamp.desc(), RunMetric.value.desc(), RunMetric.id.desc()),
-        )
-        .label("rank")
-    )
-    ranked = (
-        select(RunMetric.experiment_id, RunMetric.key, RunMetric.value, RunMetric.step, RunMetric.timestamp, rank)
-        .where(RunMetric.experiment_id.in_(ids))
-        .subquery()
-    )
     latest: dict[str, dict[str, StoredMetric]] = {run_id: {} for run_id in ids}
-    for row in session.execute(select(ranked).where(ranked.c.rank == 1)):
-        latest[row.experiment_id][row.key] = _metric(row)
+    if ids:
+        for row in session.execute(select(RunLatestMetric).where(RunLatestMetric.experiment_id.in_(ids))).scalars():
+            latest[row.experiment_id][row.key] = _metric(row)
     return latest
 
 
