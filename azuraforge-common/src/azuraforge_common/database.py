@@ -42,7 +42,7 @@ def create_db_engine(database_url: str, timeout_s: float = 10.0) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_timeout=timeout_s, json_serializer=dumps_json)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(  # no pre-ping: a file has no server to restart, and the ping is a query per request
+    engine = create_engine(
         url,
         pool_size=SQLITE_POOL_SIZE,
         max_overflow=0,
