@@ -17,7 +17,7 @@ from azuraforge_common.events import LIVE_INTERVAL_S, EpochEndEvent, StatusEvent
 from azuraforge_common.models import Experiment
 from azuraforge_common.publish import publish_event
 
-# Writes are what cost: each one grows Redis's append-only file and its replica stream, and Redis serves every
+# Writes are what cost: each one grows Redis's append-only file, and Redis serves every
 # client from one thread. A client logging each batch must not write per call:
 # its heartbeat is renewed once it has aged a second (a tenth of a short timeout), and a metric's throttle stamp
 # only when its value is sent live.
