@@ -326,8 +326,10 @@ class Attention(Function):
         dropout_p: float,
         return_weights: bool,
     ) -> Array | tuple[Array, Array]:
-        # Scaling q costs L·E multiplications, scaling the scores L·S.
-        q_t = np.swapaxes(q * q.dtype.type(scale), -1, -2)
+        # Scaling q costs L·E multiplications, scaling the scores L·S. Written transposed in (..., E, L)
+        # order: BLAS forms the (S, E) @ (E, L) products faster from a contiguous right-hand side.
+        q_swapped = np.swapaxes(q, -1, -2)
+        q_t = np.multiply(q_swapped, q.dtype.type(scale), out=np.empty(q_swapped.shape, q.dtype))
         # Contiguous, so the broadcast add below streams through it.
         mask_t = None
         if mask is not None:
