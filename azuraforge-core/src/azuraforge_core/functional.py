@@ -62,7 +62,8 @@ class Linear(Function):
         g2 = g.reshape(-1, g.shape[-1])
         dx = (g2 @ ctx.weight).reshape(ctx.x_shape) if dx_needed else None
         dw = g2.T @ ctx.x2 if dw_needed else None
-        db = g2.sum(axis=0) if db_needed else None
+        # The column sums as a matrix-vector product: BLAS reads g2 once, numpy's reduce over axis 0 is slower.
+        db = np.ones(g2.shape[0], dtype=g2.dtype) @ g2 if db_needed else None
         return dx, dw, db
 
 
