@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
-from azuraforge_core import Tensor, is_grad_enabled, no_grad
+from azuraforge_core import Tensor, is_grad_enabled, nn, no_grad
 from azuraforge_core import functional as F  # noqa: N812 (PyTorch's convention)
+from azuraforge_core.optim import clip_grad_norm_
 from azuraforge_core.tensor import Array, Function
 
 
@@ -176,6 +177,107 @@ def test_functions_with_several_outputs_get_a_gradient_per_output():
     _, only_product = _SplitHalves.apply(a, b)  # the unused output contributes a zero gradient
     only_product.sum().backward()
     np.testing.assert_allclose(grad_of(a), b.data)
+
+
+class _Handing(Function):
+    """y = 2x, whose backward hands back an array chosen by `how`, so the walk's copy-or-keep is visible."""
+
+    kept: list[Array] = []  # noqa: RUF012
+    returned: list[weakref.ref[Array]] = []  # noqa: RUF012
+
+    @staticmethod
+    def forward(ctx: Any, x: Array, how: str) -> Array:
+        ctx.how, ctx.saved, ctx.larger = how, np.full(x.shape, 7.0, x.dtype), np.full(2 * x.size, 7.0, x.dtype)
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx: Any, g: Array) -> Array:
+        fresh = 2 * g
+        grad: Array = {
+            "fresh": fresh,
+            "reshaped fresh": fresh.reshape(-1).reshape(g.shape),
+            "kept": fresh,
+            "saved array": ctx.saved,
+            "slice of a saved array": ctx.larger[: g.size].reshape(g.shape),
+            "read-only": np.broadcast_to(np.float32(2), g.shape),
+            "view of the incoming gradient": g[...],
+        }[ctx.how]
+        if ctx.how == "kept":
+            _Handing.kept.append(grad)
+        _Handing.returned.append(weakref.ref(grad))
+        return grad
+
+
+def test_a_first_gradient_nothing_else_can_reach_is_taken_over_without_a_copy():
+    for how in ("fresh", "reshaped fresh"):
+        _Handing.returned.clear()
+        w = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+        _Handing.apply(w, how=how).sum().backward()
+        assert grad_of(w) is _Handing.returned[0](), how
+        np.testing.assert_array_equal(grad_of(w), [2, 2, 2])
+
+
+@pytest.mark.parametrize(
+    "how", ["kept", "slice of a saved array", "saved array", "read-only", "view of the incoming gradient"]
+)
+def test_a_first_gradient_something_else_can_reach_is_copied(how):
+    _Handing.kept.clear()
+    w = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    seed = np.full(3, 2.0, dtype=np.float32)
+    out = _Handing.apply(w, how=how)
+    out.backward(seed)
+    grad = grad_of(w)
+    expected = grad.copy()
+    assert grad.flags.writeable
+    for other in [seed, w.data, *_Handing.kept]:
+        assert not np.shares_memory(grad, other)
+    grad *= 10  # as clip_grad_norm_ does: nothing else changes
+    np.testing.assert_array_equal(seed, 2.0)
+    for other in _Handing.kept:
+        np.testing.assert_array_equal(other, expected)
+
+
+def test_one_gradient_array_reaching_several_leaves_is_not_shared_between_them():
+    a = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    b = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    (a + b).sum().backward()  # Add hands its one incoming gradient to both inputs
+    assert not np.shares_memory(a.grad, b.grad)
+    clip_grad_norm_([a, b], max_norm=1.0)  # scales each gradient in place, once
+    np.testing.assert_allclose(grad_of(a), np.full(3, 1 / np.sqrt(6)), rtol=1e-5)
+    np.testing.assert_allclose(grad_of(b), np.full(3, 1 / np.sqrt(6)), rtol=1e-5)
+    x = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    (x + x).sum().backward()  # one leaf used twice: the second gradient adds into the first
+    np.testing.assert_array_equal(grad_of(x), [2, 2, 2])
+    seed = np.arange(3, dtype=np.float32)
+    x.grad = None
+    x.reshape(3, 1).backward(seed.reshape(3, 1))  # the gradient is a view of the caller's seed
+    x.backward(seed)  # and a seed given to the leaf itself
+    assert not np.shares_memory(x.grad, seed)
+    np.testing.assert_array_equal(grad_of(x), 2 * seed)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "lstm", "transformer", "conv-bn"])
+def test_after_backward_no_gradient_shares_memory_with_another_or_with_any_data(kind):
+    rng = np.random.default_rng(0)
+    model, x = {
+        "mlp": (nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)), rng.normal(size=(4, 6))),
+        "lstm": (nn.LSTM(3, 5, num_layers=2, batch_first=True), rng.normal(size=(2, 4, 3))),
+        "transformer": (
+            nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True),
+            rng.normal(size=(2, 3, 8)),
+        ),
+        "conv-bn": (nn.Sequential(nn.Conv2D(1, 3, 3), nn.BatchNorm2d(3)), rng.normal(size=(2, 1, 6, 6))),
+    }[kind]
+    inputs = Tensor(x.astype(np.float32), requires_grad=True)
+    for _ in range(2):  # a second backward accumulates into the first gradients
+        out = model(inputs)
+        (out[0] if isinstance(out, tuple) else out).sum().backward()
+    params = list(model.parameters())
+    grads = [p.grad for p in [*params, inputs]]
+    arrays = [*grads, *(p.data for p in params), inputs.data]
+    for i, g in enumerate(grads):
+        assert g is not None
+        assert not any(np.shares_memory(g, other) for j, other in enumerate(arrays) if j != i)
 
 
 TORCH_REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin"}

@@ -11,6 +11,7 @@ wires the graph; `Tensor.backward` walks it. Broadcasting is undone in exactly o
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -361,7 +362,7 @@ class Tensor:
             if seed.shape != self.shape:
                 raise ValueError(f"backward() grad has shape {seed.shape}, the output has shape {self.shape}")
         if self._ctx is None:
-            self._accumulate_leaf(seed)
+            self._accumulate_leaf(seed, private=False)
             return
         if self._ctx.released:
             raise RuntimeError("this graph was already backpropagated and its buffers freed; recompute the forward")
@@ -371,24 +372,83 @@ class Tensor:
                 g if g is not None else np.zeros(shape, dtype=dtype)
                 for g, shape, dtype in zip(ctx.output_grads, ctx.output_shapes, ctx.output_dtypes, strict=True)
             ]
-            grads_in = type(ctx).backward(ctx, *grads_out)
-            if not isinstance(grads_in, tuple):
-                grads_in = (grads_in,)
-            for parent, needs, g in zip(ctx.parents, ctx.needs_input_grad, grads_in, strict=False):
-                if not needs or g is None:
+            returned = type(ctx).backward(ctx, *grads_out)
+            # A list emptied as it is read, so that `g` below is the walk's only reference to each gradient.
+            grads_in = list(returned) if isinstance(returned, tuple) else [returned]
+            del returned
+            for i, parent in enumerate(ctx.parents[: len(grads_in)]):
+                g, grads_in[i] = grads_in[i], None
+                if not ctx.needs_input_grad[i] or g is None:
                     continue
                 g = _unbroadcast(np.asarray(g), parent.shape).astype(parent.dtype, copy=False)
                 if parent._ctx is None:
-                    parent._accumulate_leaf(g)
+                    # Asked before the call: as an argument of it, `g` would already be on the stack once more.
+                    private = _is_private(g)
+                    parent._accumulate_leaf(g, private)
                 else:
                     slot = parent._output_index
                     held = parent._ctx.output_grads[slot]
                     parent._ctx.output_grads[slot] = g if held is None else held + g
             ctx._release()
 
-    def _accumulate_leaf(self, grad: Array) -> None:
-        # A fresh copy the first time: the op may hand back a view of a buffer it reuses.
-        self.grad = np.array(grad, dtype=self.dtype) if self.grad is None else self.grad + grad
+    def _accumulate_leaf(self, grad: Array, private: bool) -> None:
+        """Add `grad` into `.grad`; a first gradient is taken over if `private`, else copied.
+
+        The copy is needed when anything else can reach the array (an op's saved or reused buffer, the
+        same array handed to two inputs): `.grad` is written in place later (`clip_grad_norm_`).
+        """
+        if self.grad is not None:
+            self.grad = self.grad + grad
+        else:
+            self.grad = grad if private else np.array(grad, dtype=self.dtype)
+
+
+def _reference_counts(array: Array) -> tuple[int, int]:
+    """sys.getrefcount of `array` and of its base (0 without one), as seen from a caller holding one local."""
+    base = array.base
+    return sys.getrefcount(array), 0 if base is None else sys.getrefcount(base)
+
+
+def _sole_reference_counts() -> tuple[int, int]:
+    """What `_is_private` counts for a view that nothing else references, over memory only it reaches."""
+    owner = np.empty(2)
+    view = owner.reshape(2, 1)
+    del owner
+    return _counted_like_is_private(view)
+
+
+def _counted_like_is_private(array: Array) -> tuple[int, int]:
+    # One call deeper than the local holding the array, as `_is_private(g)` counts its argument.
+    return _reference_counts(array)
+
+
+# Measured rather than assumed: what getrefcount reports for one reference depends on the interpreter.
+_SOLE_COUNTS = _sole_reference_counts()
+
+
+def _is_private(grad: Array) -> bool:
+    """Whether the caller's one local is the only way to reach `grad`'s memory, so it may keep it.
+
+    Every other holder (a list, a ctx attribute, another input's gradient, a tensor) and every view
+    of the array or of its base holds a counted reference, so counts at the minimum rule them all out.
+    Memory numpy does not own (a buffer, a broadcast or read-only view) is never private.
+    """
+    if not grad.flags.writeable:
+        return False
+    counts = _reference_counts(grad)
+    if counts[0] > _SOLE_COUNTS[0]:
+        return False
+    base = grad.base
+    if base is None:
+        return True
+    # A contiguous view (a reshape) of an array that nothing but this view references.
+    return (
+        isinstance(base, np.ndarray)
+        and base.base is None
+        and grad.flags.c_contiguous
+        and grad.size == base.size
+        and counts[1] <= _SOLE_COUNTS[1]
+    )
 
 
 def _plain_index(index: Any) -> Any:
