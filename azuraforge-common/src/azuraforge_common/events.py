@@ -140,3 +140,16 @@ def parse_event(raw: str | bytes) -> ProgressEvent:
 
 def is_final(event: ProgressEvent) -> bool:
     return isinstance(event, StatusEvent) and event.final
+
+
+class _Marks(BaseModel):
+    seq: int
+    type: str
+    final: bool = False
+
+
+def seq_and_final(raw: str | bytes) -> tuple[int, bool]:
+    """A stored event's seq and whether it is final, without validating the rest of it (a replay sends the
+    publisher's validated text as it is)."""
+    marks = _Marks.model_validate_json(raw)
+    return marks.seq, marks.type == "status" and marks.final
