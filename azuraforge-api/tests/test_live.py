@@ -13,9 +13,11 @@ import time
 import pytest
 import websockets
 from conftest import RunningAPI, create, wait_for
+from fastapi.routing import _IncludedRouter
 from redis.asyncio import Redis as AsyncRedis
 from websockets.sync.client import connect
 
+from azuraforge_api.app import create_app
 from azuraforge_api.fanout import FrameWriter
 from azuraforge_api.hub import EventHub
 from azuraforge_api.routes import live as live_route
@@ -296,3 +298,12 @@ def test_a_client_that_stops_reading_is_disconnected(api, short_deadlines, deliv
             event = PredictionsEvent(experiment_id=experiment_id, epoch=n, actual=points, predicted=points)
             publish_event(api.platform.redis, event)
         wait_for(lambda: api.platform.hub.subscriptions == 0, 20, "the stalled client to be disconnected")
+
+
+def test_every_routing_table_is_built_before_the_first_request(settings):
+    """FastAPI builds an included router's table when a request first walks past it; the first watcher's WebSocket
+    walks past every REST router (~80 ms of the event loop, with everyone else waiting). create_app builds them."""
+    app = create_app(settings)
+    included = [route for route in app.router.routes if isinstance(route, _IncludedRouter)]
+    assert len(included) >= 9
+    assert all(route._effective_candidates_version == route.original_router._get_routes_version() for route in included)
