@@ -27,7 +27,7 @@ from azuraforge_api.guard import SERVER_SEND, WEBSOCKET_PROTOCOL, admitted, refu
 from azuraforge_api.hub import Subscription, Wake
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
-from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent, is_final, parse_event, seq_and_final
+from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent, is_final, seq_and_final
 from azuraforge_common.publish import stream_id
 
 router = APIRouter(tags=["live"])
@@ -143,25 +143,22 @@ async def _send_events(
         final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
         await _send(websocket, deadlines, final.model_dump_json())
         return await websocket.close()
+    marks = [seq_and_final(raw) for raw in stored]
+    finals = [n for n, (_, final) in enumerate(marks) if final]
+    if finals:  # nothing after a final event is sent
+        stored, marks = stored[: finals[0] + 1], marks[: finals[0] + 1]
     writer = FrameWriter.of(websocket.scope.get("state", {}).get(SERVER_SEND))
     if writer is not None and sum(map(len, stored)) <= REPLAY_WRITE_BYTES:
         # A short replay goes out as one write of its frames: a watcher joining a run costs one system call,
         # not a send per event, while a crowd of them joins and live events wait for the API.
-        marks = [seq_and_final(raw) for raw in stored]
-        finals = [n for n, (_, final) in enumerate(marks) if final]
-        stored = stored[: finals[0] + 1] if finals else stored
         if not writer.write(b"".join(map(text_frame, stored))):
             return await _close_dropped(websocket, deadlines, "closing, or too slow to take its replay")
-        if finals:
-            return await websocket.close()
-        last = marks[-1][0] if marks else last
-        stored = []
-    for raw in stored:
-        event = parse_event(raw)
-        await _send(websocket, deadlines, raw.decode())
-        last = event.seq
-        if is_final(event):
-            return await websocket.close()
+    else:
+        for raw in stored:
+            await _send(websocket, deadlines, raw.decode())
+    if finals:
+        return await websocket.close()
+    last = marks[-1][0] if marks else last
     while True:
         if writer is not None and subscription.writer is None and subscription.queue.empty():
             subscription.write_directly(writer, last)  # caught up: the hub writes the rest itself
