@@ -148,29 +148,42 @@ class LSTMLayerFunction(Function):
         recurrent = np.empty((4 * H, B), dtype=dtype)
         products = np.empty((2 * H, B), dtype=dtype)
         i_times_g, f_times_c = products[:H], products[H:]
-        h, h_and_one = stacked[:, :H], stacked[:, : H + 1]
-        for t in range(T):
-            cell = cells[t]
-            a = cell[: 4 * H]
+        half = np.array(0.5, dtype=dtype)
+        # The loop runs a dozen numpy calls per step on small arrays, so their overhead counts: each
+        # step's views come from iterating over per-step arrays, outputs are passed positionally
+        # and the constant is a 0-d array (both cheaper for numpy to parse than keywords and floats).
+        matmul, tanh, multiply, add = np.matmul, np.tanh, np.multiply, np.add
+        steps = zip(
+            cells[:T, : 4 * H],  # pre-activations, then the gates o, i, f, g in place
+            cells[:T, : 3 * H],  # the sigmoid gates
+            cells[:T, H : 3 * H],  # i, f
+            cells[:T, 3 * H :],  # g, c_{t-1}
+            cells[:T, :H],  # o
+            cells[1:, 4 * H :],  # c_t
+            tanh_c,
+            stacked[1:, :H],  # h_t
+            stacked[:T] if whole_column else stacked[:T, : H + 1],  # [h_{t-1}; 1 (; x_t; 1)]
+            strict=True,
+        )
+        w_step = w_all if whole_column else w_h
+        for a, s, i_f, g_c, o, c, tanh_c_t, h_t, column in steps:
             if whole_column:
-                np.matmul(w_all, stacked[t], out=a)
+                matmul(w_step, column, a)
             else:
-                np.matmul(w_h, h_and_one[t], out=recurrent)
-                a += recurrent
-            np.tanh(a, out=a)
-            s = cell[: 3 * H]
-            s *= 0.5
-            s += 0.5
-            np.multiply(cell[H : 3 * H], cell[3 * H :], out=products)
-            c = cells[t + 1, 4 * H :]
-            np.add(i_times_g, f_times_c, out=c)
-            np.tanh(c, out=tanh_c[t])
-            np.multiply(cell[:H], tanh_c[t], out=h[t + 1])
+                matmul(w_step, column, recurrent)
+                add(a, recurrent, a)
+            tanh(a, a)
+            multiply(s, half, s)
+            add(s, half, s)
+            multiply(i_f, g_c, products)
+            add(i_times_g, f_times_c, c)
+            tanh(c, tanh_c_t)
+            multiply(o, tanh_c_t, h_t)
 
         ctx.batch_first, ctx.stacked, ctx.cells, ctx.tanh_c = batch_first, stacked, cells, tanh_c
         ctx.w_ih, ctx.w_hh = w_ih, w_hh
-        output = _batch_major(h[1:], batch_first)
-        return output, h[T].T[None].copy(), cells[T, 4 * H :].T[None].copy()
+        output = _batch_major(stacked[1:, :H], batch_first)
+        return output, stacked[T, :H].T[None].copy(), cells[T, 4 * H :].T[None].copy()
 
     @staticmethod
     def backward(ctx: Any, d_output: Array, d_h_n: Array, d_c_n: Array) -> tuple[Array | None, ...]:
@@ -201,18 +214,26 @@ class LSTMLayerFunction(Function):
         d_out, has_d_out = _output_grads(d_output, ctx.batch_first)
         dh = d_h_n.reshape(B, H).T.copy()
         dc = d_c_n.reshape(B, H).T.copy()
-        for t in range(T - 1, -1, -1):
-            if has_d_out[t]:
-                dh += d_out[t]
-            from_h = c_per_h[t]
-            from_h *= dh
-            dc += from_h
-            dz = d_pre[t]
-            dz[:H] *= dh
-            from_c = dz[H:].reshape(3, H, B)
-            from_c *= dc
-            dc *= f[t]
-            np.matmul(w_hh_T, dz, out=dh)
+        matmul, multiply, add = np.matmul, np.multiply, np.add  # see the forward's loop
+        steps = zip(
+            c_per_h[::-1],
+            d_pre[::-1, :H],  # o's factor
+            d_pre[::-1, H:].reshape(T, 3, H, B),  # i's, f's and g's factors
+            f[::-1],
+            d_pre[::-1],
+            d_out[::-1],
+            has_d_out[::-1].tolist(),
+            strict=True,
+        )
+        for from_h, d_o, from_c, f_t, dz, d_out_t, has_d_out_t in steps:
+            if has_d_out_t:
+                add(dh, d_out_t, dh)
+            multiply(from_h, dh, from_h)
+            add(dc, from_h, dc)
+            multiply(d_o, dh, d_o)
+            multiply(from_c, dc, from_c)
+            multiply(dc, f_t, dc)
+            matmul(w_hh_T, dz, dh)
 
         dx = None
         if ctx.needs_input_grad[0]:
