@@ -277,21 +277,35 @@ class GRULayerFunction(Function):
         rn = np.empty((H, B), dtype=dtype)
         rz, r, z, n = gates[:, : 2 * H], gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
         rec_rz, rec_n = recurrent[:, : 2 * H], recurrent[:, 2 * H :]
-        h, h_and_one = stacked[:, :H], stacked[:, : H + 1]
-        for t in range(T):
-            np.matmul(w_h, h_and_one[t], out=recurrent[t])
-            a = rz[t]
-            a += rec_rz[t]
-            np.tanh(a, out=a)
-            a *= 0.5
-            a += 0.5
-            np.multiply(r[t], rec_n[t], out=rn)
-            b = n[t]
-            b += rn
-            np.tanh(b, out=b)
-            np.subtract(h[t], b, out=h_minus_n[t])
-            np.multiply(z[t], h_minus_n[t], out=h[t + 1])
-            h[t + 1] += b
+        h = stacked[:, :H]
+        half = np.array(0.5, dtype=dtype)
+        matmul, tanh, multiply, add, subtract = np.matmul, np.tanh, np.multiply, np.add, np.subtract  # see the LSTM's
+        steps = zip(
+            stacked[:T, : H + 1],  # [h_{t-1}; 1]
+            recurrent,
+            rz,
+            rec_rz,
+            r,
+            rec_n,
+            n,
+            z,
+            h[:T],
+            h[1:],
+            h_minus_n,
+            strict=True,
+        )
+        for column, rec, a, rec_a, r_t, rec_n_t, b, z_t, h_prev, h_t, h_minus_n_t in steps:
+            matmul(w_h, column, rec)
+            add(a, rec_a, a)
+            tanh(a, a)
+            multiply(a, half, a)
+            add(a, half, a)
+            multiply(r_t, rec_n_t, rn)
+            add(b, rn, b)
+            tanh(b, b)
+            subtract(h_prev, b, h_minus_n_t)
+            multiply(z_t, h_minus_n_t, h_t)
+            add(h_t, b, h_t)
 
         ctx.batch_first, ctx.stacked, ctx.gates = batch_first, stacked, gates
         ctx.recurrent, ctx.h_minus_n, ctx.w_ih, ctx.w_hh = recurrent, h_minus_n, w_ih, w_hh
@@ -322,16 +336,22 @@ class GRULayerFunction(Function):
         dn, dr, dz, d_hn = d_in[:, 2 * H :], d_hid[:, :H], d_hid[:, H : 2 * H], d_hid[:, 2 * H :]
         dh = d_h_n.reshape(B, H).T.copy()
         dh_direct = np.empty((H, B), dtype=dh.dtype)
-        for t in range(T - 1, -1, -1):
-            if has_d_out[t]:
-                dh += d_out[t]
-            np.multiply(dh, dn_coef[t], out=dn[t])
-            np.multiply(dn[t], dr_coef[t], out=dr[t])
-            np.multiply(dh, dz_coef[t], out=dz[t])
-            np.multiply(dn[t], r[t], out=d_hn[t])
-            np.multiply(dh, z[t], out=dh_direct)
-            np.matmul(w_hh_T, d_hid[t], out=dh)
-            dh += dh_direct
+        matmul, multiply, add = np.matmul, np.multiply, np.add
+        steps = zip(
+            *(array[::-1] for array in (dn_coef, dn, dr_coef, dr, dz_coef, dz, r, d_hn, z, d_hid, d_out)),
+            has_d_out[::-1].tolist(),
+            strict=True,
+        )
+        for dn_coef_t, dn_t, dr_coef_t, dr_t, dz_coef_t, dz_t, r_t, d_hn_t, z_t, d_hid_t, d_out_t, has_d_out_t in steps:
+            if has_d_out_t:
+                add(dh, d_out_t, dh)
+            multiply(dh, dn_coef_t, dn_t)
+            multiply(dn_t, dr_coef_t, dr_t)
+            multiply(dh, dz_coef_t, dz_t)
+            multiply(dn_t, r_t, d_hn_t)
+            multiply(dh, z_t, dh_direct)
+            matmul(w_hh_T, d_hid_t, dh)
+            add(dh, dh_direct, dh)
         d_in[:, : 2 * H] = d_hid[:, : 2 * H]
 
         dx = None
