@@ -18,6 +18,7 @@ between the two unchanged. What the kernels do differently, for speed:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -89,15 +90,25 @@ def _split_grads(grads: Array, hidden: int) -> tuple[Array, Array, Array, Array]
     return grads[:, H + 1 : -1], grads[:, :H], grads[:, -1], grads[:, H]
 
 
-def _lstm_kernel_order(hidden: int) -> Array:
-    """Row order that turns PyTorch's gates i, f, g, o into the kernel's o, i, f, g.
+@functools.cache
+def _lstm_kernel_layout(hidden: int, dtype: np.dtype[Any]) -> tuple[Array, Array]:
+    """Row order that turns PyTorch's gates i, f, g, o into the kernel's o, i, f, g, and the rows' scale.
 
     The three sigmoid gates (o, i, f) are one block for the forward's sigmoid, and the three gates
-    whose gradient is a multiple of the cell's (i, f, g) are one block for the backward's.
+    whose gradient is a multiple of the cell's (i, f, g) are one block for the backward's. Their
+    rows are scaled by 0.5 (sigmoid(x) = 0.5 * tanh(x / 2) + 0.5). Cached, so read-only.
     """
     H = hidden
-    order: Array = np.r_[3 * H : 4 * H, 0 : 3 * H]
-    return order
+    order = np.concatenate([np.arange(3 * H, 4 * H), np.arange(3 * H)])
+    scale = np.where(np.arange(4 * H) < 3 * H, 0.5, 1.0).astype(dtype)
+    order.flags.writeable = scale.flags.writeable = False
+    return order, scale
+
+
+def _scaled_rows(weight: Array, bias: Array, order: Array, scale: Array, out: Array) -> None:
+    """out = [weight | bias][order] with each row multiplied by `scale`, without temporaries."""
+    np.multiply(weight[order], scale[:, None], out=out[:, :-1])
+    np.multiply(bias[order], scale, out=out[:, -1])
 
 
 def _sigmoid_slope(s: Array, out: Array) -> Array:
@@ -132,17 +143,16 @@ class LSTMLayerFunction(Function):
         dtype = np.result_type(x, w_ih)
         stacked = _stacked_inputs(x, h0, H, batch_first, dtype)
         T, B = stacked.shape[0] - 1, stacked.shape[2]
-        order = _lstm_kernel_order(H)
-        scale = np.where(np.arange(4 * H) < 3 * H, 0.5, 1.0).astype(dtype)
-        w_x = _with_bias(w_ih[order], b_ih[order], scale)
-        w_h = _with_bias(w_hh[order], b_hh[order], scale)
+        order, scale = _lstm_kernel_layout(H, np.dtype(dtype))
+        w_all = np.empty((4 * H, stacked.shape[1]), dtype=dtype)  # [W_hh | b_hh | W_ih | b_ih], as [h; 1; x; 1]
+        w_h, w_x = w_all[:, : H + 1], w_all[:, H + 1 :]
+        _scaled_rows(w_hh, b_hh, order, scale, out=w_h)
+        _scaled_rows(w_ih, b_ih, order, scale, out=w_x)
 
         cells = buffer_pool.take((T + 1, 5 * H, B), dtype)
         cells[0, 4 * H :] = 0 if c0 is None else c0.reshape(B, H).T
         whole_column = w_ih.shape[1] + 1 <= H // 4
-        if whole_column:
-            w_all = np.concatenate([w_h, w_x], axis=1)  # matches the stacked column [h; 1; x; 1]
-        else:
+        if not whole_column:
             np.matmul(w_x, stacked[:T, H + 1 :], out=cells[:T, : 4 * H])
         tanh_c = buffer_pool.take((T, H, B), dtype)
         recurrent = np.empty((4 * H, B), dtype=dtype)
@@ -190,7 +200,7 @@ class LSTMLayerFunction(Function):
         cells, stacked, tanh_c = ctx.cells, ctx.stacked, ctx.tanh_c
         T, H, B = tanh_c.shape
         H4 = 4 * H
-        order = _lstm_kernel_order(H)
+        order, _ = _lstm_kernel_layout(H, np.dtype(cells.dtype))
         gates, c_prev = cells[:T, :H4], cells[:T, H4:]
         o, i, f, g = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
         h = stacked[1:, :H]
