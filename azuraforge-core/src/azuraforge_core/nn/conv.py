@@ -112,9 +112,11 @@ class Conv2DFunction(Function):
         d_wide = d_wide.reshape(N, OC, -1)
         d_weight = d_bias = None
         if needs[1] or needs[2]:
-            d_params = np.matmul(d_wide, cols.transpose(0, 2, 1)).sum(axis=0)
-            d_weight = d_params[:, :K].reshape(weight.shape)
-            d_bias = d_params[:, K] if needs[2] else None
+            # (K+1, OC) per sample, columns times gradient rows: OpenBLAS runs this orientation 1.2-1.6 times
+            # faster than (OC, K+1) = gradient times transposed columns at these shapes.
+            d_params = np.matmul(cols, d_wide.transpose(0, 2, 1)).sum(axis=0)
+            d_weight = d_params[:K].T.reshape(weight.shape)
+            d_bias = d_params[K] if needs[2] else None
         dx = _input_grad(weight.reshape(OC, K), d_wide, ctx.x_shape, grid) if needs[0] else None
         buffer_pool.give(d_wide, cols)
         return dx, d_weight, d_bias
@@ -122,7 +124,7 @@ class Conv2DFunction(Function):
 
 # Bytes of column gradients per block of samples in the input-gradient pass: a block stays in cache
 # while it is scattered back, instead of making a round trip through memory.
-_COL2IM_BLOCK_BYTES = 1 << 19
+_COL2IM_BLOCK_BYTES = 1 << 20
 
 
 def _input_grad(w2: Array, d_wide: Array, x_shape: tuple[int, ...], grid: _WideGrid) -> Array:
