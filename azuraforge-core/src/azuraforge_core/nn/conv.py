@@ -8,7 +8,8 @@ strided view made by as_strided, copied once) and scattering their gradients bac
 slice-add per kernel offset) stream through memory instead of looping over short rows. The grid is
 a little wider than the output (a few columns per row wrap around into the next row); those columns
 are computed, cut off, and get zero gradient. One batched matmul with the (out, in*kh*kw) weight
-matrix produces NCHW output directly. Backward skips dX when the input needs no gradient, and
+matrix produces the NCHW output on the wide grid, which is copied into a contiguous array (the ops
+that follow run faster on it than the copy costs). Backward skips dX when the input needs no gradient, and
 scatters the column gradients back in blocks of samples small enough to stay in cache. The
 columns and other work arrays come from the kernels' buffer pool (see `nn.buffers`).
 """
@@ -96,9 +97,14 @@ class Conv2DFunction(Function):
         if bias is not None:
             cols[:, K] = 1
             w2 = np.concatenate([w2, bias[:, None]], axis=1)
-        out: Array = np.matmul(w2, cols)
+        wide = np.matmul(w2, cols, out=buffer_pool.take((N, OC, cols.shape[-1]), cols.dtype))
+        # Copied out of the wide grid into a contiguous array: the ops after a convolution (BatchNorm, ReLU,
+        # max-pool) run faster over contiguous data than the copy costs.
+        out = np.empty((N, OC, grid.out_h, grid.out_w), dtype=wide.dtype)
+        np.copyto(out, wide.reshape(N, OC, grid.out_h, grid.grid_w)[..., : grid.out_w])
+        buffer_pool.give(wide)
         ctx.cols, ctx.weight, ctx.x_shape, ctx.grid = cols, weight, x.shape, grid
-        return out.reshape(N, OC, grid.out_h, grid.grid_w)[..., : grid.out_w]
+        return out
 
     @staticmethod
     def backward(ctx: Any, d_out: Array) -> tuple[Array | None, ...]:
