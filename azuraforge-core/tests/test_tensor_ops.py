@@ -127,6 +127,15 @@ def test_sigmoid_and_tanh_do_not_overflow_for_large_inputs():
         compare_with_torch(lambda t: t.tanh(), torch.tanh, [x], atol=1e-30)
 
 
+def test_sigmoid_keeps_relative_precision_on_both_sides_and_propagates_nan():
+    # Tiny values for negative inputs stay exact relative to torch's float64 sigmoid; NaN, ±0 and ±inf pass.
+    x = np.concatenate([np.linspace(-80, 80, 401), [np.nan, -0.0, -np.inf, np.inf]]).astype(np.float32)
+    ours = Tensor(x).sigmoid().data
+    theirs = torch.sigmoid(torch.from_numpy(x).double()).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=5e-7, atol=0)
+    assert ours.dtype == np.float32
+
+
 MATMUL_SHAPES = [
     ((3,), (3,)),
     ((2, 3), (3,)),

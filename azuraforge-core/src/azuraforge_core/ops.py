@@ -191,10 +191,17 @@ class Tanh(Function):
 
 
 def sigmoid(a: Array) -> Array:
-    """1 / (1 + exp(-a)) without overflow: exp(-|a|) stays finite, and 1 - e/(1+e) is exact where a >= 0."""
-    e = np.exp(-np.abs(a))
-    out = e / (1 + e)
-    np.subtract(1, out, out=out, where=a >= 0)
+    """1 / (1 + exp(-a)) without overflow: s = sigmoid(-|a|) = e / (1 + e) from e = exp(-|a|), which stays
+    finite, and 1 - s where a >= 0, taken as s + (a >= 0) * (1 - 2s) so that s is exact where a < 0.
+
+    Arithmetic on the mask: numpy's masked ops (np.where, a ufunc's where=) branch per element and took
+    five times as long as the whole sigmoid on random signs.
+    """
+    s = np.exp(-np.abs(a))
+    np.divide(s, 1 + s, out=s)
+    out = 1 - 2 * s
+    out *= a >= 0
+    out += s
     return out
 
 
