@@ -129,6 +129,8 @@ POOLS = [
     pytest.param((1, 1, 5, 5), (5, 5), (5, 5), id="global"),
     pytest.param((1, 2, 40, 40), (20, 17), (3, 5), id="window-of-340"),
     pytest.param((2, 3, 6, 9), (2, 2), (3, 3), id="gaps-between-windows"),
+    pytest.param((2, 3, 5, 6), (1, 1), (2, 2), id="1x1-windows"),
+    pytest.param((2, 3, 7, 8), (3, 1), (2, 1), id="three-entrants"),
 ]
 
 
@@ -173,6 +175,28 @@ def test_max_pool_tie_goes_to_the_first_maximum_in_the_window():
     out.backward(np.array([[[[5.0]]]], dtype=np.float32))
     np.testing.assert_array_equal(grad_of(x), [[[[0.0, 5.0], [0.0, 0.0]]]])
     assert out.dtype == np.float32
+
+
+def test_max_pool_after_relu_ties_at_zero_go_where_torch_sends_them():
+    # After a ReLU whole windows are 0: every position ties, and only the first may get the gradient.
+    x = np.maximum(np.random.default_rng(9).standard_normal((4, 3, 8, 10)), 0).astype(np.float32)
+    compare_with_torch(
+        lambda x: MaxPool2DFunction.apply(x, kernel=(2, 2), stride=(2, 2)),
+        lambda x: max_pool2d(x, (2, 2), (2, 2)),
+        [x],
+    )
+
+
+def test_max_pool_propagates_nan_and_leaves_its_input_alone():
+    data = np.random.default_rng(11).standard_normal((1, 2, 4, 4)).astype(np.float32)
+    data[0, 0, 1, 1] = np.nan
+    x = Tensor(data.copy(), requires_grad=True)
+    out = MaxPool2DFunction.apply(x, kernel=(2, 2), stride=(2, 2))
+    assert np.isnan(out.data[0, 0, 0, 0])
+    assert np.isnan(out.data).sum() == 1
+    out.sum().backward()
+    np.testing.assert_array_equal(x.data, data)
+    assert grad_of(x).sum() == out.size  # one position per window takes its gradient
 
 
 def test_max_pool_finite_differences_float64():

@@ -105,11 +105,35 @@ def test_kinks_take_torchs_subgradient_at_zero():
     compare_with_torch(lambda t: t.clip(-0.5, 0.7), lambda t: t.clamp(-0.5, 0.7), [x])  # bounds pass
 
 
+@pytest.mark.parametrize(
+    "shape", [(), (7,), (5000,), (3, 5000), (2, 3, 40, 40), (4, 70, 70)], ids=lambda shape: str(shape)
+)
+def test_relu_matches_torch_at_any_shape_and_layout(shape):
+    # The max is taken against zeros over some trailing axes; every shape and a strided view must broadcast.
+    x = np.random.default_rng(12).standard_normal(shape).astype(np.float32)
+    compare_with_torch(lambda t: t.relu(), torch.relu, [x])
+    if x.ndim:
+        view = np.random.default_rng(13).standard_normal((*shape[:-1], shape[-1] + 3)).astype(np.float32)[..., 1:-2]
+        out = Tensor(view).relu().data
+        np.testing.assert_array_equal(out, np.maximum(view, 0))
+        assert not np.shares_memory(out, view)
+    assert Tensor(np.array([-2, 0, 3])).relu().data.tolist() == [0, 0, 3]
+
+
 def test_sigmoid_and_tanh_do_not_overflow_for_large_inputs():
     x = np.array([-1000.0, -90.0, -20.0, 0.0, 20.0, 90.0, 1000.0], dtype=np.float32)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         compare_with_torch(lambda t: t.sigmoid(), torch.sigmoid, [x], atol=1e-30)
         compare_with_torch(lambda t: t.tanh(), torch.tanh, [x], atol=1e-30)
+
+
+def test_sigmoid_keeps_relative_precision_on_both_sides_and_propagates_nan():
+    # Tiny values for negative inputs stay exact relative to torch's float64 sigmoid; NaN, ±0 and ±inf pass.
+    x = np.concatenate([np.linspace(-80, 80, 401), [np.nan, -0.0, -np.inf, np.inf]]).astype(np.float32)
+    ours = Tensor(x).sigmoid().data
+    theirs = torch.sigmoid(torch.from_numpy(x).double()).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=5e-7, atol=0)
+    assert ours.dtype == np.float32
 
 
 MATMUL_SHAPES = [

@@ -4,13 +4,14 @@ from azuraforge_core import Tensor, nn, optim
 from azuraforge_core import functional as F
 """
 
-from azuraforge_core import functional, nn, optim
+from azuraforge_core import allocator, functional, nn, optim
 from azuraforge_core.random import manual_seed
 from azuraforge_core.serialization import load, save
 from azuraforge_core.tensor import Tensor, concatenate, is_grad_enabled, no_grad, stack, where
 
 __all__ = [
     "Tensor",
+    "allocator",
     "concatenate",
     "functional",
     "is_grad_enabled",

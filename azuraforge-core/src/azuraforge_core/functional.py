@@ -529,7 +529,11 @@ def _normal_cdf(x: Array) -> Array:
             poly *= t
             poly += x.dtype.type(coefficient)
         half_tail = 0.5 * t * np.exp(poly - z * z)
-    return np.where(x < 0, half_tail, 1 - half_tail)
+    # 1 - half_tail where x >= 0, as arithmetic on the mask (numpy's np.where branches per element, see ops.sigmoid)
+    cdf = 1 - 2 * half_tail
+    cdf *= x >= 0
+    cdf += half_tail
+    return cdf
 
 
 class GELU(Function):

@@ -191,10 +191,17 @@ class Tanh(Function):
 
 
 def sigmoid(a: Array) -> Array:
-    """1 / (1 + exp(-a)) without overflow: exp(-|a|) stays finite, and 1 - e/(1+e) is exact where a >= 0."""
-    e = np.exp(-np.abs(a))
-    out = e / (1 + e)
-    np.subtract(1, out, out=out, where=a >= 0)
+    """1 / (1 + exp(-a)) without overflow: s = sigmoid(-|a|) = e / (1 + e) from e = exp(-|a|), which stays
+    finite, and 1 - s where a >= 0, taken as s + (a >= 0) * (1 - 2s) so that s is exact where a < 0.
+
+    Arithmetic on the mask: numpy's masked ops (np.where, a ufunc's where=) branch per element and took
+    five times as long as the whole sigmoid on random signs.
+    """
+    s = np.exp(-np.abs(a))
+    np.divide(s, 1 + s, out=s)
+    out = 1 - 2 * s
+    out *= a >= 0
+    out += s
     return out
 
 
@@ -210,10 +217,19 @@ class Sigmoid(Function):
         return g * out * (1 - out)
 
 
+# numpy (2.4) runs np.maximum against a scalar in a scalar loop, 2-3 times slower than against an array: ReLU
+# takes the max with zeros spanning the input's trailing axes, up to this many elements, broadcast over the rest.
+_RELU_ZEROS_ELEMENTS = 4096
+
+
 class Relu(Function):
     @staticmethod
     def forward(ctx: Any, a: Array) -> Array:
-        ctx.out = np.maximum(a, 0)
+        axis, size = a.ndim, 1
+        while axis > 0 and size * a.shape[axis - 1] <= _RELU_ZEROS_ELEMENTS:
+            axis -= 1
+            size *= a.shape[axis]
+        ctx.out = np.maximum(a, np.zeros(a.shape[min(axis, a.ndim - 1) :], dtype=a.dtype))
         return ctx.out
 
     @staticmethod
