@@ -11,9 +11,11 @@ it for every array.
 `keep_freed_memory()` sets glibc's M_MMAP_THRESHOLD to 32 MiB (the largest value glibc's own dynamic
 threshold reaches) and M_TRIM_THRESHOLD to 1 GiB, so freed blocks stay in the heap for the next
 allocation. The process's resident memory then stays at its peak instead of shrinking between steps.
-It is called when azuraforge_core is imported, unless the environment variable
-AZURAFORGE_KEEP_FREED_MEMORY is "0". The settings are process-wide: they apply to every allocation
-through malloc (PyTorch's CPU tensors too). Elsewhere than on Linux with glibc it does nothing.
+It is called when the process creates its first optimizer (`for_training()`): a process that trains, not
+one that only imports the library (the API, which lists the apps, keeps glibc's defaults), unless the
+environment variable AZURAFORGE_KEEP_FREED_MEMORY is "0". The settings are process-wide: they apply to
+every allocation through malloc (PyTorch's CPU tensors too). Elsewhere than on Linux with glibc it does
+nothing.
 """
 
 from __future__ import annotations
@@ -44,4 +46,17 @@ def keep_freed_memory() -> bool:
     )
 
 
-KEEPS_FREED_MEMORY = os.environ.get("AZURAFORGE_KEEP_FREED_MEMORY", "1") != "0" and keep_freed_memory()
+_kept: bool | None = None
+
+
+def for_training() -> bool:
+    """keep_freed_memory() once per process, unless AZURAFORGE_KEEP_FREED_MEMORY is "0"; whether it is kept."""
+    global _kept
+    if _kept is None:
+        _kept = os.environ.get("AZURAFORGE_KEEP_FREED_MEMORY", "1") != "0" and keep_freed_memory()
+    return _kept
+
+
+def keeps_freed_memory() -> bool:
+    """Whether this process keeps freed memory (its first optimizer has been created, and it could)."""
+    return bool(_kept)

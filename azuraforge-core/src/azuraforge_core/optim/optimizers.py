@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from azuraforge_core import allocator
 from azuraforge_core.tensor import Array, Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -29,6 +30,7 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = {}
         for group in groups if isinstance(groups[0], dict) else [{"params": groups}]:
             self.add_param_group(group)
+        allocator.for_training()
 
     def add_param_group(self, group: Mapping[str, Any]) -> None:
         params = list(group["params"])
