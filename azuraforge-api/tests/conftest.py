@@ -39,7 +39,7 @@ class RunningAPI:
 
     def __init__(self, settings: Settings, **uvicorn_options: Any) -> None:
         self.settings = settings
-        self.app = create_app(settings)
+        self.app = create_app(settings, freeze_gc=False)  # many apps in one process: see test_live
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"

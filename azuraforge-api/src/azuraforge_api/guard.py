@@ -12,13 +12,14 @@
 import logging
 import re
 from collections.abc import Mapping
+from functools import partial
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import redis
 from fastapi import HTTPException, status
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -96,14 +97,22 @@ def refusal(settings: Settings, path: str, headers: Mapping[str, str]) -> Refusa
 
 
 async def admitted(
-    platform: Platform, method: str, path: str, headers: Mapping[str, str], ip: str | None, files: bool = False
+    platform: Platform,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    ip: str | None,
+    files: bool = False,
+    threads: anyio.CapacityLimiter | None = None,
 ) -> Caller | Refusal | None:
-    """auth.admit on a thread (unless auth.recalled knows the caller); with the database or Redis unreachable, a
-    503 (nobody can be authenticated)."""
+    """auth.admit on a thread (of `threads`, or the shared pool; unless auth.recalled knows the caller); with the
+    database or Redis unreachable, a 503 (nobody can be authenticated)."""
     if (caller := recalled(platform, path, headers, ip)) is not None:
         return caller
     try:
-        return await run_in_threadpool(admit, platform, method, path, headers, ip, files)
+        return await anyio.to_thread.run_sync(
+            partial(admit, platform, method, path, headers, ip, files), limiter=threads
+        )
     except PoolTimeoutError:
         return Refusal(status.HTTP_503_SERVICE_UNAVAILABLE, AUTH_BUSY)
     except (SQLAlchemyError, redis.RedisError) as exc:

@@ -11,14 +11,15 @@ for while training takes the cores.
 """
 
 import time
-from typing import Annotated, cast
+from collections.abc import Callable
+from typing import Annotated, TypeVar, cast
 
 import anyio
+import anyio.to_thread
 import redis
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api.auth import Caller, Refusal
 from azuraforge_api.errors import DATABASE_DOWN, REDIS_DOWN
@@ -31,6 +32,7 @@ from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent, is_final, s
 from azuraforge_common.publish import stream_id
 
 router = APIRouter(tags=["live"])
+T = TypeVar("T")
 
 SEND_TIMEOUT_S = 10.0
 """A client that accepts nothing for this long is disconnected."""
@@ -68,7 +70,7 @@ async def watch_experiment(
     if isinstance(caller, JSONResponse):
         return await websocket.send_denial_response(caller)
     try:
-        status_now, project_id = await run_in_threadpool(_status_of, platform, experiment_id)
+        status_now, project_id = await _on_thread(platform, _status_of, platform, experiment_id)
     except SQLAlchemyError:
         return await websocket.send_denial_response(_deny(status.HTTP_503_SERVICE_UNAVAILABLE, DATABASE_DOWN))
     if status_now is None or project_id is None or caller.role(project_id) is None:
@@ -115,7 +117,7 @@ async def watch_all_experiments(websocket: WebSocket) -> None:
                 experiment_id = delivery[0].experiment_id
                 if caller.visible_projects() is not None:
                     if experiment_id not in projects:
-                        projects[experiment_id] = (await run_in_threadpool(_status_of, platform, experiment_id))[1]
+                        projects[experiment_id] = (await _on_thread(platform, _status_of, platform, experiment_id))[1]
                     if (project_id := projects[experiment_id]) is None or caller.role(project_id) is None:
                         continue
                 await _send(websocket, deadlines, delivery[1])
@@ -140,7 +142,7 @@ async def _send_events(
     stored = await _stored_events(platform, experiment_id, after)
     if ended and not stored:
         # Its events expired (names.FINISHED_EVENTS_TTL_S) or were lost with Redis: the record tells the end.
-        final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
+        final = await _on_thread(platform, _final_from_record, platform, experiment_id, last + 1)
         await _send(websocket, deadlines, final.model_dump_json())
         return await websocket.close()
     marks = [seq_and_final(raw) for raw in stored]
@@ -170,12 +172,12 @@ async def _send_events(
             # The record says it ended but no final event came (Redis lost it, or the worker died between
             # recording the end and announcing it): say so from the record.
             subscription.writer = None  # nothing may follow the final event
-            final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
+            final = await _on_thread(platform, _final_from_record, platform, experiment_id, last + 1)
             await _send(websocket, deadlines, final.model_dump_json())
             return await websocket.close()
         if isinstance(delivery, Wake):
             if last == written:  # no event since the last look: read the record in case it ended unannounced
-                ended = (await run_in_threadpool(_status_of, platform, experiment_id))[0] in TERMINAL_STATUSES
+                ended = (await _on_thread(platform, _status_of, platform, experiment_id))[0] in TERMINAL_STATUSES
             continue
         if delivery is None:
             return await _close_dropped(websocket, deadlines, subscription.dropped)
@@ -237,7 +239,9 @@ async def _admitted(platform: Platform, websocket: WebSocket) -> Caller | JSONRe
     if (refused := refusal(platform.settings, websocket.url.path, websocket.headers)) is not None:
         return refused.response()
     client = websocket.client.host if websocket.client else None
-    caller = await admitted(platform, "WEBSOCKET", websocket.url.path, websocket.headers, client)
+    caller = await admitted(
+        platform, "WEBSOCKET", websocket.url.path, websocket.headers, client, threads=platform.live_threads
+    )
     if isinstance(caller, Refusal):
         return caller.response()
     if caller is None:  # no WebSocket route is public
@@ -247,6 +251,11 @@ async def _admitted(platform: Platform, websocket: WebSocket) -> Caller | JSONRe
     if not platform.hub.connected.is_set():
         return _deny(status.HTTP_503_SERVICE_UNAVAILABLE, REDIS_DOWN)
     return caller
+
+
+async def _on_thread(platform: Platform, function: Callable[..., T], *args: object) -> T:
+    """`function(*args)` on one of the few threads of the live routes (platform.LIVE_THREADS)."""
+    return await anyio.to_thread.run_sync(function, *args, limiter=platform.live_threads)
 
 
 def _deny(status_code: int, detail: str) -> JSONResponse:
