@@ -3,6 +3,7 @@ the worker's own publish_event, so each test controls exactly when each event ex
 
 import asyncio
 import base64
+import contextlib
 import gc
 import importlib.metadata
 import itertools
@@ -16,14 +17,13 @@ import pytest
 import websockets
 from conftest import RunningAPI, create, wait_for
 from fastapi.routing import _IncludedRouter
-from fastapi.testclient import TestClient
 from redis.asyncio import Redis as AsyncRedis
 from websockets.sync.client import connect
 
 from azuraforge_api.app import create_app
 from azuraforge_api.fanout import FrameWriter
 from azuraforge_api.hub import EventHub
-from azuraforge_api.platform import LIVE_THREADS
+from azuraforge_api.platform import JOINS_AT_ONCE, LIVE_THREADS
 from azuraforge_api.routes import live as live_route
 from azuraforge_common import names, store
 from azuraforge_common.events import BatchEvent, EpochEndEvent, PredictionsEvent, StatusEvent
@@ -318,7 +318,7 @@ def test_the_serving_process_exempts_its_startup_objects_from_garbage_collection
     watchers joining set one off. Objects alive at startup live as long as the process: the collector skips them."""
     assert gc.get_freeze_count() == 0
     try:
-        with TestClient(create_app(settings)):
+        with RunningAPI(settings, freeze_gc=True):
             frozen, tracked = gc.get_freeze_count(), len(gc.get_objects())
         assert frozen > 10 * tracked, (frozen, tracked)
     finally:
@@ -370,3 +370,38 @@ def test_a_crowd_joining_reads_the_database_on_a_few_threads(api, monkeypatch):
 
     assert asyncio.run(crowd()) == [1] * 12
     assert most == LIVE_THREADS
+
+
+def test_a_crowd_joins_a_few_at_a_time_and_watchers_keep_no_slot(api, monkeypatch):
+    """200 watchers joining together made every turn of the event loop 200 steps long, and a live event arriving
+    then waited for the turn. Watchers are routed, admitted and replayed JOINS_AT_ONCE at a time; the slot is
+    given back once the replay is out."""
+    experiment_id = create(api)["id"]
+    epoch(api, experiment_id, 1)
+    joining, most = 0, 0
+    stored_events = live_route._stored_events
+
+    async def slow_stored_events(platform, experiment_id, after):
+        nonlocal joining, most
+        joining += 1
+        most = max(most, joining)
+        await asyncio.sleep(0.05)
+        joining -= 1
+        return await stored_events(platform, experiment_id, after)
+
+    monkeypatch.setattr(live_route, "_stored_events", slow_stored_events)
+
+    async def crowd():
+        sockets = [websockets.connect(f"{api.ws_url}/ws/experiments/{experiment_id}") for _ in range(12)]
+        async with contextlib.AsyncExitStack() as stack:
+            connected = await asyncio.gather(*(stack.enter_async_context(ws) for ws in sockets))
+            replayed = [json.loads(await ws.recv())["seq"] for ws in connected]
+            slots_free = api.platform.joins.value  # every watcher still connected, and live
+            epoch(api, experiment_id, 2)
+            live = [json.loads(await ws.recv())["seq"] for ws in connected]
+        return replayed, slots_free, live
+
+    replayed, slots_free, live = asyncio.run(crowd())
+    assert (replayed, live) == ([1] * 12, [2] * 12)
+    assert most == JOINS_AT_ONCE
+    assert slots_free == JOINS_AT_ONCE

@@ -34,6 +34,10 @@ LIVE_THREADS = 2
 """Threads for the WebSocket routes' database reads. Each read is a millisecond or two, and a crowd joining a run
 given a thread each (the shared pool's 40) made 40 threads take turns with the event loop for the GIL: the loop,
 back from every system call, waited for its turn, up to most of a second, with live events queued behind it."""
+JOINS_AT_ONCE = 4
+"""WebSockets routed, admitted and sent their replay at once; the others wait for a slot before any of that. The
+event loop runs one step of every ready task in turn, so 200 watchers joining together made each turn of the loop
+200 steps long, and a live event arriving then waited for the whole turn."""
 
 _DRIVER_INFO = DriverInfo()
 """What each Redis connection tells the server it is (CLIENT SETINFO), worked out once: left to redis-py, every new
@@ -115,6 +119,8 @@ class Platform:
     predict_slots: anyio.CapacityLimiter
     live_threads: anyio.CapacityLimiter
     """Threads the WebSocket routes read the database on (LIVE_THREADS)."""
+    joins: anyio.Semaphore
+    """WebSockets being routed, admitted and sent their replay at once (JOINS_AT_ONCE; guard.JoinSlot)."""
     """How many predictions may wait on the model server at once (503 beyond)."""
     session_secret: str
     """Signs login sessions (azuraforge_api.auth)."""
@@ -175,6 +181,7 @@ class Platform:
             ),
             predict_slots=anyio.CapacityLimiter(PREDICT_SLOTS),
             live_threads=anyio.CapacityLimiter(LIVE_THREADS),
+            joins=anyio.Semaphore(JOINS_AT_ONCE),
             session_secret=session_secret(settings),
             artifacts=settings.artifacts(),
         )

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from azuraforge_api.auth import Caller, Refusal
 from azuraforge_api.errors import DATABASE_DOWN, REDIS_DOWN
 from azuraforge_api.fanout import FrameWriter, text_frame
-from azuraforge_api.guard import SERVER_SEND, WEBSOCKET_PROTOCOL, admitted, refusal
+from azuraforge_api.guard import SERVER_SEND, WEBSOCKET_PROTOCOL, admitted, join_slot, refusal
 from azuraforge_api.hub import Subscription, Wake
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
@@ -101,6 +101,7 @@ async def watch_all_experiments(websocket: WebSocket) -> None:
     themselves."""
     platform: Platform = websocket.app.state.platform
     caller = await _admitted(platform, websocket)
+    join_slot(websocket).release()
     if isinstance(caller, JSONResponse):
         return await websocket.send_denial_response(caller)
     subscription = platform.hub.subscribe(None)
@@ -149,6 +150,7 @@ async def _send_events(
     finals = [n for n, (_, final) in enumerate(marks) if final]
     if finals:  # nothing after a final event is sent
         stored, marks = stored[: finals[0] + 1], marks[: finals[0] + 1]
+    join_slot(websocket).release()  # what is left is one write, or a long replay at the client's pace
     writer = FrameWriter.of(websocket.scope.get("state", {}).get(SERVER_SEND))
     if writer is not None and sum(map(len, stored)) <= REPLAY_WRITE_BYTES:
         # A short replay goes out as one write of its frames: a watcher joining a run costs one system call,
@@ -246,8 +248,6 @@ async def _admitted(platform: Platform, websocket: WebSocket) -> Caller | JSONRe
         return caller.response()
     if caller is None:  # no WebSocket route is public
         return _deny(status.HTTP_401_UNAUTHORIZED, "not signed in")
-    with anyio.move_on_after(2.0):
-        await platform.hub.connected.wait()
     if not platform.hub.connected.is_set():
         return _deny(status.HTTP_503_SERVICE_UNAVAILABLE, REDIS_DOWN)
     return caller
