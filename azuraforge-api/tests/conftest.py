@@ -37,9 +37,9 @@ def test_app_path(tmp_path_factory):
 class RunningAPI:
     """create_app(settings) served by a real uvicorn on a free port, in a thread of the test process."""
 
-    def __init__(self, settings: Settings, **uvicorn_options: Any) -> None:
+    def __init__(self, settings: Settings, freeze_gc: bool = False, **uvicorn_options: Any) -> None:
         self.settings = settings
-        self.app = create_app(settings)
+        self.app = create_app(settings, freeze_gc=freeze_gc)  # off: many apps in one process (see test_live)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"

@@ -3,6 +3,9 @@ the worker's own publish_event, so each test controls exactly when each event ex
 
 import asyncio
 import base64
+import contextlib
+import gc
+import importlib.metadata
 import itertools
 import json
 import os
@@ -20,6 +23,7 @@ from websockets.sync.client import connect
 from azuraforge_api.app import create_app
 from azuraforge_api.fanout import FrameWriter
 from azuraforge_api.hub import EventHub
+from azuraforge_api.platform import JOINS_AT_ONCE, LIVE_THREADS
 from azuraforge_api.routes import live as live_route
 from azuraforge_common import names, store
 from azuraforge_common.events import BatchEvent, EpochEndEvent, PredictionsEvent, StatusEvent
@@ -307,3 +311,97 @@ def test_every_routing_table_is_built_before_the_first_request(settings):
     included = [route for route in app.router.routes if isinstance(route, _IncludedRouter)]
     assert len(included) >= 9
     assert all(route._effective_candidates_version == route.original_router._get_routes_version() for route in included)
+
+
+def test_the_serving_process_exempts_its_startup_objects_from_garbage_collection(settings):
+    """A full collection walked every object of the process (0.2-0.7 s with the event loop stopped); a crowd of
+    watchers joining set one off. Objects alive at startup live as long as the process: the collector skips them."""
+    assert gc.get_freeze_count() == 0
+    try:
+        with RunningAPI(settings, freeze_gc=True):
+            frozen, tracked = gc.get_freeze_count(), len(gc.get_objects())
+        assert frozen > 10 * tracked, (frozen, tracked)
+    finally:
+        gc.unfreeze()  # this test process goes on starting apps
+
+
+def test_opening_a_redis_connection_reads_no_package_metadata(api, monkeypatch):
+    """redis-py looked up its own version in the installed package's metadata for every new connection (4-8 ms on
+    the event loop); the platform's pools are given it once."""
+
+    def refuse(name):
+        raise AssertionError(f"metadata of {name} read while opening a connection")
+
+    installed = importlib.metadata.version("redis")
+    monkeypatch.setattr(importlib.metadata, "version", refuse)
+    for pool in (api.platform.redis.connection_pool, api.platform.aredis.connection_pool):
+        connection = pool.make_connection()
+        assert connection.driver_info is not None
+        assert connection.driver_info.lib_version == installed
+
+
+def test_a_crowd_joining_reads_the_database_on_a_few_threads(api, monkeypatch):
+    """Each joining watcher's database read took a thread of the shared pool (40): that many threads took turns
+    with the event loop for the GIL. The live routes have LIVE_THREADS of their own."""
+    experiment_id = create(api)["id"]
+    epoch(api, experiment_id, 1)
+    lock = threading.Lock()
+    reading, most = 0, 0
+    status_of = live_route._status_of
+
+    def slow_status_of(platform, experiment_id):
+        nonlocal reading, most
+        with lock:
+            reading += 1
+            most = max(most, reading)
+        time.sleep(0.05)
+        with lock:
+            reading -= 1
+        return status_of(platform, experiment_id)
+
+    monkeypatch.setattr(live_route, "_status_of", slow_status_of)
+
+    async def join():
+        async with websockets.connect(f"{api.ws_url}/ws/experiments/{experiment_id}") as ws:
+            return json.loads(await ws.recv())["seq"]
+
+    async def crowd():
+        return await asyncio.gather(*(join() for _ in range(12)))
+
+    assert asyncio.run(crowd()) == [1] * 12
+    assert most == LIVE_THREADS
+
+
+def test_a_crowd_joins_a_few_at_a_time_and_watchers_keep_no_slot(api, monkeypatch):
+    """200 watchers joining together made every turn of the event loop 200 steps long, and a live event arriving
+    then waited for the turn. Watchers are routed, admitted and replayed JOINS_AT_ONCE at a time; the slot is
+    given back once the replay is out."""
+    experiment_id = create(api)["id"]
+    epoch(api, experiment_id, 1)
+    joining, most = 0, 0
+    stored_events = live_route._stored_events
+
+    async def slow_stored_events(platform, experiment_id, after):
+        nonlocal joining, most
+        joining += 1
+        most = max(most, joining)
+        await asyncio.sleep(0.05)
+        joining -= 1
+        return await stored_events(platform, experiment_id, after)
+
+    monkeypatch.setattr(live_route, "_stored_events", slow_stored_events)
+
+    async def crowd():
+        sockets = [websockets.connect(f"{api.ws_url}/ws/experiments/{experiment_id}") for _ in range(12)]
+        async with contextlib.AsyncExitStack() as stack:
+            connected = await asyncio.gather(*(stack.enter_async_context(ws) for ws in sockets))
+            replayed = [json.loads(await ws.recv())["seq"] for ws in connected]
+            slots_free = api.platform.joins.value  # every watcher still connected, and live
+            epoch(api, experiment_id, 2)
+            live = [json.loads(await ws.recv())["seq"] for ws in connected]
+        return replayed, slots_free, live
+
+    replayed, slots_free, live = asyncio.run(crowd())
+    assert (replayed, live) == ([1] * 12, [2] * 12)
+    assert most == JOINS_AT_ONCE
+    assert slots_free == JOINS_AT_ONCE

@@ -12,14 +12,17 @@
 import logging
 import re
 from collections.abc import Mapping
+from functools import partial
 from urllib.parse import urlsplit
 
+import anyio
+import anyio.to_thread
 import redis
 from fastapi import HTTPException, status
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +35,11 @@ log = logging.getLogger(__name__)
 
 SERVER_SEND = "server_send"
 """Where a WebSocket's state keeps the ASGI server's send callable."""
+
+JOIN_SLOT = "join_slot"
+"""Where a WebSocket's state keeps its JoinSlot."""
+HUB_WAIT_S = 2.0
+"""How long a WebSocket waits for the hub's connection to Redis (just started, or reconnecting) before a 503."""
 
 WEBSOCKET_PROTOCOL = "azuraforge"
 """The subprotocol the API answers with; a browser offers it next to bearer.<token>."""
@@ -96,14 +104,22 @@ def refusal(settings: Settings, path: str, headers: Mapping[str, str]) -> Refusa
 
 
 async def admitted(
-    platform: Platform, method: str, path: str, headers: Mapping[str, str], ip: str | None, files: bool = False
+    platform: Platform,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    ip: str | None,
+    files: bool = False,
+    threads: anyio.CapacityLimiter | None = None,
 ) -> Caller | Refusal | None:
-    """auth.admit on a thread (unless auth.recalled knows the caller); with the database or Redis unreachable, a
-    503 (nobody can be authenticated)."""
+    """auth.admit on a thread (of `threads`, or the shared pool; unless auth.recalled knows the caller); with the
+    database or Redis unreachable, a 503 (nobody can be authenticated)."""
     if (caller := recalled(platform, path, headers, ip)) is not None:
         return caller
     try:
-        return await run_in_threadpool(admit, platform, method, path, headers, ip, files)
+        return await anyio.to_thread.run_sync(
+            partial(admit, platform, method, path, headers, ip, files), limiter=threads
+        )
     except PoolTimeoutError:
         return Refusal(status.HTTP_503_SERVICE_UNAVAILABLE, AUTH_BUSY)
     except (SQLAlchemyError, redis.RedisError) as exc:
@@ -136,6 +152,33 @@ def redact_tokens_in_server_logs() -> None:
             logger.addFilter(RedactTokensInURLs())
 
 
+class JoinSlot:
+    """One of the platform's JOINS_AT_ONCE slots: a WebSocket holds one from before routing until its route
+    releases it (the live route: once the watcher has its replay), at the latest until it ends."""
+
+    def __init__(self, slots: anyio.Semaphore) -> None:
+        self._slots = slots
+        self._held = False
+
+    async def __aenter__(self) -> "JoinSlot":
+        await self._slots.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+
+def join_slot(websocket: HTTPConnection) -> JoinSlot:
+    slot: JoinSlot = websocket.scope["state"][JOIN_SLOT]
+    return slot
+
+
 class Guard:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -145,7 +188,13 @@ class Guard:
         if scope["type"] == "websocket":
             # The server's own send, before the routing layers wrap it: the live route writes frames with it
             # (azuraforge_api.fanout).
-            scope.setdefault("state", {})[SERVER_SEND] = send
+            state = scope.setdefault("state", {})
+            state[SERVER_SEND] = send
+            platform: Platform = scope["app"].state.platform
+            with anyio.move_on_after(HUB_WAIT_S):  # outside a slot: Redis being down costs no one else a turn
+                await platform.hub.connected.wait()
+            async with JoinSlot(platform.joins) as state[JOIN_SLOT]:
+                return await self.app(scope, receive, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method, path, headers = scope["method"], scope["path"], Headers(scope=scope)

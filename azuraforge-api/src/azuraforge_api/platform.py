@@ -13,6 +13,7 @@ from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from redis.driver_info import DriverInfo
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,8 +30,21 @@ if TYPE_CHECKING:
 
 PREDICT_SLOTS = 32
 """Predictions the API waits for at once (the model server computes them); more are refused with a 503."""
+LIVE_THREADS = 2
+"""Threads for the WebSocket routes' database reads. Each read is a millisecond or two, and a crowd joining a run
+given a thread each (the shared pool's 40) made 40 threads take turns with the event loop for the GIL: the loop,
+back from every system call, waited for its turn, up to most of a second, with live events queued behind it."""
+JOINS_AT_ONCE = 4
+"""WebSockets routed, admitted and sent their replay at once; the others wait for a slot before any of that. The
+event loop runs one step of every ready task in turn, so 200 watchers joining together made each turn of the loop
+200 steps long, and a live event arriving then waited for the whole turn."""
 
+_DRIVER_INFO = DriverInfo()
+"""What each Redis connection tells the server it is (CLIENT SETINFO), worked out once: left to redis-py, every new
+connection parsed the package's metadata file again, 4-8 ms on the event loop, and a crowd of watchers joining at
+once makes the pool open dozens."""
 _CONNECTION_OPTIONS: dict[str, Any] = {
+    "driver_info": _DRIVER_INFO,
     "max_connections": 50,
     "socket_timeout": 5,
     "socket_connect_timeout": 2,
@@ -103,6 +117,10 @@ class Platform:
     serving: AsyncRedis
     """For waiting on the model server's replies: a pool of its own, so waits never starve the other routes."""
     predict_slots: anyio.CapacityLimiter
+    live_threads: anyio.CapacityLimiter
+    """Threads the WebSocket routes read the database on (LIVE_THREADS)."""
+    joins: anyio.Semaphore
+    """WebSockets being routed, admitted and sent their replay at once (JOINS_AT_ONCE; guard.JoinSlot)."""
     """How many predictions may wait on the model server at once (503 beyond)."""
     session_secret: str
     """Signs login sessions (azuraforge_api.auth)."""
@@ -148,7 +166,11 @@ class Platform:
             ),
             celery=_task_sender(settings),
             # The hub waits for messages as long as it takes, so no socket timeout there.
-            hub=EventHub(AsyncRedis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=15)),
+            hub=EventHub(
+                AsyncRedis.from_url(
+                    redis_url, socket_connect_timeout=2, health_check_interval=15, driver_info=_DRIVER_INFO
+                )
+            ),
             serving=AsyncRedis.from_pool(
                 BlockingConnectionPool.from_url(
                     redis_url,
@@ -158,6 +180,8 @@ class Platform:
                 )
             ),
             predict_slots=anyio.CapacityLimiter(PREDICT_SLOTS),
+            live_threads=anyio.CapacityLimiter(LIVE_THREADS),
+            joins=anyio.Semaphore(JOINS_AT_ONCE),
             session_secret=session_secret(settings),
             artifacts=settings.artifacts(),
         )

@@ -11,19 +11,20 @@ for while training takes the cores.
 """
 
 import time
-from typing import Annotated, cast
+from collections.abc import Callable
+from typing import Annotated, TypeVar, cast
 
 import anyio
+import anyio.to_thread
 import redis
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 
 from azuraforge_api.auth import Caller, Refusal
 from azuraforge_api.errors import DATABASE_DOWN, REDIS_DOWN
 from azuraforge_api.fanout import FrameWriter, text_frame
-from azuraforge_api.guard import SERVER_SEND, WEBSOCKET_PROTOCOL, admitted, refusal
+from azuraforge_api.guard import SERVER_SEND, WEBSOCKET_PROTOCOL, admitted, join_slot, refusal
 from azuraforge_api.hub import Subscription, Wake
 from azuraforge_api.platform import Platform
 from azuraforge_common import names, store
@@ -31,6 +32,7 @@ from azuraforge_common.events import TERMINAL_STATUSES, StatusEvent, is_final, s
 from azuraforge_common.publish import stream_id
 
 router = APIRouter(tags=["live"])
+T = TypeVar("T")
 
 SEND_TIMEOUT_S = 10.0
 """A client that accepts nothing for this long is disconnected."""
@@ -68,7 +70,7 @@ async def watch_experiment(
     if isinstance(caller, JSONResponse):
         return await websocket.send_denial_response(caller)
     try:
-        status_now, project_id = await run_in_threadpool(_status_of, platform, experiment_id)
+        status_now, project_id = await _on_thread(platform, _status_of, platform, experiment_id)
     except SQLAlchemyError:
         return await websocket.send_denial_response(_deny(status.HTTP_503_SERVICE_UNAVAILABLE, DATABASE_DOWN))
     if status_now is None or project_id is None or caller.role(project_id) is None:
@@ -99,6 +101,7 @@ async def watch_all_experiments(websocket: WebSocket) -> None:
     themselves."""
     platform: Platform = websocket.app.state.platform
     caller = await _admitted(platform, websocket)
+    join_slot(websocket).release()
     if isinstance(caller, JSONResponse):
         return await websocket.send_denial_response(caller)
     subscription = platform.hub.subscribe(None)
@@ -115,7 +118,7 @@ async def watch_all_experiments(websocket: WebSocket) -> None:
                 experiment_id = delivery[0].experiment_id
                 if caller.visible_projects() is not None:
                     if experiment_id not in projects:
-                        projects[experiment_id] = (await run_in_threadpool(_status_of, platform, experiment_id))[1]
+                        projects[experiment_id] = (await _on_thread(platform, _status_of, platform, experiment_id))[1]
                     if (project_id := projects[experiment_id]) is None or caller.role(project_id) is None:
                         continue
                 await _send(websocket, deadlines, delivery[1])
@@ -140,13 +143,14 @@ async def _send_events(
     stored = await _stored_events(platform, experiment_id, after)
     if ended and not stored:
         # Its events expired (names.FINISHED_EVENTS_TTL_S) or were lost with Redis: the record tells the end.
-        final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
+        final = await _on_thread(platform, _final_from_record, platform, experiment_id, last + 1)
         await _send(websocket, deadlines, final.model_dump_json())
         return await websocket.close()
     marks = [seq_and_final(raw) for raw in stored]
     finals = [n for n, (_, final) in enumerate(marks) if final]
     if finals:  # nothing after a final event is sent
         stored, marks = stored[: finals[0] + 1], marks[: finals[0] + 1]
+    join_slot(websocket).release()  # what is left is one write, or a long replay at the client's pace
     writer = FrameWriter.of(websocket.scope.get("state", {}).get(SERVER_SEND))
     if writer is not None and sum(map(len, stored)) <= REPLAY_WRITE_BYTES:
         # A short replay goes out as one write of its frames: a watcher joining a run costs one system call,
@@ -170,12 +174,12 @@ async def _send_events(
             # The record says it ended but no final event came (Redis lost it, or the worker died between
             # recording the end and announcing it): say so from the record.
             subscription.writer = None  # nothing may follow the final event
-            final = await run_in_threadpool(_final_from_record, platform, experiment_id, last + 1)
+            final = await _on_thread(platform, _final_from_record, platform, experiment_id, last + 1)
             await _send(websocket, deadlines, final.model_dump_json())
             return await websocket.close()
         if isinstance(delivery, Wake):
             if last == written:  # no event since the last look: read the record in case it ended unannounced
-                ended = (await run_in_threadpool(_status_of, platform, experiment_id))[0] in TERMINAL_STATUSES
+                ended = (await _on_thread(platform, _status_of, platform, experiment_id))[0] in TERMINAL_STATUSES
             continue
         if delivery is None:
             return await _close_dropped(websocket, deadlines, subscription.dropped)
@@ -237,16 +241,21 @@ async def _admitted(platform: Platform, websocket: WebSocket) -> Caller | JSONRe
     if (refused := refusal(platform.settings, websocket.url.path, websocket.headers)) is not None:
         return refused.response()
     client = websocket.client.host if websocket.client else None
-    caller = await admitted(platform, "WEBSOCKET", websocket.url.path, websocket.headers, client)
+    caller = await admitted(
+        platform, "WEBSOCKET", websocket.url.path, websocket.headers, client, threads=platform.live_threads
+    )
     if isinstance(caller, Refusal):
         return caller.response()
     if caller is None:  # no WebSocket route is public
         return _deny(status.HTTP_401_UNAUTHORIZED, "not signed in")
-    with anyio.move_on_after(2.0):
-        await platform.hub.connected.wait()
     if not platform.hub.connected.is_set():
         return _deny(status.HTTP_503_SERVICE_UNAVAILABLE, REDIS_DOWN)
     return caller
+
+
+async def _on_thread(platform: Platform, function: Callable[..., T], *args: object) -> T:
+    """`function(*args)` on one of the few threads of the live routes (platform.LIVE_THREADS)."""
+    return await anyio.to_thread.run_sync(function, *args, limiter=platform.live_threads)
 
 
 def _deny(status_code: int, detail: str) -> JSONResponse:
