@@ -20,6 +20,7 @@ from fastapi.routing import _IncludedRouter
 from redis.asyncio import Redis as AsyncRedis
 from websockets.sync.client import connect
 
+from azuraforge_api import guard
 from azuraforge_api.app import create_app
 from azuraforge_api.fanout import FrameWriter
 from azuraforge_api.hub import EventHub
@@ -405,3 +406,40 @@ def test_a_crowd_joins_a_few_at_a_time_and_watchers_keep_no_slot(api, monkeypatc
     assert (replayed, live) == ([1] * 12, [2] * 12)
     assert most == JOINS_AT_ONCE
     assert slots_free == JOINS_AT_ONCE
+
+
+def test_a_watcher_waits_for_a_join_slot_only_so_long(api, monkeypatch):
+    """While the slots' holders are stuck (a database that hangs, say), a joining watcher gets a 503 that says to
+    retry, not an endless wait; once they are through, joining works again."""
+    experiment_id = create(api)["id"]
+    epoch(api, experiment_id, 1)
+    monkeypatch.setattr(guard, "JOIN_WAIT_S", 0.5)
+    release = asyncio.Event()
+    stored_events = live_route._stored_events
+
+    async def stuck_stored_events(platform, experiment_id, after):
+        if not release.is_set():
+            await asyncio.wait_for(release.wait(), 20)
+        return await stored_events(platform, experiment_id, after)
+
+    monkeypatch.setattr(live_route, "_stored_events", stuck_stored_events)
+    url = f"{api.ws_url}/ws/experiments/{experiment_id}"
+
+    async def join():
+        async with websockets.connect(url) as ws:
+            return json.loads(await ws.recv())["seq"]
+
+    async def scenario():
+        stuck = [asyncio.ensure_future(join()) for _ in range(JOINS_AT_ONCE)]
+        await asyncio.sleep(0.3)  # every slot taken
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            await join()
+        # The hub's loop is the server's: release the holders there.
+        api.platform.hub._task.get_loop().call_soon_threadsafe(release.set)
+        return refused.value.response, await asyncio.gather(*stuck), await join()
+
+    response, held, later = asyncio.run(scenario())
+    assert response.status_code == 503
+    assert json.loads(response.body)["detail"] == guard.JOINS_BUSY
+    assert response.headers["Retry-After"] == "5"
+    assert (held, later) == ([1] * JOINS_AT_ONCE, 1)

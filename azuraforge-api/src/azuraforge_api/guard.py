@@ -25,6 +25,7 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from azuraforge_api.auth import ACCOUNT_PATHS, SAFE_METHODS, Caller, Refusal, admit, recalled
 from azuraforge_api.platform import Platform
@@ -38,6 +39,9 @@ SERVER_SEND = "server_send"
 
 JOIN_SLOT = "join_slot"
 """Where a WebSocket's state keeps its JoinSlot."""
+JOIN_WAIT_S = 10.0
+"""How long a WebSocket waits for a join slot before a 503."""
+JOINS_BUSY = "too many connections are being set up at once; retry in a few seconds"
 HUB_WAIT_S = 2.0
 """How long a WebSocket waits for the hub's connection to Redis (just started, or reconnecting) before a 503."""
 
@@ -160,13 +164,12 @@ class JoinSlot:
         self._slots = slots
         self._held = False
 
-    async def __aenter__(self) -> "JoinSlot":
-        await self._slots.acquire()
-        self._held = True
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release()
+    async def take(self, wait_s: float) -> bool:
+        """Waits up to `wait_s` for a slot; whether it got one."""
+        with anyio.move_on_after(wait_s):
+            await self._slots.acquire()
+            self._held = True
+        return self._held
 
     def release(self) -> None:
         if self._held:
@@ -193,8 +196,14 @@ class Guard:
             platform: Platform = scope["app"].state.platform
             with anyio.move_on_after(HUB_WAIT_S):  # outside a slot: Redis being down costs no one else a turn
                 await platform.hub.connected.wait()
-            async with JoinSlot(platform.joins) as state[JOIN_SLOT]:
+            slot = state[JOIN_SLOT] = JoinSlot(platform.joins)
+            if not await slot.take(JOIN_WAIT_S):  # the slots' holders are stuck (a database that hangs, say)
+                busy = Refusal(status.HTTP_503_SERVICE_UNAVAILABLE, JOINS_BUSY).response()
+                return await WebSocket(scope, receive, send).send_denial_response(busy)
+            try:
                 return await self.app(scope, receive, send)
+            finally:
+                slot.release()
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method, path, headers = scope["method"], scope["path"], Headers(scope=scope)
