@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 from importlib.metadata import version
 
@@ -20,12 +19,14 @@ from azuraforge_api.platform import Platform
 from azuraforge_api.reaper import reap_forever
 from azuraforge_api.routes import accounts, apps, datasets, experiments, health, live, models, sweeps
 from azuraforge_api.sweeps import step_forever
+from azuraforge_common.processes import freeze_startup_objects
 from azuraforge_common.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, freeze_gc: bool = True) -> FastAPI:
-    """`freeze_gc`: at startup, exempt every object alive then from garbage collection (exempt_startup_objects_from_gc);
-    for the process that serves the app, not for a test process that starts many apps."""
+    """`freeze_gc`: at startup, exempt every object alive then from garbage collection (a full collection stopped
+    the event loop 0.2-0.7 s, set off by a crowd of watchers joining a run, and every live event of that moment
+    waited for it); for the process that serves the app, not for a test process that starts many apps."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = True) -> F
             asyncio.create_task(step_forever(platform), name="azuraforge-sweeps"),
         ]
         if freeze_gc:
-            exempt_startup_objects_from_gc()
+            freeze_startup_objects()
         try:
             yield
         finally:
@@ -75,15 +76,6 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = True) -> F
     mount_dashboard(app, settings.dashboard_dir)
     build_routing_tables(app)
     return app
-
-
-def exempt_startup_objects_from_gc() -> None:
-    """Moves every object alive now (modules, routes, schemas, the platform, kept for the process's life) out of
-    the garbage collector's sight. A full collection walked them all, 0.2-0.7 s with the event loop stopped while
-    training held the cores; the allocations of a crowd of watchers joining a run set one off, and every live
-    event of that moment waited for it."""
-    gc.collect()
-    gc.freeze()
 
 
 def build_routing_tables(app: FastAPI) -> None:

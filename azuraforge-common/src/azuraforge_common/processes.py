@@ -1,6 +1,7 @@
 """Small helpers for the child processes AzuraForge starts: servers, workers, and test fixtures."""
 
 import ctypes
+import gc
 import signal
 import socket
 import subprocess
@@ -9,6 +10,14 @@ import time
 from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1
+
+
+def freeze_startup_objects() -> None:
+    """Moves every object alive now out of the garbage collector's sight, for a long-lived server or worker once it
+    has started: its modules and services live as long as the process, and each full collection walked them all
+    (hundreds of thousands of objects, 0.1-0.7 s with every thread of the process stopped)."""
+    gc.collect()
+    gc.freeze()
 
 
 def die_with_parent() -> None:

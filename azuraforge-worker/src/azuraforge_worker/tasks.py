@@ -1,7 +1,6 @@
 """The Celery task the API sends: run one experiment by id."""
 
 import functools
-import gc
 import threading
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from azuraforge_common import names
 from azuraforge_common.models import Experiment
+from azuraforge_common.processes import freeze_startup_objects
 from azuraforge_common.settings import Settings
 from azuraforge_common.worker import run_task_options
 from azuraforge_worker import runner
@@ -62,8 +62,7 @@ def exempt_startup_objects_from_gc(**_: Any) -> None:
     long as the process: the garbage collector stops walking it. Each full collection walked it all, 0.1-0.4 s a
     few times a run with the training thread and the event publisher's both stopped: live events waited, and
     training lost the time too."""
-    gc.collect()
-    gc.freeze()
+    freeze_startup_objects()
 
 
 def _stop_training(**_: Any) -> None:
