@@ -16,14 +16,21 @@ publishing it synchronously.
 
 import argparse
 import asyncio
+import base64
 import concurrent.futures
 import json
 import multiprocessing
 import os
+import re
+import selectors
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
+import urllib.parse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +44,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+from azuraforge_common import names
 from azuraforge_common.events import BatchEvent
 from azuraforge_common.processes import die_with_parent, free_port, stop_process, wait_until
 from azuraforge_common.publish import publish_event
@@ -50,12 +58,144 @@ class Watch:
     connected_at: float = 0.0
     seqs: list[int] = field(default_factory=list)
     live_delays: list[tuple[float, float]] = field(default_factory=list)
-    """(when the event was published, how long it took to arrive), in seconds."""
+    """(when the event was published, how long it took to arrive), in seconds: to the client's socket where the
+    kernel's receive timestamp is known (`--client raw`), else to the client process reading it."""
+    read_delays: list[float] = field(default_factory=list)
+    """With `--client raw`: how long each live event took until the client process read it."""
     caught_up_at: float = 0.0
     """When the last event published before the client connected arrived: its replay was over."""
 
 
-class Watcher(asyncio.Protocol):
+SO_TIMESTAMPNS = 35
+"""Linux's socket option (asm-generic/socket.h) for the kernel's receive time of the data a recvmsg returns;
+Python's socket module does not name it. The ancillary data is a struct timespec of two 64-bit fields."""
+
+
+class RawWatcher:
+    """One watcher on a plain socket that reads the server's frames itself (RFC 6455's unmasked server side: a 2-,
+    4- or 10-byte header, then the payload) and answers pings and the close. Each read also returns the kernel's
+    receive timestamp, so an event's delay is measured to its arrival at the client's socket: the client
+    processes share the 2 cores with training and the API, and their wait for a core (a browser's wait, on a
+    machine of its own) is reported apart, as the read delay."""
+
+    def __init__(self, url: str) -> None:
+        uri = parse_uri(url)
+        self.socket = socket.create_connection((uri.host, uri.port))
+        self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.socket.sendall(
+            f"GET {uri.resource_name} HTTP/1.1\r\nHost: {uri.host}:{uri.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        self.socket.setblocking(False)
+        self.result = Watch()
+        self.buffer = bytearray()
+        self.upgraded = False
+        self.close_code: int | None = None
+        self.failure: str | None = None
+
+    def receive(self) -> bool:
+        """Reads what the socket has; False once the connection is over."""
+        try:
+            data, ancillary, _, _ = self.socket.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+        except BlockingIOError:
+            return True
+        read_at = time.time()
+        arrived = read_at
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = struct.unpack("qq", value[:16])
+                arrived = seconds + nanoseconds * 1e-9
+        if not data:
+            return False
+        self.buffer += data
+        if not self.upgraded and not self._read_handshake():
+            return self.failure is None
+        self._read_frames(arrived, read_at)
+        return self.failure is None
+
+    def _read_handshake(self) -> bool:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        status = bytes(self.buffer[: self.buffer.find(b"\r\n")])
+        if not status.startswith(b"HTTP/1.1 101"):
+            self.failure = f"the server refused the WebSocket: {status.decode(errors='replace')}"
+            return False
+        del self.buffer[: end + 4]
+        self.upgraded = True
+        self.result.connected_at = time.time()
+        return True
+
+    def _read_frames(self, arrived: float, read_at: float) -> None:
+        buffer, start = self.buffer, 0
+        while len(buffer) - start >= 2:
+            first, length = buffer[start], buffer[start + 1] & 0x7F
+            header = 2 if length < 126 else 4 if length == 126 else 10
+            if len(buffer) - start < header:
+                break
+            if header > 2:
+                length = int.from_bytes(buffer[start + 2 : start + header], "big")
+            if len(buffer) - start < header + length:
+                break
+            payload = bytes(buffer[start + header : start + header + length])
+            start += header + length
+            if not first & 0x80:
+                self.failure = "the server fragmented a frame, which this client does not reassemble"
+                return
+            self._on_frame(first & 0x0F, payload, arrived, read_at)
+        del buffer[:start]
+
+    def _on_frame(self, opcode: int, payload: bytes, arrived: float, read_at: float) -> None:
+        if opcode == 0x1:
+            event = json.loads(payload)
+            self.result.seqs.append(event["seq"])
+            if event["ts"] >= self.result.connected_at:
+                self.result.live_delays.append((event["ts"], arrived - event["ts"]))
+                self.result.read_delays.append(read_at - event["ts"])
+            else:
+                self.result.caught_up_at = read_at
+        elif opcode == 0x9:
+            self._send(0xA, payload)
+        elif opcode == 0x8:
+            self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            self._send(0x8, payload[:2])
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        """A client's frames are masked (RFC 6455 5.3); pongs and the close are short."""
+        assert len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(byte ^ mask[n % 4] for n, byte in enumerate(payload))
+        self.socket.setblocking(True)
+        self.socket.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+        self.socket.setblocking(False)
+
+    def outcome(self) -> Watch | str:
+        self.socket.close()
+        if self.failure is not None:
+            return self.failure
+        if self.close_code != 1000:
+            return f"the server closed the connection: {self.close_code}"
+        return self.result
+
+
+def watch_raw(urls: list[str]) -> list[Watch | str]:
+    """Every URL watched at once from this process, with one selector over the sockets."""
+    selector = selectors.DefaultSelector()
+    watchers = [RawWatcher(url) for url in urls]
+    for watcher in watchers:
+        selector.register(watcher.socket, selectors.EVENT_READ, watcher)
+    open_watchers = len(watchers)
+    while open_watchers:
+        for key, _ in selector.select():
+            watcher = cast(RawWatcher, key.data)
+            if not watcher.receive():
+                selector.unregister(watcher.socket)
+                open_watchers -= 1
+    return [watcher.outcome() for watcher in watchers]
+
+
+class LibraryWatcher(asyncio.Protocol):
     """One watcher on a bare transport with websockets' sans-I/O client, stamping each event's arrival as the
     socket delivers it: a full client library costs ~50 µs a message, and 200 of them sharing the 2 cores with
     training made that cost, not the platform, the measured delay."""
@@ -105,11 +245,50 @@ class Watcher(asyncio.Protocol):
             self.transport.close()
 
 
+class RedisTap(threading.Thread):
+    """A plain Redis subscriber to the watched run's channel in this (otherwise idle) process, on a socket with
+    kernel receive timestamps: when each event reached Redis's subscribers. Against the clients' figures it splits
+    a delay into the worker's share (training thread, publisher thread, Redis) and the API's (hub to socket)."""
+
+    def __init__(self, redis_url: str, channel: str) -> None:
+        super().__init__(daemon=True)
+        address = urllib.parse.urlsplit(redis_url)
+        self.socket = socket.create_connection((address.hostname or "127.0.0.1", address.port or 6379))
+        self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        name = channel.encode()
+        self.socket.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(name), name))
+        self.delays: list[float] = []
+        self.stopped = False
+
+    def run(self) -> None:
+        buffer = b""
+        while not self.stopped:
+            data, ancillary, _, _ = self.socket.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+            if not data:
+                return
+            arrived = time.time()
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    seconds, nanoseconds = struct.unpack("qq", value[:16])
+                    arrived = seconds + nanoseconds * 1e-9
+            buffer += data
+            # Every reply is an array of bulk strings; an event's JSON is the only one that starts with '{'.
+            while (start := buffer.find(b"\r\n{")) >= 0 and (end := buffer.find(b"\r\n", start + 2)) >= 0:
+                self.delays.append(arrived - json.loads(buffer[start + 2 : end])["ts"])
+                buffer = buffer[end + 2 :]
+
+    def stop(self) -> list[float]:
+        self.stopped = True
+        self.socket.shutdown(socket.SHUT_RDWR)
+        self.join(5)
+        return self.delays
+
+
 async def watch(url: str) -> Watch:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Watch] = loop.create_future()
     uri = parse_uri(url)
-    await loop.create_connection(lambda: Watcher(url, done), uri.host, uri.port)
+    await loop.create_connection(lambda: LibraryWatcher(url, done), uri.host, uri.port)
     return await done
 
 
@@ -124,24 +303,26 @@ def submit(base: str, experiments: int, config: dict[str, object]) -> list[str]:
         return ids
 
 
-def watch_in_process(urls: list[str]) -> tuple[list[Watch | str], float]:
+def watch_in_process(urls: list[str], client: str) -> tuple[list[Watch | str], float]:
     """One client process: every URL watched at once; what each saw (or its error), and the CPU time spent."""
 
     async def watch_all() -> list[Watch | BaseException]:
         return await asyncio.gather(*(watch(url) for url in urls), return_exceptions=True)
 
     started = time.process_time()
+    if client == "raw":
+        return watch_raw(urls), time.process_time() - started
     results = asyncio.run(watch_all())
     watched = [result if isinstance(result, Watch) else f"{type(result).__name__}: {result}" for result in results]
     return watched, time.process_time() - started
 
 
-def run_load(urls: list[str], processes: int) -> tuple[list[Watch | str], float]:
+def run_load(urls: list[str], processes: int, client: str) -> tuple[list[Watch | str], float]:
     shares = [urls[n::processes] for n in range(processes)]
     # Forked, so that they start at once (this process has no threads to lose).
     fork = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(len(shares), mp_context=fork) as pool:
-        done = list(pool.map(watch_in_process, shares))
+        done = list(pool.map(watch_in_process, shares, [client] * len(shares)))
     return [result for results, _ in done for result in results], sum(cpu for _, cpu in done)
 
 
@@ -163,11 +344,14 @@ def report_load(results: list[Watch | str], api_cpu_s: float, client_cpu_s: floa
     duplicated = sum(len(w.seqs) - len(set(w.seqs)) for w in watches)
     print(f"clients: {len(watches)}, events delivered: {sum(len(w.seqs) for w in watches)}")
     all_caught_up = max(max(watch.connected_at, watch.caught_up_at) for watch in watches)
-    report_delays("live events", [delay for watch in watches for _, delay in watch.live_delays])
+    where = "client's socket" if any(watch.read_delays for watch in watches) else "client process"
+    report_delays(f"live events to the {where}", [delay for watch in watches for _, delay in watch.live_delays])
     report_delays(
         "live events published once every client had connected and had its replay",
         [delay for watch in watches for published, delay in watch.live_delays if published >= all_caught_up],
     )
+    if any(watch.read_delays for watch in watches):
+        report_delays("live events until the client process read them", [d for w in watches for d in w.read_delays])
     print(f"lost events: {lost}, duplicated events: {duplicated}, clients cut off: {len(failures)}")
     deliveries = sum(len(w.seqs) for w in watches)
     print(
@@ -219,6 +403,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000, help="size of the test app's series (training work)")
     parser.add_argument("--epoch-sleep", type=float, default=0.0)
     parser.add_argument("--client-processes", type=int, default=4, help="processes the watchers are spread over")
+    parser.add_argument(
+        "--client",
+        choices=["raw", "websockets"],
+        default="raw",
+        help="plain sockets reading frames by hand, or websockets' client",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="azuraforge-load-") as tmp:
@@ -238,16 +428,23 @@ def main() -> None:
             config = {"epochs": args.epochs, "rows": args.rows, "epoch_sleep_s": args.epoch_sleep}
             print(
                 f"{args.experiments} experiments ({args.workers} at once, {config}), {watched} of them watched "
-                f"by {args.watchers} clients each, clients in {args.client_processes} processes, {os.cpu_count()} CPUs"
+                f"by {args.watchers} clients each, clients ({args.client}) in {args.client_processes} processes, "
+                f"{os.cpu_count()} CPUs"
             )
             api = api_process(up)
             started, api_cpu = time.monotonic(), cpu_seconds(api)
             ids = submit(f"http://127.0.0.1:{port}", args.experiments, config)
             ws = f"ws://127.0.0.1:{port}/ws/experiments"
             urls = [f"{ws}/{id_}" for id_ in ids[:watched] for _ in range(args.watchers)]
-            results, client_cpu = run_load(urls, args.client_processes)
+            redis_url = re.search(rb"started Redis at (\S+)", (root / "up.log").read_bytes())
+            assert redis_url is not None, "azuraforge up did not say where its Redis is"
+            tap = RedisTap(redis_url.group(1).decode(), names.events_channel(ids[0]))
+            tap.start()
+            results, client_cpu = run_load(urls, args.client_processes, args.client)
+            tapped = tap.stop()
             api_cpu = cpu_seconds(api) - api_cpu
             print(f"all experiments finished in {time.monotonic() - started:.1f} s")
+            report_delays("events to a plain Redis subscriber of the watched run", tapped)
             report_load(results, api_cpu, client_cpu)
         finally:
             stop_process(up, 60)
