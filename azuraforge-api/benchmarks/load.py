@@ -30,8 +30,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.parse
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
