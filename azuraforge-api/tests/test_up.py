@@ -239,6 +239,16 @@ def test_workers_yield_the_cpu_to_the_api_and_redis(stack):
     assert os.getpriority(os.PRIO_PROCESS, child_pid(up, "uvicorn")) == os.getpriority(os.PRIO_PROCESS, 0)
 
 
+def test_workers_get_their_share_of_the_cpus_for_their_numerical_threads(stack):
+    up = stack[0]
+    (worker,) = up.worker_pids()
+    environ = dict(
+        entry.split(b"=", 1) for entry in Path(f"/proc/{worker}/environ").read_bytes().split(b"\0") if b"=" in entry
+    )
+    for name in (b"OMP_NUM_THREADS", b"OPENBLAS_NUM_THREADS"):  # one worker: every CPU, unless the user chose
+        assert environ[name].decode() == os.environ.get(name.decode(), str(len(os.sched_getaffinity(0))))
+
+
 def test_redis_killed_mid_run_is_restarted_and_the_run_ends_with_complete_replay(stack):
     up = stack[0]
     experiment_id = up.post({"epochs": 12, "epoch_sleep_s": 0.4})

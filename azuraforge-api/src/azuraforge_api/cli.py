@@ -34,7 +34,7 @@ from azuraforge_common.events import ExperimentStatus
 from azuraforge_common.lifecycle import WORKER_LOST
 from azuraforge_common.migrate import upgrade
 from azuraforge_common.outcome import outcome_ids, read_outcome
-from azuraforge_common.processes import die_with_parent, stop_process, wait_until
+from azuraforge_common.processes import die_with_parent, stop_process, thread_counts, wait_until
 from azuraforge_common.redis_server import RedisServer
 from azuraforge_common.settings import Settings
 from azuraforge_common.worker import catalog_command, serve_command, worker_command
@@ -202,7 +202,8 @@ def up(args: argparse.Namespace) -> int:
             print("error: could not publish the installed apps (see above)", file=sys.stderr)
             return 2
         api = Child("the API", lambda: _spawn(_api_command(args.host, args.port), env))
-        workers = [Child(f"worker {n}", _worker_starter(n, env)) for n in range(1, args.workers + 1)]
+        worker_env = env | thread_counts(args.workers, env)
+        workers = [Child(f"worker {n}", _worker_starter(n, worker_env)) for n in range(1, args.workers + 1)]
         model_server = Child("the model server", lambda: _spawn(serve_command(SERVE_THREADS, catalog=False), env))
         children += [api, *workers, model_server]
         url = f"http://{'localhost' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"

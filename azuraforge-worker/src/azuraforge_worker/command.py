@@ -1,6 +1,7 @@
 """The worker's command line: `python -m azuraforge_worker` and `azuraforge worker` (the same options)."""
 
 import argparse
+import os
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 from celery.__main__ import main as celery_main
 
 from azuraforge_common import names
+from azuraforge_common.processes import thread_counts
 from azuraforge_common.settings import Settings, check_queue_name
 from azuraforge_common.worker import worker_command
 from azuraforge_worker.catalog import publish_in_background
@@ -72,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
 def _run_several(name: str, loglevel: str, queues: list[str], count: int) -> int:
     """`count` single-run workers named name-1..name-N; SIGTERM and SIGINT reach them all; when one exits, the
     others are stopped too (and the container or `azuraforge up` restarts the whole)."""
+    env = os.environ | thread_counts(count)
     children = [
-        subprocess.Popen(worker_command(f"{name}-{n}", loglevel, queues, catalog=False), stdin=subprocess.DEVNULL)
+        subprocess.Popen(
+            worker_command(f"{name}-{n}", loglevel, queues, catalog=False), env=env, stdin=subprocess.DEVNULL
+        )
         for n in range(1, count + 1)
     ]
 
