@@ -206,20 +206,21 @@ class LSTMLayerFunction(Function):
         T, H, B = tanh_c.shape
         H4 = 4 * H
         order, _ = _lstm_kernel_layout(H, np.dtype(cells.dtype))
-        gates, c_prev = cells[:T, :H4], cells[:T, H4:]
+        gates = cells[:T, :H4]
         o, i, f, g = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
         h = stacked[1:, :H]
         # Every factor that does not depend on the incoming gradient, for all steps at once, so the
         # time loop is left with few numpy calls: the gradient w.r.t. the pre-activations is
-        # coef * [dh; dc; dc; dc] (o's per unit of dh, i's, f's and g's per unit of dc).
+        # coef * [dh; dc; dc; dc] (o's per unit of dh, i's, f's and g's per unit of dc): o's is
+        # o(1 - o) tanh(c) = (1 - o) h, i's and f's (1 - s) s times g and c_{t-1} (one block in cells).
         d_pre = buffer_pool.take((T, H4, B), gates.dtype)
-        _sigmoid_slope(gates[:, : 3 * H], out=d_pre[:, : 3 * H])
+        np.subtract(1, gates[:, : 3 * H], out=d_pre[:, : 3 * H])
+        d_pre[:, :H] *= h
+        d_pre[:, H : 3 * H] *= gates[:, H : 3 * H]
+        d_pre[:, H : 3 * H] *= cells[:T, 3 * H :]
         d_g = d_pre[:, 3 * H :]
         np.square(g, out=d_g)
         np.subtract(1, d_g, out=d_g)
-        d_pre[:, :H] *= tanh_c
-        d_pre[:, H : 2 * H] *= g
-        d_pre[:, 2 * H : 3 * H] *= c_prev
         d_g *= i
         c_per_h = tanh_c  # dc gets dh * o * (1 - tanh(c)^2) = dh * (o - h * tanh(c))
         c_per_h *= h
