@@ -34,7 +34,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import psutil
@@ -65,10 +65,32 @@ class Watch:
     caught_up_at: float = 0.0
     """When the last event published before the client connected arrived: its replay was over."""
 
+    def record(self, event: dict[str, Any], arrived: float, read_at: float | None = None) -> None:
+        """One event that `arrived` (and that the client process read at `read_at`, where that differs)."""
+        self.seqs.append(event["seq"])
+        if event["ts"] >= self.connected_at:
+            self.live_delays.append((event["ts"], arrived - event["ts"]))
+            if read_at is not None:
+                self.read_delays.append(read_at - event["ts"])
+        else:
+            self.caught_up_at = arrived if read_at is None else read_at
+
 
 SO_TIMESTAMPNS = 35
 """Linux's socket option (asm-generic/socket.h) for the kernel's receive time of the data a recvmsg returns;
 Python's socket module does not name it. The ancillary data is a struct timespec of two 64-bit fields."""
+
+
+def receive_timestamped(sock: socket.socket) -> tuple[bytes, float, float]:
+    """What the socket has, when the kernel received it (SO_TIMESTAMPNS set) and when it was read."""
+    data, ancillary, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+    read_at = time.time()
+    arrived = read_at
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            seconds, nanoseconds = struct.unpack("qq", value[:16])
+            arrived = seconds + nanoseconds * 1e-9
+    return data, arrived, read_at
 
 
 class RawWatcher:
@@ -97,15 +119,9 @@ class RawWatcher:
     def receive(self) -> bool:
         """Reads what the socket has; False once the connection is over."""
         try:
-            data, ancillary, _, _ = self.socket.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+            data, arrived, read_at = receive_timestamped(self.socket)
         except BlockingIOError:
             return True
-        read_at = time.time()
-        arrived = read_at
-        for level, kind, value in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                seconds, nanoseconds = struct.unpack("qq", value[:16])
-                arrived = seconds + nanoseconds * 1e-9
         if not data:
             return False
         self.buffer += data
@@ -148,13 +164,7 @@ class RawWatcher:
 
     def _on_frame(self, opcode: int, payload: bytes, arrived: float, read_at: float) -> None:
         if opcode == 0x1:
-            event = json.loads(payload)
-            self.result.seqs.append(event["seq"])
-            if event["ts"] >= self.result.connected_at:
-                self.result.live_delays.append((event["ts"], arrived - event["ts"]))
-                self.result.read_delays.append(read_at - event["ts"])
-            else:
-                self.result.caught_up_at = read_at
+            self.result.record(json.loads(payload), arrived, read_at)
         elif opcode == 0x9:
             self._send(0xA, payload)
         elif opcode == 0x8:
@@ -218,12 +228,7 @@ class LibraryWatcher(asyncio.Protocol):
             if isinstance(received, Response):
                 self.result.connected_at = time.time()
             elif isinstance(received, Frame) and received.opcode is Opcode.TEXT:
-                event = json.loads(bytes(received.data))
-                self.result.seqs.append(event["seq"])
-                if event["ts"] >= self.result.connected_at:
-                    self.result.live_delays.append((event["ts"], arrived - event["ts"]))
-                else:
-                    self.result.caught_up_at = arrived
+                self.result.record(json.loads(bytes(received.data)), arrived)
         self._flush()  # pongs, and the answer to the server's close
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -263,14 +268,9 @@ class RedisTap(threading.Thread):
     def run(self) -> None:
         buffer = b""
         while not self.stopped:
-            data, ancillary, _, _ = self.socket.recvmsg(1 << 16, socket.CMSG_SPACE(16))
+            data, arrived, _ = receive_timestamped(self.socket)
             if not data:
                 return
-            arrived = time.time()
-            for level, kind, value in ancillary:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    seconds, nanoseconds = struct.unpack("qq", value[:16])
-                    arrived = seconds + nanoseconds * 1e-9
             buffer += data
             # Every reply is an array of bulk strings; an event's JSON is the only one that starts with '{'.
             while (start := buffer.find(b"\r\n{")) >= 0 and (end := buffer.find(b"\r\n", start + 2)) >= 0:

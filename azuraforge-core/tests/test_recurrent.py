@@ -95,11 +95,7 @@ def test_input_without_grad_still_trains_every_parameter(kind):
     ours(inputs)[0].sum().backward()
     theirs(torch.from_numpy(x))[0].sum().backward()
     assert inputs.grad is None
-    torch_params = dict(theirs.named_parameters())
-    for name, parameter in ours.named_parameters():
-        reference = torch_params[name].grad
-        assert reference is not None
-        np.testing.assert_allclose(grad_of(parameter), reference.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+    _assert_parameter_grads_match(ours, theirs, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
@@ -196,11 +192,7 @@ def test_gradient_through_the_last_step_only_matches_torch(kind):
     (theirs(torch_inputs)[0][:, -1] * torch.from_numpy(seed)).sum().backward()
     assert torch_inputs.grad is not None
     np.testing.assert_allclose(grad_of(inputs), torch_inputs.grad.numpy(), rtol=1e-4, atol=1e-6)
-    torch_params = dict(theirs.named_parameters())
-    for name, parameter in ours.named_parameters():
-        reference = torch_params[name].grad
-        assert reference is not None
-        np.testing.assert_allclose(grad_of(parameter), reference.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+    _assert_parameter_grads_match(ours, theirs, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
@@ -217,11 +209,7 @@ def test_two_sequences_through_one_layer_in_one_graph(kind):
     (out_b * 3.0).sum().backward()
     ref_a, ref_b = theirs(torch.from_numpy(first))[0], theirs(torch.from_numpy(second))[0]
     ((ref_a * ref_a).sum() + theirs(torch.from_numpy(second))[0].sum() + (ref_b * 3.0).sum()).backward()
-    torch_params = dict(theirs.named_parameters())
-    for name, parameter in ours.named_parameters():
-        reference = torch_params[name].grad
-        assert reference is not None
-        np.testing.assert_allclose(grad_of(parameter), reference.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+    _assert_parameter_grads_match(ours, theirs, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
@@ -243,8 +231,12 @@ def test_saturated_gates_match_torch_without_warnings(kind):
     # Near saturation the slope s(1 - s) keeps few significant bits in float32, in both libraries,
     # so the gradients (up to about 5 here) agree to an absolute 1e-4.
     np.testing.assert_allclose(grad_of(inputs), torch_inputs.grad.numpy(), rtol=1e-4, atol=1e-4)
+    _assert_parameter_grads_match(ours, theirs, atol=1e-4)
+
+
+def _assert_parameter_grads_match(ours, theirs, atol):
     torch_params = dict(theirs.named_parameters())
     for name, parameter in ours.named_parameters():
-        torch_grad = torch_params[name].grad
-        assert torch_grad is not None
-        np.testing.assert_allclose(grad_of(parameter), torch_grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+        reference = torch_params[name].grad
+        assert reference is not None
+        np.testing.assert_allclose(grad_of(parameter), reference.numpy(), rtol=1e-4, atol=atol, err_msg=name)

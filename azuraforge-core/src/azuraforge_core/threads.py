@@ -17,6 +17,7 @@ on the CPUs for about 0.1 s (see the README's "Threads").
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -49,6 +50,7 @@ def default_num_threads() -> int:
     return max(threads, 1)
 
 
+@functools.cache  # numpy's libraries stay loaded: the memory map is read once
 def _numpy_openblas_setter() -> Callable[[int], None] | None:
     """openblas_set_num_threads of the OpenBLAS numpy loaded, or None when there is none to be found."""
     maps = Path("/proc/self/maps")
