@@ -62,6 +62,21 @@ def test_heartbeat_is_alive_while_training(services):
     assert not services.redis.exists(names.heartbeat_key(experiment_id))
 
 
+def test_training_runs_in_a_thread_nicer_than_the_worker_by_the_setting(services):
+    services.settings.training_nice = 7
+    worker_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    experiment_id = queue(services, {"epochs": 3, "epoch_sleep_s": 0.5})
+    thread = threading.Thread(target=runner.run_experiment, args=(services, experiment_id))
+    thread.start()
+    training = wait_for(
+        lambda: next((t for t in threading.enumerate() if t.name == "azuraforge-training"), None), 30, "training"
+    )
+    assert os.getpriority(os.PRIO_PROCESS, training.native_id) == min(19, worker_nice + 7)
+    thread.join()
+    assert load(services, experiment_id).status == "succeeded"
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == worker_nice
+
+
 def test_an_exception_inside_the_app_fails_the_experiment_with_its_traceback(services):
     experiment_id = queue(services, {"epochs": 3, "fail_at_epoch": 2})
     assert runner.run_experiment(services, experiment_id) == "failed"

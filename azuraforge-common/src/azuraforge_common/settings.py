@@ -85,6 +85,14 @@ class Settings(BaseSettings):
         "long. A copy of a task still running is dropped the same way, so this need not exceed the longest run.",
     )
 
+    training_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower the CPU priority of a worker's training thread is than its other threads (Linux "
+        "nice increments): its event publisher, and the API and Redis where they share a scheduling group with it, "
+        "run first when training holds every core. 0 trains at equal priority.",
+    )
     predict_timeout_s: float = Field(
         default=30.0,
         gt=0,

@@ -39,6 +39,7 @@ from azuraforge_learner.reporter import Reporter
 from azuraforge_worker.datasets import local_dataset
 from azuraforge_worker.heartbeat import Heartbeat
 from azuraforge_worker.memory import NotEnoughMemoryError, PeakMemory, free_memory_mb, needed_memory_mb
+from azuraforge_worker.priority import in_training_thread
 from azuraforge_worker.progress import EventPublisher, RedisProgressCallback, RedisReporter, StopRequest
 from azuraforge_worker.run_folder import RunFolder
 from azuraforge_worker.runlog import RunLog, capture_run_output
@@ -218,13 +219,13 @@ def _train(
         RedisReporter(experiment_id, publisher),
         ProgressRecorder(services.sessions, experiment_id),
     ]
-    monitor.start()
-    try:
+
+    def train() -> RunResult | tuple[ExperimentStatus, dict[str, Any]]:
         with capture_run_output(run_log):
             try:
                 pipeline = load_pipeline(app)()
                 dataset = local_dataset(services.settings, services.artifacts, services.sessions, project_id, config)
-                result = pipeline.run(
+                return pipeline.run(
                     config,
                     callbacks=[progress, monitor, *extra_callbacks],
                     output_dir=output_dir,
@@ -240,10 +241,17 @@ def _train(
                     "result": _failure_result(output_dir),
                     "system": monitor.record().model_dump(mode="json"),
                 }
+
+    monitor.start()
+    try:
+        outcome = in_training_thread(train, services.settings.training_nice)
     finally:
         monitor.stop()
         run_log.close()
         publisher.close()
+    if isinstance(outcome, tuple):
+        return outcome
+    result = outcome
     fields: dict[str, Any] = {
         "metrics": result.metrics,
         "baseline_metrics": result.strongest_baseline_metrics(),
