@@ -12,6 +12,7 @@ from conftest import check_finite_differences, grad_of
 
 import azuraforge_core as af
 from azuraforge_core import Tensor, concatenate, nn, no_grad
+from azuraforge_core.nn import recurrent
 from azuraforge_core.nn.recurrent import GRULayerFunction, LSTMLayerFunction
 
 # (batch, seq, input_size, hidden_size, num_layers, batch_first, with initial state)
@@ -25,6 +26,15 @@ SHAPES = [
     # column [h; 1; x; 1] in its per-step matmul, the second precomputes its input projection.
     pytest.param(3, 6, 1, 12, 2, True, True, id="one-feature-whole-column"),
 ]
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["sigmoid-by-tanh", "sigmoid-by-exp"])
+def sigmoid_form(request, monkeypatch):
+    """Every test with both forms of the gates' sigmoid, whichever this CPU's numpy would choose."""
+    monkeypatch.setattr(recurrent, "_sigmoid_by_tanh", lambda: request.param)
+    recurrent._lstm_kernel_layout.cache_clear()
+    yield
+    recurrent._lstm_kernel_layout.cache_clear()
 
 
 def _flatten(result: Any) -> list[Any]:
