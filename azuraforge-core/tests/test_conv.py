@@ -10,6 +10,7 @@ from torch.nn.functional import conv2d, max_pool2d
 
 import azuraforge_core as af
 from azuraforge_core import Tensor, nn, no_grad
+from azuraforge_core.nn import conv
 from azuraforge_core.nn.buffers import BufferPool
 from azuraforge_core.nn.conv import Conv2DFunction, MaxPool2DFunction
 
@@ -23,6 +24,12 @@ CONVOLUTIONS = [
     pytest.param((4, 8, 14, 14), 16, (3, 3), (1, 1), (1, 1), id="same-padding"),
     pytest.param((2, 2, 4, 4), 3, (4, 4), (1, 1), (0, 0), id="kernel-covers-input"),
 ]
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["per-sample-products", "one-product"])
+def column_layout(request, monkeypatch):
+    """Every test with both layouts of the convolution's columns, whatever this machine's thread count picks."""
+    monkeypatch.setattr(conv, "_merged_layout", lambda rows: request.param)
 
 
 @pytest.mark.parametrize(("x_shape", "out_channels", "kernel", "stride", "padding"), CONVOLUTIONS)
