@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -111,8 +112,27 @@ def _sigmoid_by_tanh() -> bool:
 
 
 def _sigmoid_row_scale() -> float:
-    """What the kernels multiply the sigmoid gates' weight rows by, for `_sigmoid_in_place`."""
+    """What the kernels multiply the sigmoid gates' weight rows by, for `_in_place_sigmoid`."""
     return 0.5 if _sigmoid_by_tanh() else -1.0
+
+
+def _in_place_sigmoid(dtype: np.dtype[Any]) -> Callable[[Array], None]:
+    """The sigmoid of pre-activations whose weight rows were scaled by `_sigmoid_row_scale`, in place: three
+    positional numpy calls with 0-d constants (cheaper for numpy to parse than keywords and floats)."""
+    one, half = np.array(1, dtype=dtype), np.array(0.5, dtype=dtype)
+    tanh, exp, multiply, add, divide = np.tanh, np.exp, np.multiply, np.add, np.divide
+
+    def by_tanh(s: Array) -> None:
+        tanh(s, s)
+        multiply(s, half, s)
+        add(s, half, s)
+
+    def by_exp(s: Array) -> None:  # exp(-x) overflows to inf below x = -88: the callers silence the warning
+        exp(s, s)
+        add(s, one, s)
+        divide(one, s, s)  # numpy vectorises division for AVX2 and AVX-512, np.reciprocal not
+
+    return by_tanh if _sigmoid_by_tanh() else by_exp
 
 
 @functools.cache
@@ -183,11 +203,11 @@ class LSTMLayerFunction(Function):
         recurrent = np.empty((4 * H, B), dtype=dtype)
         products = np.empty((2 * H, B), dtype=dtype)
         i_times_g, f_times_c = products[:H], products[H:]
-        one, half, by_tanh = np.array(1, dtype=dtype), np.array(0.5, dtype=dtype), _sigmoid_by_tanh()
+        sigmoid = _in_place_sigmoid(np.dtype(dtype))
         # The loop runs a dozen numpy calls per step on small arrays, so their overhead counts: each
-        # step's views come from iterating over per-step arrays, outputs are passed positionally
-        # and the constants are 0-d arrays (both cheaper for numpy to parse than keywords and floats).
-        matmul, tanh, exp, divide, multiply, add = np.matmul, np.tanh, np.exp, np.divide, np.multiply, np.add
+        # step's views come from iterating over per-step arrays and outputs are passed positionally
+        # (cheaper for numpy to parse than keywords).
+        matmul, tanh, multiply, add = np.matmul, np.tanh, np.multiply, np.add
         steps = zip(
             cells[:T, : 4 * H],  # pre-activations, then the gates o, i, f, g in place
             cells[:T, : 3 * H],  # the sigmoid gates
@@ -209,14 +229,7 @@ class LSTMLayerFunction(Function):
                 else:
                     matmul(w_step, column, recurrent)
                     add(a, recurrent, a)
-                if by_tanh:
-                    tanh(s, s)
-                    multiply(s, half, s)
-                    add(s, half, s)
-                else:
-                    exp(s, s)
-                    add(s, one, s)
-                    divide(one, s, s)  # numpy vectorises division for AVX2 and AVX-512, np.reciprocal not
+                sigmoid(s)
                 tanh(g, g)
                 multiply(i_f, g_c, products)
                 add(i_times_g, f_times_c, c)
@@ -322,9 +335,8 @@ class GRULayerFunction(Function):
         rz, r, z, n = gates[:, : 2 * H], gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
         rec_rz, rec_n = recurrent[:, : 2 * H], recurrent[:, 2 * H :]
         h = stacked[:, :H]
-        one, half, by_tanh = np.array(1, dtype=dtype), np.array(0.5, dtype=dtype), _sigmoid_by_tanh()
-        matmul, tanh, exp, divide = np.matmul, np.tanh, np.exp, np.divide  # see the LSTM's
-        multiply, add, subtract = np.multiply, np.add, np.subtract
+        sigmoid = _in_place_sigmoid(np.dtype(dtype))
+        matmul, tanh, multiply, add, subtract = np.matmul, np.tanh, np.multiply, np.add, np.subtract  # see the LSTM's
         steps = zip(
             stacked[:T, : H + 1],  # [h_{t-1}; 1]
             recurrent,
@@ -343,14 +355,7 @@ class GRULayerFunction(Function):
             for column, rec, a, rec_a, r_t, rec_n_t, b, z_t, h_prev, h_t, h_minus_n_t in steps:
                 matmul(w_h, column, rec)
                 add(a, rec_a, a)
-                if by_tanh:
-                    tanh(a, a)
-                    multiply(a, half, a)
-                    add(a, half, a)
-                else:
-                    exp(a, a)
-                    add(a, one, a)
-                    divide(one, a, a)
+                sigmoid(a)
                 multiply(r_t, rec_n_t, rn)
                 add(b, rn, b)
                 tanh(b, b)
