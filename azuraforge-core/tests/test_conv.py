@@ -23,6 +23,9 @@ CONVOLUTIONS = [
     pytest.param((2, 3, 8, 8), 4, (5, 5), (3, 2), (2, 0), id="5x5-uneven-stride"),
     pytest.param((4, 8, 14, 14), 16, (3, 3), (1, 1), (1, 1), id="same-padding"),
     pytest.param((2, 2, 4, 4), 3, (4, 4), (1, 1), (0, 0), id="kernel-covers-input"),
+    # Rows share their padding (see _WideGrid): padding wider than the kernel, strides longer than the kernel.
+    pytest.param((2, 2, 6, 7), 3, (2, 2), (3, 3), (2, 3), id="padding-and-stride-beyond-kernel"),
+    pytest.param((2, 3, 5, 9), 2, (3, 1), (1, 1), (2, 4), id="1-wide-kernel-wide-padding"),
 ]
 
 
