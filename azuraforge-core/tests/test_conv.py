@@ -29,6 +29,18 @@ CONVOLUTIONS = [
 ]
 
 
+CHOOSE_LAYOUT = conv._merged_layout  # the module's choice, before the fixture below replaces it
+
+
+@pytest.mark.parametrize(
+    ("threads", "rows", "merged"),
+    [(1, 145, False), (1, 289, True), (2, 73, False), (2, 145, True)],
+)
+def test_layout_follows_the_thread_count_and_the_column_rows(monkeypatch, threads, rows, merged):
+    monkeypatch.setattr(conv, "get_num_threads", lambda: threads)
+    assert CHOOSE_LAYOUT(rows) is merged
+
+
 @pytest.fixture(autouse=True, params=[False, True], ids=["per-sample-products", "one-product"])
 def column_layout(request, monkeypatch):
     """Every test with both layouts of the convolution's columns, whatever this machine's thread count picks."""

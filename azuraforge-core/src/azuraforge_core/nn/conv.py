@@ -84,14 +84,17 @@ class _WideGrid:
 # With several BLAS threads, one product over every sample's columns, (rows, N * grid), shares out over the cores
 # far better than a product per sample, which OpenBLAS splits poorly: at 2 threads the forward product of the
 # 32/64-channel layer took 2.7 against 4.3 ms, its weight gradient 2.7 against 3.4 ms; the 16/32 layer's 0.51
-# against 1.05 and 0.58 against 0.72 ms. With one thread, or few rows (a first layer), the per-sample products
-# are as fast or faster (e.g. the 8/16 layer's 73 rows: weight gradient 0.80 per sample against 0.89 ms merged).
+# against 1.05 and 0.58 against 0.72 ms. With one thread the per-sample products are as fast or faster up to a
+# few hundred rows (forward and backward of the 8/16 layer's 73 rows 2.06 against 2.51 ms merged, the 16/32
+# layer's 145 rows 3.09 against 3.42 ms), and slower beyond (the 32/64 layer's 289 rows 16.1 against 15.7 ms,
+# a 64/128 layer's 577 rows 15.5 against 13.7 ms).
 _MERGED_MIN_ROWS = 128
+_MERGED_MIN_ROWS_ONE_THREAD = 256
 
 
 def _merged_layout(rows: int) -> bool:
     """Whether the columns are laid out (rows, N, grid) for one product, rather than (N, rows, grid)."""
-    return rows >= _MERGED_MIN_ROWS and get_num_threads() > 1
+    return rows >= (_MERGED_MIN_ROWS if get_num_threads() > 1 else _MERGED_MIN_ROWS_ONE_THREAD)
 
 
 class Conv2DFunction(Function):
