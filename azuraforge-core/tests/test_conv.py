@@ -209,6 +209,41 @@ def test_max_pool_after_relu_ties_at_zero_go_where_torch_sends_them():
     )
 
 
+def _relu_then_pool_inputs() -> np.ndarray:
+    """Windows of every kind a ReLU before a max-pool meets: mixed signs, all negative, ties at zero (exact zeros
+    in the input), ties between positive values, and a NaN."""
+    x = np.random.default_rng(12).standard_normal((2, 3, 6, 8)).astype(np.float32)
+    x[0, 0, :2, :2] = -np.abs(x[0, 0, :2, :2])
+    x[0, 1, :2, :2] = [[-1.0, 0.0], [0.0, -2.0]]
+    x[0, 2, 2:4, 2:4] = [[0.5, 2.0], [2.0, 2.0]]
+    x[1, 0, 4, 5] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("kernel", [2, 3])
+def test_sequential_runs_a_max_pool_before_the_relu_it_follows_with_torchs_results(kernel):
+    x = _relu_then_pool_inputs()
+    ours_in, theirs_in = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours = nn.Sequential(nn.ReLU(), nn.MaxPool2D(kernel))(ours_in)
+    theirs = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.MaxPool2d(kernel))(theirs_in)
+    assert type(ours._ctx).__name__ == "Relu"  # the ReLU ran last, over the pooled values
+    np.testing.assert_array_equal(ours.numpy(), theirs.detach().numpy())
+    seed = np.random.default_rng(13).standard_normal(ours.shape).astype(np.float32)
+    ours.backward(seed)
+    theirs.backward(torch.tensor(seed))
+    np.testing.assert_array_equal(grad_of(ours_in), theirs_in.grad.numpy())
+
+
+def test_sequential_keeps_the_written_order_for_subclasses_and_other_neighbours():
+    class CountingPool(nn.MaxPool2D):  # a subclass may compute something else: it is not reordered
+        pass
+
+    x = Tensor(_relu_then_pool_inputs(), requires_grad=True)
+    assert type(nn.Sequential(nn.ReLU(), CountingPool(2))(x)._ctx).__name__ == "MaxPool2DFunction"
+    assert type(nn.Sequential(nn.Tanh(), nn.MaxPool2D(2))(x)._ctx).__name__ == "MaxPool2DFunction"
+    assert type(nn.Sequential(nn.MaxPool2D(2), nn.ReLU())(x)._ctx).__name__ == "Relu"
+
+
 def test_max_pool_propagates_nan_and_leaves_its_input_alone():
     data = np.random.default_rng(11).standard_normal((1, 2, 4, 4)).astype(np.float32)
     data[0, 0, 1, 1] = np.nan
@@ -219,6 +254,17 @@ def test_max_pool_propagates_nan_and_leaves_its_input_alone():
     out.sum().backward()
     np.testing.assert_array_equal(x.data, data)
     assert grad_of(x).sum() == out.size  # one position per window takes its gradient
+
+
+@pytest.mark.parametrize(("kernel", "stride"), [((2, 2), (2, 2)), ((3, 3), (1, 2))])
+def test_max_pool_sends_the_gradient_of_a_window_with_nan_where_torch_does(kernel, stride):
+    x = np.random.default_rng(14).standard_normal((2, 2, 7, 8)).astype(np.float32)
+    x[0, 0, 1, 1] = x[0, 1, 2, 4] = x[0, 1, 3, 5] = x[1, 0, 0, 0] = np.nan  # one window has two NaNs
+    compare_with_torch(
+        lambda x: MaxPool2DFunction.apply(x, kernel=kernel, stride=stride),
+        lambda x: max_pool2d(x, kernel, stride),
+        [x],
+    )
 
 
 def test_max_pool_finite_differences_float64():

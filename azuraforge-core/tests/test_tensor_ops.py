@@ -101,6 +101,8 @@ def test_unary_methods_match_torch(rng, name):
 def test_kinks_take_torchs_subgradient_at_zero():
     x = np.array([-1.0, 0.0, 1.0, -0.5, 0.7], dtype=np.float32)
     compare_with_torch(lambda t: t.relu(), torch.relu, [x])  # relu'(0) = 0
+    with_nan = np.array([np.nan, -1.0, 0.0, 2.0], dtype=np.float32)
+    compare_with_torch(lambda t: t.relu(), torch.relu, [with_nan])  # a NaN passes the gradient on
     compare_with_torch(lambda t: t.abs(), torch.abs, [x])  # abs'(0) = 0
     compare_with_torch(lambda t: t.clip(-0.5, 0.7), lambda t: t.clamp(-0.5, 0.7), [x])  # bounds pass
 

