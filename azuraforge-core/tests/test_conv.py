@@ -231,6 +231,7 @@ def test_sequential_runs_a_max_pool_before_the_relu_it_follows_with_torchs_resul
     seed = np.random.default_rng(13).standard_normal(ours.shape).astype(np.float32)
     ours.backward(seed)
     theirs.backward(torch.tensor(seed))
+    assert theirs_in.grad is not None
     np.testing.assert_array_equal(grad_of(ours_in), theirs_in.grad.numpy())
 
 
