@@ -1,7 +1,8 @@
 """Convolution and pooling: the Conv2D and MaxPool2D kernels (each one Function over NCHW arrays), and the
 layers built on them (Conv1d, AvgPool2d, AdaptiveAvgPool2d).
 
-The convolution is im2col on a "wide" grid: each padded image is flattened, and output position
+The convolution is im2col on a "wide" grid: each padded image is flattened (a row's right padding is the
+next row's left padding), and output position
 (oh, g) reads the flat input at oh*stride_h*row_pitch + g*stride_w + (i*row_pitch + j) for kernel
 offset (i, j). Every kernel offset is then one long 1-D strided run, so gathering the columns (a
 strided view made by as_strided, copied once) and scattering their gradients back (col2im, one
