@@ -326,8 +326,9 @@ def test_a_killed_client_leaves_a_failed_run_with_its_report(reaping_tracking_ap
     assert ended.error.startswith("client lost")
     assert ended.metrics == {"loss": 0.5}
     assert "report.md" in ended.artifacts
-    final = stored_events(api, run_id)[-1]
-    assert (final.type, final.status, final.final) == ("status", "failed", True)
+    # The reaper commits the record before it publishes the final event, so the event may follow a moment later.
+    final = wait_for(lambda: (e := stored_events(api, run_id)[-1]).type == "status" and e, 10, "the final event")
+    assert (final.status, final.final) == ("failed", True)
 
 
 def test_experiments_are_renamed_searched_deleted_and_restored_with_their_runs(any_db_api):
