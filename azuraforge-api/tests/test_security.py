@@ -136,8 +136,15 @@ def test_up_warns_loudly_without_a_token_on_a_public_interface(tmp_path):
         on_loopback = subprocess.run(
             [azuraforge, "up", "--port", str(port)], env=env, capture_output=True, text=True, timeout=120
         )
-    assert "WARNING: AzuraForge listens on 0.0.0.0 WITHOUT an API token" in done.stderr
+        admin = [azuraforge, "users", "create", "ada", "--admin", "--password-stdin"]
+        created = subprocess.run(admin, env=env, input="long enough pass\n", capture_output=True, text=True, timeout=60)
+        assert created.returncode == 0, created.stderr
+        with_accounts = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert "WARNING: AzuraForge listens on 0.0.0.0 WITHOUT an API token or accounts" in done.stderr
+    assert "azuraforge users create NAME --admin" in done.stderr
     assert "WITHOUT an API token" not in on_loopback.stderr
+    assert "WITHOUT an API token" not in with_accounts.stderr, "accounts already make the API ask for a login"
+    assert f"port {port} on 0.0.0.0 is in use" in with_accounts.stderr
 
 
 # Item 4: authentication before the body; bodies capped per route; errors quote only an excerpt.

@@ -49,9 +49,10 @@ WORKER_STOP_TIMEOUT_S = 30.0
 
 NO_TOKEN_WARNING = """
 ********************************************************************************
-WARNING: AzuraForge listens on {host} WITHOUT an API token.
+WARNING: AzuraForge listens on {host} WITHOUT an API token or accounts.
 Anyone who can reach this machine can start, cancel and delete experiments.
-Set AZURAFORGE_API_TOKEN, or listen on 127.0.0.1 only (the default --host).
+Set AZURAFORGE_API_TOKEN, create a site admin (azuraforge users create NAME --admin),
+or listen on 127.0.0.1 only (the default --host).
 Without a token, the API answers only to the host names in AZURAFORGE_ALLOWED_HOSTS.
 ********************************************************************************
 """
@@ -172,12 +173,13 @@ def up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     settings = Settings()
-    if settings.api_token is None and not _is_loopback(args.host):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    if settings.api_token is None and not _is_loopback(args.host) and not _accounts_exist(settings):
         print(NO_TOKEN_WARNING.format(host=args.host), file=sys.stderr, flush=True)
     if not port_free(args.host, args.port):
         print(f"error: port {args.port} on {args.host} is in use; choose another with --port", file=sys.stderr)
         return 2
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded_redis: RedisServer | None = None
     children: list[Child] = []
     api: Child | None = None
@@ -190,7 +192,6 @@ def up(args: argparse.Namespace) -> int:
             children.append(Child("Redis", lambda: _start_redis(redis_server)))
             redis_url = embedded_redis.url
             print(f"started Redis at {redis_url} (files in {embedded_redis.directory})", flush=True)
-        upgrade(settings.resolved_database_url)
         env = {
             **os.environ,
             "AZURAFORGE_REDIS_URL": redis_url,
@@ -256,6 +257,16 @@ def _spawn(command: list[str], env: dict[str, str], niceness: int = 0) -> subpro
 
     # A session of its own: Ctrl-C reaches only `up`, which stops the children in order.
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=prepare)
+
+
+def _accounts_exist(settings: Settings) -> bool:
+    """Once one exists the API needs a login or a token, even without AZURAFORGE_API_TOKEN."""
+    engine = create_db_engine(settings.resolved_database_url, settings.database_timeout_s)
+    try:
+        with session_factory(engine)() as session:
+            return accounts.any_user(session)
+    finally:
+        engine.dispose()
 
 
 def _is_loopback(host: str) -> bool:
