@@ -1,6 +1,7 @@
 // Datasets in a real headless Chromium against the real stack: upload a small CSV on the Datasets page, see it
 // listed with its version, then pick it as the data source in the New experiment form and start a run that
-// trains on it (its record names the dataset). Screenshots go under test-output/.
+// trains on it (its record names the dataset), and in the search form, where a sweep's trials train on it.
+// Screenshots go under test-output/.
 //
 // Environment: as dashboard.test.mjs (E2E_BASE_URL, E2E_TOKEN, CHROMIUM). The app must take CSV datasets with
 // columns step and value (the worker's sine_test, which the stack started here has).
@@ -74,6 +75,36 @@ describe("datasets in a real browser", { timeout: 10 * 60_000 }, () => {
     assert.equal(run.status, "succeeded", run.error ?? "the run did not finish");
     const dataset = run.result.provenance.data.source.dataset;
     assert.deepEqual([dataset.name, dataset.sha256], ["e2e series", sha256]);
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it("offers the dataset in the search form too, and the sweep's trials train on it", async () => {
+    await page.goto("/new?app=sine_test&mode=search");
+    await page.locator("#data-source").selectOption({ label: "uploaded: e2e series (80 rows: step, value)" });
+    await page.locator("#search-window").check();
+    await page.getByLabel("Window from").fill("3");
+    await page.getByLabel("Window to").fill("5");
+    await page.locator("#sweep-sampler").selectOption("random");
+    await page.locator("#sweep-trials").fill("1");
+    await page.locator("#sweep-parallelism").fill("1");
+    await page.locator("#field-epochs").fill("1");
+    await page.getByRole("button", { name: "Start sweep" }).click();
+    await page.waitForURL(/\/sweeps\/[0-9a-f]+$/);
+    const id = page.url().split("/").pop();
+
+    const headers = stack.token ? { Authorization: `Bearer ${stack.token}` } : {};
+    const get = async (path) => (await fetch(`${stack.baseUrl}/api/v1/${path}`, { headers })).json();
+    const deadline = Date.now() + RUN_TIMEOUT_MS;
+    let sweep;
+    do {
+      await new Promise((done) => setTimeout(done, 500));
+      sweep = await get(`sweeps/${id}`);
+    } while (sweep.state !== "finished" && Date.now() < deadline);
+    assert.equal(sweep.state, "finished", JSON.stringify(sweep.trials));
+    const trial = await get(`experiments/${sweep.trials[0].experiment_id}`);
+    assert.equal(trial.status, "succeeded", trial.error ?? "");
+    const dataset = trial.result.provenance.data.source.dataset;
+    assert.deepEqual([dataset.id, dataset.name], [sweep.base_config.dataset_id, "e2e series"]);
     assert.deepEqual(consoleErrors, []);
   });
 });

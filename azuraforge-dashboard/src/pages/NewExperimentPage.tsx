@@ -6,13 +6,11 @@ import { useAuth } from "../api/auth";
 import { ApiError, api, newIdempotencyKey } from "../api/client";
 import type { AppInfo, NewExperiment } from "../api/types";
 import { useResource } from "../api/useResource";
+import { DATASET_FIELD, DataSourceField, withDataset, withoutDataset } from "../components/DataSourceField";
 import { buildConfig, fieldsFromSchema, initialValues, type FormValues } from "../schema/fields";
 import { SchemaForm } from "../schema/SchemaForm";
 import { placeServerErrors, type PlacedErrors } from "../schema/serverErrors";
-import { holds } from "./DatasetsPage";
 import { SweepForm } from "./SweepForm";
-
-const DATASET_FIELD = "dataset_id";
 
 export function NewExperimentPage() {
   const apps = useResource("apps", api.listApps);
@@ -80,16 +78,7 @@ export function NewExperimentPage() {
 export function ExperimentForm({ app, start = null }: { app: AppInfo; start?: NewExperiment | null }) {
   const { project } = useAuth();
   const navigate = useNavigate();
-  // The dataset is chosen as the data source below, not typed in as an id.
-  const fields = useMemo(
-    () => fieldsFromSchema(app.config_schema).filter((field) => field.name !== DATASET_FIELD),
-    [app],
-  );
-  const kinds = app.datasets.map((spec) => spec.kind);
-  const datasets = useResource(`datasets:${project}:${app.name}`, () =>
-    kinds.length ? api.listDatasets(project) : Promise.resolve([]),
-  );
-  const usable = datasets.data?.filter((dataset) => kinds.includes(dataset.kind)) ?? [];
+  const fields = useMemo(() => withoutDataset(fieldsFromSchema(app.config_schema)), [app]);
   const [datasetId, setDatasetId] = useState(() => String(start?.config?.[DATASET_FIELD] ?? ""));
   const [values, setValues] = useState<FormValues>(() => initialValues(fields, { ...app.defaults, ...start?.config }));
   const [name, setName] = useState("");
@@ -126,7 +115,7 @@ export function ExperimentForm({ app, start = null }: { app: AppInfo; start?: Ne
         {
           app: app.name,
           project,
-          config: { ...built.config, ...(datasetId && { [DATASET_FIELD]: datasetId }) },
+          config: withDataset(built.config, datasetId),
           ...(name.trim() && { name: name.trim() }),
           ...(tags.trim() && { tags: splitTags(tags) }),
           ...(Object.keys(built.grid).length && { grid: built.grid }),
@@ -164,32 +153,14 @@ export function ExperimentForm({ app, start = null }: { app: AppInfo; start?: Ne
             }} />
         </div>
       </div>
-      {kinds.length > 0 && (
-        <div className="field">
-          <label htmlFor="data-source">Data source</label>
-          <select
-            id="data-source"
-            value={datasetId}
-            onChange={(e) => {
-              setDatasetId(e.target.value);
-              setIdempotencyKey(newIdempotencyKey());
-            }}
-          >
-            <option value="">the app's own (see the config)</option>
-            {usable.map((dataset) => (
-              <option key={dataset.id} value={dataset.id}>
-                uploaded: {dataset.name} ({holds(dataset)})
-              </option>
-            ))}
-          </select>
-          <p className="field-help">
-            {app.datasets.map((spec) => spec.description || spec.kind).join(" ")}{" "}
-            {app.datasets.some((spec) => spec.columns.length) &&
-              `Columns needed: ${app.datasets.flatMap((spec) => spec.columns).join(", ")}. `}
-            <Link to="/datasets">Upload a dataset</Link>
-          </p>
-        </div>
-      )}
+      <DataSourceField
+        app={app}
+        value={datasetId}
+        onChange={(id) => {
+          setDatasetId(id);
+          setIdempotencyKey(newIdempotencyKey());
+        }}
+      />
       <h2>Config</h2>
       <SchemaForm
         fields={fields}

@@ -5,6 +5,7 @@ import { useNavigate } from "react-router";
 import { useAuth } from "../api/auth";
 import { ApiError, api } from "../api/client";
 import type { AppInfo, NewSweep } from "../api/types";
+import { DataSourceField, withDataset, withoutDataset } from "../components/DataSourceField";
 import { buildConfig, fieldsFromSchema, initialValues, type FieldSpec, type FormValues } from "../schema/fields";
 import { SchemaForm } from "../schema/SchemaForm";
 import { buildSpace, canSearch, initialRow, type SearchRow } from "../schema/space";
@@ -12,9 +13,10 @@ import { buildSpace, canSearch, initialRow, type SearchRow } from "../schema/spa
 export function SweepForm({ app }: { app: AppInfo }) {
   const navigate = useNavigate();
   const { project } = useAuth();
-  const fields = useMemo(() => fieldsFromSchema(app.config_schema), [app]);
+  const fields = useMemo(() => withoutDataset(fieldsFromSchema(app.config_schema)), [app]);
   const searchable = fields.filter(canSearch);
   const [values, setValues] = useState<FormValues>(() => initialValues(fields, app.defaults));
+  const [datasetId, setDatasetId] = useState("");
   const [rows, setRows] = useState<Record<string, SearchRow>>(() =>
     Object.fromEntries(searchable.map((field) => [field.name, initialRow(field)])),
   );
@@ -55,7 +57,7 @@ export function SweepForm({ app }: { app: AppInfo }) {
       const body: NewSweep = {
         app: app.name,
         project,
-        base_config: config.config,
+        base_config: withDataset(config.config, datasetId),
         space: space.space,
         objective: { metric: settings.metric.trim(), direction: settings.direction as "minimize" | "maximize" },
         sampler: settings.sampler as NewSweep["sampler"],
@@ -130,6 +132,7 @@ export function SweepForm({ app }: { app: AppInfo }) {
           />
         </div>
       </div>
+      <DataSourceField app={app} value={datasetId} onChange={setDatasetId} />
       <h2>Search space</h2>
       <div className="schema-form">
         {searchable.map((field) => (
