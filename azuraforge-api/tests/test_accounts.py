@@ -112,13 +112,13 @@ def team(tmp_path, redis_server, redis_client, test_app_path):
         ids["bob_token"] = sessions["bob"].get("/api/v1/tokens").json()[0]["id"]
         for session in sessions.values():
             session.close()
-        tracking_b, mlflow_run_b = mlflow_run_in(api, tokens["bob"], project_b)
+        tracking_b, mlflow_run_b, ids["logged_model_b"] = mlflow_run_in(api, tokens["bob"], project_b)
         yield Team(api, project_a, project_b, runs["alice"], runs["bob"], tokens, ids, tracking_b, mlflow_run_b)
 
 
-def mlflow_run_in(api: RunningAPI, token: str, project: str) -> tuple[str, str]:
-    """An MLflow experiment (TRACKING_B) made in `project` through its tag, and a run in it with a metric and
-    an artifact, logged with `token`."""
+def mlflow_run_in(api: RunningAPI, token: str, project: str) -> tuple[str, str, str]:
+    """An MLflow experiment (TRACKING_B) made in `project` through its tag, and a run in it with a metric, an
+    artifact and a logged model (tagged stage=candidate), logged with `token`."""
     with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
         tags = [{"key": "azuraforge.project", "value": project}]
         created = client.post(f"{MLFLOW}/experiments/create", json={"name": TRACKING_B, "tags": tags})
@@ -130,7 +130,11 @@ def mlflow_run_in(api: RunningAPI, token: str, project: str) -> tuple[str, str]:
         metric = {"run_id": run_id, "key": "loss", "value": 0.5, "timestamp": 1, "step": 0}
         assert client.post(f"{MLFLOW}/runs/log-metric", json=metric).status_code == 200
         assert client.put(f"{MLFLOW_ARTIFACTS}/{run_id}/notes.txt", content=b"of b").status_code == 200
-    return experiment_id, run_id
+        model = {"experiment_id": experiment_id, "source_run_id": run_id, "name": "b-model"}
+        model |= {"tags": [{"key": "stage", "value": "candidate"}]}
+        created = client.post(f"{MLFLOW}/logged-models", json=model)
+        assert created.status_code == 200, created.text
+    return experiment_id, run_id, created.json()["model"]["info"]["model_id"]
 
 
 # The role matrix: every operation of the app, called by someone signed out, by alice (no role in project B)
@@ -201,7 +205,15 @@ MATRIX: dict[tuple[str, str], tuple[int, int, int]] = {
     ("POST", f"{MLFLOW}/runs/delete-tag"): (401, 404, 403),
     ("POST", f"{MLFLOW}/runs/log-inputs"): (401, 404, 403),
     ("GET", f"{MLFLOW}/metrics/get-history"): (401, 404, 200),
+    ("POST", f"{MLFLOW}/logged-models"): (401, 404, 403),
     ("POST", f"{MLFLOW}/logged-models/search"): (401, 200, 200),
+    ("GET", f"{MLFLOW}/logged-models/{{model_id}}"): (401, 404, 200),
+    ("PATCH", f"{MLFLOW}/logged-models/{{model_id}}"): (401, 404, 403),
+    ("DELETE", f"{MLFLOW}/logged-models/{{model_id}}"): (401, 404, 403),
+    ("PATCH", f"{MLFLOW}/logged-models/{{model_id}}/tags"): (401, 404, 403),
+    ("DELETE", f"{MLFLOW}/logged-models/{{model_id}}/tags/{{tag_key}}"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/logged-models/{{model_id}}/params"): (401, 404, 403),
+    ("POST", f"{MLFLOW}/runs/outputs"): (401, 404, 403),
     **{(method, f"{MLFLOW}/{{unknown}}"): (401, 404, 404) for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
     ("PUT", f"{MLFLOW_ARTIFACTS}/{{path}}"): (401, 404, 403),
     ("GET", f"{MLFLOW_ARTIFACTS}/{{path}}"): (401, 404, 200),
@@ -276,7 +288,12 @@ BODIES = {
         "run_id": "{mlflow_run}",
         "datasets": [{"dataset": {"name": "d", "digest": "1", "source_type": "local", "source": "/d"}}],
     },
-    ("POST", f"{MLFLOW}/logged-models/search"): {},
+    ("POST", f"{MLFLOW}/logged-models"): {"experiment_id": "{tracking_id}", "source_run_id": "{mlflow_run}"},
+    ("POST", f"{MLFLOW}/logged-models/search"): {"experiment_ids": ["{tracking_id}"]},
+    ("PATCH", f"{MLFLOW}/logged-models/{{model_id}}"): {"status": "LOGGED_MODEL_UPLOAD_FAILED"},
+    ("PATCH", f"{MLFLOW}/logged-models/{{model_id}}/tags"): {"tags": [{"key": "stage", "value": "planted"}]},
+    ("POST", f"{MLFLOW}/logged-models/{{model_id}}/params"): {"params": [{"key": "planted", "value": "1"}]},
+    ("POST", f"{MLFLOW}/runs/outputs"): {"run_id": "{mlflow_run}", "models": [{"model_id": "{model_id}", "step": 7}]},
 }
 QUERIES = {
     ("POST", "/api/v1/datasets"): {"project": "{project_id}", "kind": "csv"},
@@ -311,6 +328,8 @@ def path_values(team: Team) -> dict[str, str]:
         "alias": "production",
         "reference": f"{MODEL_B}@production",
         "dataset_id": team.ids["dataset_b"],
+        "model_id": team.ids["logged_model_b"],
+        "tag_key": "stage",
     }
 
 
@@ -441,6 +460,15 @@ def test_the_role_matrix_covers_every_operation_and_holds(team, team_model_serve
     assert experiment["tags"] == [{"key": "azuraforge.project", "value": team.project_b}]
     listed = bob.get(f"{MLFLOW_ARTIFACTS}", params={"path": team.mlflow_run_b}).json()["files"]
     assert [file["path"] for file in listed] == ["notes.txt"]
+    logged = bob.get(f"{MLFLOW}/logged-models/{team.ids['logged_model_b']}").json()["model"]
+    assert (logged["info"]["status"], logged["info"]["tags"]) == (
+        "LOGGED_MODEL_PENDING",
+        [{"key": "stage", "value": "candidate"}],
+    )
+    assert logged["data"]["params"] == []
+    found = bob.post(f"{MLFLOW}/logged-models/search", json={"experiment_ids": [team.tracking_b]}).json()["models"]
+    assert [model["info"]["name"] for model in found] == ["b-model"], "no model was created by a refused call"
+    assert run["outputs"]["model_outputs"] == [{"model_id": team.ids["logged_model_b"], "step": 0}]
 
 
 def test_models_of_a_project_are_seen_and_served_by_its_members_only(team):

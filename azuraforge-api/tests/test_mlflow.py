@@ -331,6 +331,76 @@ def test_a_killed_client_leaves_a_failed_run_with_its_report(reaping_tracking_ap
     assert (final.status, final.final) == ("failed", True)
 
 
+def test_a_model_logged_by_the_mlflow_client_loads_back_and_predicts(api):
+    seen = run_client(api, "logged_model.py")
+
+    model_id, run_id = seen["model_id"], seen["run_id"]
+    assert seen["model_uri"] == f"models:/{model_id}"
+    assert seen["by_id"] == seen["by_run"] == [2.0, 3.0], "loaded by models:/ and runs:/, and it predicts"
+    assert (seen["status"], seen["name"], seen["source_run_id"]) == ("READY", "adder", run_id)
+    assert seen["artifact_location"] == f"mlflow-artifacts:/{run_id}/models/{model_id}/artifacts"
+    assert seen["tags"]["stage"] == "candidate"
+    assert seen["params"] == {"lr": "0.1"}, "the run's params, as MLflow's log_model copies them"
+    assert (seen["found"], seen["missed"]) == ([model_id], [])
+    assert seen["outputs"] == [[model_id, 1]]
+    assert seen["history"] == [[0, 0.5], [1, 0.25]], "log_model's copy of the step's values is not a new value"
+    assert seen["deleted"] == "RESOURCE_DOES_NOT_EXIST"
+
+    # The model's files are the run's: listed in its record, downloadable like any other of its files.
+    files = record(api, run_id).artifacts
+    assert f"models/{model_id}/artifacts/MLmodel" in files
+    mlmodel = api.http.get(f"/api/v1/experiments/{run_id}/artifacts/models/{model_id}/artifacts/MLmodel")
+    assert mlmodel.status_code == 200
+    assert f"model_id: {model_id}" in mlmodel.text
+
+
+def test_logged_models_refuse_what_they_cannot_keep(any_db_api):
+    api = any_db_api
+    run_id = new_run(api)
+    other = post(api, "experiments/create", {"name": "elsewhere"}).json()["experiment_id"]
+    message = mlflow_error(post(api, "logged-models", {"experiment_id": "0"}), 400, "INVALID_PARAMETER_VALUE")
+    assert "log the model inside a run" in message
+    message = mlflow_error(
+        post(api, "logged-models", {"experiment_id": other, "source_run_id": run_id}), 400, "INVALID_PARAMETER_VALUE"
+    )
+    assert f"Run {run_id} belongs to experiment 0, not {other}" in message
+    mlflow_error(
+        post(api, "logged-models", {"experiment_id": "0", "source_run_id": "nope"}), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
+    bad_tag = {"experiment_id": "0", "source_run_id": run_id, "tags": [{"key": "../up", "value": "x"}]}
+    assert "resolves to '../up'" in mlflow_error(post(api, "logged-models", bad_tag), 400, "INVALID_PARAMETER_VALUE")
+
+    created = post(
+        api, "logged-models", {"experiment_id": "0", "source_run_id": run_id, "params": [{"key": "a", "value": "1"}]}
+    )
+    model = created.json()["model"]["info"]
+    assert (model["status"], model["name"][:6]) == ("LOGGED_MODEL_PENDING", "model-")
+    path = f"{MLFLOW}/logged-models/{model['model_id']}"
+    changed = api.http.post(f"{path}/params", json={"params": [{"key": "a", "value": "2"}]})
+    assert "already has 'a'" in mlflow_error(changed, 400, "INVALID_PARAMETER_VALUE")
+    finalized = api.http.patch(path, json={"status": "DONE"})
+    assert "'status'" in mlflow_error(finalized, 400, "INVALID_PARAMETER_VALUE")
+    assert (
+        api.http.patch(path, json={"status": "LOGGED_MODEL_READY"}).json()["model"]["info"]["status"]
+        == "LOGGED_MODEL_READY"
+    )
+    mlflow_error(api.http.delete(f"{path}/tags/absent"), 404, "RESOURCE_DOES_NOT_EXIST")
+    mlflow_error(api.http.get(f"{MLFLOW}/logged-models/m-nope"), 404, "RESOURCE_DOES_NOT_EXIST")
+    second = new_run(api)
+    outputs = {"run_id": second, "models": [{"model_id": model["model_id"], "step": 3}]}
+    assert f"was logged by run {run_id}" in mlflow_error(
+        post(api, "runs/outputs", outputs), 400, "INVALID_PARAMETER_VALUE"
+    )
+    bad_filter = post(api, "logged-models/search", {"experiment_ids": ["0"], "filter": "size > 3"})
+    assert "size" in mlflow_error(bad_filter, 400, "INVALID_PARAMETER_VALUE")
+
+    assert api.http.delete(path).json() == {}
+    assert api.http.get(path, params={"allow_deleted": "true"}).json()["model"]["info"]["model_id"] == model["model_id"]
+    assert post(api, "logged-models/search", {"experiment_ids": ["0"]}).json() == {"models": []}
+    run = api.http.get(f"{MLFLOW}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert run["outputs"] == {"model_outputs": []}, "a deleted model is no longer the run's output"
+
+
 def test_experiments_are_renamed_searched_deleted_and_restored_with_their_runs(any_db_api):
     api = any_db_api
     ids = [post(api, "experiments/create", {"name": name}).json()["experiment_id"] for name in ("vision-a", "audio")]

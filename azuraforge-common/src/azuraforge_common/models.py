@@ -295,6 +295,29 @@ class RunInput(Base):
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class LoggedModel(Base):
+    """A model an MLflow client logged (MLflow 3's logged models, `mlflow.<flavor>.log_model`). Its files are
+    part of its source run's: they live in the run's folder under models/<id>/artifacts/."""
+
+    __tablename__ = "logged_models"
+
+    id: Mapped[str] = mapped_column(String(34), primary_key=True)
+    run_id: Mapped[str] = mapped_column(_RunId, ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    tracking_experiment_id: Mapped[int] = mapped_column(Integer)
+    project_id: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    model_type: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(32), default="LOGGED_MODEL_PENDING")
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    step: Mapped[int] = mapped_column(BigInteger, default=0)
+    """The run's step it was logged at (MLflow's log-outputs)."""
+    lifecycle_stage: Mapped[str] = mapped_column(String(16), default="active")
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Sweep(Base):
     """A hyperparameter search: what to search and how; its trials are experiments whose batch_id is its id, and
     its Optuna study (named by its id) lives in the same database (see azuraforge_common.sweeps)."""

@@ -139,7 +139,7 @@ class RunView:
             info["end_time"] = attributes["end_time"]
         return info
 
-    def json(self, inputs: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    def json(self, inputs: Sequence[dict[str, Any]] = (), outputs: Sequence[tuple[str, int]] = ()) -> dict[str, Any]:
         return {
             "info": self.info_json(),
             "data": {
@@ -148,6 +148,7 @@ class RunView:
                 "tags": [{"key": key, "value": value} for key, value in self.tags.items()],
             },
             "inputs": {"dataset_inputs": list(inputs)},
+            "outputs": {"model_outputs": [{"model_id": model_id, "step": step} for model_id, step in outputs]},
         }
 
 
@@ -166,4 +167,4 @@ def run_json(session: Session, run: Experiment) -> dict[str, Any]:
         {"tags": [{"key": k, "value": v} for k, v in entry.tags.items()], "dataset": entry.dataset}
         for entry in store.run_inputs(session, run.id)
     ]
-    return view.json(inputs)
+    return view.json(inputs, store.run_outputs(session, run.id))

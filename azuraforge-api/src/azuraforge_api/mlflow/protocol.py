@@ -103,6 +103,8 @@ class Metric(Body):
     value: float
     timestamp: INT64 = Field(ge=0)
     step: INT64 = 0
+    model_id: str | None = None
+    """Links the value to a logged model (MLflow 3); the value is the run's all the same."""
 
 
 class LogMetric(RunId, Metric):
@@ -145,3 +147,50 @@ class DatasetInput(Body):
 
 class LogInputs(RunId):
     datasets: list[DatasetInput] = Field(default=[], max_length=1000)
+
+
+LoggedModelStatus = Literal["LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"]
+
+
+class CreateLoggedModel(Body):
+    experiment_id: str
+    name: Annotated[str, StringConstraints(max_length=MAX_EXPERIMENT_NAME_LENGTH)] = ""
+    model_type: Annotated[str, StringConstraints(max_length=200)] = ""
+    source_run_id: str = ""
+    params: list[KeyValue] = Field(default=[], max_length=MAX_PARAMS_TAGS_PER_BATCH)
+    tags: list[KeyValue] = Field(default=[], max_length=MAX_PARAMS_TAGS_PER_BATCH)
+
+
+class FinalizeLoggedModel(Body):
+    status: LoggedModelStatus
+
+
+class LoggedModelTags(Body):
+    tags: list[KeyValue] = Field(default=[], max_length=MAX_PARAMS_TAGS_PER_BATCH)
+
+
+class LoggedModelParams(Body):
+    params: list[KeyValue] = Field(default=[], max_length=MAX_PARAMS_TAGS_PER_BATCH)
+
+
+class LoggedModelOrder(Body):
+    field_name: str
+    ascending: bool = True
+
+
+class SearchLoggedModels(Body):
+    experiment_ids: list[str] = []
+    filter: str | None = None
+    max_results: Annotated[int, Field(ge=1, le=MAX_RESULTS)] = 100
+    order_by: list[LoggedModelOrder] = []
+    page_token: str | None = None
+
+
+class ModelOutput(Body):
+    model_id: str
+    step: INT64 = 0
+
+
+class LogOutputs(Body):
+    run_id: str
+    models: list[ModelOutput] = Field(default=[], max_length=MAX_ENTITIES_PER_BATCH)

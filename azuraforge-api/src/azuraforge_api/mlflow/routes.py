@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from azuraforge_api.auth import CallerDep, get_caller
 from azuraforge_api.deps import PlatformDep, SessionDep
-from azuraforge_api.mlflow import entities, live, protocol, search, store
+from azuraforge_api.mlflow import entities, live, logged_models, protocol, search, store
 from azuraforge_api.mlflow.ending import end_run
 from azuraforge_api.mlflow.errors import MlflowError, MlflowRoute
 from azuraforge_api.platform import Platform
@@ -175,7 +175,9 @@ def _log(platform: Platform, session: SessionDep, caller: CallerDep, run_id: str
     run = store.active_run(session, caller, run_id)
     applied = store.log_batch(session, run, batch)
     if run.status == "running":
-        live.logged(platform.redis, run, batch.metrics if applied else (), platform.settings.tracking_timeout_s)
+        # Values linked to a logged model are, from MLflow's log_model, the run's own sent again: not news.
+        fresh = [metric for metric in batch.metrics if not metric.model_id] if applied else []
+        live.logged(platform.redis, run, fresh, platform.settings.tracking_timeout_s)
     return {}
 
 
@@ -235,11 +237,73 @@ def get_metric_history(
     return answer
 
 
-@router.post("/logged-models/search", dependencies=[Depends(get_caller)])  # nothing in any project
-def search_logged_models() -> dict[str, Any]:
-    """MLflow 3's client looks for logged models before reading a run's artifacts; none are stored here
-    (logged-models/create is not served), so none are found."""
-    return {"models": []}
+# Logged models (MLflow 3's log_model): see logged_models.
+
+
+@router.post("/logged-models")
+def create_logged_model(
+    body: protocol.CreateLoggedModel, caller: CallerDep, platform: PlatformDep, session: SessionDep
+) -> dict[str, Any]:
+    model = logged_models.create(session, caller, body)
+    _alive(platform, store.get_run(session, caller, model.run_id, "editor"))
+    return {"model": logged_models.model_json(model)}
+
+
+@router.post("/logged-models/search")
+def search_logged_models(body: protocol.SearchLoggedModels, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    chosen, token = logged_models.search_models(session, caller, body)
+    answer: dict[str, Any] = {"models": [logged_models.model_json(model) for model in chosen]}
+    return answer | ({"next_page_token": token} if token else {})
+
+
+@router.get("/logged-models/{model_id}")
+def get_logged_model(
+    model_id: str, caller: CallerDep, session: SessionDep, allow_deleted: bool = False
+) -> dict[str, Any]:
+    return {"model": logged_models.model_json(logged_models.get(session, caller, model_id, "viewer", allow_deleted))}
+
+
+@router.patch("/logged-models/{model_id}")
+def finalize_logged_model(
+    model_id: str, body: protocol.FinalizeLoggedModel, caller: CallerDep, session: SessionDep
+) -> dict[str, Any]:
+    model = logged_models.get(session, caller, model_id, "editor")
+    logged_models.finalize(session, model, body.status)
+    return {"model": logged_models.model_json(model)}
+
+
+@router.delete("/logged-models/{model_id}")
+def delete_logged_model(model_id: str, caller: CallerDep, session: SessionDep) -> Empty:
+    logged_models.delete(session, logged_models.get(session, caller, model_id, "editor"))
+    return {}
+
+
+@router.patch("/logged-models/{model_id}/tags")
+def set_logged_model_tags(
+    model_id: str, body: protocol.LoggedModelTags, caller: CallerDep, session: SessionDep
+) -> Empty:
+    logged_models.set_tags(session, logged_models.get(session, caller, model_id, "editor"), body.tags)
+    return {}
+
+
+@router.delete("/logged-models/{model_id}/tags/{tag_key:path}")
+def delete_logged_model_tag(model_id: str, tag_key: str, caller: CallerDep, session: SessionDep) -> Empty:
+    logged_models.delete_tag(session, logged_models.get(session, caller, model_id, "editor"), tag_key)
+    return {}
+
+
+@router.post("/logged-models/{model_id}/params")
+def log_logged_model_params(
+    model_id: str, body: protocol.LoggedModelParams, caller: CallerDep, session: SessionDep
+) -> Empty:
+    logged_models.log_params(session, logged_models.get(session, caller, model_id, "editor"), body.params)
+    return {}
+
+
+@router.post("/runs/outputs")
+def log_outputs(body: protocol.LogOutputs, caller: CallerDep, platform: PlatformDep, session: SessionDep) -> Empty:
+    _alive(platform, logged_models.log_outputs(session, caller, body))
+    return {}
 
 
 @router.api_route(

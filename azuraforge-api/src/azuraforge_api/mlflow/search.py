@@ -45,7 +45,10 @@ class Clause:
     value: Value | tuple[str, ...]
 
 
-def _identifier(word: str, numeric_attributes: frozenset[str], string_attributes: frozenset[str]) -> tuple[str, str]:
+def parse_identifier(
+    word: str, numeric_attributes: frozenset[str], string_attributes: frozenset[str]
+) -> tuple[str, str]:
+    """`metrics.loss`, `params.lr`, `tags.x` or an attribute -> (kind, key)."""
     prefix, dot, key = word.partition(".")
     if dot and prefix.lower() in _KINDS:
         kind = _KINDS[prefix.lower()]
@@ -104,7 +107,7 @@ def parse_filter(
         kind, word = take()
         if kind != "word":
             raise invalid(f"Invalid search filter {text!r}: expected an identifier, got {word!r}")
-        entity, key = _identifier(word, numeric_attributes, string_attributes)
+        entity, key = parse_identifier(word, numeric_attributes, string_attributes)
         where = f"{entity} {key!r}"
         op = take()[1].upper()
         if op in ("NOT", "IS"):
@@ -199,7 +202,7 @@ def parse_order_by(
             identifier = text.strip()
         if not identifier:
             raise invalid(f"Invalid order_by clause {text!r}: name a metric, param, tag or attribute")
-        kind, key = _identifier(identifier, numeric_attributes, string_attributes)
+        kind, key = parse_identifier(identifier, numeric_attributes, string_attributes)
         orderings.append(Ordering(kind, key, direction == "DESC"))
     return orderings
 

@@ -30,6 +30,7 @@ from azuraforge_common.events import TERMINAL_STATUSES
 from azuraforge_common.models import (
     DEFAULT_PROJECT,
     Experiment,
+    LoggedModel,
     Project,
     RunInput,
     RunLatestMetric,
@@ -95,14 +96,14 @@ def _no_experiment(experiment_id: str) -> str:
     return f"No Experiment with id={excerpt(experiment_id)} exists"
 
 
-def _experiment_id(experiment_id: str) -> int:
+def experiment_number(experiment_id: str) -> int:
     if not experiment_id.isdigit() or len(experiment_id) > 18:
         raise missing(_no_experiment(experiment_id))
     return int(experiment_id)
 
 
 def get_tracking_experiment(session: Session, caller: Caller, experiment_id: str, role: Role) -> TrackingExperiment:
-    found = session.get(TrackingExperiment, _experiment_id(experiment_id))
+    found = session.get(TrackingExperiment, experiment_number(experiment_id))
     return caller.record(found, role, _no_experiment(experiment_id))
 
 
@@ -328,9 +329,10 @@ def log_batch(session: Session, run: Experiment, batch: Batch) -> bool:
         if new:
             session.execute(insert(RunParam), new)
             run.config = {**run.config, **{row["key"]: row["value"] for row in new}}
-    if batch.metrics:
-        session.execute(METRICS.insert(), [_metric_row(run.id, metric) for metric in batch.metrics])
-        _keep_latest(session, [_metric_row(run.id, metric) for metric in newest(batch.metrics).values()])
+    metrics = _without_copies(session, run.id, batch.metrics)
+    if metrics:
+        session.execute(METRICS.insert(), [_metric_row(run.id, metric) for metric in metrics])
+        _keep_latest(session, [_metric_row(run.id, metric) for metric in newest(metrics).values()])
     if batch.tags:
         tags = {tag.key: tag.value for tag in batch.tags}
         _upsert_tags(session, run.id, tags)
@@ -338,6 +340,26 @@ def log_batch(session: Session, run: Experiment, batch: Batch) -> bool:
             run.name = tags[RUN_NAME_TAG][:200]
     session.commit()
     return True
+
+
+def _without_copies(session: Session, run_id: str, metrics: Sequence[protocol.Metric]) -> Sequence[protocol.Metric]:
+    """The metrics less those linked to a model whose value the run holds already: MLflow's log_model sends the
+    run's values at the model's step again that way, which must not double the run's history."""
+    linked = [metric for metric in metrics if metric.model_id]
+    if not linked:
+        return metrics
+    query = select(METRICS.c.key, METRICS.c.step, METRICS.c.timestamp, METRICS.c.value).where(
+        METRICS.c.experiment_id == run_id,
+        METRICS.c.key.in_({metric.key for metric in linked}),
+        METRICS.c.step.in_({metric.step for metric in linked}),
+    )
+    stored = {tuple(row) for row in session.execute(query)}
+
+    def identity(metric: protocol.Metric) -> tuple[Any, ...]:
+        row = _metric_row(run_id, metric)
+        return (row["key"], row["step"], row["timestamp"], row["value"])
+
+    return [metric for metric in metrics if not (metric.model_id and identity(metric) in stored)]
 
 
 def _metric_row(run_id: str, metric: protocol.Metric) -> dict[str, Any]:
@@ -466,6 +488,14 @@ def key_values(
     return found
 
 
+def run_outputs(session: Session, run_id: str) -> list[tuple[str, int]]:
+    """The (model id, step) of each model the run logged (MLflow's log-outputs), not deleted."""
+    query = select(LoggedModel.id, LoggedModel.step).where(
+        LoggedModel.run_id == run_id, LoggedModel.lifecycle_stage == ACTIVE
+    )
+    return [(model_id, step) for model_id, step in session.execute(query.order_by(LoggedModel.id))]
+
+
 def run_inputs(session: Session, run_id: str) -> Sequence[RunInput]:
     return session.scalars(select(RunInput).where(RunInput.experiment_id == run_id)).all()
 
@@ -500,7 +530,7 @@ def search_candidates(
     session: Session, caller: Caller, experiment_ids: Sequence[str], view_type: protocol.ViewType
 ) -> Sequence[Experiment]:
     """The runs of those experiments in projects the caller may see (others', like unknown ones, have none)."""
-    ids = [_experiment_id(experiment_id) for experiment_id in experiment_ids]
+    ids = [experiment_number(experiment_id) for experiment_id in experiment_ids]
     query = select(Experiment).where(Experiment.source == EXTERNAL, Experiment.tracking_experiment_id.in_(ids))
     query = _visible(query, Experiment, caller)
     if view_type != "ALL":
