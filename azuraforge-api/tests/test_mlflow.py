@@ -354,6 +354,19 @@ def test_a_model_logged_by_the_mlflow_client_loads_back_and_predicts(api):
     assert f"model_id: {model_id}" in mlmodel.text
 
 
+def test_scikit_learn_autologging_logs_a_model_that_loads_back(api):
+    seen = run_client(api, "sklearn_autolog.py")
+
+    assert {"training_accuracy_score", "training_log_loss"} <= set(seen["metrics"])
+    assert seen["params"]["max_iter"] == "300"
+    (model_id,) = seen["models"]
+    assert seen["held_out_accuracy"] > 0.9, "the model loaded back is the fitted one"
+    run = api.http.get(f"/api/v1/experiments/{seen['run_id']}").json()
+    assert run["status"] == "succeeded"
+    assert f"models/{model_id}/artifacts/MLmodel" in run["artifacts"]
+    assert run["metrics"]["training_accuracy_score"] > 0.9
+
+
 def test_logged_models_refuse_what_they_cannot_keep(any_db_api):
     api = any_db_api
     run_id = new_run(api)
