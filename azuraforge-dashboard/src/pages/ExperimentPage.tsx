@@ -5,6 +5,7 @@ import { api, newIdempotencyKey } from "../api/client";
 import { isFinished, type Experiment } from "../api/types";
 import { useResource } from "../api/useResource";
 import { LineChart } from "../components/LineChart";
+import { LoggedModels } from "../components/LoggedModels";
 import { LogsPanel } from "../components/LogsPanel";
 import { Notes } from "../components/Notes";
 import { RegisterModel } from "../components/RegisterModel";
@@ -233,6 +234,7 @@ function ExperimentView({ experiment }: { experiment: Experiment }) {
           {ranFor !== null && <p className="muted small">Ran for {formatDuration(ranFor)}.</p>}
         </div>
       </div>
+      <LoggedModels artifacts={artifacts} />
       <Notes experimentId={experiment.id} notes={notes} onSaved={setNotes} />
     </section>
   );
