@@ -428,6 +428,14 @@ def test_experiments_are_renamed_searched_deleted_and_restored_with_their_runs(a
     assert [e["name"] for e in found["experiments"]] == ["vision-b", "vision-a"]
     found = post(api, "experiments/search", {"filter": "tags.team = 'cv'"}).json()
     assert [e["experiment_id"] for e in found["experiments"]] == [ids[0]]
+    post(api, "experiments/set-experiment-tag", {"experiment_id": ids[1], "key": "draft", "value": "yes"})
+    assert post(api, "experiments/delete-tag", {"experiment_id": ids[1], "key": "draft"}).json() == {}
+    tags = api.http.get(f"{MLFLOW}/experiments/get", params={"experiment_id": ids[1]}).json()["experiment"]["tags"]
+    assert [tag["key"] for tag in tags] == ["azuraforge.project"]
+    gone = post(api, "experiments/delete-tag", {"experiment_id": ids[1], "key": "draft"})
+    assert "No tag with name: 'draft'" in mlflow_error(gone, 404, "RESOURCE_DOES_NOT_EXIST")
+    fixed = post(api, "experiments/delete-tag", {"experiment_id": ids[1], "key": "azuraforge.project"})
+    assert "cannot be removed" in mlflow_error(fixed, 400, "INVALID_PARAMETER_VALUE")
 
     run_id = post(api, "runs/create", {"experiment_id": ids[0]}).json()["run"]["info"]["run_id"]
     dataset = {"name": "digits", "digest": "abc123", "source_type": "local", "source": "/data/digits"}

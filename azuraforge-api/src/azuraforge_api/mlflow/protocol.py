@@ -58,6 +58,10 @@ class SetExperimentTag(ExperimentId):
     value: str = ""
 
 
+class DeleteExperimentTag(ExperimentId):
+    key: str
+
+
 class SearchExperiments(Body):
     max_results: Annotated[int, Field(ge=1, le=MAX_RESULTS)] = 1000
     page_token: str | None = None

@@ -99,6 +99,13 @@ def set_experiment_tag(body: protocol.SetExperimentTag, caller: CallerDep, sessi
     return {}
 
 
+@router.post("/experiments/delete-tag")
+def delete_experiment_tag(body: protocol.DeleteExperimentTag, caller: CallerDep, session: SessionDep) -> Empty:
+    experiment = store.get_tracking_experiment(session, caller, body.experiment_id, "editor")
+    store.delete_tracking_experiment_tag(session, experiment, body.key)
+    return {}
+
+
 # Runs
 
 

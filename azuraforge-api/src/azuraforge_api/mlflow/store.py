@@ -165,6 +165,19 @@ def set_tracking_experiment_tag(session: Session, experiment: TrackingExperiment
     session.commit()
 
 
+def delete_tracking_experiment_tag(session: Session, experiment: TrackingExperiment, key: str) -> None:
+    if key == PROJECT_TAG:
+        raise invalid(
+            f"Tag {PROJECT_TAG!r} is the experiment's project, {experiment.project_id!r}, fixed at its creation: "
+            "it cannot be removed"
+        )
+    if key not in experiment.tags:
+        raise missing(f"No tag with name: {excerpt(key)} in experiment with id {experiment.id}")
+    experiment.tags = {k: v for k, v in experiment.tags.items() if k != key}
+    experiment.updated_at = utcnow()
+    session.commit()
+
+
 def set_tracking_experiment_stage(session: Session, experiment: TrackingExperiment, stage: str) -> None:
     """Soft-deletes or restores the experiment, and its runs with it (as MLflow does)."""
     if experiment.id == 0 and stage == DELETED:
