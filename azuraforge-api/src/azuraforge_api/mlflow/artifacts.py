@@ -42,7 +42,7 @@ def _store_upload(platform: Platform, run_id: str, relative: str, source: Path) 
     parts = relative.split("/")
     through_file = any(platform.artifacts.exists(run_key(run_id, "/".join(parts[:n]))) for n in range(1, len(parts)))
     if through_file or platform.artifacts.keys(run_key(run_id, f"{relative}/")):
-        raise invalid(f"Invalid artifact path {excerpt(relative)!r}: a file and a folder of the run cannot share it")
+        raise invalid(f"Invalid artifact path {excerpt(relative)}: a file and a folder of the run cannot share it")
     platform.artifacts.upload(run_key(run_id, relative), source)
 
 
@@ -63,7 +63,7 @@ async def upload_artifact(path: str, request: Request, caller: CallerDep, platfo
     await run_in_threadpool(_check_run, platform, caller, run_id)
     if not valid_key(relative):
         raise invalid(
-            f"Invalid artifact path {excerpt(path)!r}: name a file inside the run's artifacts "
+            f"Invalid artifact path {excerpt(path)}: name a file inside the run's artifacts "
             "(mlflow-artifacts:/<run id>/<path>), without '..' or absolute parts"
         )
     with tempfile.NamedTemporaryFile(prefix="azuraforge-upload-") as received:
@@ -100,5 +100,5 @@ def download_artifact(path: str, caller: CallerDep, platform: PlatformDep) -> St
         store.get_run(session, caller, run_id, "viewer")
     response = artifact_response(platform, run_id, relative, "application/octet-stream") if relative else None
     if response is None:
-        raise missing(f"No artifact {excerpt(relative)!r} in run {run_id}; list them with GET ...?path={run_id}")
+        raise missing(f"No artifact {excerpt(relative)} in run {run_id}; list them with GET ...?path={run_id}")
     return response

@@ -50,7 +50,7 @@ def _validation_message(exc: RequestValidationError) -> str:
     problems = []
     for error in exc.errors():
         path = ".".join(str(part) for part in error["loc"] if part not in ("body", "query"))
-        shown = f" (got {excerpt(error['input'])!r})" if "input" in error and error["type"] != "missing" else ""
+        shown = f" (got {excerpt(error['input'])})" if "input" in error and error["type"] != "missing" else ""
         problems.append(f"'{path}': {error['msg']}{shown}")
     return "Invalid request: " + "; ".join(problems)
 

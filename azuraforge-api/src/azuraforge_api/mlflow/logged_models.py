@@ -108,7 +108,7 @@ def get(session: Session, caller: Caller, model_id: str, role: Role, allow_delet
     found = session.get(LoggedModel, model_id) if model_id else None
     if found is not None and found.lifecycle_stage != store.ACTIVE and not allow_deleted:
         found = None
-    return caller.record(found, role, f"Logged model with ID {excerpt(model_id)!r} not found")
+    return caller.record(found, role, f"Logged model with ID {excerpt(model_id)} not found")
 
 
 def _touched(session: Session, model: LoggedModel) -> None:
@@ -128,7 +128,7 @@ def set_tags(session: Session, model: LoggedModel, tags: Sequence[protocol.KeyVa
 
 def delete_tag(session: Session, model: LoggedModel, key: str) -> None:
     if key not in model.tags:
-        raise missing(f"No tag with key {excerpt(key)!r} found for logged model {model.id}")
+        raise missing(f"No tag with key {excerpt(key)} found for logged model {model.id}")
     model.tags = {k: v for k, v in model.tags.items() if k != key}
     _touched(session, model)
 

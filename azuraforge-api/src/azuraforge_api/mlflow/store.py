@@ -69,13 +69,13 @@ def check_key(kind: str, key: str) -> None:
     """MLflow's rule for metric, param and tag names: they may become file names, so they must be plain."""
     if not _NAME.match(key):
         raise invalid(
-            f"Invalid value {excerpt(key)!r} for parameter 'key' supplied: {kind} names may only contain "
+            f"Invalid value {excerpt(key)} for parameter 'key' supplied: {kind} names may only contain "
             "alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."
         )
     normalized = normpath(key) if key else ""
     if normalized != key or normalized in ("", ".") or normalized.startswith(("..", "/")):
         raise invalid(
-            f"Invalid value {excerpt(key)!r} for parameter 'key' supplied: {kind} names must not be empty and "
+            f"Invalid value {excerpt(key)} for parameter 'key' supplied: {kind} names must not be empty and "
             f"must not resolve to another name as a file path (this one resolves to {normalized!r})."
         )
     if len(key) > protocol.MAX_KEY_LENGTH:
@@ -113,7 +113,7 @@ def find_tracking_experiment(session: Session, caller: Caller, name: str) -> Tra
     query = select(TrackingExperiment).where(TrackingExperiment.name == name)
     found = session.scalar(_visible(query, TrackingExperiment, caller).order_by(TrackingExperiment.id).limit(1))
     if found is None:
-        raise missing(f"Could not find experiment with name {excerpt(name)!r}")
+        raise missing(f"Could not find experiment with name {excerpt(name)}")
     return found
 
 
@@ -157,7 +157,7 @@ def set_tracking_experiment_tag(session: Session, experiment: TrackingExperiment
         if value != experiment.project_id:
             raise invalid(
                 f"Tag {PROJECT_TAG!r} is the experiment's project, {experiment.project_id!r}, fixed at its creation: "
-                f"create an experiment with {PROJECT_TAG}={excerpt(value)!r} instead"
+                f"create an experiment with {PROJECT_TAG}={excerpt(value)} instead"
             )
         return
     experiment.tags = {**experiment.tags, key: value}
@@ -321,7 +321,7 @@ def log_batch(session: Session, run: Experiment, batch: Batch) -> bool:
     seq = next((tag.value for tag in batch.tags if tag.key == SEQ_TAG), None)
     if seq is not None:
         if not seq.isdigit():
-            raise invalid(f"Tag '{SEQ_TAG}' must be a sequence number (digits only), got {excerpt(seq)!r}")
+            raise invalid(f"Tag '{SEQ_TAG}' must be a sequence number (digits only), got {excerpt(seq)}")
         applied = session.get(RunTag, (run.id, SEQ_TAG))
         if applied is not None and applied.value.isdigit() and int(applied.value) >= int(seq):
             return False
@@ -335,8 +335,8 @@ def log_batch(session: Session, run: Experiment, batch: Batch) -> bool:
             if key in stored and stored[key] != value:
                 raise invalid(
                     f"Changing param values is not allowed. Param with key='{key}' was already logged with "
-                    f"value='{excerpt(stored[key])}' for run ID='{run.id}'. Attempted logging new value "
-                    f"'{excerpt(value)}'."
+                    f"value={excerpt(stored[key])} for run ID='{run.id}'. Attempted logging new value "
+                    f"{excerpt(value)}."
                 )
         new = [{"experiment_id": run.id, "key": k, "value": v} for k, v in given.items() if k not in stored]
         if new:
