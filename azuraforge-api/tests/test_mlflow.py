@@ -381,7 +381,9 @@ def test_logged_models_refuse_what_they_cannot_keep(any_db_api):
         post(api, "logged-models", {"experiment_id": "0", "source_run_id": "nope"}), 404, "RESOURCE_DOES_NOT_EXIST"
     )
     bad_tag = {"experiment_id": "0", "source_run_id": run_id, "tags": [{"key": "../up", "value": "x"}]}
-    assert "resolves to '../up'" in mlflow_error(post(api, "logged-models", bad_tag), 400, "INVALID_PARAMETER_VALUE")
+    assert "Invalid value '../up' for parameter 'key'" in mlflow_error(
+        post(api, "logged-models", bad_tag), 400, "INVALID_PARAMETER_VALUE"
+    )
 
     created = post(
         api, "logged-models", {"experiment_id": "0", "source_run_id": run_id, "params": [{"key": "a", "value": "1"}]}
@@ -398,7 +400,8 @@ def test_logged_models_refuse_what_they_cannot_keep(any_db_api):
         == "LOGGED_MODEL_READY"
     )
     mlflow_error(api.http.delete(f"{path}/tags/absent"), 404, "RESOURCE_DOES_NOT_EXIST")
-    mlflow_error(api.http.get(f"{MLFLOW}/logged-models/m-nope"), 404, "RESOURCE_DOES_NOT_EXIST")
+    unknown = mlflow_error(api.http.get(f"{MLFLOW}/logged-models/m-nope"), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert unknown == "Logged model with ID 'm-nope' not found", "the id quoted once"
     second = new_run(api)
     outputs = {"run_id": second, "models": [{"model_id": model["model_id"], "step": 3}]}
     assert f"was logged by run {run_id}" in mlflow_error(
